@@ -1,0 +1,135 @@
+"""Start and stop the embedded AWS in this process: moto's dispatcher, the gateway, the components."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from local_aws.components import discover
+from local_aws.components.base import Component
+from local_aws.gateway import AwsRequest, Gateway
+from local_aws.persistence import Persistence
+from local_aws.world import World, set_current
+
+log = logging.getLogger(__name__)
+
+HEALTH_PATH = "/_local_aws/health"
+
+
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            super().log_request(code, size)
+
+
+class LocalAWS:
+    """The embedded AWS. Use as a context manager, or `start()` / `stop()`.
+
+    Only one may run per process, because moto keeps its state in module globals.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4566,
+        state_dir: str | None = None,
+        snapshot_interval: float = 2.0,
+        components: list[type[Component]] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.state_dir = state_dir
+        self.snapshot_interval = snapshot_interval
+        self.component_classes = components if components is not None else discover()
+        self.world = World(state_dir=state_dir)
+        self.gateway: Gateway | None = None
+        self.persistence: Persistence | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        assert self.world.endpoint_url, "start() first"
+        return self.world.endpoint_url
+
+    def start(self) -> LocalAWS:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalAWS:
+        # moto reads these when it handles requests; a developer's real credentials are never used.
+        os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+        set_current(self.world)
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        self.gateway = Gateway(self.world, moto_app)
+        self.gateway.add_interceptor(self._health)
+        self.world.gateway = self.gateway  # type: ignore[attr-defined]
+        for cls in self.component_classes:
+            component = cls()
+            component.install(self.world)
+            self.world.components[component.name] = component
+        if self.state_dir:
+            self.persistence = Persistence(
+                self.world, self.state_dir, moto_app, snapshot_interval=self.snapshot_interval
+            )
+            if self.persistence.restore():
+                log.info("restored state from %s", self.state_dir)
+            self.gateway.persistence = self.persistence
+        self._server = make_server(
+            self.host, self.port, self.gateway, threaded=True, request_handler=_QuietHandler
+        )
+        actual_port = self._server.server_address[1]
+        self.world.endpoint_url = f"http://{self.host}:{actual_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local_aws-http", daemon=True)
+        self._thread.start()
+        for component in self.world.components.values():
+            component.start()
+        if self.persistence is not None:
+            self.persistence.start()
+        return self
+
+    def stop(self) -> None:
+        self.world.stopping.set()
+        for component in reversed(list(self.world.components.values())):
+            try:
+                component.stop()
+            except Exception:
+                log.exception("stopping %s failed", component.name)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.persistence is not None:
+            self.persistence.stop()
+        set_current(None)
+
+    def __enter__(self) -> LocalAWS:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _health(self, request: AwsRequest) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        if request.path != HEALTH_PATH:
+            return None
+        body = json.dumps(
+            {
+                "status": "running",
+                "components": sorted(self.world.components),
+                "state_dir": self.state_dir,
+            }
+        ).encode()
+        return "200 OK", [("Content-Type", "application/json")], body

@@ -1,0 +1,52 @@
+"""Fixtures shared by every test: one embedded AWS per test session, and boto3 clients for it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+# Tests never see a developer's real AWS credentials or profile.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[Any]:
+    """The embedded AWS, in this process, on a free loopback port."""
+    from local_aws import LocalAWS
+
+    server = LocalAWS(port=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def endpoint_url(local_aws: Any) -> str:
+    return local_aws.endpoint_url
+
+
+@pytest.fixture(scope="session")
+def aws(endpoint_url: str) -> Callable[[str], Any]:
+    """``aws("s3")``: a boto3 client for the embedded AWS."""
+    cache: dict[str, Any] = {}
+
+    def client(service: str, **kwargs: Any) -> Any:
+        if kwargs:
+            return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **kwargs)
+        if service not in cache:
+            cache[service] = boto3.client(service, endpoint_url=endpoint_url, region_name=REGION)
+        return cache[service]
+
+    return client
