@@ -1,0 +1,1 @@
+"""Firehose transform Lambda for DynamoDB change records (deployed alone as a zip)."""

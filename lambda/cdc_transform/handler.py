@@ -1,0 +1,285 @@
+"""Firehose data-transformation processor: DynamoDB stream records -> flat, newline-delimited JSON.
+
+Firehose reads the Kinesis stream that an EventBridge Pipe fills with DynamoDB stream records (the
+event shape Lambda and Pipes use: ``eventID``, ``eventName``, ``dynamodb{ApproximateCreationDateTime,
+Keys, NewImage, OldImage, SequenceNumber, ...}``) and invokes this function with the processor
+contract::
+
+    in:  {invocationId, deliveryStreamArn, region,
+          records: [{recordId, approximateArrivalTimestamp, data: base64, kinesisRecordMetadata}]}
+    out: {records: [{recordId, result: "Ok" | "Dropped" | "ProcessingFailed", data: base64,
+                     metadata: {partitionKeys: {year, month, day, hour}}}]}
+
+Every input record yields exactly one output record with the same ``recordId``. An ``Ok`` record's
+data is one JSON object followed by ``"\\n"``::
+
+    {"event_id": ..., "event_name": "INSERT" | "MODIFY" | "REMOVE",
+     "sequence_number": "0000...<40 digits>", "event_time": "2024-05-01T12:34:56.789Z",
+     "approximate_creation_time": "2024-05-01T12:34:57.000Z", "is_deleted": false,
+     <every item attribute, flat>}
+
+- Item attributes come from NewImage for INSERT/MODIFY; for REMOVE from OldImage, or from Keys alone
+  when the stream has no old image (KEYS_ONLY / NEW_IMAGE views). Types are decoded with boto3's
+  ``TypeDeserializer``: maps stay objects, lists stay lists, sets become sorted lists, binary becomes
+  base64 text, NULL becomes null.
+- Numbers are written as their exact decimal text (``349.99`` stays ``349.99``; integral values are
+  written without a fraction or exponent). Nothing passes through float.
+- ``sequence_number`` is the stream's SequenceNumber left-padded with zeros to 40 digits (the most
+  DynamoDB uses), so that comparing the strings orders changes exactly as comparing the numbers would;
+  with ``event_id`` it is the key for deduplication and for "latest change per item".
+- ``event_time`` is when the change happened, in UTC: for INSERT/MODIFY the item's
+  ``EVENT_TIME_ATTRIBUTE`` (default ``updated_at``), an ISO-8601 string; for REMOVE (whose old image
+  holds the previous write's time) and whenever the attribute is missing or unparsable, the stream
+  record's ApproximateCreationDateTime; if that is missing too, the Firehose record's
+  approximateArrivalTimestamp. Timestamps without an offset are taken as UTC; other offsets are
+  converted. All timestamps are written with millisecond precision (sub-millisecond digits are
+  truncated) so that their string order is their time order.
+- ``partitionKeys`` year/month/day/hour (zero-padded) come from ``event_time``.
+- An item attribute whose name collides with a metadata field is kept as ``item_<name>``.
+- Every change is kept (result ``Ok``): DynamoDB writes no stream record for a write that changes
+  nothing, and TTL deletes are real deletes of the current state, so there is nothing to drop.
+- A record that cannot be transformed (bad base64, not JSON, not a DynamoDB stream record, missing
+  eventName/Keys/SequenceNumber, an INSERT/MODIFY without NewImage as a KEYS_ONLY or OLD_IMAGE stream
+  would send, an unparsable number or binary) gets ``ProcessingFailed`` with its
+  original data, alone: the other records of the batch are unaffected and the handler never raises
+  for a single record. Firehose then writes it under the delivery stream's error prefix.
+
+Configuration (environment variables): ``EVENT_TIME_ATTRIBUTE`` (default ``updated_at``).
+
+This file is deployed alone as a zip: standard library and boto3 (part of the Lambda runtime) only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import Binary, TypeDeserializer
+
+LOG = logging.getLogger(__name__)
+LOG.setLevel(logging.INFO)
+
+OK = "Ok"
+DROPPED = "Dropped"
+PROCESSING_FAILED = "ProcessingFailed"
+
+EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
+SEQUENCE_DIGITS = 40
+METADATA_FIELDS = (
+    "event_id",
+    "event_name",
+    "sequence_number",
+    "event_time",
+    "approximate_creation_time",
+    "is_deleted",
+)
+# Epoch values above this are milliseconds (Kinesis Data Streams for DynamoDB writes milliseconds,
+# Lambda/Pipes events write seconds); 1e11 seconds is the year 5138.
+_EPOCH_MILLIS_THRESHOLD = Decimal(10) ** 11
+_DIGITS = re.compile(rf"[0-9]{{1,{SEQUENCE_DIGITS}}}")
+
+
+class MalformedRecord(ValueError):
+    """The record cannot be transformed; it is reported as ProcessingFailed."""
+
+
+class _StreamDeserializer(TypeDeserializer):
+    """boto3's deserializer for stream JSON, where binary values arrive as base64 text."""
+
+    def _deserialize_b(self, value: Any) -> Binary:
+        if isinstance(value, (bytes, bytearray)):
+            return Binary(bytes(value))
+        try:
+            return Binary(base64.b64decode(value, validate=True))
+        except (binascii.Error, TypeError, ValueError) as exc:
+            raise MalformedRecord(f"binary value is not base64: {value!r}") from exc
+
+
+_DESERIALIZER = _StreamDeserializer()
+
+
+def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Transform every record of a Firehose invocation; see the module docstring for the contract."""
+    time_attribute = os.environ.get("EVENT_TIME_ATTRIBUTE", "updated_at") or "updated_at"
+    out = [transform_record(record, time_attribute) for record in event.get("records") or []]
+    failed = sum(1 for r in out if r["result"] == PROCESSING_FAILED)
+    LOG.info("transformed %d records, %d failed", len(out), failed)
+    return {"records": out}
+
+
+handler = lambda_handler
+
+
+def transform_record(record: dict[str, Any], time_attribute: str = "updated_at") -> dict[str, Any]:
+    """One Firehose record in, one Firehose result record out (never raises for bad data)."""
+    record_id = record.get("recordId")
+    try:
+        raw = base64.b64decode(record.get("data") or "", validate=True)
+        stream_record = json.loads(raw, parse_float=Decimal)
+        row = flatten_change(stream_record, time_attribute, record.get("approximateArrivalTimestamp"))
+        data = encode_json(row) + "\n"
+    except Exception as exc:  # one bad record must not fail the batch
+        LOG.warning("record %s failed: %s: %s", record_id, type(exc).__name__, exc)
+        return {"recordId": record_id, "result": PROCESSING_FAILED, "data": record.get("data") or ""}
+    event_time = row["event_time"]
+    return {
+        "recordId": record_id,
+        "result": OK,
+        "data": base64.b64encode(data.encode("utf-8")).decode("ascii"),
+        "metadata": {
+            "partitionKeys": {
+                "year": event_time[0:4],
+                "month": event_time[5:7],
+                "day": event_time[8:10],
+                "hour": event_time[11:13],
+            }
+        },
+    }
+
+
+def flatten_change(
+    stream_record: Any, time_attribute: str = "updated_at", arrival_millis: Any = None
+) -> dict[str, Any]:
+    """A DynamoDB stream record as one flat row: change metadata first, then the item's attributes."""
+    if not isinstance(stream_record, dict):
+        raise MalformedRecord("not a JSON object")
+    event_name = stream_record.get("eventName")
+    if event_name not in EVENT_NAMES:
+        raise MalformedRecord(f"eventName must be one of {EVENT_NAMES}, got {event_name!r}")
+    change = stream_record.get("dynamodb")
+    if not isinstance(change, dict):
+        raise MalformedRecord("no 'dynamodb' object")
+    keys = change.get("Keys")
+    if not isinstance(keys, dict) or not keys:
+        raise MalformedRecord("no Keys")
+    sequence = change.get("SequenceNumber")
+    if not isinstance(sequence, str) or not _DIGITS.fullmatch(sequence):
+        raise MalformedRecord(f"SequenceNumber must be up to {SEQUENCE_DIGITS} digits, got {sequence!r}")
+
+    if event_name == "REMOVE":
+        image = change.get("OldImage") or keys
+    else:
+        image = change.get("NewImage")
+        if not isinstance(image, dict) or not image:
+            raise MalformedRecord(f"{event_name} without NewImage")
+    if not isinstance(image, dict):
+        raise MalformedRecord("image is not an object")
+    attributes = {name: _plain(_DESERIALIZER.deserialize(value)) for name, value in image.items()}
+
+    created = _epoch_to_datetime(change.get("ApproximateCreationDateTime"))
+    event_time = None
+    if event_name != "REMOVE":
+        event_time = parse_timestamp(attributes.get(time_attribute))
+    if event_time is None:
+        event_time = created or _epoch_to_datetime(arrival_millis, millis=True)
+    if event_time is None:
+        raise MalformedRecord(
+            "no event time: no usable attribute, ApproximateCreationDateTime or arrival time"
+        )
+
+    event_id = stream_record.get("eventID")
+    row: dict[str, Any] = {
+        "event_id": event_id if isinstance(event_id, str) else None,
+        "event_name": event_name,
+        "sequence_number": sequence.zfill(SEQUENCE_DIGITS),
+        "event_time": format_timestamp(event_time),
+        "approximate_creation_time": format_timestamp(created) if created else None,
+        "is_deleted": event_name == "REMOVE",
+    }
+    for name in sorted(attributes):
+        out_name = f"item_{name}" if name in METADATA_FIELDS else name
+        row[out_name] = attributes[name]
+    return row
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO-8601 string as an aware UTC datetime; None when it is not one (no offset means UTC)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (fixed width, so string order is time order)."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _epoch_to_datetime(value: Any, millis: bool = False) -> datetime | None:
+    """Epoch seconds (or milliseconds) as a UTC datetime; ISO strings are accepted too."""
+    if isinstance(value, str):
+        parsed = parse_timestamp(value)
+        if parsed is not None:
+            return parsed
+        try:
+            value = Decimal(value)
+        except ArithmeticError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        return None
+    if millis or number > _EPOCH_MILLIS_THRESHOLD:
+        number = number / 1000
+    try:
+        whole = int(number)
+        micros = int((number - whole) * 1_000_000)
+        return datetime.fromtimestamp(whole, UTC).replace(microsecond=micros) if micros >= 0 else None
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """A deserialized DynamoDB value as JSON-ready data: sets sorted into lists, binary as base64."""
+    if isinstance(value, Binary):
+        return base64.b64encode(value.value).decode("ascii")
+    if isinstance(value, (set, frozenset)):
+        items = list(value)
+        if items and isinstance(items[0], Binary):
+            return [base64.b64encode(b).decode("ascii") for b in sorted(i.value for i in items)]
+        return sorted(items)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def encode_json(value: Any) -> str:
+    """Compact JSON text where a Decimal is written as its exact digits (json.dumps would need floats)."""
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{encode_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(encode_json(v) for v in value) + "]"
+    if isinstance(value, float):
+        raise MalformedRecord("floats are never written: numbers must stay exact")
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _decimal_text(number: Decimal) -> str:
+    if not number.is_finite():
+        raise MalformedRecord(f"number is not finite: {number}")
+    text = format(number, "f")  # positional notation, every digit kept, never an exponent
+    if "." in text and number == number.to_integral_value():
+        # 2.0 is an integer: write 2 so that readers infer an integer column.
+        text = text.rstrip("0").rstrip(".")
+    return text
