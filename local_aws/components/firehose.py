@@ -1,0 +1,830 @@
+"""Firehose delivery: buffering, the Lambda processor, prefix expressions and S3 objects.
+
+moto stores delivery streams and, for DirectPut, writes each PutRecord straight to S3. Here a
+delivery stream behaves as in AWS:
+
+- PutRecord / PutRecordBatch (DirectPut) are validated as AWS does and the records are kept in this
+  component's store until they are in S3; a KinesisStreamAsSource stream is read by a worker from
+  moto's Kinesis shards, starting at LATEST when the delivery stream is created, with one checkpoint
+  per shard in the store. Checkpoints and DirectPut records are dropped only once the data (or its
+  error record) is written to S3, so a restart from ``--state-dir`` redelivers, never loses.
+- Records pass through the ProcessingConfiguration: a Lambda processor (invoked through the Lambda
+  runtime component with Firehose's transformation contract, batched by its BufferSizeInMBs /
+  BufferIntervalInSeconds, retried NumberOfRetries times), MetadataExtraction (inline JSON parsing)
+  and AppendDelimiterToRecord. Failures go under the error prefix in AWS's error-record format.
+- The destination buffer is flushed when SizeInMBs of output is reached or IntervalInSeconds have
+  passed since its first record arrived (0 allowed). When the destination interval is due, records
+  still waiting for the processor are processed at once, so a record reaches S3 within the
+  destination interval plus processing time. Objects are named ``<evaluated prefix><stream>-<version>-
+  <yyyy-MM-dd-HH-mm-ss>-<uuid>[.gz]``; with dynamic partitioning there is one object per partition.
+- A failed S3 write keeps the buffer and is retried every second; as in AWS, data that cannot be
+  delivered to S3 for 24 hours (the delivery stream's retention) is discarded, with an error log.
+
+LIMITATIONS: destinations other than S3/ExtendedS3 are stored but deliver nothing; S3 backup,
+data format conversion, record de-aggregation, CustomTimeZone, FileExtension and KMS encryption
+of objects are ignored. MetadataExtraction supports only ``{key: .field.subfield}`` queries, not
+full JQ. With dynamic partitioning all partitions are flushed together (AWS buffers each partition
+separately) and the 64 MiB minimum buffer size is not enforced. Lambda invocation retries back off
+for a fraction of a second, not AWS's schedule. Some rejection messages (dynamic-partitioning
+rules, processor parameters) are worded here, not copied from AWS. Error objects use the
+destination's compression.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import inspect
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.firehose import models as firehose_models
+from moto.firehose.exceptions import (
+    InvalidArgumentException,
+    ResourceNotFoundException,
+    ValidationException,
+)
+
+from local_aws.components import firehose_prefixes as prefixes
+from local_aws.components import firehose_processing as processing
+from local_aws.components.base import Component
+
+MIB = 1024 * 1024
+MAX_RECORD_BYTES = 1_024_000  # 1,000 KiB
+MAX_BATCH_RECORDS = 500
+MAX_BATCH_BYTES = 4 * MIB
+DEFAULT_SIZE_MB = 5
+DEFAULT_INTERVAL_S = 300
+RETENTION_S = 24 * 3600
+S3_RETRY_S = 1.0
+POLL_S = 0.05
+# Bound on records read ahead of delivery, so a large backlog does not sit in memory all at once.
+MAX_PENDING_BYTES = 32 * MIB
+MAX_PULL_RECORDS = 10_000
+
+KINESIS_SOURCE_MESSAGE = "This operation is not permitted on KinesisStreamAsSource delivery stream type."
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _record_id() -> str:
+    # AWS's record ids are long opaque strings; uniqueness is all a client may rely on.
+    return uuid.uuid4().hex + uuid.uuid4().hex[:24]
+
+
+@dataclass(slots=True)
+class SourceRecord:
+    record_id: str
+    arrival_ms: int
+    data: bytes
+    shard: str  # "direct" for DirectPut, else the Kinesis shard id
+    seq: int
+    kinesis: dict[str, Any] | None
+    pulled_at: float
+
+
+@dataclass
+class Group:
+    """Records bound for one object."""
+
+    chunks: list[bytes] = field(default_factory=list)
+    oldest_ms: int = 0
+    keys: tuple[dict[str, str] | None, dict[str, str] | None] = (None, None)
+
+    def add(self, data: bytes, arrival_ms: int) -> None:
+        self.oldest_ms = arrival_ms if not self.chunks else min(self.oldest_ms, arrival_ms)
+        self.chunks.append(data)
+
+
+@dataclass
+class Settings:
+    """The destination as configured at one DeliveryStreamVersion."""
+
+    version: str
+    name: str
+    arn: str
+    region: str
+    account_id: str
+    kinesis_arn: str | None
+    bucket: str | None
+    size_bytes: int
+    interval_s: float
+    gzip: bool
+    success_template: str
+    error_template: str
+    dynamic: bool
+    processors: processing.Processors
+
+
+@dataclass
+class Delivery:
+    """In-memory progress of one delivery stream (rebuilt from the store after a restart)."""
+
+    arn: str
+    state_id: str = ""
+    pending: deque[SourceRecord] = field(default_factory=deque)
+    pending_bytes: int = 0
+    cursors: dict[str, int] = field(default_factory=dict)
+    direct_pulled: int = 0
+    ready: dict[tuple[Any, ...], Group] = field(default_factory=dict)
+    errors: dict[str, Group] = field(default_factory=dict)
+    ready_bytes: int = 0
+    positions: dict[str, int] = field(default_factory=dict)
+    window_start: float | None = None
+    outbox: list[tuple[str, bytes]] = field(default_factory=list)
+    outbox_positions: dict[str, int] = field(default_factory=dict)
+    outbox_oldest_ms: int = 0
+    outbox_bucket: str = ""
+    next_attempt: float = 0.0
+    settings_version: str | None = None
+    settings: Settings | None = None
+
+    @property
+    def has_ready(self) -> bool:
+        return bool(self.ready or self.errors or self.positions)
+
+
+def _new_state() -> dict[str, Any]:
+    """What the store keeps per delivery stream: unacknowledged DirectPut records, shard checkpoints."""
+    # "id" tells a worker that its stream was deleted and re-created under the same ARN.
+    return {"id": uuid.uuid4().hex, "next_seq": 1, "direct": [], "shards": {}}
+
+
+def _destination(model: Any) -> dict[str, Any] | None:
+    destination = model.destinations[0] if model.destinations else {}
+    return destination.get("ExtendedS3") or destination.get("S3")
+
+
+def _dynamic_enabled(config: dict[str, Any]) -> bool:
+    return bool((config.get("DynamicPartitioningConfiguration") or {}).get("Enabled"))
+
+
+def _validate_destination(config: dict[str, Any] | None, extended: bool) -> None:
+    """Reject a destination configuration as Firehose does at Create/UpdateDestination."""
+    if not config:
+        return
+    try:
+        procs = processing.parse_processors(config.get("ProcessingConfiguration") if extended else None)
+    except ValueError as exc:
+        raise InvalidArgumentException(str(exc)) from exc
+    dynamic = extended and _dynamic_enabled(config)
+    try:
+        prefixes.check_prefixes(
+            config.get("Prefix"),
+            config.get("ErrorOutputPrefix"),
+            dynamic_partitioning=dynamic,
+            query_keys=set(procs.query) if procs.query is not None else None,
+            lambda_processor=procs.lambda_arn is not None,
+        )
+    except prefixes.PrefixError as exc:
+        raise InvalidArgumentException(str(exc)) from exc
+    hints = config.get("BufferingHints") or {}
+    size, interval = hints.get("SizeInMBs"), hints.get("IntervalInSeconds")
+    if size is not None and not 1 <= int(size) <= 128:
+        raise InvalidArgumentException("BufferingHints.SizeInMBs must be between 1 and 128.")
+    if interval is not None and not 0 <= int(interval) <= 900:
+        raise InvalidArgumentException("BufferingHints.IntervalInSeconds must be between 0 and 900.")
+    compression = config.get("CompressionFormat", "UNCOMPRESSED")
+    if compression not in ("UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"):
+        raise InvalidArgumentException(f"Unsupported CompressionFormat {compression}.")
+
+
+def _with_defaults(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Fill in what DescribeDeliveryStream shows for unset fields."""
+    if not config:
+        return config
+    config = dict(config)
+    hints = dict(config.get("BufferingHints") or {})
+    hints.setdefault("SizeInMBs", DEFAULT_SIZE_MB)
+    hints.setdefault("IntervalInSeconds", DEFAULT_INTERVAL_S)
+    config["BufferingHints"] = hints
+    config.setdefault("CompressionFormat", "UNCOMPRESSED")
+    config.setdefault("EncryptionConfiguration", {"NoEncryptionConfig": "NoEncryption"})
+    return config
+
+
+def _bind(original: Any, self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+    bound = inspect.signature(original).bind(self, *args, **kwargs)
+    bound.apply_defaults()
+    return bound
+
+
+def _validation_error(problems: list[str]) -> ValidationException:
+    count = len(problems)
+    noun = "error" if count == 1 else "errors"
+    return ValidationException(f"{count} validation {noun} detected: " + "; ".join(problems))
+
+
+class Firehose(Component):
+    """Delivers Firehose records to S3 the way AWS does."""
+
+    name = "firehose"
+    order = 50
+
+    _originals: dict[str, Any] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._deliveries: dict[str, Delivery] = {}
+        self._running: set[str] = set()
+        self._running_lock = threading.Lock()
+
+    # -- install: patch moto's backend -------------------------------------------------------
+    def install(self, world: Any) -> None:
+        super().install(world)
+        backend_cls = firehose_models.FirehoseBackend
+        originals = Firehose._originals
+        for method in (
+            "create_delivery_stream",
+            "update_destination",
+            "delete_delivery_stream",
+            "put_record",
+            "put_record_batch",
+        ):
+            originals.setdefault(method, getattr(backend_cls, method))
+        component = self
+
+        def create_delivery_stream(backend: Any, *args: Any, **kwargs: Any) -> str:
+            return component._create(backend, args, kwargs)
+
+        def update_destination(backend: Any, *args: Any, **kwargs: Any) -> None:
+            component._update(backend, args, kwargs)
+
+        def delete_delivery_stream(
+            backend: Any, delivery_stream_name: str, *args: Any, **kwargs: Any
+        ) -> None:
+            model = backend.delivery_streams.get(delivery_stream_name)
+            originals["delete_delivery_stream"](backend, delivery_stream_name, *args, **kwargs)
+            if model is not None:
+                component._streams().pop(model.delivery_stream_arn, None)
+
+        def put_record(backend: Any, delivery_stream_name: str, record: dict[str, Any]) -> dict[str, Any]:
+            return component._put(backend, delivery_stream_name, [record], single=True)
+
+        def put_record_batch(backend: Any, delivery_stream_name: str, records: list[dict[str, Any]]) -> Any:
+            return component._put(backend, delivery_stream_name, records or [], single=False)
+
+        backend_cls.create_delivery_stream = create_delivery_stream  # type: ignore[method-assign]
+        backend_cls.update_destination = update_destination  # type: ignore[method-assign]
+        backend_cls.delete_delivery_stream = delete_delivery_stream  # type: ignore[method-assign]
+        backend_cls.put_record = put_record  # type: ignore[method-assign]
+        backend_cls.put_record_batch = put_record_batch  # type: ignore[method-assign]
+
+    def _streams(self) -> dict[str, dict[str, Any]]:
+        assert self.world is not None
+        return self.world.store(self.name).setdefault("streams", {})
+
+    # -- control plane -----------------------------------------------------------------------
+    def _create(self, backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        original = Firehose._originals["create_delivery_stream"]
+        bound = _bind(original, backend, args, kwargs)
+        arguments = bound.arguments
+        _validate_destination(arguments.get("extended_s3_destination_configuration"), extended=True)
+        _validate_destination(arguments.get("s3_destination_configuration"), extended=False)
+        stream_type = arguments.get("delivery_stream_type") or "DirectPut"
+        source = arguments.get("kinesis_stream_source_configuration")
+        if stream_type == "KinesisStreamAsSource" and not (source or {}).get("KinesisStreamARN"):
+            raise InvalidArgumentException(
+                "KinesisStreamSourceConfiguration is required for the KinesisStreamAsSource stream type."
+            )
+        for key in ("extended_s3_destination_configuration", "s3_destination_configuration"):
+            arguments[key] = _with_defaults(arguments.get(key))
+        arn = original(*bound.args, **bound.kwargs)
+        model = backend.delivery_streams[arguments["delivery_stream_name"]]
+        state = _new_state()
+        if stream_type == "KinesisStreamAsSource":
+            model.source = dict(source)
+            model.source["DeliveryStartTimestamp"] = datetime.now(UTC)
+            # Firehose starts reading a Kinesis source at LATEST when the delivery stream is created.
+            stream = self._kinesis_stream(source["KinesisStreamARN"])
+            if stream is not None:
+                for shard_id, shard in stream.shards.items():
+                    state["shards"][shard_id] = next(reversed(shard.records)) if shard.records else 0
+            state["source_seen"] = stream is not None
+        self._streams()[arn] = state
+        return arn
+
+    def _update(self, backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        original = Firehose._originals["update_destination"]
+        bound = _bind(original, backend, args, kwargs)
+        arguments = bound.arguments
+        model = backend.delivery_streams.get(arguments["delivery_stream_name"])
+        if model is not None:
+            current = _destination(model) or {}
+            for key, extended in (("extended_s3_destination_update", True), ("s3_destination_update", False)):
+                update = arguments.get(key)
+                if not update:
+                    continue
+                merged = {**current, **update}
+                if extended and _dynamic_enabled(update) and not _dynamic_enabled(current):
+                    raise InvalidArgumentException(
+                        "Dynamic Partitioning cannot be enabled on an existing delivery stream."
+                    )
+                _validate_destination(merged, extended=extended)
+        original(*bound.args, **bound.kwargs)
+
+    # -- data plane: DirectPut -------------------------------------------------------------
+    def _put(self, backend: Any, name: str, records: list[dict[str, Any]], single: bool) -> dict[str, Any]:
+        model = backend.delivery_streams.get(name)
+        if model is None:
+            raise ResourceNotFoundException(f"Firehose {name} under account {backend.account_id} not found.")
+        if model.delivery_stream_type == "KinesisStreamAsSource":
+            raise InvalidArgumentException(KINESIS_SOURCE_MESSAGE)
+        if len(records) > MAX_BATCH_RECORDS:
+            raise _validation_error(
+                [
+                    f"Value '{len(records)} records' at 'records' failed to satisfy constraint: "
+                    f"Member must have length less than or equal to {MAX_BATCH_RECORDS}"
+                ]
+            )
+        problems, total = [], 0
+        for index, record in enumerate(records, start=1):
+            data = record.get("Data") or b""
+            if isinstance(data, str):
+                data = base64.b64decode(data)
+                record["Data"] = data
+            total += len(data)
+            if len(data) > MAX_RECORD_BYTES:
+                where = "record.data" if single else f"records.{index}.member.data"
+                problems.append(
+                    f"Value 'java.nio.HeapByteBuffer[pos=0 lim={len(data)} cap={len(data)}]' at '{where}' "
+                    f"failed to satisfy constraint: Member must have length less than or equal to {MAX_RECORD_BYTES}"
+                )
+        if problems:
+            raise _validation_error(problems)
+        if total > MAX_BATCH_BYTES:
+            raise InvalidArgumentException("Records size exceeds 4 MB limit")
+        state = self._streams().setdefault(model.delivery_stream_arn, _new_state())
+        arrival = _now_ms()
+        responses = []
+        for record in records:
+            record_id = _record_id()
+            state["direct"].append((state["next_seq"], record_id, arrival, bytes(record.get("Data") or b"")))
+            state["next_seq"] += 1
+            responses.append({"RecordId": record_id})
+        encryption = model.delivery_stream_encryption_configuration or {}
+        encrypted = encryption.get("Status") == "ENABLED"
+        if single:
+            return {"RecordId": responses[0]["RecordId"], "Encrypted": encrypted}
+        return {"FailedPutCount": 0, "Encrypted": encrypted, "RequestResponses": responses}
+
+    # -- workers ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.spawn(self._supervise, "firehose-supervisor")
+
+    def _supervise(self) -> None:
+        """Start one delivery worker per delivery stream; each ends when its stream is deleted."""
+        assert self.world is not None
+        while not self.world.stopping.is_set():
+            try:
+                with self.world.lock:
+                    arns = [
+                        model.delivery_stream_arn
+                        for accounts in self.world.backend_dicts()["firehose"].values()
+                        for backend in accounts.values()
+                        for model in backend.delivery_streams.values()
+                    ]
+                with self._running_lock:
+                    new = [arn for arn in arns if arn not in self._running]
+                    self._running.update(new)
+                for arn in new:
+                    self.spawn(lambda arn=arn: self._deliver(arn), f"firehose-{arn.rsplit('/', 1)[-1]}")
+            except Exception:
+                self.log.exception("firehose supervisor step failed")
+            self.world.stopping.wait(0.2)
+
+    def _model(self, arn: str) -> Any:
+        _, _, _, region, account_id, resource = arn.split(":", 5)
+        assert self.world is not None
+        backend = self.world.backend_dicts()["firehose"][account_id].get(region)
+        if backend is None:
+            return None
+        model = backend.delivery_streams.get(resource.split("/", 1)[1])
+        if model is None or model.delivery_stream_arn != arn:
+            return None
+        return model
+
+    def _kinesis_stream(self, stream_arn: str) -> Any:
+        try:
+            _, _, _, region, account_id, resource = stream_arn.split(":", 5)
+            assert self.world is not None
+            backend = self.world.backend("kinesis", account_id, region)
+        except (ValueError, KeyError):
+            return None
+        return backend.streams.get(resource.split("/", 1)[-1])
+
+    def _deliver(self, arn: str) -> None:
+        assert self.world is not None
+        delivery = Delivery(arn=arn)
+        try:
+            while not self.world.stopping.is_set():
+                with self.world.lock:
+                    model = self._model(arn)
+                    state = self._streams().get(arn)
+                    if model is None or state is None:
+                        return
+                    if delivery.state_id != state["id"]:
+                        delivery = Delivery(arn=arn, state_id=state["id"])
+                    settings = self._settings(delivery, model)
+                    self._pull(delivery, settings, model)
+                try:
+                    worked = self._step(delivery, settings)
+                except Exception:
+                    self.log.exception("firehose %s: delivery step failed", settings.name)
+                    worked = False
+                    delivery.next_attempt = time.monotonic() + S3_RETRY_S
+                if not worked:
+                    self.world.stopping.wait(POLL_S)
+        finally:
+            with self._running_lock:
+                self._running.discard(arn)
+
+    def _settings(self, delivery: Delivery, model: Any) -> Settings:
+        """Parse the destination once per DeliveryStreamVersion (UpdateDestination applies in place)."""
+        if delivery.settings is not None and delivery.settings_version == model.version_id:
+            return delivery.settings
+        config = copy.deepcopy(_destination(model) or {})
+        destination = model.destinations[0] if model.destinations else {}
+        extended = "ExtendedS3" in destination
+        hints = config.get("BufferingHints") or {}
+        procs = processing.parse_processors(config.get("ProcessingConfiguration") if extended else None)
+        dynamic = extended and _dynamic_enabled(config)
+        bucket_arn = config.get("BucketARN") or ""
+        _, _, _, region, account_id, _ = model.delivery_stream_arn.split(":", 5)
+        settings = Settings(
+            version=model.version_id,
+            name=model.delivery_stream_name,
+            arn=model.delivery_stream_arn,
+            region=region,
+            account_id=account_id,
+            kinesis_arn=(model.source or {}).get("KinesisStreamARN")
+            if model.delivery_stream_type == "KinesisStreamAsSource"
+            else None,
+            bucket=bucket_arn.split(":::", 1)[-1] if bucket_arn else None,
+            size_bytes=int(float(hints.get("SizeInMBs", DEFAULT_SIZE_MB)) * MIB),
+            interval_s=float(hints.get("IntervalInSeconds", DEFAULT_INTERVAL_S)),
+            gzip=config.get("CompressionFormat") == "GZIP",
+            success_template=prefixes.success_template(config.get("Prefix"), dynamic),
+            error_template=prefixes.error_template(config.get("Prefix"), config.get("ErrorOutputPrefix")),
+            dynamic=dynamic,
+            processors=procs,
+        )
+        delivery.settings, delivery.settings_version = settings, model.version_id
+        return settings
+
+    # -- reading the source (caller holds the world lock) ------------------------------------
+    def _pull(self, delivery: Delivery, settings: Settings, model: Any) -> None:
+        if delivery.pending_bytes >= MAX_PENDING_BYTES or settings.bucket is None:
+            return
+        state = self._streams()[delivery.arn]
+        now = time.monotonic()
+        pulled = 0
+        if settings.kinesis_arn is None:
+            direct = state["direct"]
+            if direct and direct[-1][0] > delivery.direct_pulled:
+                start = max(0, delivery.direct_pulled + 1 - direct[0][0])
+                for seq, record_id, arrival, data in direct[start : start + MAX_PULL_RECORDS]:
+                    self._enqueue(delivery, SourceRecord(record_id, arrival, data, "direct", seq, None, now))
+                    delivery.direct_pulled = seq
+                    pulled += 1
+            return
+        stream = self._kinesis_stream(settings.kinesis_arn)
+        if stream is None:
+            return
+        if not state.get("source_seen"):
+            state["source_seen"] = True  # the stream appeared after the delivery stream: read all of it
+        budget = MAX_PULL_RECORDS
+        for shard_id, shard in stream.shards.items():
+            cursor = delivery.cursors.get(shard_id)
+            if cursor is None:
+                cursor = state["shards"].get(shard_id, 0)
+            records = shard.records
+            if not records:
+                delivery.cursors[shard_id] = cursor
+                continue
+            last = next(reversed(records))
+            seq = cursor + 1
+            while seq <= last and budget > 0:
+                record = records.get(seq)
+                if record is None:  # a gap in the numbering: find the next number the slow way
+                    later = [number for number in records if number > cursor]
+                    if not later:
+                        break
+                    seq = later[0]
+                    record = records[seq]
+                arrival = int(record.created_at * 1000)
+                self._enqueue(
+                    delivery,
+                    SourceRecord(
+                        f"{shard_id}:{seq}",
+                        arrival,
+                        base64.b64decode(record.data),
+                        shard_id,
+                        seq,
+                        {
+                            "shardId": shard_id,
+                            "partitionKey": record.partition_key,
+                            "approximateArrivalTimestamp": arrival,
+                            "sequenceNumber": str(seq),
+                            "subsequenceNumber": "",
+                        },
+                        now,
+                    ),
+                )
+                cursor = seq
+                seq += 1
+                budget -= 1
+            delivery.cursors[shard_id] = cursor
+
+    @staticmethod
+    def _enqueue(delivery: Delivery, record: SourceRecord) -> None:
+        if delivery.window_start is None:
+            delivery.window_start = record.pulled_at
+        delivery.pending.append(record)
+        delivery.pending_bytes += len(record.data)
+
+    # -- one step of delivery (no lock held except around backend calls) ---------------------
+    def _step(self, delivery: Delivery, settings: Settings) -> bool:
+        now = time.monotonic()
+        if delivery.outbox:
+            if now < delivery.next_attempt:
+                return False
+            self._write_outbox(delivery)
+            return True
+        if settings.bucket is None:
+            return False
+        dest_due = delivery.window_start is not None and now - delivery.window_start >= settings.interval_s
+        procs = settings.processors
+        worked = False
+        if delivery.pending:
+            if procs.lambda_arn:
+                oldest = delivery.pending[0].pulled_at
+                while delivery.pending and (
+                    dest_due
+                    or delivery.pending_bytes >= procs.buffer_bytes
+                    or now - oldest >= procs.interval_s
+                ):
+                    self._invoke(delivery, settings, self._take(delivery, procs.buffer_bytes))
+                    worked = True
+                    if delivery.ready_bytes >= settings.size_bytes:
+                        break
+            else:
+                while delivery.pending:
+                    record = delivery.pending.popleft()
+                    delivery.pending_bytes -= len(record.data)
+                    self._route(delivery, settings, record, record.data, None, 0)
+                worked = True
+        if delivery.has_ready and (
+            delivery.ready_bytes >= settings.size_bytes or (dest_due and not delivery.pending)
+        ):
+            self._seal(delivery, settings)
+            self._write_outbox(delivery)
+            worked = True
+        return worked
+
+    @staticmethod
+    def _take(delivery: Delivery, limit: int) -> list[SourceRecord]:
+        batch: list[SourceRecord] = []
+        size = 0
+        while delivery.pending and (not batch or size + len(delivery.pending[0].data) <= limit):
+            record = delivery.pending.popleft()
+            size += len(record.data)
+            batch.append(record)
+        delivery.pending_bytes -= size
+        return batch
+
+    def _mark(self, delivery: Delivery, record: SourceRecord) -> None:
+        if delivery.positions.get(record.shard, -1) < record.seq:
+            delivery.positions[record.shard] = record.seq
+
+    def _route(
+        self,
+        delivery: Delivery,
+        settings: Settings,
+        record: SourceRecord,
+        data: bytes,
+        lambda_keys: dict[str, str] | None,
+        attempts: int,
+    ) -> None:
+        """Put one successfully processed record in its partition's group."""
+        self._mark(delivery, record)
+        procs = settings.processors
+        query_keys = None
+        if settings.dynamic:
+            try:
+                if procs.query is not None:
+                    query_keys = processing.extract_keys(data, procs.query)
+                prefixes.evaluate(settings.success_template, datetime.now(UTC), None, query_keys, lambda_keys)
+            except (ValueError, prefixes.MissingPartitionKey) as exc:
+                code, message = processing.PARTITION_KEYS_FAILED
+                self._fail(
+                    delivery, record, "dynamic-partitioning-failed", code, f"{message}: {exc}", attempts, None
+                )
+                return
+        if procs.delimiter:
+            data = data + procs.delimiter
+        key = (
+            tuple(sorted(query_keys.items())) if query_keys else (),
+            tuple(sorted((lambda_keys or {}).items())),
+        )
+        if not settings.dynamic:
+            key = ((), ())
+        group = delivery.ready.get(key)
+        if group is None:
+            group = delivery.ready[key] = Group(keys=(query_keys, lambda_keys))
+        group.add(data, record.arrival_ms)
+        delivery.ready_bytes += len(data)
+
+    def _fail(
+        self,
+        delivery: Delivery,
+        record: SourceRecord,
+        error_type: str,
+        code: str,
+        message: str,
+        attempts: int,
+        lambda_arn: str | None,
+    ) -> None:
+        self._mark(delivery, record)
+        line = processing.error_line(
+            attempts, record.arrival_ms, code, message, _now_ms(), record.data, lambda_arn
+        )
+        group = delivery.errors.setdefault(error_type, Group())
+        group.add(line, record.arrival_ms)
+
+    # -- the Lambda processor ------------------------------------------------------------------
+    def _invoke(self, delivery: Delivery, settings: Settings, batch: list[SourceRecord]) -> None:
+        procs = settings.processors
+        lambda_arn = procs.lambda_arn
+        assert lambda_arn is not None and self.world is not None
+        records = []
+        for record in batch:
+            item: dict[str, Any] = {
+                "recordId": record.record_id,
+                "approximateArrivalTimestamp": record.arrival_ms,
+                "data": base64.b64encode(record.data).decode("ascii"),
+            }
+            if record.kinesis is not None:
+                item["kinesisRecordMetadata"] = record.kinesis
+            records.append(item)
+        payload = processing.build_event(
+            str(uuid.uuid4()), settings.arn, settings.region, records, settings.kinesis_arn
+        )
+        ids = [record.record_id for record in batch]
+        attempts = 0
+        failure: tuple[str, str] = processing.FUNCTION_ERROR
+        answered: dict[str, processing.Transformed] | None = None
+        while attempts <= procs.retries and not self.world.stopping.is_set():
+            attempts += 1
+            try:
+                runtime: Any = self.world.components.get("lambda")
+                if runtime is None:
+                    raise RuntimeError("the Lambda runtime component is not installed")
+                result = runtime.invoke(lambda_arn, payload, settings.account_id, settings.region)
+                if result.function_error or not 200 <= int(result.status_code) < 300:
+                    failure = processing.FUNCTION_ERROR
+                    self.log.info(
+                        "firehose %s: %s returned an error (attempt %d): %r",
+                        settings.name,
+                        lambda_arn,
+                        attempts,
+                        (result.payload or b"")[:500],
+                    )
+                else:
+                    answered = processing.parse_response(result.payload, ids)
+                    break
+            except processing.TransformError as exc:
+                failure = (exc.code, exc.message)
+                self.log.info(
+                    "firehose %s: %s (attempt %d): %s", settings.name, exc.code, attempts, exc.detail
+                )
+            except Exception as exc:  # the runtime could not run the function at all
+                name = type(exc).__name__
+                failure = (
+                    "Lambda.ResourceNotFound" if "NotFound" in name else "Lambda.ServiceException",
+                    str(exc) or name,
+                )
+                self.log.warning("firehose %s: invoking %s failed: %s", settings.name, lambda_arn, exc)
+            if attempts <= procs.retries:
+                self.world.stopping.wait(min(0.05 * attempts, 0.5))
+        if answered is None:
+            if self.world.stopping.is_set():
+                # Shutting down mid-retry: put the batch back, it is redelivered after a restart.
+                delivery.pending.extendleft(reversed(batch))
+                delivery.pending_bytes += sum(len(r.data) for r in batch)
+                return
+            for record in batch:
+                self._fail(
+                    delivery, record, "processing-failed", failure[0], failure[1], attempts, lambda_arn
+                )
+            return
+        for record in batch:
+            transformed = answered[record.record_id]
+            if transformed.result == "Ok":
+                self._route(
+                    delivery, settings, record, transformed.data, transformed.partition_keys, attempts
+                )
+            elif transformed.result == "Dropped":
+                self._mark(delivery, record)
+            else:
+                code, message = processing.PROCESSING_FAILED
+                self._fail(delivery, record, "processing-failed", code, message, attempts, lambda_arn)
+
+    # -- writing S3 objects ----------------------------------------------------------------
+    def _object_name(self, settings: Settings, prefix: str, oldest_ms: int) -> str:
+        instant = datetime.fromtimestamp(oldest_ms / 1000, UTC)
+        suffix = ".gz" if settings.gzip else ""
+        return (
+            f"{prefix}{settings.name}-{settings.version}-{instant:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}{suffix}"
+        )
+
+    def _seal(self, delivery: Delivery, settings: Settings) -> None:
+        """Turn the ready buffer into the objects of one flush."""
+        outbox: list[tuple[str, bytes]] = []
+        oldest = []
+        for group in delivery.ready.values():
+            if not group.chunks:
+                continue
+            instant = datetime.fromtimestamp(group.oldest_ms / 1000, UTC)
+            query_keys, lambda_keys = group.keys
+            prefix = prefixes.evaluate(settings.success_template, instant, None, query_keys, lambda_keys)
+            outbox.append((self._object_name(settings, prefix, group.oldest_ms), b"".join(group.chunks)))
+            oldest.append(group.oldest_ms)
+        for error_type, group in delivery.errors.items():
+            instant = datetime.fromtimestamp(group.oldest_ms / 1000, UTC)
+            prefix = prefixes.evaluate(settings.error_template, instant, error_type)
+            outbox.append((self._object_name(settings, prefix, group.oldest_ms), b"".join(group.chunks)))
+            oldest.append(group.oldest_ms)
+        if settings.gzip:
+            outbox = [(key, gzip.compress(body, compresslevel=6)) for key, body in outbox]
+        delivery.outbox = outbox
+        delivery.outbox_positions = delivery.positions
+        delivery.outbox_oldest_ms = min(oldest) if oldest else _now_ms()
+        delivery.outbox_bucket = settings.bucket or ""
+        delivery.ready, delivery.errors, delivery.positions = {}, {}, {}
+        delivery.ready_bytes = 0
+        delivery.window_start = delivery.pending[0].pulled_at if delivery.pending else None
+
+    def _write_outbox(self, delivery: Delivery) -> None:
+        """Write what is left of the sealed flush; acknowledge the source once all of it is in S3."""
+        assert self.world is not None
+        settings = delivery.settings
+        assert settings is not None
+        with self.world.lock:
+            if delivery.arn not in self._streams():
+                delivery.outbox = []
+                return
+            s3 = self.world.backend("s3", settings.account_id)
+            while delivery.outbox:
+                key, body = delivery.outbox[0]
+                try:
+                    s3.put_object(delivery.outbox_bucket, key, body)
+                except Exception as exc:
+                    age_s = time.time() - delivery.outbox_oldest_ms / 1000
+                    if age_s >= RETENTION_S:
+                        self.log.error(
+                            "firehose %s: discarding %d objects undeliverable to s3://%s for 24 hours: %s",
+                            settings.name,
+                            len(delivery.outbox),
+                            delivery.outbox_bucket,
+                            exc,
+                        )
+                        delivery.outbox = []
+                        break
+                    self.log.warning(
+                        "firehose %s: writing s3://%s/%s failed, retrying: %s",
+                        settings.name,
+                        delivery.outbox_bucket,
+                        key,
+                        exc,
+                    )
+                    delivery.next_attempt = time.monotonic() + S3_RETRY_S
+                    return
+                delivery.outbox.pop(0)
+            self._acknowledge(delivery)
+
+    def _acknowledge(self, delivery: Delivery) -> None:
+        """Advance checkpoints / drop DirectPut records now in S3 (caller holds the lock)."""
+        assert self.world is not None
+        state = self._streams().get(delivery.arn)
+        if state is None:
+            return
+        for shard, seq in delivery.outbox_positions.items():
+            if shard == "direct":
+                direct = state["direct"]
+                if direct:
+                    cut = seq + 1 - direct[0][0]
+                    if cut > 0:
+                        del direct[:cut]
+            elif state["shards"].get(shard, 0) < seq:
+                state["shards"][shard] = seq
+        delivery.outbox_positions = {}
+        self.world.mark_dirty()
