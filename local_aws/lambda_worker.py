@@ -1,0 +1,236 @@
+"""The child-process side of the Lambda runtime: one warm execution environment.
+
+Started by `local_aws.components.lambda_runtime` as ``python lambda_worker.py`` with the
+function's environment (``_HANDLER``, ``LAMBDA_TASK_ROOT``, the function's variables...). It
+imports the handler once (the init phase), reports how that went, then answers invocations one
+at a time until its stdin closes. Only the standard library is used here: this file runs in the
+handler's interpreter, before the handler's own ``sys.path`` is set up, and must not import
+``local_aws``.
+
+Wire format on stdin/stdout, both ways: a frame is a 4-byte big-endian length and a JSON header,
+then a 4-byte length and a raw body. The protocol keeps the real stdout to itself: ``print`` in
+a handler goes to the invocation's log, the way the Lambda runtime sends it to CloudWatch.
+"""
+
+from __future__ import annotations
+
+import decimal
+import importlib
+import io
+import json
+import logging
+import os
+import resource
+import struct
+import sys
+import time
+import traceback
+from typing import Any, BinaryIO
+
+_LENGTH = struct.Struct(">I")
+
+
+def read_frame(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
+    """One frame from ``stream``; None when the parent has closed it."""
+    parts: list[bytes] = []
+    for _ in range(2):
+        prefix = stream.read(_LENGTH.size)
+        if len(prefix) < _LENGTH.size:
+            return None
+        (length,) = _LENGTH.unpack(prefix)
+        data = stream.read(length)
+        if len(data) < length:
+            return None
+        parts.append(data)
+    return json.loads(parts[0]), parts[1]
+
+
+def encode_frame(header: dict[str, Any], body: bytes) -> bytes:
+    """The bytes of one frame."""
+    blob = json.dumps(header).encode()
+    return _LENGTH.pack(len(blob)) + blob + _LENGTH.pack(len(body)) + body
+
+
+class _Capture(io.TextIOBase):
+    """Collects what the handler prints, for the invocation's log."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        self.parts.clear()
+        return text
+
+
+class LambdaContext:
+    """The ``context`` argument, with the attributes the Python runtime gives it."""
+
+    def __init__(self, request_id: str, invoked_function_arn: str, deadline_ms: float) -> None:
+        self.aws_request_id = request_id
+        self.invoked_function_arn = invoked_function_arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        # The Python runtime reads it from the environment, so it is a string there too.
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},"
+            f"function_name={self.function_name},function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn}])"
+        )
+
+
+class _RequestIdFilter(logging.Filter):
+    request_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = self.request_id
+        return True
+
+
+class _Encoder(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, decimal.Decimal):
+            return int(o) if o == o.to_integral_value() else float(o)
+        return super().default(o)
+
+
+def _error(error_type: str, message: str, stack: list[str] | None = None) -> dict[str, Any]:
+    return {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
+
+
+def _user_stack(tb: Any) -> list[str]:
+    """The traceback without this file's frames, formatted the way the runtime does."""
+    frames = [frame for frame in traceback.extract_tb(tb) if frame.filename != __file__]
+    return traceback.format_list(frames)
+
+
+def _load_handler(handler: str) -> tuple[Any, dict[str, Any] | None]:
+    """Import the handler as the Python runtime does; an error dict if it cannot."""
+    try:
+        module_name, function_name = handler.rsplit(".", 1)
+    except ValueError as error:
+        return None, _error("Runtime.MalformedHandlerName", f"Bad handler '{handler}': {error}")
+    module_name = module_name.replace("/", ".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        return None, _error("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}")
+    except SyntaxError as error:
+        return None, _error("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}")
+    except Exception as error:  # an exception raised by the module's own top-level code
+        return None, _error(type(error).__name__, str(error), _user_stack(error.__traceback__))
+    function = getattr(module, function_name, None)
+    if function is None:
+        return None, _error(
+            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
+        )
+    return function, None
+
+
+def _error_log(error: dict[str, Any]) -> str:
+    lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
+    if error["stackTrace"]:
+        lines.append("Traceback (most recent call last):")
+        lines.extend(entry.rstrip("\n") for entry in error["stackTrace"])
+    return "\n".join(lines) + "\n"
+
+
+def _max_rss_mb() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def main() -> int:
+    # Keep the real stdout for frames; fd-level writes by the handler go to stderr instead.
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    protocol_in = sys.stdin.buffer
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    # The handler's folder comes first, as /var/task does in Lambda; never this file's folder.
+    sys.path[0] = task_root
+    os.chdir(task_root)
+
+    capture = _Capture()
+    sys.stdout = sys.stderr = capture  # type: ignore[assignment]
+    request_filter = _RequestIdFilter()
+    log_handler = logging.StreamHandler(capture)
+    log_handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    )
+    log_handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+    log_handler.terminator = ""
+    log_handler.addFilter(request_filter)
+    logging.getLogger().addHandler(log_handler)
+
+    started = time.monotonic()
+    function, init_error = _load_handler(os.environ.get("_HANDLER", ""))
+    init_log = capture.take()
+    if init_error is not None:
+        init_log += _error_log(init_error)
+    init_header = {"kind": "init", "ok": init_error is None, "log": init_log}
+    init_header["duration_ms"] = (time.monotonic() - started) * 1000
+    protocol_out.write(encode_frame(init_header, json.dumps(init_error or {}).encode()))
+    protocol_out.flush()
+    if init_error is not None:
+        return 0
+
+    while True:
+        frame = read_frame(protocol_in)
+        if frame is None:
+            return 0
+        header, body = frame
+        request_id = header["request_id"]
+        request_filter.request_id = request_id
+        context = LambdaContext(request_id, header["invoked_function_arn"], header["deadline_ms"])
+        started = time.monotonic()
+        ok = True
+        try:
+            event = json.loads(body) if body else {}
+            result = function(event, context)
+            try:
+                payload = json.dumps(result, cls=_Encoder).encode()
+            except (TypeError, ValueError) as error:
+                ok = False
+                error_body = _error("Runtime.MarshalError", f"Unable to marshal response: {error}")
+        except Exception as error:
+            ok = False
+            error_body = _error(type(error).__name__, str(error), _user_stack(error.__traceback__))
+        log = capture.take()
+        if not ok:
+            error_body["requestId"] = request_id
+            log += _error_log(error_body)
+            payload = json.dumps(error_body).encode()
+        reply = {
+            "kind": "result",
+            "ok": ok,
+            "log": log,
+            "duration_ms": (time.monotonic() - started) * 1000,
+            "max_memory_mb": _max_rss_mb(),
+        }
+        protocol_out.write(encode_frame(reply, payload))
+        protocol_out.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
