@@ -31,7 +31,10 @@ data is one JSON object followed by ``"\\n"``::
   ``EVENT_TIME_ATTRIBUTE`` (default ``updated_at``), an ISO-8601 string; for REMOVE (whose old image
   holds the previous write's time) and whenever the attribute is missing or unparsable, the stream
   record's ApproximateCreationDateTime; if that is missing too, the Firehose record's
-  approximateArrivalTimestamp. Timestamps without an offset are taken as UTC; other offsets are
+  approximateArrivalTimestamp. Because ApproximateCreationDateTime is rounded down to the second, a
+  REMOVE's event time is raised to its old image's time attribute when that is later, so that a
+  delete never looks older than the write it removes. Order one item's changes by
+  ``sequence_number``, not by ``event_time`` (two writes in one millisecond have equal times). Timestamps without an offset are taken as UTC; other offsets are
   converted. All timestamps are written with millisecond precision (sub-millisecond digits are
   truncated) so that their string order is their time order.
 - ``partitionKeys`` year/month/day/hour (zero-padded) come from ``event_time``.
@@ -179,6 +182,12 @@ def flatten_change(
         event_time = parse_timestamp(attributes.get(time_attribute))
     if event_time is None:
         event_time = created or _epoch_to_datetime(arrival_millis, millis=True)
+        if event_name == "REMOVE":
+            # ApproximateCreationDateTime is rounded down to the second: never let a delete look older
+            # than the write it deletes (the old image's own event time).
+            last_write = parse_timestamp(attributes.get(time_attribute))
+            if event_time is not None and last_write is not None and last_write > event_time:
+                event_time = last_write
     if event_time is None:
         raise MalformedRecord(
             "no event time: no usable attribute, ApproximateCreationDateTime or arrival time"

@@ -125,6 +125,18 @@ def test_remove_takes_the_old_image_and_the_stream_time_not_the_old_updated_at()
     assert result["metadata"]["partitionKeys"] == {"year": "2024", "month": "05", "day": "01", "hour": "15"}
 
 
+def test_a_remove_is_never_older_than_the_write_it_deletes():
+    # The stream time is rounded down to the second; the deleted item was last written 0.4 s later.
+    record = fixture("remove")
+    record["dynamodb"]["ApproximateCreationDateTime"] = 1714561500  # 2024-05-01T11:05:00Z
+    record["dynamodb"]["OldImage"]["updated_at"] = {"S": "2024-05-01T11:05:00.400Z"}
+    (result,) = run(record)
+    row = json.loads(single_line(result))
+    assert row["event_time"] == "2024-05-01T11:05:00.400Z"
+    assert row["approximate_creation_time"] == "2024-05-01T11:05:00.000Z"
+    assert result["metadata"]["partitionKeys"]["hour"] == "11"
+
+
 def test_remove_without_old_image_keeps_the_keys_alone():
     (result,) = run(fixture("remove_keys_only"))
     assert result["result"] == "Ok"
@@ -217,7 +229,7 @@ def test_event_time_attribute_is_configurable(monkeypatch):
     ],
 )
 def test_approximate_creation_time_in_other_encodings(creation, expected):
-    record = fixture("remove")
+    record = fixture("remove_keys_only")
     record["dynamodb"]["ApproximateCreationDateTime"] = creation
     row = json.loads(single_line(run(record)[0]))
     assert row["event_time"] == row["approximate_creation_time"] == expected
