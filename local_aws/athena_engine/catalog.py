@@ -1,0 +1,199 @@
+"""The Glue catalog and the S3 bytes a query needs, read from moto under the world lock.
+
+Every method takes the lock for as long as it touches moto and returns plain data, so the
+engine can run DuckDB with the lock set down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from local_aws.world import World
+
+
+class CatalogError(Exception):
+    """A name the catalog does not know; ``code`` is Athena's error name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@dataclass
+class Partition:
+    values: list[str]
+    location: str
+
+
+@dataclass
+class TableDef:
+    """One Glue table or view, as plain data."""
+
+    database: str
+    name: str
+    table_type: str
+    columns: list[tuple[str, str]]
+    partition_keys: list[tuple[str, str]]
+    location: str
+    serde_library: str
+    serde_parameters: dict[str, str]
+    input_format: str
+    parameters: dict[str, str]
+    view_original_text: str
+    partitions: list[Partition] = field(default_factory=list)
+
+    @property
+    def is_view(self) -> bool:
+        return self.table_type == "VIRTUAL_VIEW" or bool(self.view_original_text)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> ("bucket", "some/prefix")."""
+    if not uri.startswith(("s3://", "s3a://", "s3n://")):
+        raise CatalogError("INVALID_LOCATION", f"Location {uri!r} is not an S3 location")
+    rest = uri.split("://", 1)[1]
+    bucket, _, key = rest.partition("/")
+    return bucket, key
+
+
+class Catalog:
+    """Glue and S3 of one account and region, seen by one query."""
+
+    def __init__(self, world: World, account_id: str, region: str) -> None:
+        self.world = world
+        self.account_id = account_id
+        self.region = region
+
+    def _glue(self) -> Any:
+        return self.world.backend("glue", self.account_id, self.region)
+
+    def _s3(self) -> Any:
+        return self.world.backend("s3", self.account_id, self.region)
+
+    def _database(self, glue: Any, database: str) -> Any:
+        for name, db in glue.databases.items():
+            if name.lower() == database.lower():
+                return db
+        raise CatalogError("SCHEMA_NOT_FOUND", f"Schema '{database}' does not exist")
+
+    # -- reading ----------------------------------------------------------------------------
+    def database_names(self) -> list[str]:
+        with self.world.lock:
+            return sorted(self._glue().databases)
+
+    def table_names(self, database: str) -> list[str]:
+        with self.world.lock:
+            return sorted(self._database(self._glue(), database).tables)
+
+    def get_table(self, database: str, name: str) -> TableDef:
+        """The table or view, with its registered partitions; raises CatalogError if unknown."""
+        with self.world.lock:
+            db = self._database(self._glue(), database)
+            table = None
+            for table_name, candidate in db.tables.items():
+                if table_name.lower() == name.lower():
+                    table = candidate
+                    break
+            if table is None:
+                raise CatalogError(
+                    "TABLE_NOT_FOUND",
+                    f"Table 'awsdatacatalog.{database.lower()}.{name.lower()}' does not exist",
+                )
+            data = table.as_dict()
+            storage = data.get("StorageDescriptor") or {}
+            serde = storage.get("SerdeInfo") or {}
+            partitions = [
+                Partition(
+                    values=[str(v) for v in p.partition_input.get("Values", [])],
+                    location=((p.partition_input.get("StorageDescriptor") or {}).get("Location") or ""),
+                )
+                for p in table.partitions.values()
+            ]
+            return TableDef(
+                database=db.name,
+                name=table.name,
+                table_type=data.get("TableType") or "",
+                columns=[(c["Name"].lower(), c["Type"]) for c in storage.get("Columns") or []],
+                partition_keys=[(c["Name"].lower(), c["Type"]) for c in data.get("PartitionKeys") or []],
+                location=storage.get("Location") or "",
+                serde_library=serde.get("SerializationLibrary") or "",
+                serde_parameters=dict(serde.get("Parameters") or {}),
+                input_format=storage.get("InputFormat") or "",
+                parameters=dict(data.get("Parameters") or {}),
+                view_original_text=data.get("ViewOriginalText") or "",
+                partitions=partitions,
+            )
+
+    def list_objects(self, location: str) -> list[tuple[str, int]]:
+        """The data objects under a table or partition location: (s3 uri, size)."""
+        bucket_name, prefix = split_s3_uri(location)
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        from moto.s3.models import FakeKey
+
+        with self.world.lock:
+            try:
+                bucket = self._s3().get_bucket(bucket_name)
+            except Exception as error:  # moto's MissingBucket
+                raise CatalogError("HIVE_PATH_NOT_FOUND", f"Bucket {bucket_name} does not exist") from error
+            found = []
+            for key_name, key in bucket.keys.items():
+                if not isinstance(key, FakeKey) or not key_name.startswith(prefix):
+                    continue
+                base = key_name.rsplit("/", 1)[-1]
+                # Hive (and Athena) skip folder markers and hidden files such as _SUCCESS.
+                if not base or base.startswith(("_", ".")):
+                    continue
+                found.append((f"s3://{bucket_name}/{key_name}", key.size))
+            return sorted(found)
+
+    def read_object(self, uri: str) -> bytes:
+        bucket_name, key_name = split_s3_uri(uri)
+        with self.world.lock:
+            key = self._s3().get_object(bucket_name, key_name)
+            if key is None:
+                raise CatalogError(
+                    "HIVE_CANNOT_OPEN_SPLIT", f"Error opening Hive split {uri}: object is gone"
+                )
+            return bytes(key.value)
+
+    # -- writing ----------------------------------------------------------------------------
+    def put_object(self, uri: str, body: bytes) -> None:
+        bucket_name, key_name = split_s3_uri(uri)
+        with self.world.lock:
+            self._s3().put_object(bucket_name, key_name, body)
+            self.world.mark_dirty()
+
+    def bucket_exists(self, uri: str) -> bool:
+        bucket_name, _ = split_s3_uri(uri)
+        with self.world.lock:
+            return bucket_name in self._s3().buckets
+
+    def put_table(self, database: str, name: str, table_input: dict[str, Any], replace: bool) -> None:
+        """Create a table (or view); with ``replace`` an existing one gets a new version."""
+        with self.world.lock:
+            glue = self._glue()
+            db = self._database(glue, database)
+            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
+            if existing is not None:
+                if not replace:
+                    raise CatalogError(
+                        "ALREADY_EXISTS", f"Table 'awsdatacatalog.{db.name}.{name}' already exists"
+                    )
+                glue.update_table(db.name, existing, table_input)
+            else:
+                glue.create_table(db.name, name, table_input)
+            self.world.mark_dirty()
+
+    def drop_table(self, database: str, name: str) -> bool:
+        """Delete a table or view; False when it did not exist."""
+        with self.world.lock:
+            glue = self._glue()
+            db = self._database(glue, database)
+            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
+            if existing is None:
+                return False
+            glue.delete_table(db.name, existing)
+            self.world.mark_dirty()
+            return True

@@ -1,0 +1,720 @@
+"""Run one Athena statement: parse (Trino dialect), resolve Glue names, prune partitions, run DuckDB.
+
+Statements: SELECT / WITH (and set operations), CREATE [OR REPLACE] VIEW, DROP VIEW, CREATE
+EXTERNAL TABLE, DROP TABLE, SHOW TABLES / DATABASES / SCHEMAS / PARTITIONS / COLUMNS, DESCRIBE.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from local_aws.athena_engine.catalog import Catalog, CatalogError, TableDef
+from local_aws.athena_engine.loading import (
+    DataFile,
+    LoadError,
+    create_table_view,
+    local_name,
+    prepare_file,
+    quote_identifier,
+    table_format,
+)
+from local_aws.athena_engine.rendering import render
+from local_aws.athena_engine.types import (
+    TypeParseError,
+    duckdb_to_hive,
+    duckdb_to_presto,
+    duckdb_type_info,
+    hive_to_duckdb,
+    parse_hive_type,
+)
+
+READ_DIALECT = "athena"
+_VIEW_TEXT = re.compile(r"/\*\s*Presto View:\s*(\S+)\s*\*/", re.DOTALL)
+_MAX_VIEW_DEPTH = 32
+_SHOW = re.compile(r"^\s*SHOW\s+(.*)$", re.IGNORECASE | re.DOTALL)
+
+# ErrorType values from Athena's error catalog: 1000 is a user error, 1001 bad data, 100 internal.
+USER_ERROR, DATA_ERROR, INTERNAL_ERROR = 1000, 1001, 100
+
+
+class EngineError(Exception):
+    """A query that fails; the message is what Athena puts in StateChangeReason."""
+
+    def __init__(self, code: str, message: str, error_type: int = USER_ERROR, category: int = 2) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.error_type = error_type
+        self.category = category
+
+
+@dataclass
+class Outcome:
+    """What a statement produced."""
+
+    statement_type: str  # DDL, DML or UTILITY
+    substatement_type: str
+    column_info: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[list[str | None]] = field(default_factory=list)
+    data_scanned: int = 0
+
+    @property
+    def has_header(self) -> bool:
+        return self.statement_type == "DML"
+
+
+def classify(sql: str) -> tuple[str, str]:
+    """(StatementType, SubstatementType) from the text alone, for a query not yet run."""
+    words = re.sub(r"(--[^\n]*\n|/\*.*?\*/|\()", " ", sql, flags=re.DOTALL).split()
+    first = words[0].upper() if words else ""
+    second = words[1].upper() if len(words) > 1 else ""
+    if first in ("SELECT", "WITH", "VALUES", "TABLE"):
+        return "DML", "SELECT"
+    if first in ("INSERT", "UPDATE", "DELETE", "MERGE", "UNLOAD"):
+        return "DML", first
+    if first in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN"):
+        return "UTILITY", f"{first}_{second}" if first == "SHOW" else "DESCRIBE"
+    if first == "CREATE" and " AS SELECT" in sql.upper() and "VIEW" not in " ".join(words[:4]).upper():
+        return "DML", "CREATE_TABLE_AS_SELECT"
+    rest = [w.upper() for w in words[1:5]]
+    obj = next((w for w in rest if w in ("VIEW", "TABLE", "DATABASE", "SCHEMA")), second)
+    return "DDL", f"{first}_{obj}"
+
+
+def substitute_parameters(statement: exp.Expression, parameters: list[str]) -> exp.Expression:
+    """Put ExecutionParameters into the ``?`` placeholders, in order, as Athena does."""
+    placeholders = [p for p in statement.find_all(exp.Placeholder) if not p.name]
+    if len(placeholders) != len(parameters):
+        raise EngineError(
+            "INVALID_PARAMETER_USAGE",
+            f"Incorrect number of parameters: expected {len(placeholders)} but found {len(parameters)}",
+        )
+    for placeholder, value in zip(placeholders, parameters, strict=True):
+        try:
+            placeholder.replace(sqlglot.parse_one(value, read=READ_DIALECT))
+        except sqlglot.errors.ParseError as error:
+            raise EngineError(
+                "INVALID_PARAMETER_USAGE", f"Cannot use parameter {value!r}: {error}"
+            ) from error
+    return statement
+
+
+def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    condition = condition.unnest()
+    if isinstance(condition, exp.And):
+        return [c for part in condition.flatten() for c in _conjuncts(part)]
+    return [condition]
+
+
+def _name_output_columns(statement: exp.Expression) -> None:
+    """Trino names an unaliased expression ``_colN``; DuckDB would name it after the expression."""
+    select = statement
+    while isinstance(select, exp.SetOperation):
+        select = select.this
+    if isinstance(select, exp.Subquery):
+        select = select.this
+    if not isinstance(select, exp.Select):
+        return
+    for index, expression in enumerate(list(select.expressions)):
+        if isinstance(expression, exp.Alias):
+            alias = expression.args.get("alias")
+            if isinstance(alias, exp.Identifier) and not alias.quoted:
+                alias.set("this", alias.name.lower())
+            continue
+        if isinstance(expression, (exp.Column, exp.Star)) or expression.find(exp.Star) is expression:
+            continue
+        if isinstance(expression, exp.Dot):
+            continue
+        expression.replace(exp.alias_(expression.copy(), f"_col{index}"))
+
+
+class QueryEngine:
+    """Runs one statement; one DuckDB connection per query, created here."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        database: str | None,
+        on_connection: Callable[[Any], None] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.database = (database or "default").lower()
+        self.on_connection = on_connection
+        self.cancelled = cancelled or threading.Event()
+        self.data_scanned = 0
+        self._counter = 0
+        self._workdir: str | None = None
+        self._con: Any = None
+        self._schema_only = False
+
+    # -- entry ------------------------------------------------------------------------------
+    def run(self, sql: str, parameters: list[str] | None = None) -> Outcome:
+        show = _SHOW.match(sql)
+        if show:
+            # sqlglot reads SHOW only as an opaque command; take it apart here instead.
+            try:
+                return self._show(show.group(1).strip().rstrip(";").strip())
+            except CatalogError as error:
+                raise EngineError(error.code, str(error).split(": ", 1)[-1]) from error
+        statement = self._parse(sql)
+        if parameters is not None or any(True for _ in statement.find_all(exp.Placeholder)):
+            statement = substitute_parameters(statement, list(parameters or []))
+        with tempfile.TemporaryDirectory(prefix="local_aws-athena-") as workdir:
+            self._workdir = workdir
+            self._con = duckdb.connect(":memory:")
+            try:
+                # Trino divides integers as integers; DuckDB does so only when told.
+                self._con.execute("SET integer_division = true")
+                self._con.execute("SET TimeZone = 'UTC'")
+                if self.on_connection is not None:
+                    self.on_connection(self._con)
+                return self._dispatch(statement, sql)
+            except (CatalogError, LoadError) as error:
+                raise EngineError(
+                    error.code, str(error).split(": ", 1)[-1], _error_type(error.code)
+                ) from error
+            except duckdb.Error as error:
+                if self.cancelled.is_set():
+                    raise EngineError("USER_CANCELLED", "Query cancelled by user") from error
+                raise _translate_duckdb_error(error) from error
+            finally:
+                self._con.close()
+                self._con = None
+
+    def _parse(self, sql: str) -> exp.Expression:
+        try:
+            statements = [s for s in sqlglot.parse(sql, read=READ_DIALECT) if s is not None]
+        except sqlglot.errors.ParseError as error:
+            detail = error.errors[0] if error.errors else {}
+            line, col = detail.get("line", 1), detail.get("col", 1)
+            message = str(detail.get("description") or error).split("\n")[0]
+            raise EngineError("SYNTAX_ERROR", f"line {line}:{col}: {message}") from error
+        if not statements:
+            raise EngineError("SYNTAX_ERROR", "line 1:1: empty statement")
+        if len(statements) > 1:
+            raise EngineError("SYNTAX_ERROR", "Only one sql statement is allowed")
+        return statements[0]
+
+    def _dispatch(self, statement: exp.Expression, sql: str) -> Outcome:
+        if isinstance(statement, (exp.Query,)) and not isinstance(statement, exp.Create):
+            return self._select(statement)
+        if isinstance(statement, exp.Create):
+            kind = (statement.args.get("kind") or "").upper()
+            if kind == "VIEW":
+                return self._create_view(statement, sql)
+            if kind == "TABLE" and statement.expression is None:
+                return self._create_table(statement)
+            raise EngineError("NOT_SUPPORTED", f"CREATE {kind} AS SELECT is not supported by local_aws")
+        if isinstance(statement, exp.Drop):
+            return self._drop(statement)
+        if isinstance(statement, exp.Describe):
+            return self._describe(statement.this)
+        if isinstance(statement, exp.Command) and statement.name.upper() == "SHOW":
+            return self._show(statement.expression.name if statement.expression else "")
+        if isinstance(statement, exp.Show):
+            return self._show(statement.sql(READ_DIALECT)[len("SHOW ") :])
+        raise EngineError("NOT_SUPPORTED", f"Statement is not supported by local_aws: {sql.strip()[:80]}")
+
+    # -- SELECT -----------------------------------------------------------------------------
+    def _select(self, statement: exp.Expression) -> Outcome:
+        statement = self._bind(statement, self.database, ())
+        _name_output_columns(statement)
+        relation = self._con.sql(statement.sql(dialect="duckdb"))
+        names, types = relation.columns, relation.types
+        type_ids = [str(t.id).lower() for t in types]
+        rows = [[render(v, type_ids[i]) for i, v in enumerate(row)] for row in relation.fetchall()]
+        column_info = [
+            {
+                "CatalogName": "hive",
+                "SchemaName": "",
+                "TableName": "",
+                "Name": name,
+                "Label": name,
+                **duckdb_type_info(dtype),
+                "Nullable": "UNKNOWN",
+                "CaseSensitive": duckdb_type_info(dtype)["Type"] == "varchar",
+            }
+            for name, dtype in zip(names, types, strict=True)
+        ]
+        return Outcome("DML", "SELECT", column_info, rows, self.data_scanned)
+
+    def _duck_name(self, kind: str, name: str) -> str:
+        self._counter += 1
+        return f"__{kind}_{self._counter}_{re.sub(r'[^a-z0-9_]', '_', name.lower())}"
+
+    def _bind(self, statement: exp.Expression, database: str, stack: tuple[str, ...]) -> exp.Expression:
+        """Replace every catalog table or view in ``statement`` with a DuckDB view of it."""
+        cte_names = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+        references: list[tuple[exp.Table, TableDef]] = []
+        for node in list(statement.find_all(exp.Table)):
+            if not isinstance(node.this, exp.Identifier):
+                continue  # a table function such as UNNEST
+            if not node.args.get("db") and node.name.lower() in cte_names:
+                continue
+            catalog_name = node.catalog.lower() if node.catalog else "awsdatacatalog"
+            if catalog_name != "awsdatacatalog":
+                raise EngineError("CATALOG_NOT_FOUND", f"Catalog '{catalog_name}' does not exist")
+            references.append((node, self.catalog.get_table(node.db or database, node.name)))
+        # Tables first grouped, so that each is read once with the union of what its references need.
+        grouped: dict[tuple[str, str], list[tuple[exp.Table, TableDef]]] = {}
+        for node, table in references:
+            grouped.setdefault((table.database.lower(), table.name.lower()), []).append((node, table))
+        for key, group in grouped.items():
+            table = group[0][1]
+            if table.is_view:
+                duck_name = self._view(table, stack)
+            else:
+                allowed: set[int] | None = set()
+                for node, _ in group:
+                    wanted = self._prune(node, table)
+                    if wanted is None or allowed is None:
+                        allowed = None
+                    else:
+                        allowed |= wanted
+                duck_name = self._load(table, allowed)
+            for node, _ in group:
+                alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+                node.replace(exp.Table(this=exp.to_identifier(duck_name, quoted=True), alias=alias))
+            del key
+        return statement
+
+    def _view(self, table: TableDef, stack: tuple[str, ...]) -> str:
+        key = f"{table.database}.{table.name}".lower()
+        if key in stack or len(stack) > _MAX_VIEW_DEPTH:
+            raise EngineError("VIEW_IS_RECURSIVE", f"View is recursive: {' -> '.join((*stack, key))}")
+        definition = decode_view(table)
+        try:
+            body = sqlglot.parse_one(definition["originalSql"], read=READ_DIALECT)
+        except sqlglot.errors.ParseError as error:
+            raise EngineError("INVALID_VIEW", f"Failed analyzing stored view '{key}': {error}") from error
+        body = self._bind(body, (definition.get("schema") or table.database).lower(), (*stack, key))
+        _name_output_columns(body)
+        duck_name = self._duck_name("view", table.name)
+        self._con.execute(f"CREATE TEMP VIEW {quote_identifier(duck_name)} AS {body.sql(dialect='duckdb')}")
+        return duck_name
+
+    def _prune(self, node: exp.Table, table: TableDef) -> set[int] | None:
+        """Indexes of the partitions this reference can touch; None for all of them."""
+        if not table.partition_keys or not table.partitions or self._schema_only:
+            return None
+        select = node.parent.parent if node.parent is not None else None
+        parent = node.parent
+        if not isinstance(select, exp.Select):
+            return None
+        joins = select.args.get("joins") or []
+        if isinstance(parent, exp.From):
+            if any((j.args.get("side") or "").upper() in ("RIGHT", "FULL") for j in joins):
+                return None
+        elif isinstance(parent, exp.Join):
+            if parent.args.get("side"):
+                return None  # the nullable side of an outer join: filters do not prune it
+        else:
+            return None
+        where = select.args.get("where")
+        if where is None:
+            return None
+        names = {node.alias_or_name.lower(), node.name.lower()}
+        keys = {name for name, _ in table.partition_keys}
+        single_source = not joins
+        usable = []
+        for conjunct in _conjuncts(where.this):
+            if conjunct.find(exp.Select, exp.Subquery):
+                continue
+            columns = list(conjunct.find_all(exp.Column))
+            if columns and all(
+                c.name.lower() in keys
+                and ((c.table and c.table.lower() in names) or (not c.table and single_source))
+                for c in columns
+            ):
+                usable.append(conjunct)
+        if not usable:
+            return None
+        partition_view = self._partition_values(table)
+        allowed: set[int] | None = None
+        for conjunct in usable:
+            condition = conjunct.copy()
+            for column in condition.find_all(exp.Column):
+                column.set("table", None)
+            try:
+                found = {
+                    row[0]
+                    for row in self._con.execute(
+                        f"SELECT __index FROM {quote_identifier(partition_view)} "
+                        f"WHERE {condition.sql(dialect='duckdb')}"
+                    ).fetchall()
+                }
+            except duckdb.Error:
+                continue  # DuckDB could not judge this conjunct alone; read without it
+            allowed = found if allowed is None else allowed & found
+        return allowed
+
+    def _partition_values(self, table: TableDef) -> str:
+        name = self._duck_name("partitions", table.name)
+        keys = table.partition_keys
+        values = ", ".join(
+            "(" + ", ".join([str(i)] + ["'" + v.replace("'", "''") + "'" for v in p.values]) + ")"
+            for i, p in enumerate(table.partitions)
+            if len(p.values) == len(keys)
+        )
+        selects = ["__index"] + [
+            f"TRY_CAST(p{i} AS {hive_to_duckdb(parse_hive_type(t))}) AS {quote_identifier(k)}"
+            for i, (k, t) in enumerate(keys)
+        ]
+        aliases = ", ".join(["__index"] + [f"p{i}" for i in range(len(keys))])
+        source = f"(VALUES {values}) AS v({aliases})" if values else "(SELECT 0 AS __index WHERE false) AS v"
+        if not values:
+            selects = ["__index"] + [f"NULL AS {quote_identifier(k)}" for k, _ in keys]
+        self._con.execute(
+            f"CREATE TEMP VIEW {quote_identifier(name)} AS SELECT {', '.join(selects)} FROM {source}"
+        )
+        return name
+
+    def _load(self, table: TableDef, allowed: set[int] | None) -> str:
+        """Read the table's objects (only the allowed partitions') into a DuckDB view."""
+        try:
+            for _, type_text in table.columns + table.partition_keys:
+                parse_hive_type(type_text)
+        except TypeParseError as error:
+            raise EngineError("HIVE_INVALID_METADATA", str(error)) from error
+        locations: list[tuple[str, list[str]]] = []
+        if self._schema_only:
+            pass
+        elif table.partition_keys:
+            base = table.location.rstrip("/")
+            for index, partition in enumerate(table.partitions):
+                if allowed is not None and index not in allowed:
+                    continue
+                location = partition.location or (
+                    base
+                    + "/"
+                    + "/".join(
+                        f"{k}={v}" for (k, _), v in zip(table.partition_keys, partition.values, strict=False)
+                    )
+                )
+                locations.append((location, partition.values))
+        elif table.location:
+            locations.append((table.location, []))
+        files: list[DataFile] = []
+        trees = [parse_hive_type(t) for _, t in table.columns]
+        fmt = table_format(table) if locations else ""
+        for location, values in locations:
+            for uri, size in self.catalog.list_objects(location):
+                if self.cancelled.is_set():
+                    raise EngineError("USER_CANCELLED", "Query cancelled by user")
+                data = self.catalog.read_object(uri)
+                self.data_scanned += size
+                assert self._workdir is not None
+                path = local_name(self._workdir, len(files) + self._counter * 100000, table)
+                prepare_file(table, fmt, data, path, trees)
+                files.append(DataFile(uri=uri, local_path=path, partition_values=values))
+        duck_name = self._duck_name("table", table.name)
+        create_table_view(self._con, duck_name, table, files)
+        return duck_name
+
+    # -- views ------------------------------------------------------------------------------
+    def _create_view(self, statement: exp.Create, sql: str) -> Outcome:
+        target = statement.this
+        if isinstance(target, exp.Schema):
+            target = target.this
+        database = (target.db or self.database).lower()
+        name = target.name.lower()
+        body = statement.expression
+        original = _original_view_sql(sql) or body.sql(dialect=READ_DIALECT)
+        self._schema_only = True
+        bound = self._bind(body.copy(), database, (f"{database}.{name}",))
+        _name_output_columns(bound)
+        relation = self._con.sql(bound.sql(dialect="duckdb"))
+        columns = list(zip(relation.columns, relation.types, strict=True))
+        definition = {
+            "originalSql": original,
+            "catalog": "awsdatacatalog",
+            "schema": database,
+            "columns": [{"name": n, "type": duckdb_to_presto(t)} for n, t in columns],
+            "owner": "local_aws",
+            "runAsInvoker": False,
+            "properties": {},
+        }
+        encoded = base64.b64encode(json.dumps(definition).encode("utf-8")).decode("ascii")
+        table_input = {
+            "Name": name,
+            "TableType": "VIRTUAL_VIEW",
+            "Parameters": {"presto_view": "true", "comment": "Presto View"},
+            "ViewOriginalText": f"/* Presto View: {encoded} */",
+            "ViewExpandedText": "/* Presto View */",
+            "PartitionKeys": [],
+            "StorageDescriptor": {
+                "Columns": [{"Name": n, "Type": duckdb_to_hive(t)} for n, t in columns],
+                "Location": "",
+                "SerdeInfo": {},
+                "Compressed": False,
+                "NumberOfBuckets": 0,
+                "StoredAsSubDirectories": False,
+            },
+        }
+        replace = bool(statement.args.get("replace"))
+        if replace:
+            try:
+                existing = self.catalog.get_table(database, name)
+            except CatalogError:
+                existing = None
+            if existing is not None and not existing.is_view:
+                raise EngineError(
+                    "TABLE_ALREADY_EXISTS", f"Table 'awsdatacatalog.{database}.{name}' is not a view"
+                )
+        try:
+            self.catalog.put_table(database, name, table_input, replace=replace)
+        except CatalogError as error:
+            if error.code == "ALREADY_EXISTS":
+                raise EngineError(
+                    "ALREADY_EXISTS", f"View 'awsdatacatalog.{database}.{name}' already exists"
+                ) from error
+            raise
+        return Outcome("DDL", "CREATE_VIEW")
+
+    def _drop(self, statement: exp.Drop) -> Outcome:
+        kind = (statement.args.get("kind") or "").upper()
+        targets = statement.args.get("tables") or [statement.this]
+        target = targets[0]
+        if not isinstance(target, exp.Table):
+            raise EngineError("SYNTAX_ERROR", f"DROP {kind} needs a name")
+        database = (target.db or self.database).lower()
+        name = target.name.lower()
+        if kind not in ("VIEW", "TABLE"):
+            raise EngineError("NOT_SUPPORTED", f"DROP {kind} is not supported by local_aws")
+        try:
+            existing: TableDef | None = self.catalog.get_table(database, name)
+        except CatalogError:
+            existing = None
+        noun = "View" if kind == "VIEW" else "Table"
+        if existing is None or (kind == "VIEW" and not existing.is_view):
+            if statement.args.get("exists"):
+                return Outcome("DDL", f"DROP_{kind}")
+            raise EngineError("TABLE_NOT_FOUND", f"{noun} 'awsdatacatalog.{database}.{name}' does not exist")
+        self.catalog.drop_table(database, name)
+        return Outcome("DDL", f"DROP_{kind}")
+
+    # -- CREATE EXTERNAL TABLE ----------------------------------------------------------------
+    def _create_table(self, statement: exp.Create) -> Outcome:
+        schema = statement.this
+        if not isinstance(schema, exp.Schema):
+            raise EngineError("SYNTAX_ERROR", "CREATE TABLE needs a column list")
+        target = schema.this
+        database = (target.db or self.database).lower()
+        name = target.name.lower()
+        columns = [_column_def(c) for c in schema.expressions if isinstance(c, exp.ColumnDef)]
+        partition_keys: list[dict[str, str]] = []
+        serde_library = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+        serde_parameters: dict[str, str] = {}
+        input_format = "org.apache.hadoop.mapred.TextInputFormat"
+        output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+        location = ""
+        parameters: dict[str, str] = {"EXTERNAL": "TRUE"}
+        for prop in (statement.args.get("properties") or exp.Properties()).expressions:
+            if isinstance(prop, exp.PartitionedByProperty):
+                partition_keys = [
+                    _column_def(c) for c in prop.this.expressions if isinstance(c, exp.ColumnDef)
+                ]
+            elif isinstance(prop, exp.RowFormatSerdeProperty):
+                serde_library = prop.this.name
+                serde_props = prop.args.get("serde_properties")
+                if serde_props is not None:
+                    serde_parameters.update({p.name: p.text("value") for p in serde_props.expressions})
+            elif isinstance(prop, exp.RowFormatDelimitedProperty):
+                if prop.args.get("fields"):
+                    serde_parameters["field.delim"] = prop.args["fields"].name
+            elif isinstance(prop, exp.FileFormatProperty):
+                inner = prop.this
+                if isinstance(inner, exp.InputOutputFormat):
+                    input_format = inner.args["input_format"].name
+                    output_format = inner.args["output_format"].name
+                elif inner is not None and inner.name.upper() == "PARQUET":
+                    serde_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+                    input_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+                    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+            elif isinstance(prop, exp.LocationProperty):
+                location = prop.this.name
+            elif isinstance(prop, exp.Property):
+                parameters[prop.name] = prop.text("value")
+        table_input = {
+            "Name": name,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": parameters,
+            "PartitionKeys": partition_keys,
+            "StorageDescriptor": {
+                "Columns": columns,
+                "Location": location,
+                "InputFormat": input_format,
+                "OutputFormat": output_format,
+                "SerdeInfo": {"SerializationLibrary": serde_library, "Parameters": serde_parameters},
+                "Compressed": False,
+                "NumberOfBuckets": -1,
+                "StoredAsSubDirectories": False,
+            },
+        }
+        try:
+            self.catalog.put_table(database, name, table_input, replace=False)
+        except CatalogError as error:
+            if error.code == "ALREADY_EXISTS" and statement.args.get("exists"):
+                return Outcome("DDL", "CREATE_TABLE")
+            if error.code == "ALREADY_EXISTS":
+                raise EngineError("ALREADY_EXISTS", f"Table {database}.{name} already exists") from error
+            raise
+        return Outcome("DDL", "CREATE_TABLE")
+
+    # -- SHOW / DESCRIBE ----------------------------------------------------------------------
+    def _show(self, rest: str) -> Outcome:
+        words = rest.split()
+        what = words[0].upper() if words else ""
+        if what in ("DATABASES", "SCHEMAS"):
+            names = self.catalog.database_names()
+            pattern = _like_pattern(words[1:])
+            rows = [[n] for n in names if pattern is None or pattern.fullmatch(n)]
+            return Outcome("UTILITY", "SHOW_DATABASES", [_text_column("database_name")], rows)
+        if what == "TABLES":
+            database = self.database
+            tail = words[1:]
+            if len(tail) >= 2 and tail[0].upper() in ("IN", "FROM"):
+                database = tail[1].strip('`"').lower()
+                tail = tail[2:]
+            pattern = _like_pattern(tail)
+            names = self.catalog.table_names(database)
+            rows = [[n] for n in names if pattern is None or pattern.fullmatch(n)]
+            return Outcome("UTILITY", "SHOW_TABLES", [_text_column("tab_name")], rows)
+        if what == "PARTITIONS" and len(words) >= 2:
+            table = self._named_table(words[1])
+            if not table.partition_keys:
+                raise EngineError("NOT_SUPPORTED", f"Table {table.database}.{table.name} is not partitioned")
+            rows = [
+                ["/".join(f"{k}={v}" for (k, _), v in zip(table.partition_keys, p.values, strict=False))]
+                for p in table.partitions
+            ]
+            return Outcome("UTILITY", "SHOW_PARTITIONS", [_text_column("partition")], rows)
+        if what == "COLUMNS" and len(words) >= 3 and words[1].upper() in ("IN", "FROM"):
+            table = self._named_table(words[2])
+            rows = [[n] for n, _ in table.columns + table.partition_keys]
+            return Outcome("UTILITY", "SHOW_COLUMNS", [_text_column("field")], rows)
+        raise EngineError("NOT_SUPPORTED", f"SHOW {rest} is not supported by local_aws")
+
+    def _named_table(self, text: str) -> TableDef:
+        parts = [p.strip('`"') for p in text.split(".")]
+        if len(parts) == 3:
+            parts = parts[1:]
+        database, name = (parts[0], parts[1]) if len(parts) == 2 else (self.database, parts[0])
+        return self.catalog.get_table(database, name)
+
+    def _describe(self, target: exp.Expression) -> Outcome:
+        if not isinstance(target, exp.Table):
+            raise EngineError("NOT_SUPPORTED", "DESCRIBE needs a table name")
+        table = self.catalog.get_table(target.db or self.database, target.name)
+        rows = [[f"{n:<20}\t{t:<20}\t"] for n, t in table.columns + table.partition_keys]
+        if table.partition_keys:
+            rows += [
+                [""],
+                ["# Partition Information"],
+                [f"{'# col_name':<20}\t{'data_type':<20}\t{'comment':<20}"],
+                [""],
+            ]
+            rows += [[f"{n:<20}\t{t:<20}\t"] for n, t in table.partition_keys]
+        return Outcome("UTILITY", "DESCRIBE", [_text_column("col_name")], rows)
+
+
+def decode_view(table: TableDef) -> dict[str, Any]:
+    """The JSON inside a stored Presto view's ViewOriginalText."""
+    match = _VIEW_TEXT.search(table.view_original_text)
+    if not match:
+        raise EngineError("INVALID_VIEW", f"View '{table.database}.{table.name}' is not a Presto view")
+    try:
+        return json.loads(base64.b64decode(match.group(1)))
+    except ValueError as error:
+        raise EngineError(
+            "INVALID_VIEW", f"View '{table.database}.{table.name}' cannot be read: {error}"
+        ) from error
+
+
+def _original_view_sql(sql: str) -> str | None:
+    match = re.match(
+        r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?:\"[^\"]+\"|`[^`]+`|[^\s(]+)(?:\s*\.\s*(?:\"[^\"]+\"|`[^`]+`|[^\s(]+))*\s+AS\s+(.*)$",
+        sql,
+        re.IGNORECASE | re.DOTALL,
+    )
+    if not match:
+        return None
+    return match.group(1).strip().rstrip(";").strip()
+
+
+def _column_def(column: exp.ColumnDef) -> dict[str, str]:
+    kind = column.args.get("kind")
+    type_text = kind.sql(dialect="hive").lower().replace(": ", ":").replace(", ", ",") if kind else "string"
+    return {"Name": column.name.lower(), "Type": type_text}
+
+
+def _text_column(name: str) -> dict[str, Any]:
+    return {
+        "CatalogName": "hive",
+        "SchemaName": "",
+        "TableName": "",
+        "Name": name,
+        "Label": name,
+        "Type": "varchar",
+        "Precision": 0,
+        "Scale": 0,
+        "Nullable": "UNKNOWN",
+        "CaseSensitive": False,
+    }
+
+
+def _like_pattern(words: list[str]) -> re.Pattern[str] | None:
+    """SHOW ... [LIKE] 'pattern': Hive's pattern, ``*`` any characters and ``|`` alternatives."""
+    if words and words[0].upper() == "LIKE":
+        words = words[1:]
+    if not words:
+        return None
+    pattern = " ".join(words).strip("'\"")
+    alternatives = [re.escape(p).replace(r"\*", ".*") for p in pattern.split("|")]
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def _error_type(code: str) -> int:
+    return DATA_ERROR if code.startswith("HIVE_") and code != "HIVE_INVALID_METADATA" else USER_ERROR
+
+
+_COLUMN = re.compile(r'(?:Referenced column|column) "?([^"\s]+)"? not found', re.IGNORECASE)
+
+
+def _translate_duckdb_error(error: Exception) -> EngineError:
+    """A DuckDB error in the words Athena (Trino) uses for the same mistake."""
+    message = str(error).strip()
+    first_line = message.split("\n")[0]
+    first_line = re.sub(r"^[A-Za-z ]+ Error: ", "", first_line)
+    column = _COLUMN.search(message)
+    if isinstance(error, duckdb.BinderException) and column:
+        return EngineError(
+            "COLUMN_NOT_FOUND",
+            f"Column '{column.group(1)}' cannot be resolved or requester is not authorized to access requested resources",
+        )
+    if isinstance(error, duckdb.CatalogException) and "Function" in first_line:
+        return EngineError("FUNCTION_NOT_FOUND", first_line)
+    if isinstance(error, duckdb.ConversionException):
+        return EngineError("INVALID_CAST_ARGUMENT", first_line, DATA_ERROR)
+    if isinstance(error, duckdb.InvalidInputException):
+        return EngineError("HIVE_BAD_DATA", first_line, DATA_ERROR)
+    if isinstance(error, duckdb.ParserException):
+        return EngineError("SYNTAX_ERROR", first_line)
+    if isinstance(error, (duckdb.BinderException, duckdb.CatalogException)):
+        return EngineError("SEMANTIC_ERROR", first_line)
+    if isinstance(error, duckdb.OutOfRangeException):
+        return EngineError("NUMERIC_VALUE_OUT_OF_RANGE", first_line, DATA_ERROR)
+    if isinstance(error, duckdb.InterruptException):
+        return EngineError("USER_CANCELLED", "Query cancelled by user")
+    return EngineError("GENERIC_INTERNAL_ERROR", first_line, INTERNAL_ERROR, category=1)

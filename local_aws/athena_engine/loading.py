@@ -1,0 +1,230 @@
+"""S3 objects of one Glue table into a DuckDB view, read the way the table's SerDe reads them.
+
+The catalog's column types drive the read. JSON (OpenX or Hive JsonSerDe, newline-delimited,
+gzip or not) is normalised in Python first: keys are matched case-insensitively as the OpenX
+SerDe does, and JSON numbers reach DuckDB as text so that ``decimal(p,s)`` columns are exact.
+Parquet is read by name with casts; CSV/LazySimpleSerDe text as strings, then cast (a value that
+does not parse becomes NULL, as in Hive). Partition columns come from the partition's values.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from local_aws.athena_engine.catalog import TableDef
+from local_aws.athena_engine.types import HiveType, hive_to_duckdb, parse_hive_type
+
+FILE_COLUMN = "__local_aws_file"
+
+
+class LoadError(Exception):
+    """Data the SerDe cannot read; ``code`` is Athena's error name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@dataclass
+class DataFile:
+    """One S3 object, copied to a local file, with the partition values it belongs to."""
+
+    uri: str
+    local_path: str
+    partition_values: list[str]
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def table_format(table: TableDef) -> str:
+    """``json``, ``parquet``, ``csv`` (OpenCSVSerde) or ``text`` (LazySimpleSerDe)."""
+    serde = table.serde_library.lower()
+    classification = (table.parameters.get("classification") or "").lower()
+    if "json" in serde or (not serde and classification == "json"):
+        return "json"
+    if "parquet" in serde or "parquet" in table.input_format.lower() or classification == "parquet":
+        return "parquet"
+    if "orc" in serde or "avro" in serde or "orc" in table.input_format.lower():
+        raise LoadError(
+            "NOT_SUPPORTED", f"Tables stored as {table.serde_library} are not supported by local_aws"
+        )
+    if "opencsv" in serde:
+        return "csv"
+    return "text"
+
+
+def _maybe_gunzip(data: bytes) -> bytes:
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def _normalise_json(value: Any, tree: HiveType) -> Any:
+    """Match struct field names case-insensitively; leave map keys (data) alone."""
+    name, _, children = tree
+    if name == "struct" and isinstance(value, dict):
+        lowered = {str(k).lower(): v for k, v in value.items()}
+        return {
+            str(field).lower(): _normalise_json(lowered[str(field).lower()], child)
+            for field, child in children
+            if str(field).lower() in lowered
+        }
+    if name == "array" and isinstance(value, list):
+        return [_normalise_json(v, children[0][1]) for v in value]
+    if name == "map" and isinstance(value, dict):
+        return {k: _normalise_json(v, children[1][1]) for k, v in value.items()}
+    return value
+
+
+def prepare_file(table: TableDef, fmt: str, data: bytes, local_path: str, trees: list[HiveType]) -> None:
+    """Write one object's bytes where DuckDB will read them, normalised for its format."""
+    if fmt == "parquet":
+        with open(local_path, "wb") as handle:
+            handle.write(data)
+        return
+    data = _maybe_gunzip(data)
+    if fmt != "json":
+        with open(local_path, "wb") as handle:
+            handle.write(data)
+        return
+    ignore_malformed = table.serde_parameters.get("ignore.malformed.json", "").lower() == "true"
+    # OpenX "mapping.<column>" renames a JSON key to a column.
+    mapping = {
+        key[len("mapping.") :].lower(): value.lower()
+        for key, value in table.serde_parameters.items()
+        if key.lower().startswith("mapping.")
+    }
+    columns = [name for name, _ in table.columns]
+    with open(local_path, "w", encoding="utf-8") as out:
+        for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                # Numbers stay text so DuckDB casts them exactly into decimal columns.
+                record = json.loads(line, parse_float=str)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as error:
+                if ignore_malformed:
+                    out.write("{}\n")
+                    continue
+                raise LoadError(
+                    "HIVE_CURSOR_ERROR",
+                    f"Row is not a valid JSON Object - JSONException: {error} (line {number})",
+                ) from error
+            lowered = {str(k).lower(): v for k, v in record.items()}
+            row = {}
+            for column, tree in zip(columns, trees, strict=True):
+                key = mapping.get(column, column)
+                if key in lowered:
+                    row[column] = _normalise_json(lowered[key], tree)
+            out.write(json.dumps(row) + "\n")
+
+
+def _reader_sql(con: Any, table: TableDef, fmt: str, files: list[DataFile], trees: list[HiveType]) -> str:
+    """SQL for the data columns of the table's files, plus the file column."""
+    paths = "[" + ", ".join(_literal(f.local_path) for f in files) + "]"
+    duck_types = [hive_to_duckdb(t) for t in trees]
+    names = [name for name, _ in table.columns]
+    if fmt == "json":
+        spec = (
+            "{"
+            + ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in zip(names, duck_types, strict=True))
+            + "}"
+        )
+        return (
+            f"SELECT * FROM read_json({paths}, format='newline_delimited', columns={spec}, "
+            f"filename={_literal(FILE_COLUMN)})"
+        )
+    if fmt == "parquet":
+        source = f"read_parquet({paths}, union_by_name=true, filename={_literal(FILE_COLUMN)})"
+        available = {
+            row[0].lower(): row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        }
+        selects = []
+        for name, duck_type in zip(names, duck_types, strict=True):
+            if name in available:
+                selects.append(
+                    f"CAST({quote_identifier(available[name])} AS {duck_type}) AS {quote_identifier(name)}"
+                )
+            else:
+                selects.append(f"CAST(NULL AS {duck_type}) AS {quote_identifier(name)}")
+        selects.append(quote_identifier(FILE_COLUMN))
+        return f"SELECT {', '.join(selects)} FROM {source}"
+    # Delimited text: everything as strings first, then Hive-style lenient casts.
+    params = table.serde_parameters
+    if fmt == "csv":
+        delimiter = params.get("separatorChar", ",")
+        quote = params.get("quoteChar", '"')
+        escape = params.get("escapeChar", "\\")
+        null_option = ""
+    else:
+        delimiter = params.get("field.delim", params.get("serialization.format", "\x01"))
+        if delimiter.isdigit() and len(delimiter) > 1:
+            delimiter = chr(int(delimiter))
+        quote, escape = "", ""
+        null_option = f", nullstr={_literal(params.get('serialization.null.format', chr(92) + 'N'))}"
+    skip = int(table.parameters.get("skip.header.line.count", "0") or 0)
+    spec = "{" + ", ".join(f"{_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(names))) + "}"
+    source = (
+        f"read_csv({paths}, delim={_literal(delimiter)}, quote={_literal(quote)}, escape={_literal(escape)}, "
+        f"header=false, skip={skip}, columns={spec}, null_padding=true, auto_detect=false, "
+        f"filename={_literal(FILE_COLUMN)}{null_option})"
+    )
+    selects = []
+    for i, (name, duck_type) in enumerate(zip(names, duck_types, strict=True)):
+        column = quote_identifier(f"c{i}")
+        expression = column if duck_type == "VARCHAR" else f"TRY_CAST({column} AS {duck_type})"
+        selects.append(f"{expression} AS {quote_identifier(name)}")
+    selects.append(quote_identifier(FILE_COLUMN))
+    return f"SELECT {', '.join(selects)} FROM {source}"
+
+
+def create_table_view(con: Any, view_name: str, table: TableDef, files: list[DataFile]) -> None:
+    """Define ``view_name`` in DuckDB as the table's rows from ``files``."""
+    trees = [parse_hive_type(t) for _, t in table.columns]
+    partition_trees = [parse_hive_type(t) for _, t in table.partition_keys]
+    data_columns = [
+        f"CAST(NULL AS {hive_to_duckdb(t)}) AS {quote_identifier(n)}"
+        for (n, _), t in zip(table.columns, trees, strict=True)
+    ]
+    partition_columns = [
+        f"CAST(NULL AS {hive_to_duckdb(t)}) AS {quote_identifier(n)}"
+        for (n, _), t in zip(table.partition_keys, partition_trees, strict=True)
+    ]
+    if not files:
+        body = f"SELECT {', '.join(data_columns + partition_columns)} WHERE false"
+    else:
+        fmt = table_format(table)
+        reader = _reader_sql(con, table, fmt, files, trees)
+        selects = [f"d.{quote_identifier(n)}" for n, _ in table.columns]
+        if table.partition_keys:
+            names = [FILE_COLUMN] + [f"p{i}" for i in range(len(table.partition_keys))]
+            values = ", ".join(
+                "(" + ", ".join(_literal(v) for v in [f.local_path, *f.partition_values]) + ")" for f in files
+            )
+            for i, ((name, _), tree) in enumerate(zip(table.partition_keys, partition_trees, strict=True)):
+                duck_type = hive_to_duckdb(tree)
+                cast = f"f.p{i}" if duck_type == "VARCHAR" else f"TRY_CAST(f.p{i} AS {duck_type})"
+                selects.append(f"{cast} AS {quote_identifier(name)}")
+            body = (
+                f"SELECT {', '.join(selects)} FROM ({reader}) AS d "
+                f"JOIN (VALUES {values}) AS f({', '.join(quote_identifier(n) for n in names)}) "
+                f"ON d.{quote_identifier(FILE_COLUMN)} = f.{quote_identifier(FILE_COLUMN)}"
+            )
+        else:
+            body = f"SELECT {', '.join(selects)} FROM ({reader}) AS d"
+    con.execute(f"CREATE TEMP VIEW {quote_identifier(view_name)} AS {body}")
+
+
+def local_name(directory: str, index: int, table: TableDef) -> str:
+    extension = {"json": ".json", "parquet": ".parquet"}.get(table_format(table), ".txt")
+    return os.path.join(directory, f"object-{index}{extension}")
