@@ -301,6 +301,19 @@ def _create_crawler(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # -- moto patches: new operations on GlueResponse -------------------------------------------
+def _delete_crawler(original: Callable[..., Any]) -> Callable[..., Any]:
+    def delete_crawler(self: Any, name: str) -> None:
+        from moto.glue.exceptions import CrawlerRunningException
+
+        crawler = self.crawlers.get(name)
+        if crawler is not None and _crawler_state(crawler) != READY:
+            raise CrawlerRunningException(f"Crawler with name {name} is running; stop it before deleting it.")
+        original(self, name)
+
+    delete_crawler.la_original = original  # type: ignore[attr-defined]
+    return delete_crawler
+
+
 _CLASSIFIER_KINDS = ("GrokClassifier", "XMLClassifier", "JsonClassifier", "CsvClassifier")
 
 
@@ -494,6 +507,8 @@ class GlueCrawler(Component):
             FakeCrawler.la_patched = True  # type: ignore[attr-defined]
         if not hasattr(GlueBackend.create_crawler, "la_original"):
             GlueBackend.create_crawler = _create_crawler(GlueBackend.create_crawler)  # type: ignore[method-assign]
+        if not hasattr(GlueBackend.delete_crawler, "la_original"):
+            GlueBackend.delete_crawler = _delete_crawler(GlueBackend.delete_crawler)  # type: ignore[method-assign]
         for method_name, method in _RESPONSE_METHODS.items():
             setattr(GlueResponse, method_name, method)
 
@@ -981,7 +996,8 @@ class GlueCrawler(Component):
         )
         merged = gs.merge_fields(current_columns, plan.fields)
         desired = _table_input(table.name, plan, merged, config.name)
-        if _schema_signature(desired) == _schema_signature(current_input):
+        deprecated = "DEPRECATED_BY_CRAWLER" in (current_input.get("Parameters") or {})
+        if _schema_signature(desired) == _schema_signature(current_input) and not deprecated:
             return
         if config.update_behavior == "LOG" or config.new_folders_only:
             log_lines.append(f"INFO : Schema change detected for table {table.name}; not updated (LOG)")

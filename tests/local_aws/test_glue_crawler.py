@@ -278,6 +278,9 @@ def test_delete_behavior_for_a_table_whose_data_vanished(lake: Lake, behavior: s
         assert lake.table_names() == {"orders", "customers"}
         assert "DEPRECATED_BY_CRAWLER" in lake.table("customers")["Parameters"]
         assert lake.metrics(name)["TablesDeleted"] == 1
+        lake.put_json("lake/customers/part-1.json", [{"name": "bo", "city": "Rome"}])
+        lake.crawl(name)
+        assert "DEPRECATED_BY_CRAWLER" not in lake.table("customers")["Parameters"]
     else:
         assert "DEPRECATED_BY_CRAWLER" not in lake.table("customers")["Parameters"]
         assert lake.metrics(name)["TablesDeleted"] == 0
@@ -325,6 +328,16 @@ def test_folders_under_the_include_path_are_separate_tables_unless_similar(lake:
     assert lake.table_names() == {"orders", "customers", "similar"}
     assert lake.table("similar")["PartitionKeys"] == [{"Name": "partition_0", "Type": "string"}]
     assert set(lake.partitions("similar")) == {("east",), ("west",)}
+
+
+def test_table_level_configuration_sets_the_table_root(lake: Lake) -> None:
+    lake.put_json("lake/sales/2024/eu/a.json", [{"id": 1}])
+    lake.put_json("lake/sales/2024/us/a.json", [{"id": 2}])
+    configuration = json.dumps({"Version": 1.0, "Grouping": {"TableLevelConfiguration": 4}})
+    lake.crawl(lake.crawler(Configuration=configuration))
+    assert lake.table_names() == {"2024"}
+    assert lake.table("2024")["StorageDescriptor"]["Location"] == f"s3://{lake.bucket}/lake/sales/2024/"
+    assert set(lake.partitions("2024")) == {("eu",), ("us",)}
 
 
 def test_exclusions_hidden_and_empty_files_are_skipped(lake: Lake) -> None:
@@ -447,8 +460,15 @@ def test_starting_a_running_crawler_and_stopping_it(lake: Lake, held_crawls: Non
         lake.glue.start_crawler(Name=name)
     assert err.value.response["Error"]["Code"] == "CrawlerRunningException"
 
+    with pytest.raises(ClientError) as err:
+        lake.glue.delete_crawler(Name=name)
+    assert err.value.response["Error"]["Code"] == "CrawlerRunningException"
+
     lake.glue.stop_crawler(Name=name)
     assert lake.glue.get_crawler(Name=name)["Crawler"]["State"] == "STOPPING"
+    with pytest.raises(ClientError) as err:
+        lake.glue.stop_crawler(Name=name)
+    assert err.value.response["Error"]["Code"] == "CrawlerStoppingException"
     local_aws.world.component("glue_crawler").crawl_gate.set()
     crawler = wait_until(
         lambda: (c := lake.glue.get_crawler(Name=name)["Crawler"])["State"] == "READY" and c,
