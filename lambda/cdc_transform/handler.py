@@ -15,7 +15,8 @@ data is one JSON object followed by ``"\\n"``::
 
     {"event_id": ..., "event_name": "INSERT" | "MODIFY" | "REMOVE",
      "sequence_number": "0000...<40 digits>", "event_time": "2024-05-01T12:34:56.789Z",
-     "approximate_creation_time": "2024-05-01T12:34:57.000Z", "is_deleted": false,
+     "approximate_creation_time": "2024-05-01T12:34:57.000Z",
+     "processed_at": "2024-05-01T12:35:03.120Z", "is_deleted": false,
      <every item attribute, flat>}
 
 - Item attributes come from NewImage for INSERT/MODIFY; for REMOVE from OldImage, or from Keys alone
@@ -37,6 +38,8 @@ data is one JSON object followed by ``"\\n"``::
   ``sequence_number``, not by ``event_time`` (two writes in one millisecond have equal times). Timestamps without an offset are taken as UTC; other offsets are
   converted. All timestamps are written with millisecond precision (sub-millisecond digits are
   truncated) so that their string order is their time order.
+- ``processed_at`` is when this function ran (once per invocation): with ``approximate_creation_time``
+  it measures how long a change took to reach the lake, which the freshness check uses.
 - ``partitionKeys`` year/month/day/hour (zero-padded) come from ``event_time``.
 - An item attribute whose name collides with a metadata field is kept as ``item_<name>``.
 - Every change is kept (result ``Ok``): DynamoDB writes no stream record for a write that changes
@@ -81,6 +84,7 @@ METADATA_FIELDS = (
     "sequence_number",
     "event_time",
     "approximate_creation_time",
+    "processed_at",
     "is_deleted",
 )
 # Epoch values above this are milliseconds (Kinesis Data Streams for DynamoDB writes milliseconds,
@@ -108,10 +112,15 @@ class _StreamDeserializer(TypeDeserializer):
 _DESERIALIZER = _StreamDeserializer()
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Transform every record of a Firehose invocation; see the module docstring for the contract."""
     time_attribute = os.environ.get("EVENT_TIME_ATTRIBUTE", "updated_at") or "updated_at"
-    out = [transform_record(record, time_attribute) for record in event.get("records") or []]
+    processed_at = format_timestamp(_now())
+    out = [transform_record(record, time_attribute, processed_at) for record in event.get("records") or []]
     failed = sum(1 for r in out if r["result"] == PROCESSING_FAILED)
     LOG.info("transformed %d records, %d failed", len(out), failed)
     return {"records": out}
@@ -120,13 +129,16 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
 handler = lambda_handler
 
 
-def transform_record(record: dict[str, Any], time_attribute: str = "updated_at") -> dict[str, Any]:
+def transform_record(
+    record: dict[str, Any], time_attribute: str = "updated_at", processed_at: str | None = None
+) -> dict[str, Any]:
     """One Firehose record in, one Firehose result record out (never raises for bad data)."""
     record_id = record.get("recordId")
     try:
         raw = base64.b64decode(record.get("data") or "", validate=True)
         stream_record = json.loads(raw, parse_float=Decimal)
         row = flatten_change(stream_record, time_attribute, record.get("approximateArrivalTimestamp"))
+        row = _with_processed_at(row, processed_at or format_timestamp(_now()))
         data = encode_json(row) + "\n"
     except Exception as exc:  # one bad record must not fail the batch
         LOG.warning("record %s failed: %s: %s", record_id, type(exc).__name__, exc)
@@ -206,6 +218,16 @@ def flatten_change(
         out_name = f"item_{name}" if name in METADATA_FIELDS else name
         row[out_name] = attributes[name]
     return row
+
+
+def _with_processed_at(row: dict[str, Any], processed_at: str) -> dict[str, Any]:
+    """Stamp when the transform ran (just before delivery), after the stream's own times."""
+    stamped: dict[str, Any] = {}
+    for name, value in row.items():
+        stamped[name] = value
+        if name == "approximate_creation_time":
+            stamped["processed_at"] = processed_at
+    return stamped
 
 
 def parse_timestamp(value: Any) -> datetime | None:

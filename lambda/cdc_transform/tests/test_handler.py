@@ -26,6 +26,23 @@ def _load_handler() -> Any:
 
 handler = _load_handler()
 
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    """processed_at is the wall clock; pin it so outputs can be compared exactly."""
+    from datetime import UTC, datetime
+
+    monkeypatch.setattr(handler, "_now", lambda: datetime(2024, 6, 1, tzinfo=UTC))
+
+
+def test_processed_at_is_when_the_transform_ran(monkeypatch):
+    from datetime import UTC, datetime
+
+    monkeypatch.setattr(handler, "_now", lambda: datetime(2031, 2, 3, 4, 5, 6, 789000, tzinfo=UTC))
+    payload = json.loads((FIXTURES / "insert.json").read_text())
+    row = json.loads(base64.b64decode(run(payload)[0]["data"]))
+    assert row["processed_at"] == "2031-02-03T04:05:06.789Z"
+
 ORDER_ID = "6f1c2a52-8d0e-4b7a-9a51-3b2f0d1e7c11"
 
 
@@ -93,7 +110,7 @@ def test_insert_is_flattened_with_metadata_exact_decimals_and_partition_keys():
         '{"event_id":"c4ca4238a0b923820dcc509a6f75849b","event_name":"INSERT",'
         '"sequence_number":"0000000000000000000111100000000000000001",'
         '"event_time":"2024-05-01T12:34:56.789Z","approximate_creation_time":"2024-05-01T12:34:57.000Z",'
-        f'"is_deleted":false,{ORDER_ATTRS},"quantity":2,"status":"placed",'
+        f'"processed_at":"2024-06-01T00:00:00.000Z","is_deleted":false,{ORDER_ATTRS},"quantity":2,"status":"placed",'
         '"updated_at":"2024-05-01T12:34:56.789Z"}'
     )
     assert result["metadata"] == {"partitionKeys": {"year": "2024", "month": "05", "day": "01", "hour": "12"}}
@@ -106,7 +123,7 @@ def test_modify_takes_the_new_image_and_its_updated_at():
         '{"event_id":"c81e728d9d4c2f636f067f89cc14862c","event_name":"MODIFY",'
         '"sequence_number":"0000000000000000000111200000000000000002",'
         '"event_time":"2024-05-01T13:05:00.250Z","approximate_creation_time":"2024-05-01T13:26:40.000Z",'
-        f'"is_deleted":false,{ORDER_ATTRS},"quantity":3,"status":"paid",'
+        f'"processed_at":"2024-06-01T00:00:00.000Z","is_deleted":false,{ORDER_ATTRS},"quantity":3,"status":"paid",'
         '"updated_at":"2024-05-01T13:05:00.250Z"}'
     )
     assert result["metadata"]["partitionKeys"] == {"year": "2024", "month": "05", "day": "01", "hour": "13"}
@@ -119,7 +136,7 @@ def test_remove_takes_the_old_image_and_the_stream_time_not_the_old_updated_at()
         '{"event_id":"eccbc87e4b5ce2fe28308fd9f2a7baf3","event_name":"REMOVE",'
         '"sequence_number":"0000000000000000000111300000000000000003",'
         '"event_time":"2024-05-01T15:00:00.500Z","approximate_creation_time":"2024-05-01T15:00:00.500Z",'
-        f'"is_deleted":true,{ORDER_ATTRS},"quantity":3,"status":"paid",'
+        f'"processed_at":"2024-06-01T00:00:00.000Z","is_deleted":true,{ORDER_ATTRS},"quantity":3,"status":"paid",'
         '"updated_at":"2024-05-01T13:05:00.250Z"}'
     )
     assert result["metadata"]["partitionKeys"] == {"year": "2024", "month": "05", "day": "01", "hour": "15"}
@@ -144,7 +161,7 @@ def test_remove_without_old_image_keeps_the_keys_alone():
         '{"event_id":"a87ff679a2f3e71d9181a67b7542122c","event_name":"REMOVE",'
         '"sequence_number":"0900000000000000000000000000000000000004",'
         '"event_time":"2024-05-02T00:00:00.000Z","approximate_creation_time":"2024-05-02T00:00:00.000Z",'
-        '"is_deleted":true,"orderid":"0b5e1d2c-77aa-4f4e-8d3b-9c0e6a1f2b33"}'
+        '"processed_at":"2024-06-01T00:00:00.000Z","is_deleted":true,"orderid":"0b5e1d2c-77aa-4f4e-8d3b-9c0e6a1f2b33"}'
     )
     assert result["metadata"]["partitionKeys"] == {"year": "2024", "month": "05", "day": "02", "hour": "00"}
 
@@ -157,7 +174,7 @@ def test_nested_maps_lists_sets_binary_null_bool_and_huge_precision_numbers():
         '{"event_id":"e4da3b7fbbce2345d7772b0674a318d5","event_name":"INSERT",'
         '"sequence_number":"0000000000000000000111400000000000000005",'
         '"event_time":"2024-05-01T12:34:57.000Z","approximate_creation_time":"2024-05-01T12:34:57.000Z",'
-        '"is_deleted":false,'
+        '"processed_at":"2024-06-01T00:00:00.000Z","is_deleted":false,'
         '"big":12345678901234567890.123456789012345678,'
         '"bins":[-2.5,3,10],'
         '"checksums":["AQE=","AgI="],'

@@ -1,0 +1,15 @@
+"""The Airflow teardown DAG of every pipeline definition (`cdc_pipeline.definitions.PIPELINES`).
+
+One DAG per definition, named `<dataset>_teardown`; the logic lives in `cdc_pipeline.workflows.teardown`.
+"""
+
+from __future__ import annotations
+
+from cdc_pipeline.definitions import PIPELINES
+from cdc_pipeline.settings import Settings
+from cdc_pipeline.workflows import teardown
+
+_settings = Settings.from_env()
+
+for _definition in PIPELINES.values():
+    globals()[teardown.dag_id(_definition)] = teardown.build(_definition, _settings)

@@ -1,0 +1,10 @@
+-- The current state of each {{ lake.key }}: its latest change by sequence number, gone if that change was a delete.
+CREATE OR REPLACE VIEW {{ lake.current_view }} AS
+SELECT *
+FROM (
+    SELECT
+        change.*,
+        row_number() OVER (PARTITION BY {{ lake.key }} ORDER BY sequence_number DESC) AS recency
+    FROM {{ lake.changes_view }} AS change
+)
+WHERE recency = 1 AND NOT is_deleted

@@ -1,0 +1,10 @@
+-- Are this hour's order prices and quantities inside the ranges the business allows?
+SELECT
+    count_if(price <= 0 OR price > {{ lake.max_price }}) = 0
+        AND count_if(quantity < 1 OR quantity > {{ lake.max_quantity }}) = 0 AS passed,
+    'prices_out_of_range=' || CAST(count_if(price <= 0 OR price > {{ lake.max_price }}) AS varchar)
+        || ' quantities_out_of_range='
+        || CAST(count_if(quantity < 1 OR quantity > {{ lake.max_quantity }}) AS varchar)
+        || ' min_price=' || coalesce(CAST(min(price) AS varchar), 'none') AS detail
+FROM {{ lake.changes_view }}
+WHERE {{ hour_partition(data_interval_start) }} AND NOT is_deleted

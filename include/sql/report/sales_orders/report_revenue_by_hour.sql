@@ -1,0 +1,10 @@
+-- Orders and revenue per hour of this report's day, up to the end of this hour.
+SELECT
+    date_format(date_trunc('hour', from_iso8601_timestamp(order_time)), '%Y-%m-%d %H:00') AS order_hour,
+    count(*) AS orders,
+    sum(CAST(price AS DECIMAL(12, 2)) * quantity) AS revenue
+FROM {{ lake.current_view }}
+WHERE from_iso8601_timestamp(order_time) >= from_iso8601_timestamp('{{ data_interval_start.start_of("day").isoformat() }}')
+  AND from_iso8601_timestamp(order_time) < from_iso8601_timestamp('{{ data_interval_end.isoformat() }}')
+GROUP BY 1
+ORDER BY 1

@@ -1,0 +1,12 @@
+-- The five best-selling products of this hour by revenue.
+SELECT
+    product_name,
+    category,
+    sum(quantity) AS units,
+    sum(CAST(price AS DECIMAL(12, 2)) * quantity) AS revenue
+FROM {{ lake.current_view }}
+WHERE from_iso8601_timestamp(order_time) >= from_iso8601_timestamp('{{ data_interval_start.isoformat() }}')
+  AND from_iso8601_timestamp(order_time) < from_iso8601_timestamp('{{ data_interval_end.isoformat() }}')
+GROUP BY product_name, category
+ORDER BY revenue DESC, product_name
+LIMIT 5

@@ -1,0 +1,66 @@
+"""What every pipeline DAG shares: owner, retries, alerts, where the SQL lives, the hour macros."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pendulum
+
+from cdc_pipeline.alerts import make_failure_alert
+from cdc_pipeline.definitions import PipelineDefinition
+from cdc_pipeline.settings import REPO_ROOT, Settings
+
+SQL_ROOT = REPO_ROOT / "include" / "sql"
+# Hourly runs start here; catchup fills the hours since (bounded by max_active_runs).
+START_DATE = pendulum.datetime(2026, 11, 1, tz="UTC")
+
+
+def default_args(settings: Settings) -> dict[str, Any]:
+    return {
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "on_failure_callback": make_failure_alert(settings.alerts_topic, settings.aws_conn_id),
+    }
+
+
+def hour_partition(moment: datetime) -> str:
+    """SQL that selects the lake partition of the hour ``moment`` falls in."""
+    return f"year = '{moment:%Y}' AND month = '{moment:%m}' AND day = '{moment:%d}' AND hour = '{moment:%H}'"
+
+
+def hour_prefix(definition: PipelineDefinition, moment: datetime) -> str:
+    """The S3 key prefix of the hour's partition in the lake."""
+    return f"{definition.name}/year={moment:%Y}/month={moment:%m}/day={moment:%d}/hour={moment:%H}/"
+
+
+def error_prefix(definition: PipelineDefinition, moment: datetime) -> str:
+    """Where Firehose put the records of this hour that failed processing."""
+    return (
+        f"errors/{definition.name}/processing-failed/"
+        f"year={moment:%Y}/month={moment:%m}/day={moment:%d}/hour={moment:%H}/"
+    )
+
+
+def sql_params(definition: PipelineDefinition, settings: Settings) -> dict[str, Any]:
+    """Identifiers the SQL files use; all come from the definition and settings, none from users."""
+    database = settings.glue_database
+    return {
+        "database": database,
+        "table": f"{database}.{definition.name}",
+        "changes_view": f"{database}.{definition.name}_changes",
+        "current_view": f"{database}.{definition.name}_current",
+        "key": definition.key_attribute,
+        **definition_check_params(definition, settings),
+    }
+
+
+def definition_check_params(definition: PipelineDefinition, settings: Settings) -> dict[str, Any]:
+    bounds = dict(getattr(definition, "check_params", {}) or {})
+    # A change may wait one Pipe window and one Firehose buffer, plus a margin for the transform.
+    bounds.setdefault(
+        "max_delay_seconds",
+        settings.pipe_batching_window_seconds + settings.firehose_buffer_interval_seconds + 60,
+    )
+    return bounds

@@ -1,0 +1,118 @@
+"""The generate DAG of one pipeline: write realistic inserts, updates and deletes into its table.
+
+Trigger it from the UI (or `airflow dags trigger --conf`) with how many new items, or for how long,
+at what rate, which share of the writes are updates and deletes, a seed to reproduce a run, and
+optionally event times spread over the past hours (to feed a backfill). Parameters are checked
+before anything is written; a bad one fails the run with a message that names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from cdc_pipeline.definitions import PipelineDefinition
+from cdc_pipeline.settings import Settings
+from cdc_pipeline.workflows.common import START_DATE, default_args
+
+
+def dag_id(definition: PipelineDefinition) -> str:
+    return f"{definition.name}_generate"
+
+
+def count_param(definition: PipelineDefinition) -> str:
+    """The name of the how-many parameter (``orders`` for sales orders): the dataset's noun."""
+    return definition.generator.rsplit(":", 1)[0].rsplit(".", 1)[-1]
+
+
+def build(definition: PipelineDefinition, settings: Settings) -> DAG:
+    noun = count_param(definition)
+    with DAG(
+        dag_id=dag_id(definition),
+        description=f"Write generated {noun} (inserts, updates, deletes) into the {definition.name} table",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        default_args={**default_args(settings), "retries": 0},
+        params={
+            noun: Param(
+                200,
+                type=["null", "integer"],
+                minimum=1,
+                description=f"How many new {noun} to write; set to null to run for duration_seconds instead.",
+            ),
+            "duration_seconds": Param(
+                None, type=["null", "number"], exclusiveMinimum=0, description="Run for this long instead."
+            ),
+            "rate_per_second": Param(
+                None,
+                type=["null", "number"],
+                minimum=0,
+                description="Writes per second; null = as fast as possible.",
+            ),
+            "update_share": Param(
+                0.2, type="number", minimum=0, maximum=0.95, description="Share of writes that are updates."
+            ),
+            "delete_share": Param(
+                0.05, type="number", minimum=0, maximum=0.95, description="Share of writes that are deletes."
+            ),
+            "seed": Param(None, type=["null", "integer"], description="Seed for a reproducible run."),
+            "spread_hours": Param(
+                0,
+                type="integer",
+                minimum=0,
+                maximum=24 * 14,
+                description="Spread event times over this many whole past hours (for backfills); 0 = now.",
+            ),
+            "end_time": Param(
+                None,
+                type=["null", "string"],
+                description="ISO-8601 UTC end of the spread window; default now.",
+            ),
+        },
+        tags=["cdc-lake", definition.name, "generate"],
+        doc_md=__doc__,
+    ) as dag:
+
+        @task
+        def generate(params: dict[str, Any] | None = None) -> dict[str, Any]:
+            """Write the changes, logging progress, and return what was written (counts and hourly totals)."""
+            import logging
+
+            from cdc_pipeline.aws_clients import ConnectionClients
+
+            log = logging.getLogger("cdc_pipeline.generate")
+            clients = ConnectionClients(settings.aws_conn_id)
+            names = definition.resources(settings.with_account_id(clients.account_id()))
+            dataset = definition.generator_class()()
+            arguments = {
+                name: params.get(name)
+                for name in (
+                    noun,
+                    "duration_seconds",
+                    "rate_per_second",
+                    "update_share",
+                    "delete_share",
+                    "seed",
+                    "spread_hours",
+                    "end_time",
+                )
+            }
+            log.info("writing into %s with %s", names.table, arguments)
+            summary = dataset.generate(
+                clients("dynamodb"), names.table, progress=lambda p: log.info("%s", p), **arguments
+            )
+            result = summary.to_json()
+            # The full current state can be large; the table itself holds it.
+            result.pop("current", None)
+            log.info(
+                "done: %d inserted, %d updated, %d deleted",
+                summary.inserted,
+                summary.updated,
+                summary.deleted,
+            )
+            return result
+
+        generate()
+    return dag

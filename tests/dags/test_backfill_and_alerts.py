@@ -1,0 +1,137 @@
+"""Backfilled hours give reports equal to what was generated; a failed check alerts through SNS."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import boto3
+import pytest
+
+from tests.airflow_harness import (
+    load_dags,
+    migrate_metadata_db,
+    pipeline_environment,
+    run_dag,
+    task_states,
+    xcom,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pipeline(local_aws):
+    migrate_metadata_db()
+    with pipeline_environment(local_aws.endpoint_url) as env:
+        dags = load_dags()
+        provision = run_dag(dags["sales_orders_provision"])
+        assert str(provision.state) == "success", task_states(provision)
+        yield {"env": env, "dags": dags, "endpoint": local_aws.endpoint_url, "prefix": env["CDC_LAKE_PREFIX"]}
+
+
+def client(pipeline, service):
+    return boto3.client(service, endpoint_url=pipeline["endpoint"], region_name="us-east-1")
+
+
+def lake_bucket(pipeline) -> str:
+    account = client(pipeline, "sts").get_caller_identity()["Account"]
+    return f"{pipeline['prefix']}-{account}-us-east-1-lake"
+
+
+def report_objects(pipeline, hour: datetime) -> dict[str, bytes]:
+    s3 = client(pipeline, "s3")
+    prefix = f"reports/sales_orders/hour={hour:%Y-%m-%dT%H}/"
+    listing = s3.list_objects_v2(Bucket=lake_bucket(pipeline), Prefix=prefix).get("Contents", [])
+    return {
+        item["Key"][len(prefix) :]: s3.get_object(Bucket=lake_bucket(pipeline), Key=item["Key"])[
+            "Body"
+        ].read()
+        for item in listing
+    }
+
+
+def test_three_backfilled_hours_report_what_was_generated(pipeline):
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    generated = run_dag(
+        pipeline["dags"]["sales_orders_generate"],
+        conf={
+            "orders": 600,
+            "update_share": 0.2,
+            "delete_share": 0.05,
+            "seed": 5,
+            "spread_hours": 3,
+            "end_time": end.isoformat(),
+        },
+    )
+    assert str(generated.state) == "success", task_states(generated)
+    expected = xcom(generated, "generate")["hourly"]
+    hours = [end - timedelta(hours=n) for n in (3, 2, 1)]
+    assert {f"{h:%Y-%m-%dT%H}" for h in hours} == {key[:13] for key in expected}
+
+    for hour in hours:
+        run = run_dag(pipeline["dags"]["sales_orders_hourly"], logical_date=hour + timedelta(hours=1))
+        assert str(run.state) == "success", (hour, task_states(run))
+        files = report_objects(pipeline, hour)
+        assert {"totals.csv", "summary.json", "index.html"} <= set(files)
+        totals = json.loads(files["summary.json"])["totals"]
+        want = next(v for k, v in expected.items() if k.startswith(f"{hour:%Y-%m-%dT%H}"))
+        assert int(totals["orders"]) == int(want["orders"]), hour
+        assert Decimal(totals["revenue"]) == Decimal(want["revenue"]), hour
+
+    # Re-running an hour replaces its report: the same files, the same numbers, nothing added.
+    before = report_objects(pipeline, hours[1])
+    again = run_dag(pipeline["dags"]["sales_orders_hourly"], logical_date=hours[1] + timedelta(hours=1))
+    assert str(again.state) == "success", task_states(again)
+    after = report_objects(pipeline, hours[1])
+    assert set(after) == set(before)
+    assert after["totals.csv"] == before["totals.csv"]
+
+
+def test_a_negative_price_fails_the_check_and_alerts(pipeline):
+    sns, sqs = client(pipeline, "sns"), client(pipeline, "sqs")
+    topic_arn = sns.create_topic(Name=f"{pipeline['prefix']}-alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"{pipeline['prefix']}-alerts-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=8)
+    moment = (hour + timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    good = {"orderid": {"S": "bad-price-neighbour"}, "price": {"N": "19.99"}}
+    bad = {"orderid": {"S": "bad-price-order"}, "price": {"N": "-5.00"}}
+    dynamodb = client(pipeline, "dynamodb")
+    for item in (good, bad):
+        item.update(
+            {
+                "product_name": {"S": "USB-C Cable"},
+                "category": {"S": "Accessories"},
+                "quantity": {"N": "1"},
+                "customer_id": {"S": "c-1"},
+                "customer_name": {"S": "Test Customer"},
+                "status": {"S": "placed"},
+                "order_time": {"S": moment},
+                "updated_at": {"S": moment},
+            }
+        )
+        dynamodb.put_item(TableName=f"{pipeline['prefix']}-orders", Item=item)
+
+    run = run_dag(pipeline["dags"]["sales_orders_hourly"], logical_date=hour + timedelta(hours=1))
+    states = task_states(run)
+    assert str(run.state) == "failed", states
+    assert states["check_price_quantity_range"] == "failed", states
+
+    messages = []
+    for _ in range(20):
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        messages += [json.loads(m["Body"]) for m in batch]
+        if any("check_price_quantity_range" in m.get("Subject", "") for m in messages):
+            break
+    alert = next(m for m in messages if "check_price_quantity_range" in m.get("Subject", ""))
+    assert f"{hour:%Y-%m-%d %H}:00" in alert["Subject"]
+    assert "prices_out_of_range=1" in alert["Message"]
+    assert "-5" in alert["Message"]
