@@ -142,7 +142,7 @@ class PipelineDefinition:
     event_time_attribute: str = "updated_at"
     #: Hive-style partition keys of the lake, from the event time (UTC), in folder order.
     partition_keys: tuple[str, ...] = ("year", "month", "day", "hour")
-    transform_handler: str = "handler.handler"
+    transform_handler: str = "handler.lambda_handler"
     sql: SqlFolders = field(default_factory=SqlFolders)
 
     @property

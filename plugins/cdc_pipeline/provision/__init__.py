@@ -1,0 +1,142 @@
+"""Idempotent provisioning and teardown of one dataset's pipeline, in dependency order.
+
+`provision(definition, settings, session)` runs every `ensure_*` step of `plan()` in order and
+returns one `Outcome` per resource (created | updated | unchanged): a second run with the same
+settings is all `unchanged`, a changed setting is `updated` in place. `teardown(...)` runs the
+steps' deletes in reverse (deleted | absent) and is safe to run twice.
+
+`session` is a boto3 `Session` or a factory `service -> client`. The DAGs pass a factory over
+the Airflow `aws_default` connection's hook, so the endpoint is the connection's business.
+
+Only the `cdc` topology is provisioned here; `direct` comes with its own issue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from cdc_pipeline.definitions import PipelineDefinition, Topology
+from cdc_pipeline.iam_policies import role_specs
+from cdc_pipeline.provision import (
+    athena,
+    dynamodb,
+    firehose,
+    glue,
+    iam,
+    kinesis,
+    lambda_function,
+    pipes,
+    s3,
+    sns,
+)
+from cdc_pipeline.provision.context import ClientFactory, Deployment
+from cdc_pipeline.provision.outcome import Action, Outcome
+from cdc_pipeline.settings import Settings
+
+__all__ = ["Action", "ClientFactory", "Deployment", "Outcome", "Step", "plan", "provision", "teardown"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One resource: how to bring it in line, and how to delete it.
+
+    `shared` resources (the buckets, Glue database, workgroup and alerts topic) serve every dataset.
+    """
+
+    resource: str
+    ensure: Callable[[Deployment], Outcome]
+    delete: Callable[[Deployment], Outcome | list[Outcome]]
+    shared: bool = False
+
+
+def plan(deployment: Deployment) -> list[Step]:
+    """The steps in dependency order.
+
+    Roles come before the table and stream (their policies name ARNs, which are known in advance)
+    so IAM has a little time to propagate before the Pipe, delivery stream and crawler name them.
+    The Firehose transform must exist before the delivery stream names it, the table's stream before
+    the Pipe reads it, the lake bucket before the crawler targets it.
+    """
+    names = deployment.names
+    steps = [
+        Step(
+            "lake_bucket",
+            partial(s3.ensure_bucket, resource="lake_bucket", bucket=names.lake_bucket),
+            partial(s3.delete_bucket, resource="lake_bucket", bucket=names.lake_bucket),
+            shared=True,
+        ),
+        Step(
+            "athena_results_bucket",
+            partial(s3.ensure_bucket, resource="athena_results_bucket", bucket=names.athena_results_bucket),
+            partial(s3.delete_bucket, resource="athena_results_bucket", bucket=names.athena_results_bucket),
+            shared=True,
+        ),
+        Step("alerts_topic", sns.ensure_topic, sns.delete_topic, shared=True),
+    ]
+    steps += [
+        Step(spec.resource, partial(iam.ensure_role, spec=spec), partial(iam.delete_role, spec=spec))
+        for spec in role_specs(names)
+    ]
+    steps += [
+        Step("table", dynamodb.ensure_table, dynamodb.delete_table),
+        Step("stream", kinesis.ensure_stream, kinesis.delete_stream),
+        Step("transform_function", lambda_function.ensure_function, _delete_function_and_logs),
+        Step("pipe", pipes.ensure_pipe, pipes.delete_pipe),
+        Step("delivery_stream", firehose.ensure_delivery_stream, firehose.delete_delivery_stream),
+        Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
+        Step("crawler", glue.ensure_crawler, glue.delete_crawler),
+        Step("athena_workgroup", athena.ensure_workgroup, athena.delete_workgroup, shared=True),
+    ]
+    return steps
+
+
+def _delete_function_and_logs(deployment: Deployment) -> list[Outcome]:
+    return [lambda_function.delete_function(deployment), lambda_function.delete_log_group(deployment)]
+
+
+def _deployment(definition: PipelineDefinition, settings: Settings, session: Any) -> Deployment:
+    if definition.topology is not Topology.CDC:
+        raise NotImplementedError(
+            f"pipeline {definition.name!r} has topology {definition.topology.value!r}; only 'cdc' can be provisioned yet"
+        )
+    return Deployment.build(definition, settings, session)
+
+
+def _run(step: Callable[[Deployment], Any], deployment: Deployment) -> list[Outcome]:
+    result = step(deployment)
+    outcomes = result if isinstance(result, list) else [result]
+    for outcome in outcomes:
+        log.info("%s", outcome)
+    return outcomes
+
+
+def provision(definition: PipelineDefinition, settings: Settings, session: Any) -> list[Outcome]:
+    """Create or update every resource of the pipeline; one `Outcome` per resource, in plan order."""
+    deployment = _deployment(definition, settings, session)
+    outcomes: list[Outcome] = []
+    for step in plan(deployment):
+        outcomes += _run(step.ensure, deployment)
+    return outcomes
+
+
+def teardown(
+    definition: PipelineDefinition, settings: Settings, session: Any, *, include_shared: bool = True
+) -> list[Outcome]:
+    """Delete what `provision` made, in reverse order; buckets are emptied (every version) first.
+
+    `include_shared=False` keeps the resources other datasets use (buckets, Glue database,
+    workgroup, alerts topic) and removes only this dataset's own.
+    """
+    deployment = _deployment(definition, settings, session)
+    outcomes: list[Outcome] = []
+    for step in reversed(plan(deployment)):
+        if step.shared and not include_shared:
+            continue
+        outcomes += _run(step.delete, deployment)
+    return outcomes

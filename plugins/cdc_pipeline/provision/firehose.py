@@ -1,0 +1,184 @@
+"""The Firehose delivery stream: Kinesis -> transform Lambda -> Hive-style partitions in the lake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cdc_pipeline.provision.context import Deployment
+from cdc_pipeline.provision.outcome import Outcome
+from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagates, wait_for
+
+KIND = "firehose:delivery-stream"
+RESOURCE = "delivery_stream"
+# How long Firehose retries a partitioned delivery before it goes to the error prefix (AWS default).
+DYNAMIC_PARTITIONING_RETRY_SECONDS = 300
+
+
+class DeliveryStreamConflictError(RuntimeError):
+    """The existing delivery stream differs in something AWS cannot update in place."""
+
+
+def destination(deployment: Deployment) -> dict[str, Any]:
+    """The ExtendedS3 destination: what we create, and what UpdateDestination brings back in line."""
+    names = deployment.names
+    settings = deployment.settings
+    return {
+        "RoleARN": names.role_arn(names.firehose_role),
+        "BucketARN": names.lake_bucket_arn,
+        "Prefix": deployment.definition.lake_prefix_expression,
+        "ErrorOutputPrefix": names.error_prefix,
+        "BufferingHints": {
+            "IntervalInSeconds": settings.firehose_buffer_interval_seconds,
+            "SizeInMBs": settings.firehose_buffer_size_mb,
+        },
+        # The lake is NDJSON read by the crawler and Athena as-is; compression is a later choice.
+        "CompressionFormat": "UNCOMPRESSED",
+        "ProcessingConfiguration": {
+            "Enabled": True,
+            "Processors": [
+                {
+                    "Type": "Lambda",
+                    "Parameters": [
+                        {"ParameterName": "LambdaArn", "ParameterValue": names.function_arn},
+                        {"ParameterName": "NumberOfRetries", "ParameterValue": "3"},
+                    ],
+                }
+            ],
+        },
+        # partitionKeyFromLambda needs dynamic partitioning, which AWS only allows at creation.
+        "DynamicPartitioningConfiguration": {
+            "Enabled": True,
+            "RetryOptions": {"DurationInSeconds": DYNAMIC_PARTITIONING_RETRY_SECONDS},
+        },
+    }
+
+
+def _describe(firehose: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def _wait_active(firehose: Any, name: str) -> dict[str, Any]:
+    def active() -> dict[str, Any] | None:
+        stream = _describe(firehose, name)
+        if stream is None:
+            raise RuntimeError(f"delivery stream {name} disappeared")
+        if stream["DeliveryStreamStatus"].endswith("FAILED"):
+            raise RuntimeError(
+                f"delivery stream {name} is {stream['DeliveryStreamStatus']}: {stream.get('FailureDescription')}"
+            )
+        return stream if stream["DeliveryStreamStatus"] == "ACTIVE" else None
+
+    return wait_for(active, f"delivery stream {name} to become ACTIVE")
+
+
+def _processor_differs(current: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+    """Compare only the parameters we set: AWS may report defaults for the others."""
+    current = current or {}
+    if bool(current.get("Enabled")) != desired["Enabled"]:
+        return True
+    have = current.get("Processors") or []
+    want = desired["Processors"]
+    if [p.get("Type") for p in have] != [p["Type"] for p in want]:
+        return True
+    for have_processor, want_processor in zip(have, want, strict=True):
+        values = {p["ParameterName"]: p["ParameterValue"] for p in have_processor.get("Parameters", [])}
+        if any(values.get(p["ParameterName"]) != p["ParameterValue"] for p in want_processor["Parameters"]):
+            return True
+    return False
+
+
+def _differences(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
+    differing = [
+        key
+        for key in ("RoleARN", "BucketARN", "Prefix", "ErrorOutputPrefix", "CompressionFormat")
+        if current.get(key) != desired[key]
+    ]
+    hints = current.get("BufferingHints") or {}
+    if {k: hints.get(k) for k in desired["BufferingHints"]} != desired["BufferingHints"]:
+        differing.append("BufferingHints")
+    if _processor_differs(current.get("ProcessingConfiguration"), desired["ProcessingConfiguration"]):
+        differing.append("ProcessingConfiguration")
+    retry = ((current.get("DynamicPartitioningConfiguration") or {}).get("RetryOptions") or {}).get(
+        "DurationInSeconds"
+    )
+    if retry is not None and retry != DYNAMIC_PARTITIONING_RETRY_SECONDS:
+        differing.append("DynamicPartitioningConfiguration")
+    return differing
+
+
+def ensure_delivery_stream(deployment: Deployment) -> Outcome:
+    """Create the delivery stream, or UpdateDestination in place (with the current version id)."""
+    firehose = deployment.client("firehose")
+    names = deployment.names
+    desired = destination(deployment)
+    source = {"KinesisStreamARN": names.stream_arn, "RoleARN": names.role_arn(names.firehose_role)}
+    current = _describe(firehose, names.delivery_stream)
+    if current is None:
+        retry_while_role_propagates(
+            lambda: firehose.create_delivery_stream(
+                DeliveryStreamName=names.delivery_stream,
+                DeliveryStreamType="KinesisStreamAsSource",
+                KinesisStreamSourceConfiguration=source,
+                ExtendedS3DestinationConfiguration=desired,
+                Tags=[{"Key": "cdc-lake:dataset", "Value": deployment.definition.name}],
+            ),
+            f"create delivery stream {names.delivery_stream}",
+            deployment.settings.role_propagation_timeout_seconds,
+        )
+        _wait_active(firehose, names.delivery_stream)
+        return Outcome(RESOURCE, KIND, names.delivery_stream, "created")
+
+    current = _wait_active(firehose, names.delivery_stream)
+    kinesis_source = (current.get("Source") or {}).get("KinesisStreamSourceDescription") or {}
+    if (
+        current.get("DeliveryStreamType") != "KinesisStreamAsSource"
+        or kinesis_source.get("KinesisStreamARN") != names.stream_arn
+    ):
+        raise DeliveryStreamConflictError(
+            f"delivery stream {names.delivery_stream!r} does not read {names.stream_arn}; its source "
+            "cannot be changed in place: tear the pipeline down and provision it again"
+        )
+    destination_description = current["Destinations"][0]
+    s3 = destination_description.get("ExtendedS3DestinationDescription") or {}
+    if not (s3.get("DynamicPartitioningConfiguration") or {}).get("Enabled"):
+        raise DeliveryStreamConflictError(
+            f"delivery stream {names.delivery_stream!r} has dynamic partitioning off, and AWS cannot "
+            "turn it on for an existing stream: tear the pipeline down and provision it again"
+        )
+    differing = _differences(s3, desired)
+    if not differing:
+        return Outcome(RESOURCE, KIND, names.delivery_stream, "unchanged")
+    retry_while_role_propagates(
+        lambda: firehose.update_destination(
+            DeliveryStreamName=names.delivery_stream,
+            CurrentDeliveryStreamVersionId=current["VersionId"],
+            DestinationId=destination_description["DestinationId"],
+            # Enabled stays True (resending it is no toggle); omitting it would lose it where an update
+            # replaces the whole DynamicPartitioningConfiguration.
+            ExtendedS3DestinationUpdate=desired,
+        ),
+        f"update delivery stream {names.delivery_stream} ({', '.join(differing)})",
+        deployment.settings.role_propagation_timeout_seconds,
+    )
+    _wait_active(firehose, names.delivery_stream)
+    return Outcome(RESOURCE, KIND, names.delivery_stream, "updated")
+
+
+def delete_delivery_stream(deployment: Deployment) -> Outcome:
+    firehose = deployment.client("firehose")
+    name = deployment.names.delivery_stream
+    try:
+        firehose.delete_delivery_stream(DeliveryStreamName=name)
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return Outcome(RESOURCE, KIND, name, "absent")
+        raise
+    wait_for(lambda: _describe(firehose, name) is None, f"delivery stream {name} to be deleted")
+    return Outcome(RESOURCE, KIND, name, "deleted")

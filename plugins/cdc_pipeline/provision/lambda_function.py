@@ -1,0 +1,167 @@
+"""The Firehose transform function, deployed from `lambda/<folder>/` as a deterministic zip."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cdc_pipeline.provision.context import Deployment
+from cdc_pipeline.provision.outcome import Outcome
+from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagates, wait_for
+
+KIND = "lambda:function"
+RESOURCE = "transform_function"
+RUNTIME = "python3.11"
+
+_EXCLUDED_DIRS = {"tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+_EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+# Zip timestamps cannot predate 1980; any fixed value makes the bytes depend on the code alone.
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def build_zip(folder: Path, handler_module: str = "handler") -> bytes:
+    """Zip `folder` deterministically: sorted paths, fixed timestamps and modes, no tests or caches.
+
+    The same code always gives the same bytes, hence the same CodeSha256, so an unchanged function
+    is never re-uploaded.
+    """
+    module_file = folder / (handler_module.replace(".", "/") + ".py")
+    if not module_file.is_file():
+        raise FileNotFoundError(f"no {module_file.name} in {folder}: is CDC_LAKE_LAMBDA_DIR right?")
+    files = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not any(part in _EXCLUDED_DIRS or part.startswith(".") for part in path.relative_to(folder).parts)
+        and path.suffix not in _EXCLUDED_SUFFIXES
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3  # Unix, so the mode above is honoured wherever we build
+            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    return buffer.getvalue()
+
+
+def code_sha256(zip_bytes: bytes) -> str:
+    """What Lambda reports as CodeSha256: base64 of the zip's SHA-256 digest."""
+    return base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode("ascii")
+
+
+def desired_configuration(deployment: Deployment) -> dict[str, Any]:
+    settings = deployment.settings
+    return {
+        "Role": deployment.names.role_arn(deployment.names.lambda_role),
+        "Runtime": RUNTIME,
+        "Handler": deployment.definition.transform_handler,
+        "Timeout": settings.transform_timeout_seconds,
+        "MemorySize": settings.transform_memory_mb,
+        "Environment": {"Variables": deployment.definition.transform_environment()},
+    }
+
+
+def _get_function(awslambda: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return awslambda.get_function(FunctionName=name)["Configuration"]
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def _wait_ready(awslambda: Any, name: str) -> None:
+    """Wait until the function is Active and no update is in progress (AWS refuses the next change)."""
+
+    def ready() -> bool:
+        config = _get_function(awslambda, name) or {}
+        if config.get("State") == "Failed" or config.get("LastUpdateStatus") == "Failed":
+            raise RuntimeError(
+                f"function {name} failed: {config.get('StateReason') or config.get('LastUpdateStatusReason')}"
+            )
+        return (
+            config.get("State", "Active") == "Active"
+            and config.get("LastUpdateStatus", "Successful") == "Successful"
+        )
+
+    wait_for(ready, f"function {name} to be ready")
+
+
+def _configuration_differences(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    differences = {}
+    for key, value in desired.items():
+        existing = current.get(key)
+        if key == "Environment":
+            existing = {"Variables": (existing or {}).get("Variables", {})}
+        if existing != value:
+            differences[key] = value
+    return differences
+
+
+def ensure_function(deployment: Deployment) -> Outcome:
+    """Create the function, or update code (only when CodeSha256 differs) and configuration in place."""
+    awslambda = deployment.client("lambda")
+    name = deployment.names.function
+    handler_module = deployment.definition.transform_handler.rpartition(".")[0]
+    zip_bytes = build_zip(deployment.definition.transform_dir(deployment.settings), handler_module)
+    desired = desired_configuration(deployment)
+    current = _get_function(awslambda, name)
+    if current is None:
+        retry_while_role_propagates(
+            lambda: awslambda.create_function(
+                FunctionName=name,
+                Code={"ZipFile": zip_bytes},
+                Description=f"cdc-lake {deployment.definition.name}: Firehose transform",
+                Publish=False,
+                Tags={"cdc-lake:dataset": deployment.definition.name},
+                **desired,
+            ),
+            f"create function {name}",
+            deployment.settings.role_propagation_timeout_seconds,
+        )
+        _wait_ready(awslambda, name)
+        return Outcome(RESOURCE, KIND, name, "created")
+    changed = False
+    if current.get("CodeSha256") != code_sha256(zip_bytes):
+        _wait_ready(awslambda, name)
+        awslambda.update_function_code(FunctionName=name, ZipFile=zip_bytes)
+        changed = True
+    differences = _configuration_differences(current, desired)
+    if differences:
+        _wait_ready(awslambda, name)
+        awslambda.update_function_configuration(FunctionName=name, **differences)
+        changed = True
+    if changed:
+        _wait_ready(awslambda, name)
+    return Outcome(RESOURCE, KIND, name, "updated" if changed else "unchanged")
+
+
+def delete_function(deployment: Deployment) -> Outcome:
+    name = deployment.names.function
+    try:
+        deployment.client("lambda").delete_function(FunctionName=name)
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return Outcome(RESOURCE, KIND, name, "absent")
+        raise
+    return Outcome(RESOURCE, KIND, name, "deleted")
+
+
+def delete_log_group(deployment: Deployment) -> Outcome:
+    """The function's log group: Lambda creates it on first run, so teardown removes it too."""
+    name = deployment.names.function_log_group
+    try:
+        deployment.client("logs").delete_log_group(logGroupName=name)
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return Outcome("transform_log_group", "logs:log-group", name, "absent")
+        raise
+    return Outcome("transform_log_group", "logs:log-group", name, "deleted")

@@ -1,0 +1,75 @@
+"""Bounded waits: for a resource to reach a state, and for a just-created IAM role to be usable."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from botocore.exceptions import ClientError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Error codes services answer while a new role has not yet propagated to them.
+_ROLE_NOT_READY_CODES = {
+    "InvalidParameterValueException",  # Lambda: "The role defined for the function cannot be assumed"
+    "InvalidArgumentException",  # Firehose: "Firehose is unable to assume role ..."
+    "ValidationException",  # Pipes: "... role ... does not have permission / cannot be assumed"
+    "AccessDeniedException",  # Glue: "... is not authorized to perform: iam:PassRole" while propagating
+    "InvalidInputException",  # Glue: "Service is unable to assume provided role"
+}
+_ROLE_WORDS = ("role", "assume", "not authorized", "permission")
+
+
+class WaitTimeout(TimeoutError):
+    """A resource did not reach the state we waited for."""
+
+
+def is_role_not_ready(error: ClientError) -> bool:
+    """True for the errors AWS gives when a role named in the call is too new to be assumed."""
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "").lower()
+    return code in _ROLE_NOT_READY_CODES and any(word in message for word in _ROLE_WORDS)
+
+
+def retry_while_role_propagates(
+    call: Callable[[], T], what: str, timeout: float, first_delay: float = 1.0
+) -> T:
+    """Run `call`, retrying with capped exponential backoff while a new IAM role is not usable yet.
+
+    IAM is eventually consistent: a role is visible at once but other services may refuse to assume
+    it for several seconds, so creating a Pipe, a delivery stream, a crawler or a function that names a
+    fresh role can fail at first. The retries stop after `timeout` seconds and re-raise the last error.
+    """
+    deadline = time.monotonic() + timeout
+    delay = first_delay
+    while True:
+        try:
+            return call()
+        except ClientError as error:
+            if not is_role_not_ready(error) or time.monotonic() + delay > deadline:
+                raise
+            log.info("%s: role not usable yet (%s); retrying in %.0f s", what, error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 300.0, interval: float = 1.0) -> T:
+    """Poll `check` until it returns something other than None/False; `WaitTimeout` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    delay = min(0.05, interval)
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(delay)
+        # Start fast (the embedded AWS answers at once) and back off to `interval` for real AWS.
+        delay = min(delay * 2, interval)
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
