@@ -93,7 +93,7 @@ def classify(sql: str) -> tuple[str, str]:
 
 def substitute_parameters(statement: exp.Expression, parameters: list[str]) -> exp.Expression:
     """Put ExecutionParameters into the ``?`` placeholders, in order, as Athena does."""
-    placeholders = [p for p in statement.find_all(exp.Placeholder) if not p.name]
+    placeholders = [p for p in statement.find_all(exp.Placeholder) if p.this is None]
     if len(placeholders) != len(parameters):
         raise EngineError(
             "INVALID_PARAMETER_USAGE",

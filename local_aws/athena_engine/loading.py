@@ -182,7 +182,8 @@ def _reader_sql(con: Any, table: TableDef, fmt: str, files: list[DataFile], tree
     selects = []
     for i, (name, duck_type) in enumerate(zip(names, duck_types, strict=True)):
         column = quote_identifier(f"c{i}")
-        expression = column if duck_type == "VARCHAR" else f"TRY_CAST({column} AS {duck_type})"
+        # NULLIF also keeps DuckDB from pushing the cast into the CSV reader, where a bad value fails.
+        expression = column if duck_type == "VARCHAR" else f"TRY_CAST(NULLIF({column}, '') AS {duck_type})"
         selects.append(f"{expression} AS {quote_identifier(name)}")
     selects.append(quote_identifier(FILE_COLUMN))
     return f"SELECT {', '.join(selects)} FROM {source}"
