@@ -50,7 +50,9 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 import zipfile
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,7 +60,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from moto.awslambda.exceptions import LambdaClientError, UnknownFunctionException
-from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda.models import LambdaBackend, LambdaFunction, LambdaStorage, LayerStorage
 from moto.awslambda.utils import make_function_arn
 
 from local_aws.components.base import Component
@@ -353,6 +355,11 @@ class LambdaRuntime(Component):
             LambdaBackend.delete_function = _patched_delete  # type: ignore[method-assign]
             cls._original_backend_invoke = LambdaBackend.invoke
             LambdaBackend.invoke = _patched_backend_invoke  # type: ignore[method-assign]
+            # moto's function and layer indexes hold a WeakValueDictionary and a lambda-made
+            # defaultdict, which pickle cannot write: without this --state-dir fails on Lambda.
+            for storage in (LambdaStorage, LayerStorage):
+                storage.__getstate__ = _storage_getstate  # type: ignore[attr-defined]
+                storage.__setstate__ = _storage_setstate  # type: ignore[attr-defined]
         gateway = getattr(world, "gateway", None)
         if gateway is not None:
             gateway.add_interceptor(_note_invoke_qualifier)
@@ -678,6 +685,24 @@ def _patched_invoke(self: LambdaFunction, body: Any, request_headers: Any, respo
     if runtime is None:
         return LambdaRuntime._original_invoke(self, body, request_headers, response_headers)
     return runtime.invoke_from_moto(self, body, request_headers, response_headers)
+
+
+def _storage_getstate(self: Any) -> dict[str, Any]:
+    state = dict(self.__dict__)
+    if "_arns" in state:
+        state["_arns"] = dict(state["_arns"])
+    if isinstance(state.get("_aliases"), defaultdict):
+        state["_aliases"] = dict(state["_aliases"])
+    return state
+
+
+def _storage_setstate(self: Any, state: dict[str, Any]) -> None:
+    state = dict(state)
+    if "_arns" in state:
+        state["_arns"] = weakref.WeakValueDictionary(state["_arns"])
+    if "_aliases" in state:
+        state["_aliases"] = defaultdict(dict, state["_aliases"])
+    self.__dict__.update(state)
 
 
 # moto reads Invoke's qualifier as "qualifier" (lower case) from the query string or, failing

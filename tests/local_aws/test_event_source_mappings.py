@@ -1,0 +1,425 @@
+"""Kinesis (and DynamoDB stream) -> Lambda event source mappings, as a boto3 user sees them.
+
+The consumer is a real handler that writes each batch it accepts to S3 through boto3, the
+seed's producer -> Kinesis -> Lambda -> S3 topology.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support import unique, wait_until
+
+CONSUMER = """
+import base64, json, os, uuid
+import boto3
+
+s3 = boto3.client("s3")
+BUCKET, PREFIX = os.environ["BUCKET"], os.environ["PREFIX"]
+
+
+def _first_time(marker):
+    try:
+        s3.head_object(Bucket=BUCKET, Key=marker)
+        return False
+    except Exception:
+        s3.put_object(Bucket=BUCKET, Key=marker, Body=b"")
+        return True
+
+
+def _deliver(records):
+    if not records:
+        return
+    shard, first = records[0]["eventID"].split(":")
+    key = f"{PREFIX}/{shard}/{int(first):030d}-{uuid.uuid4().hex}.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(records).encode())
+
+
+def handler(event, context):
+    accepted = []
+    for record in event["Records"]:
+        body = json.loads(base64.b64decode(record["kinesis"]["data"]))
+        mode = body.get("mode")
+        if mode == "poison":
+            raise ValueError("poison record " + record["kinesis"]["sequenceNumber"])
+        if mode in ("fail-once", "report-once") and _first_time(f"{PREFIX}-markers/{record['eventID']}"):
+            if mode == "fail-once":
+                raise RuntimeError("first attempt fails")
+            _deliver(accepted)
+            return {"batchItemFailures": [{"itemIdentifier": record["kinesis"]["sequenceNumber"]}]}
+        accepted.append(record)
+    _deliver(accepted)
+    return {"batchItemFailures": []}
+"""
+
+
+def consumer_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("consumer.py", CONSUMER)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def role_arn(aws: Callable[..., Any]) -> str:
+    policy = {"Version": "2012-10-17", "Statement": []}
+    return aws("iam").create_role(RoleName=unique("esm-role"), AssumeRolePolicyDocument=json.dumps(policy))[
+        "Role"
+    ]["Arn"]
+
+
+@pytest.fixture(scope="module")
+def bucket(aws: Callable[..., Any]) -> str:
+    name = unique("esm-lake")
+    aws("s3").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def consumer(aws: Callable[..., Any], role_arn: str, bucket: str) -> Iterator[Callable[[str], str]]:
+    """``consumer(prefix)``: a function that writes accepted batches under ``prefix/``."""
+    created: list[str] = []
+
+    def create(prefix: str) -> str:
+        name = unique("consumer")
+        aws("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=role_arn,
+            Handler="consumer.handler",
+            Code={"ZipFile": consumer_zip()},
+            Timeout=30,
+            Environment={"Variables": {"BUCKET": bucket, "PREFIX": prefix}},
+        )
+        created.append(name)
+        return name
+
+    yield create
+    for mapping in aws("lambda").list_event_source_mappings()["EventSourceMappings"]:
+        if mapping["FunctionArn"].rsplit(":", 1)[-1] in created:
+            aws("lambda").delete_event_source_mapping(UUID=mapping["UUID"])
+    for name in created:
+        aws("lambda").delete_function(FunctionName=name)
+
+
+@pytest.fixture
+def stream(aws: Callable[..., Any]) -> Callable[..., str]:
+    def create(shards: int = 1) -> str:
+        name = unique("events")
+        aws("kinesis").create_stream(StreamName=name, ShardCount=shards)
+        return aws("kinesis").describe_stream_summary(StreamName=name)["StreamDescriptionSummary"][
+            "StreamARN"
+        ]
+
+    return create
+
+
+def put(aws: Callable[..., Any], stream_arn: str, body: dict[str, Any], key: str = "k") -> dict[str, Any]:
+    return aws("kinesis").put_record(StreamARN=stream_arn, Data=json.dumps(body).encode(), PartitionKey=key)
+
+
+def delivered(aws: Callable[..., Any], bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every record the consumer accepted under ``prefix``, batch by batch in shard order."""
+    records = []
+    paginator = aws("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+        for item in page.get("Contents", []):
+            records.extend(json.loads(aws("s3").get_object(Bucket=bucket, Key=item["Key"])["Body"].read()))
+    return records
+
+
+def numbers(records: list[dict[str, Any]]) -> list[int]:
+    return [json.loads(base64.b64decode(r["kinesis"]["data"]))["n"] for r in records]
+
+
+def wait_for_numbers(aws, bucket, prefix, expected: set[int], timeout: float = 30) -> list[dict[str, Any]]:
+    return wait_until(
+        lambda: (records := delivered(aws, bucket, prefix)) and expected <= set(numbers(records)) and records,
+        timeout=timeout,
+        interval=0.2,
+        what=f"records {sorted(expected)} under {prefix}",
+    )
+
+
+def test_records_arrive_in_order_per_shard_with_the_kinesis_event_shape(aws, bucket, consumer, stream):
+    stream_arn = stream(shards=2)
+    function = consumer("ordered")
+    mapping = aws("lambda").create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=function, StartingPosition="TRIM_HORIZON", BatchSize=7
+    )
+    assert mapping["State"] in ("Creating", "Enabled")
+    sent = {}
+    for n in range(40):
+        response = put(aws, stream_arn, {"n": n}, key=f"key-{n % 5}")
+        sent[n] = (response["ShardId"], response["SequenceNumber"], f"key-{n % 5}")
+    records = wait_for_numbers(aws, bucket, "ordered", set(sent))
+
+    assert sorted(numbers(records)) == list(range(40)), "each record once when nothing fails"
+    for shard_id in {shard for shard, _, _ in sent.values()}:
+        in_shard = [r for r in records if r["eventID"].startswith(shard_id + ":")]
+        assert numbers(in_shard) == sorted(n for n, (shard, _, _) in sent.items() if shard == shard_id)
+
+    record = next(r for r in records if numbers([r]) == [3])
+    shard_id, sequence, partition_key = sent[3]
+    assert record["eventSource"] == "aws:kinesis"
+    assert record["eventName"] == "aws:kinesis:record"
+    assert record["eventVersion"] == "1.0"
+    assert record["eventID"] == f"{shard_id}:{sequence}"
+    assert record["eventSourceARN"] == stream_arn
+    assert record["awsRegion"] == "us-east-1"
+    assert record["invokeIdentityArn"].startswith("arn:aws:iam::")
+    assert record["kinesis"]["kinesisSchemaVersion"] == "1.0"
+    assert record["kinesis"]["partitionKey"] == partition_key
+    assert record["kinesis"]["sequenceNumber"] == sequence
+    assert isinstance(record["kinesis"]["approximateArrivalTimestamp"], float)
+    assert json.loads(base64.b64decode(record["kinesis"]["data"])) == {"n": 3}
+
+    state = aws("lambda").get_event_source_mapping(UUID=mapping["UUID"])
+    assert state["LastProcessingResult"] == "OK"
+    assert state["BatchSize"] == 7
+
+
+def test_a_failing_batch_is_retried_without_breaking_order(aws, bucket, consumer, stream):
+    stream_arn = stream()
+    function = consumer("retried")
+    aws("lambda").create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=function, StartingPosition="TRIM_HORIZON", BatchSize=3
+    )
+    for n in range(6):
+        put(aws, stream_arn, {"n": n, "mode": "fail-once" if n == 4 else None})
+    records = wait_for_numbers(aws, bucket, "retried", set(range(6)))
+    assert numbers(records) == list(range(6))
+
+
+def test_report_batch_item_failures_retries_from_the_failed_item(aws, bucket, consumer, stream):
+    stream_arn = stream()
+    function = consumer("partial")
+    aws("lambda").create_event_source_mapping(
+        EventSourceArn=stream_arn,
+        FunctionName=function,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
+    for n in range(6):
+        put(aws, stream_arn, {"n": n, "mode": "report-once" if n == 2 else None})
+    records = wait_for_numbers(aws, bucket, "partial", set(range(6)))
+    # Records before the failed one are not redelivered; the failed one and the rest come again.
+    assert numbers(records) == list(range(6))
+
+
+def test_poison_record_is_skipped_after_retries_with_bisect(aws, bucket, consumer, stream):
+    stream_arn = stream()
+    function = consumer("bisect")
+    mapping = aws("lambda").create_event_source_mapping(
+        EventSourceArn=stream_arn,
+        FunctionName=function,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=5,
+        MaximumRetryAttempts=2,
+        BisectBatchOnFunctionError=True,
+    )
+    for n in range(5):
+        put(aws, stream_arn, {"n": n, "mode": "poison" if n == 2 else None})
+    put(aws, stream_arn, {"n": 5})
+    records = wait_for_numbers(aws, bucket, "bisect", {0, 1, 3, 4, 5})
+    assert numbers(records) == [0, 1, 3, 4, 5]
+    config = aws("lambda").get_event_source_mapping(UUID=mapping["UUID"])
+    assert config["MaximumRetryAttempts"] == 2 and config["BisectBatchOnFunctionError"] is True
+
+
+def test_latest_skips_older_records(aws, bucket, consumer, stream):
+    stream_arn = stream()
+    put(aws, stream_arn, {"n": 0})
+    function = consumer("latest")
+    aws("lambda").create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=function, StartingPosition="LATEST", BatchSize=10
+    )
+    put(aws, stream_arn, {"n": 1})
+    records = wait_for_numbers(aws, bucket, "latest", {1})
+    assert numbers(records) == [1]
+
+
+def test_disabling_stops_delivery_and_enabling_resumes_from_the_checkpoint(aws, bucket, consumer, stream):
+    stream_arn = stream()
+    watched = aws("lambda").create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=consumer("toggled"), StartingPosition="TRIM_HORIZON"
+    )
+    put(aws, stream_arn, {"n": 0})
+    wait_for_numbers(aws, bucket, "toggled", {0})
+
+    updated = aws("lambda").update_event_source_mapping(UUID=watched["UUID"], Enabled=False)
+    assert updated["State"] in ("Disabling", "Disabled")
+    # A second mapping on the same stream shows when records were there to be polled.
+    aws("lambda").create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=consumer("canary"), StartingPosition="TRIM_HORIZON"
+    )
+    put(aws, stream_arn, {"n": 1})
+    wait_for_numbers(aws, bucket, "canary", {0, 1})
+    assert numbers(delivered(aws, bucket, "toggled")) == [0]
+
+    aws("lambda").update_event_source_mapping(UUID=watched["UUID"], Enabled=True)
+    records = wait_for_numbers(aws, bucket, "toggled", {0, 1})
+    assert numbers(records) == [0, 1]
+
+    aws("lambda").delete_event_source_mapping(UUID=watched["UUID"])
+    put(aws, stream_arn, {"n": 2})
+    wait_for_numbers(aws, bucket, "canary", {0, 1, 2})
+    assert numbers(delivered(aws, bucket, "toggled")) == [0, 1]
+    with pytest.raises(ClientError) as caught:
+        aws("lambda").get_event_source_mapping(UUID=watched["UUID"])
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_dynamodb_stream_source(aws, bucket, role_arn):
+    table = unique("orders")
+    aws("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    stream_arn = aws("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    source = textwrap.dedent(
+        """
+        import json, os, boto3
+        def handler(event, context):
+            first = event["Records"][0]["dynamodb"]["SequenceNumber"]
+            boto3.client("s3").put_object(
+                Bucket=os.environ["BUCKET"], Key=f"ddb/{int(first):030d}.json", Body=json.dumps(event).encode()
+            )
+        """
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("ddb.py", source)
+    function = unique("ddb-consumer")
+    aws("lambda").create_function(
+        FunctionName=function,
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler="ddb.handler",
+        Code={"ZipFile": buffer.getvalue()},
+        Timeout=30,
+        Environment={"Variables": {"BUCKET": bucket}},
+    )
+    mapping = aws("lambda").create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=function, StartingPosition="TRIM_HORIZON", BatchSize=10
+    )
+    ddb = aws("dynamodb")
+    ddb.put_item(TableName=table, Item={"orderid": {"S": "o1"}, "quantity": {"N": "1"}})
+    ddb.put_item(TableName=table, Item={"orderid": {"S": "o1"}, "quantity": {"N": "2"}})
+    ddb.delete_item(TableName=table, Key={"orderid": {"S": "o1"}})
+
+    def events() -> list[dict[str, Any]]:
+        found = []
+        for item in aws("s3").list_objects_v2(Bucket=bucket, Prefix="ddb/").get("Contents", []):
+            body = aws("s3").get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            found.extend(json.loads(body)["Records"])
+        return found if len(found) >= 3 else []
+
+    records = wait_until(events, timeout=30, what="three DynamoDB stream records")
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert all(r["eventSource"] == "aws:dynamodb" and r["eventSourceARN"] == stream_arn for r in records)
+    assert records[1]["dynamodb"]["OldImage"]["quantity"] == {"N": "1"}
+    assert records[1]["dynamodb"]["NewImage"]["quantity"] == {"N": "2"}
+    assert records[0]["dynamodb"]["Keys"] == {"orderid": {"S": "o1"}}
+    aws("lambda").delete_event_source_mapping(UUID=mapping["UUID"])
+    aws("lambda").delete_function(FunctionName=function)
+
+
+RESTART_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time, boto3
+    sys.path.insert(0, os.environ["TEST_ROOT"])
+    from local_aws import LocalAWS
+    from tests.local_aws.test_event_source_mappings import consumer_zip
+
+    phase, state_dir = sys.argv[1], sys.argv[2]
+    aws = LocalAWS(port=0, state_dir=state_dir, snapshot_interval=3600).start()
+    kw = dict(endpoint_url=aws.endpoint_url, region_name="us-east-1")
+    lam, kinesis, s3 = boto3.client("lambda", **kw), boto3.client("kinesis", **kw), boto3.client("s3", **kw)
+
+    def numbers():
+        found = []
+        for item in s3.list_objects_v2(Bucket="lake", Prefix="out/").get("Contents", []):
+            for record in json.loads(s3.get_object(Bucket="lake", Key=item["Key"])["Body"].read()):
+                found.append(json.loads(__import__("base64").b64decode(record["kinesis"]["data"]))["n"])
+        return found
+
+    def wait_for(expected):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if expected <= set(numbers()):
+                return
+            time.sleep(0.2)
+        raise SystemExit(f"timed out waiting for {expected}: {numbers()}")
+
+    if phase == "first":
+        role = boto3.client("iam", **kw).create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        s3.create_bucket(Bucket="lake")
+        lam.create_function(
+            FunctionName="consumer", Runtime="python3.11", Role=role, Handler="consumer.handler",
+            Code={"ZipFile": consumer_zip()}, Timeout=30,
+            Environment={"Variables": {"BUCKET": "lake", "PREFIX": "out"}},
+        )
+        kinesis.create_stream(StreamName="events", ShardCount=1)
+        arn = kinesis.describe_stream_summary(StreamName="events")["StreamDescriptionSummary"]["StreamARN"]
+        uuid = lam.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName="consumer", StartingPosition="LATEST", BatchSize=2
+        )["UUID"]
+        for n in range(3):
+            kinesis.put_record(StreamARN=arn, Data=json.dumps({"n": n}).encode(), PartitionKey="k")
+        wait_for({0, 1, 2})
+        lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+        for n in range(3, 6):
+            kinesis.put_record(StreamARN=arn, Data=json.dumps({"n": n}).encode(), PartitionKey="k")
+        os._exit(0)  # killed: no clean shutdown, no final snapshot
+    else:
+        (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
+        before = numbers()
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+        wait_for({3, 4, 5})
+        print(json.dumps({"before": before, "after": numbers(), "state": mapping["State"]}))
+        aws.stop()
+    """
+)
+
+
+def test_restart_resumes_from_the_stored_checkpoint(tmp_path):
+    state_dir = str(tmp_path / "state")
+    env = {**os.environ, "TEST_ROOT": os.getcwd()}
+    for name in ("AWS_ENDPOINT_URL",):
+        env.pop(name, None)
+    subprocess.run(
+        [sys.executable, "-c", RESTART_SCRIPT, "first", state_dir], check=True, timeout=120, env=env
+    )
+    second = subprocess.run(
+        [sys.executable, "-c", RESTART_SCRIPT, "second", state_dir],
+        check=True,
+        timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(second.stdout.strip().splitlines()[-1])
+    assert result["state"] == "Disabled", "the disabled state survived the restart"
+    assert sorted(result["before"]) == [0, 1, 2], "nothing was delivered while disabled"
+    # Records put while the mapping was disabled were neither lost nor delivered out of order;
+    # StartingPosition LATEST would have skipped them had the checkpoint not been restored.
+    after = result["after"]
+    assert set(after) == set(range(6))
+    assert after[after.index(3) :] == [3, 4, 5]
