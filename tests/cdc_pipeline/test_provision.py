@@ -372,29 +372,44 @@ def test_existing_table_with_another_stream_view_is_an_error(
     teardown(SALES_ORDERS, settings, clients)
 
 
+def _listed(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    """Every item of a list call, across pages (the server is shared by the whole test session)."""
+    if client.can_paginate(operation):
+        return [
+            item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])
+        ]
+    return getattr(client, operation)(**kwargs)[key]
+
+
 def _left_behind(aws: Callable[..., Any], names: ResourceNames) -> dict[str, list[str]]:
     """Every resource whose name carries this test's prefix, listed service by service."""
     prefix = names.table.rsplit("-", 1)[0]
     found = {
-        "buckets": [b["Name"] for b in aws("s3").list_buckets()["Buckets"]],
-        "topics": [t["TopicArn"].rsplit(":", 1)[1] for t in aws("sns").list_topics()["Topics"]],
-        "roles": [r["RoleName"] for r in aws("iam").list_roles()["Roles"]],
-        "tables": aws("dynamodb").list_tables()["TableNames"],
-        "streams": aws("kinesis").list_streams()["StreamNames"],
-        "functions": [f["FunctionName"] for f in aws("lambda").list_functions()["Functions"]],
-        "pipes": [p["Name"] for p in aws("pipes").list_pipes()["Pipes"]],
-        "delivery_streams": aws("firehose").list_delivery_streams()["DeliveryStreamNames"],
-        "databases": [d["Name"] for d in aws("glue").get_databases()["DatabaseList"]],
-        "crawlers": aws("glue").list_crawlers()["CrawlerNames"],
-        "workgroups": [w["Name"] for w in aws("athena").list_work_groups()["WorkGroups"]],
-        "log_groups": [g["logGroupName"] for g in aws("logs").describe_log_groups()["logGroups"]],
+        "buckets": [b["Name"] for b in _listed(aws("s3"), "list_buckets", "Buckets")],
+        "topics": [t["TopicArn"].rsplit(":", 1)[1] for t in _listed(aws("sns"), "list_topics", "Topics")],
+        "roles": [r["RoleName"] for r in _listed(aws("iam"), "list_roles", "Roles")],
+        "tables": _listed(aws("dynamodb"), "list_tables", "TableNames"),
+        "streams": _listed(aws("kinesis"), "list_streams", "StreamNames"),
+        "functions": [f["FunctionName"] for f in _listed(aws("lambda"), "list_functions", "Functions")],
+        "pipes": [p["Name"] for p in _listed(aws("pipes"), "list_pipes", "Pipes", NamePrefix=prefix)],
+        "delivery_streams": _listed(
+            aws("firehose"), "list_delivery_streams", "DeliveryStreamNames", Limit=10000
+        ),
+        "databases": [d["Name"] for d in _listed(aws("glue"), "get_databases", "DatabaseList")],
+        "crawlers": _listed(aws("glue"), "list_crawlers", "CrawlerNames"),
+        "workgroups": [w["Name"] for w in _listed(aws("athena"), "list_work_groups", "WorkGroups")],
+        "log_groups": [
+            g["logGroupName"]
+            for g in _listed(
+                aws("logs"), "describe_log_groups", "logGroups", logGroupNamePrefix="/aws/lambda/"
+            )
+        ],
     }
-    database = names.glue_database
-    return {
-        kind: [name for name in listed if name.startswith(prefix) or name == database or prefix in name]
-        for kind, listed in found.items()
-        if any(name.startswith(prefix) or name == database or prefix in name for name in listed)
-    }
+
+    def ours(name: str) -> bool:
+        return prefix in name or name == names.glue_database
+
+    return {kind: [n for n in listed if ours(n)] for kind, listed in found.items() if any(map(ours, listed))}
 
 
 def test_teardown_leaves_nothing_behind_and_is_safe_twice(
@@ -411,7 +426,21 @@ def test_teardown_leaves_nothing_behind_and_is_safe_twice(
     s3.put_object(Bucket=names.athena_results_bucket, Key="athena/q1.csv", Body=b"a\n1\n")
     aws("dynamodb").put_item(TableName=names.table, Item={"orderid": {"S": "1"}})
     aws("logs").create_log_group(logGroupName=names.function_log_group)
-    assert _left_behind(aws, names)
+    # The listing sees every kind of resource, so an empty listing after teardown means something.
+    assert set(_left_behind(aws, names)) == {
+        "buckets",
+        "topics",
+        "roles",
+        "tables",
+        "streams",
+        "functions",
+        "pipes",
+        "delivery_streams",
+        "databases",
+        "crawlers",
+        "workgroups",
+        "log_groups",
+    }
 
     first = teardown(SALES_ORDERS, settings, clients)
     assert [o.resource for o in first] == [
@@ -493,3 +522,20 @@ def test_calls_naming_a_new_role_are_retried_boundedly() -> None:
     with pytest.raises(ClientError, match="BatchSize"):
         retry_while_role_propagates(unrelated, "create", timeout=5, first_delay=0.01)
     assert len(other) == 1
+
+
+def test_a_crawler_changed_behind_our_back_is_updated_in_place(
+    settings: Settings, names: ResourceNames, clients: Callable[[str], Any], aws: Callable[..., Any]
+) -> None:
+    provision(SALES_ORDERS, settings, clients)
+    glue = aws("glue")
+    glue.update_crawler(
+        Name=names.crawler,
+        SchemaChangePolicy={"UpdateBehavior": "LOG", "DeleteBehavior": "DELETE_FROM_DATABASE"},
+    )
+    outcomes = actions(provision(SALES_ORDERS, settings, clients))
+    assert outcomes.pop("crawler") == "updated"
+    assert set(outcomes.values()) == {"unchanged"}
+    crawler = glue.get_crawler(Name=names.crawler)["Crawler"]
+    assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}
+    teardown(SALES_ORDERS, settings, clients)
