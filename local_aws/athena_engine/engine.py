@@ -116,6 +116,16 @@ def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
     return [condition]
 
 
+def _trino_fixups(statement: exp.Expression) -> exp.Expression:
+    """Rewrites where DuckDB's answer differs from Trino's and the types are visible in the SQL."""
+    for node in list(statement.find_all(exp.DateTrunc)):
+        value = node.this
+        # Trino truncates a date to a date; DuckDB widens it to a timestamp.
+        if isinstance(value, exp.Cast) and value.to.is_type(exp.DataType.Type.DATE):
+            node.replace(exp.cast(node.copy(), exp.DataType.Type.DATE))
+    return statement
+
+
 def _name_output_columns(statement: exp.Expression) -> None:
     """Trino names an unaliased expression ``_colN``; DuckDB would name it after the expression."""
     select = statement
@@ -228,7 +238,7 @@ class QueryEngine:
 
     # -- SELECT -----------------------------------------------------------------------------
     def _select(self, statement: exp.Expression) -> Outcome:
-        statement = self._bind(statement, self.database, ())
+        statement = _trino_fixups(self._bind(statement, self.database, ()))
         _name_output_columns(statement)
         relation = self._con.sql(statement.sql(dialect="duckdb"))
         names, types = relation.columns, relation.types
@@ -298,7 +308,9 @@ class QueryEngine:
             body = sqlglot.parse_one(definition["originalSql"], read=READ_DIALECT)
         except sqlglot.errors.ParseError as error:
             raise EngineError("INVALID_VIEW", f"Failed analyzing stored view '{key}': {error}") from error
-        body = self._bind(body, (definition.get("schema") or table.database).lower(), (*stack, key))
+        body = _trino_fixups(
+            self._bind(body, (definition.get("schema") or table.database).lower(), (*stack, key))
+        )
         _name_output_columns(body)
         duck_name = self._duck_name("view", table.name)
         self._con.execute(f"CREATE TEMP VIEW {quote_identifier(duck_name)} AS {body.sql(dialect='duckdb')}")
@@ -432,7 +444,7 @@ class QueryEngine:
         body = statement.expression
         original = _original_view_sql(sql) or body.sql(dialect=READ_DIALECT)
         self._schema_only = True
-        bound = self._bind(body.copy(), database, (f"{database}.{name}",))
+        bound = _trino_fixups(self._bind(body.copy(), database, (f"{database}.{name}",)))
         _name_output_columns(bound)
         relation = self._con.sql(bound.sql(dialect="duckdb"))
         columns = list(zip(relation.columns, relation.types, strict=True))

@@ -10,19 +10,23 @@ Athena's CSV, or ``.txt`` for DDL and utility statements; GetQueryResults pages 
 Views are stored in Glue the way Athena stores them (VIRTUAL_VIEW, a base64 "Presto View").
 
 LIMITATIONS: DuckDB runs the SQL, so Trino semantics hold only as far as sqlglot transpiles them:
-decimal / decimal and AVG(decimal) give double (Trino keeps decimal), division by zero gives NULL
-(Trino fails), approx_distinct is exact-ish, date_format/date_parse patterns follow sqlglot's
-mapping, and some Trino functions are missing. Error names (TABLE_NOT_FOUND, COLUMN_NOT_FOUND,
-SYNTAX_ERROR...) follow Athena's but messages carry no line:column for semantic errors, and the
-AthenaError ErrorType numbers are coarse (1000 user, 1001 data, 100 internal). Tables: JSON
-(OpenX/Hive JsonSerDe), Parquet, OpenCSVSerde and LazySimpleSerDe text only (no ORC, Avro,
-Iceberg, partition projection, bucketing); partitions must be registered in Glue (as in Athena,
-an unregistered partition is not read). Filters on partition columns are not pushed through
-views or into the nullable side of outer joins (those read every partition). The whole input of
-a query is copied to a temporary directory. Not supported: CTAS, INSERT INTO, UNLOAD, MSCK
-REPAIR, ALTER TABLE, prepared statements, result reuse, named-query execution, encryption, and
-the binary ``.metadata`` format (a JSON ColumnInfo list is written instead). A query running when
-the server stops is run again after a restart (at-least-once).
+decimal / decimal and AVG(decimal) give double (Trino keeps decimal), decimal products get
+DuckDB's precision (scale is Trino's), division by zero gives NULL (Trino fails), date_trunc of a
+date stays a date only when the argument is an explicit CAST(... AS DATE), approx_distinct is
+exact-ish, date_format/date_parse patterns follow sqlglot's mapping, some Trino functions are
+missing. Error names (TABLE_NOT_FOUND, COLUMN_NOT_FOUND, SCHEMA_NOT_FOUND, SYNTAX_ERROR...)
+follow Athena's but semantic errors carry no line:column, AthenaError.ErrorType is coarse (1000
+user, 1001 data, 100 internal), and a query can fail after reading its data (DataScannedInBytes
+then counts it). Tables: JSON (OpenX/Hive JsonSerDe), Parquet, OpenCSVSerde and LazySimpleSerDe
+text only (no ORC, Avro, Iceberg, partition projection, bucketing); partitions must be
+registered in Glue (an unregistered partition is not read, as in Athena). Partition filters are
+not pushed through views or into the nullable side of outer joins (those read every partition).
+The input of a query is copied to a temporary directory. CREATE EXTERNAL TABLE and DROP TABLE
+change only the Glue catalog (as Athena does for external tables). SHOW TABLES / DATABASES /
+PARTITIONS / COLUMNS and DESCRIBE are answered from the catalog in Hive's plain-text layout. Not
+supported: CTAS, INSERT INTO, UNLOAD, MSCK REPAIR, ALTER TABLE, prepared statements, result
+reuse, encryption, and the binary ``.metadata`` format (a JSON ColumnInfo list is written
+instead). A query running when the server stops is run again after a restart (at-least-once).
 """
 
 from __future__ import annotations
