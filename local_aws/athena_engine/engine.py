@@ -240,6 +240,8 @@ class QueryEngine:
     def _select(self, statement: exp.Expression) -> Outcome:
         statement = _trino_fixups(self._bind(statement, self.database, ()))
         _name_output_columns(statement)
+        if self.cancelled.is_set():
+            raise EngineError("USER_CANCELLED", "Query cancelled by user")
         relation = self._con.sql(statement.sql(dialect="duckdb"))
         names, types = relation.columns, relation.types
         type_ids = [str(t.id).lower() for t in types]

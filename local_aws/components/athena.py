@@ -89,6 +89,19 @@ class AthenaComponent(Component):
         for number in range(WORKERS):
             self.spawn(self._work, f"athena-{number}")
 
+    def stop(self) -> None:
+        """Interrupt running DuckDB queries so workers see ``stopping`` promptly."""
+        assert self.world is not None
+        with self.world.lock:
+            for event in self._cancel_events.values():
+                event.set()
+            for connection in self._connections.values():
+                try:
+                    connection.interrupt()
+                except Exception:  # already closed
+                    self.log.debug("interrupt on stop failed", exc_info=True)
+        super().stop()
+
     @property
     def executions(self) -> dict[str, dict[str, Any]]:
         assert self.world is not None
@@ -362,6 +375,10 @@ class AthenaComponent(Component):
         with self.world.lock:
             record = self.executions.get(execution_id)
             if record is None or record["State"] == "CANCELLED":
+                return
+            if failure is not None and self.world.stopping.is_set():
+                record["State"] = "QUEUED"  # cut off by the server stopping: run again after a restart
+                self.world.mark_dirty()
                 return
             record["Completed"] = time.time()
             record["EngineMillis"] = engine_millis
