@@ -143,6 +143,8 @@ class PipelineDefinition:
     #: Hive-style partition keys of the lake, from the event time (UTC), in folder order.
     partition_keys: tuple[str, ...] = ("year", "month", "day", "hour")
     transform_handler: str = "handler.lambda_handler"
+    #: Values the dataset's own quality checks use (`{{ lake.<name> }}` in its SQL), e.g. price bounds.
+    check_params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     sql: SqlFolders = field(default_factory=SqlFolders)
 
     @property
@@ -215,6 +217,9 @@ SALES_ORDERS = PipelineDefinition(
     key_attribute="orderid",
     transform_folder="cdc_transform",
     generator="cdc_pipeline.generators.orders:OrderDataset",
+    # The catalogue's dearest product is 3,299.00 and an order holds at most 10 units; anything beyond
+    # these bounds is a data error, not a big sale.
+    check_params={"max_price": 5000, "max_quantity": 10},
 )
 
 PIPELINES: dict[str, PipelineDefinition] = {d.name: d for d in (SALES_ORDERS,)}

@@ -130,7 +130,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         crawl = GlueCrawlerRunOperator(
             task_id="crawl",
             aws_conn_id=settings.aws_conn_id,
-            crawler_name=f"{settings.prefix}-{definition.slug}-crawler",
+            crawler_name="{{ ti.xcom_pull(task_ids='resolve_names')['crawler'] }}",
             wait_for_completion=True,
             fail_on_already_running=False,
             poll_interval=2,
@@ -182,7 +182,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             Only the latest hour can be compared: for an older hour, later changes are not in it.
             """
             import pendulum
-            from airflow.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowSkipException
 
             from cdc_pipeline.aws_clients import ConnectionClients
 
