@@ -366,7 +366,7 @@ class PipesComponent(Component):
 
     def __init__(self) -> None:
         super().__init__()
-        self._configs: dict[tuple[str, str], tuple[Any, PipeConfig]] = {}
+        self._configs: dict[tuple[str, str], tuple[str, PipeConfig]] = {}
         self._window_started: dict[tuple[str, str], float] = {}
 
     def install(self, world: World) -> None:
@@ -405,9 +405,9 @@ class PipesComponent(Component):
         return moved
 
     def _config(self, pipe: Any) -> PipeConfig | None:
-        """The parsed configuration, reparsed only when UpdatePipe replaced a parameter dict."""
+        """The parsed configuration, reparsed only when UpdatePipe changed a parameter."""
         key = (pipe.arn, _incarnation(pipe))
-        identity = (id(pipe.source_parameters), id(pipe.target_parameters), pipe.target)
+        identity = json.dumps([pipe.source_parameters, pipe.target_parameters, pipe.target], sort_keys=True)
         cached = self._configs.get(key)
         if cached is not None and cached[0] == identity:
             return cached[1]
