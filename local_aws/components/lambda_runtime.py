@@ -27,7 +27,9 @@ local_aws, dummy credentials (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
 boto3 clients talk to local_aws and never to AWS; the execution role is not assumed or
 enforced. Asynchronous (Event) invocations run on a small thread pool and are retried twice
 after a function error (after 1 s and 2 s, not Lambda's minutes); destinations and DLQs are not
-used, and pending ones are dropped at shutdown, not persisted. Output written by native code
+used, and pending ones are dropped at shutdown, not persisted. moto's own triggers (SNS
+subscriptions, SQS mappings) invoke synchronously inside the request that fired them. There is
+no concurrency limit: each concurrent invocation of a busy function starts another worker. Output written by native code
 straight to file descriptor 1 or 2 goes to the server's stderr, not to the function's log.
 Logs go to CloudWatch Logs (``/aws/lambda/<name>``, one stream per execution environment).
 """

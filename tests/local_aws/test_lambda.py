@@ -277,6 +277,15 @@ def test_unserialisable_result_is_a_marshal_error(aws, create_function):
     assert json.loads(response["Body"])["errorType"] == "Runtime.MarshalError"
 
 
+def test_handler_that_exits_the_process_is_a_runtime_exit_error(aws, create_function):
+    name = create_function("import sys\ndef handler(event, context):\n    sys.exit(event['code'])\n")
+    response = invoke(aws, name, {"code": 3})
+    assert response["FunctionError"] == "Unhandled"
+    error = json.loads(response["Body"])
+    assert error["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in error["errorMessage"]
+
+
 def test_event_invocation_returns_202_and_runs_in_the_background(aws, create_function):
     bucket = unique("async-bucket")
     aws("s3").create_bucket(Bucket=bucket)
