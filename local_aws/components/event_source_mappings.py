@@ -207,7 +207,7 @@ class EventSourceMappings(Component):
         wanted: set[tuple[str, str]] = set()
         with self.world.lock:
             live_uuids: set[str] = set()
-            for esm in _all_mappings(self.world):
+            for esm in _all_mappings():
                 live_uuids.add(esm.uuid)
                 if not _is_polled(esm):
                     continue
@@ -237,6 +237,14 @@ class EventSourceMappings(Component):
     # -- one shard --------------------------------------------------------------------------
     def _consume(self, uuid: str, shard_id: str) -> None:
         """Deliver one shard's records to the function, in order, until the mapping stops."""
+        assert self.world is not None
+        try:
+            self._consume_shard(uuid, shard_id)
+        except Exception:  # the supervisor starts the shard again from its checkpoint
+            self.log.exception("mapping %s: polling %s failed", uuid, shard_id)
+            self.world.stopping.wait(1.0)
+
+    def _consume_shard(self, uuid: str, shard_id: str) -> None:
         assert self.world is not None
         world = self.world
         runtime = world.component("lambda")
@@ -437,7 +445,7 @@ def _epoch(value: Any) -> float:
 class _KinesisSource(_Source):
     def __init__(self, arn: str, region: str, account_id: str) -> None:
         super().__init__(arn, region, account_id)
-        backend = current().backend("kinesis", account_id, region)
+        backend = World.backend("kinesis", account_id, region)
         stream = backend.streams.get(arn.split("/", 1)[1]) if "/" in arn else None
         if stream is None or stream.arn != arn:
             raise LookupError(arn)
@@ -493,7 +501,7 @@ class _DynamoDBSource(_Source):
     def __init__(self, arn: str, region: str, account_id: str) -> None:
         super().__init__(arn, region, account_id)
         table_name = arn.split(":", 5)[5].split("/")[1]
-        backend = current().backend("dynamodb", account_id, region)
+        backend = World.backend("dynamodb", account_id, region)
         table = backend.tables.get(table_name)
         label = arn.rsplit("/", 1)[-1]
         if table is None or table.stream_shard is None or table.latest_stream_label != label:
@@ -541,16 +549,16 @@ class _DynamoDBSource(_Source):
 
 
 # -- moto lookups (lock held) -------------------------------------------------------------
-def _all_mappings(world: World) -> list[EventSourceMapping]:
+def _all_mappings() -> list[EventSourceMapping]:
     found = []
-    for regions in world.backend_dicts()["lambda"].values():
+    for regions in World.backend_dicts()["lambda"].values():
         for backend in regions.values():
             found.extend(backend._event_source_mappings.values())
     return found
 
 
 def _find_mapping(uuid: str) -> EventSourceMapping | None:
-    for esm in _all_mappings(current()):
+    for esm in _all_mappings():
         if esm.uuid == uuid:
             return esm
     return None
@@ -559,7 +567,7 @@ def _find_mapping(uuid: str) -> EventSourceMapping | None:
 def _function_role(function_arn: str) -> str:
     parts = function_arn.split(":")
     try:
-        backend = current().backend("lambda", parts[4], parts[3])
+        backend = World.backend("lambda", parts[4], parts[3])
         return backend.get_function(function_arn).role
     except Exception:
         return ""
