@@ -62,6 +62,14 @@ class LocalAWS:
         return self.world.endpoint_url
 
     def start(self) -> LocalAWS:
+        from local_aws import world as world_module
+
+        if world_module._current is not None:
+            # moto's backends are module globals: a second server would share, and on restore
+            # overwrite, the first one's state.
+            raise RuntimeError(
+                "local_aws is already running in this process; run a second one in its own process"
+            )
         try:
             return self._start()
         except BaseException:
@@ -114,7 +122,10 @@ class LocalAWS:
             self._thread.join(timeout=10)
         if self.persistence is not None:
             self.persistence.stop()
-        set_current(None)
+        from local_aws import world as world_module
+
+        if world_module._current is self.world:
+            set_current(None)
 
     def __enter__(self) -> LocalAWS:
         return self.start()
