@@ -1,20 +1,58 @@
 """Datasets as definitions: what a pipeline reads, how it is shaped, and the names of its resources.
 
-A dataset is one `PipelineDefinition` in `PIPELINES`; every AWS resource name is derived from the
-settings (prefix, region, account) and the dataset name, so a second dataset gets its own table,
-stream, pipe, delivery stream, function, crawler and roles, while the lake bucket, Glue database,
-Athena workgroup and alerts topic are shared.
+Each pipeline is one TOML file in `pipelines/` at the repository root (read with `tomllib`, at import,
+with no network call); `PIPELINES` maps each dataset name to its `PipelineDefinition`. Adding a
+pipeline is one new file there, plus its SQL (`include/sql/quality/<name>/`, `include/sql/report/<name>/`)
+and its generator's dataset class: the DAG files build every DAG from `PIPELINES`.
+
+A definition file, with every field (``#`` marks the optional ones)::
+
+    name = "sales_orders"             # the dataset: lake folder, Glue table, Athena table
+    description = "..."               # (optional) one line for people
+    topology = "cdc"                  # "cdc" or "direct"
+    key_attribute = "orderid"         # the item key (a string attribute)
+    generator = "cdc_pipeline.generators.orders:OrderDataset"   # module:Class, imported lazily
+    count_noun = "orders"             # the generate DAG's how-many parameter (orders=2000)
+    event_time_attribute = "updated_at"                  # (optional) ISO-8601 UTC event time
+    partition_keys = ["year", "month", "day", "hour"]    # (optional) lake folders, in this order
+
+    # topology = "cdc": DynamoDB table -> stream -> Pipe -> Kinesis -> Firehose + transform -> S3
+    table = "orders"                  # the table's base name; the real one is <prefix>-<table>
+    transform_folder = "cdc_transform"            # lambda/<folder>/ is the transform's zip
+    transform_handler = "handler.lambda_handler"  # (optional)
+
+    # topology = "direct": producer -> Kinesis -> Lambda consumer -> S3 (no table, no transform)
+    consumer_folder = "kinesis_consumer"          # lambda/<folder>/ is the consumer's zip
+    consumer_handler = "handler.lambda_handler"   # (optional)
+
+    [check_params]      # (optional) numbers the dataset's checks read as {{ lake.<name> }}
+    max_price = 5000
+
+    [charts]            # (optional) hints for the report charts, passed through as they are
+
+Every resource name is derived from the settings (prefix, region, account) and the dataset name, so
+a second dataset gets its own table, stream, pipe, delivery stream, function, crawler and roles,
+while the lake bucket, Glue database, Athena workgroup and alerts topic are shared.
+
+A file that cannot be used raises `PipelineDefinitionError` naming the file and the field.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
+import re
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from cdc_pipeline.settings import REPO_ROOT, Settings
+
+#: Where the definition files are: one `<name>.toml` per pipeline.
+PIPELINES_DIR = REPO_ROOT / "pipelines"
 
 # AWS name limits (IAM role and Lambda function names: 64; Pipe and Firehose names: 64).
 _MAX_NAME = 64
@@ -58,6 +96,7 @@ class ResourceNames:
     """Every AWS name and ARN of one dataset's pipeline under one set of settings."""
 
     dataset: str
+    #: The DynamoDB table (empty for a `direct` pipeline, which has none).
     table: str
     stream: str
     pipe: str
@@ -123,29 +162,39 @@ class ResourceNames:
         return self.arn("iam", f"role/{role_name}", regional=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PipelineDefinition:
     """One dataset's pipeline. Names of AWS resources come from `resources(settings)`."""
 
     #: The dataset: the lake folder, the Glue table and the Athena table are named after it.
     name: str
-    #: The DynamoDB table's base name; the real table is `<prefix>-<table>`.
-    table: str
+    #: `module:Class` of the data generator's `Dataset`, imported only when asked for.
+    generator: str
     #: The table's partition key (a string attribute); also the Kinesis partition key.
     key_attribute: str
-    #: The folder under `lambda/` holding the Firehose transform's `handler.py`.
-    transform_folder: str
-    #: `module:Class` of the data generator, imported only when asked for.
-    generator: str
     topology: Topology = Topology.CDC
+    #: The DynamoDB table's base name; the real table is `<prefix>-<table>` (`cdc` only).
+    table: str | None = None
+    #: The folder under `lambda/` holding the Firehose transform's `handler.py` (`cdc` only).
+    transform_folder: str | None = None
+    transform_handler: str = "handler.lambda_handler"
+    #: The folder under `lambda/` holding the Kinesis consumer's handler (`direct` only).
+    consumer_folder: str | None = None
+    consumer_handler: str = "handler.lambda_handler"
+    #: What one generated item is called: the generate DAG's how-many parameter (``orders=2000``).
+    count_noun: str = "items"
     #: The item attribute that holds a change's event time (ISO-8601 UTC).
     event_time_attribute: str = "updated_at"
     #: Hive-style partition keys of the lake, from the event time (UTC), in folder order.
     partition_keys: tuple[str, ...] = ("year", "month", "day", "hour")
-    transform_handler: str = "handler.lambda_handler"
     #: Values the dataset's own quality checks use (`{{ lake.<name> }}` in its SQL), e.g. price bounds.
     check_params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: Hints for the report charts (free-form; the charts module reads them).
+    charts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    description: str = ""
     sql: SqlFolders = field(default_factory=SqlFolders)
+    #: The file this definition was read from (None when built in code).
+    source: Path | None = field(default=None, compare=False)
 
     @property
     def slug(self) -> str:
@@ -153,12 +202,37 @@ class PipelineDefinition:
         return self.name.replace("_", "-")
 
     def generator_class(self) -> Any:
-        """Import and return the generator class (lazily: DAG parsing never imports Faker)."""
+        """Import and return the generator's `Dataset` class (lazily: DAG parsing never imports Faker).
+
+        The class must agree with the definition (its `name`, `key` and `noun`), so that a TOML typo
+        fails here with the file named, not later inside a run.
+        """
         module_name, _, class_name = self.generator.partition(":")
-        return getattr(importlib.import_module(module_name), class_name)
+        where = self.source or self.name
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise PipelineDefinitionError(
+                where, "generator", f"cannot import {self.generator!r}: {exc}"
+            ) from exc
+        for attribute, expected, field_name in (
+            ("name", self.name, "name"),
+            ("key", self.key_attribute, "key_attribute"),
+            ("noun", self.count_noun, "count_noun"),
+        ):
+            actual = getattr(cls, attribute, None)
+            if actual != expected:
+                raise PipelineDefinitionError(
+                    where,
+                    field_name,
+                    f"is {expected!r} but the generator {self.generator} has {attribute} = {actual!r}",
+                )
+        return cls
 
     def transform_dir(self, settings: Settings) -> Path:
         """The folder whose files are zipped into the transform function."""
+        if not self.transform_folder:
+            raise ValueError(f"pipeline {self.name!r} ({self.topology.value}) has no transform function")
         return Path(settings.lambda_dir) / self.transform_folder
 
     def transform_environment(self) -> dict[str, str]:
@@ -171,7 +245,7 @@ class PipelineDefinition:
         base = f"{settings.prefix}-{self.slug}"
         names = ResourceNames(
             dataset=self.name,
-            table=f"{settings.prefix}-{self.table}",
+            table=f"{settings.prefix}-{self.table}" if self.table else "",
             stream=f"{base}-changes",
             pipe=f"{base}-pipe",
             delivery_stream=f"{base}-delivery",
@@ -211,18 +285,265 @@ class PipelineDefinition:
         )
 
 
-SALES_ORDERS = PipelineDefinition(
-    name="sales_orders",
-    table="orders",
-    key_attribute="orderid",
-    transform_folder="cdc_transform",
-    generator="cdc_pipeline.generators.orders:OrderDataset",
-    # The catalogue's dearest product is 3,299.00 and an order holds at most 10 units; anything beyond
-    # these bounds is a data error, not a big sale.
-    check_params={"max_price": 5000, "max_quantity": 10},
+# -- loading the definition files ---------------------------------------------------------------
+
+
+class PipelineDefinitionError(ValueError):
+    """A definition file cannot be used; the message names the file and, when there is one, the field."""
+
+    def __init__(self, source: Path | str, field_name: str | None, message: str) -> None:
+        self.source = _shown(source)
+        self.field = field_name
+        where = f"{self.source}: field {field_name!r}" if field_name else self.source
+        super().__init__(f"{where}: {message}")
+
+
+#: The partition keys the transform returns (from the event time), in folder order.
+PARTITION_KEYS = ("year", "month", "day", "hour")
+#: Generate-DAG parameters every dataset has: a count noun must not shadow one of them.
+GENERATE_PARAMS = frozenset(
+    {
+        "duration_seconds",
+        "rate_per_second",
+        "update_share",
+        "delete_share",
+        "seed",
+        "spread_hours",
+        "end_time",
+        "progress_every",
+        "count",
+    }
+)
+#: Names the SQL macro `lake` already has (`workflows.common.sql_params`); check params must not shadow them.
+SQL_IDENTIFIER_PARAMS = frozenset(
+    {"database", "table", "changes_view", "current_view", "key", "max_delay_seconds"}
 )
 
-PIPELINES: dict[str, PipelineDefinition] = {d.name: d for d in (SALES_ORDERS,)}
+_FIELDS = (
+    "name",
+    "description",
+    "topology",
+    "key_attribute",
+    "generator",
+    "count_noun",
+    "event_time_attribute",
+    "partition_keys",
+    "table",
+    "transform_folder",
+    "transform_handler",
+    "consumer_folder",
+    "consumer_handler",
+    "check_params",
+    "charts",
+)
+_TOPOLOGY_FIELDS = {
+    Topology.CDC: ("table", "transform_folder", "transform_handler"),
+    Topology.DIRECT: ("consumer_folder", "consumer_handler"),
+}
+_TOPOLOGY_REQUIRED = {Topology.CDC: ("table", "transform_folder"), Topology.DIRECT: ("consumer_folder",)}
+
+# The dataset name is a Glue table and an Athena identifier (lower case, no quoting needed) and, with
+# '_' as '-', part of role names: 28 characters leave room for a 20-character prefix and the longest
+# suffix ("-transform-role") inside IAM's 64.
+_DATASET_RE = re.compile(r"^[a-z](?:[a-z0-9_]{0,26}[a-z0-9])?$")
+# DynamoDB allows [A-Za-z0-9_.-]{3,255}; the prefix and '-' come first.
+_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+# The Glue crawler lower-cases column names, and the SQL and the Pipe's JSONPath name them unquoted.
+_ATTRIBUTE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+_FOLDER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+_HANDLER_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
+_GENERATOR_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+_NOUN_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_PARAM_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def parse_definition(data: Mapping[str, Any], source: Path | str = "<definition>") -> PipelineDefinition:
+    """Validate one definition's fields (a parsed TOML document) and build the `PipelineDefinition`."""
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise PipelineDefinitionError(
+            source, unknown[0], f"unknown field; the fields are: {', '.join(_FIELDS)}"
+        )
+
+    def text(name: str, pattern: re.Pattern[str] | None, rule: str, default: str | None = None) -> str:
+        if name not in data:
+            if default is None:
+                raise PipelineDefinitionError(source, name, "is required")
+            return default
+        value = data[name]
+        if not isinstance(value, str):
+            raise PipelineDefinitionError(source, name, f"must be a string, got {type(value).__name__}")
+        if pattern is not None and not pattern.match(value):
+            raise PipelineDefinitionError(source, name, f"{value!r}: {rule}")
+        return value
+
+    name = text(
+        "name",
+        _DATASET_RE,
+        "use 1-28 lower-case letters, digits and '_', starting with a letter and not ending with '_'",
+    )
+    raw_topology = text("topology", None, "")
+    try:
+        topology = Topology(raw_topology)
+    except ValueError:
+        choices = ", ".join(repr(t.value) for t in Topology)
+        raise PipelineDefinitionError(source, "topology", f"{raw_topology!r}: use one of {choices}") from None
+    attribute_rule = "use lower-case letters, digits and '_' (the crawler lower-cases column names)"
+    key_attribute = text("key_attribute", _ATTRIBUTE_RE, attribute_rule)
+    event_time_attribute = text("event_time_attribute", _ATTRIBUTE_RE, attribute_rule, "updated_at")
+    if event_time_attribute == key_attribute:
+        raise PipelineDefinitionError(source, "event_time_attribute", "must differ from key_attribute")
+    generator = text("generator", _GENERATOR_RE, "use 'package.module:ClassName'")
+    count_noun = text("count_noun", _NOUN_RE, "use 1-32 lower-case letters, digits and '_' (e.g. 'users')")
+    if count_noun in GENERATE_PARAMS:
+        raise PipelineDefinitionError(
+            source, "count_noun", f"{count_noun!r} is already a generate parameter; use the items' noun"
+        )
+    description = text("description", None, "", "")
+
+    for other, fields in _TOPOLOGY_FIELDS.items():
+        if other is topology:
+            continue
+        for field_name in fields:
+            if field_name in data:
+                raise PipelineDefinitionError(
+                    source, field_name, f"belongs to topology {other.value!r}, not {topology.value!r}"
+                )
+    for field_name in _TOPOLOGY_REQUIRED[topology]:
+        if field_name not in data:
+            raise PipelineDefinitionError(source, field_name, f"is required for topology {topology.value!r}")
+    folder_rule = "name one folder under lambda/ (letters, digits, '_' and '-')"
+    handler_rule = "use 'module.function', e.g. 'handler.lambda_handler'"
+    topology_values: dict[str, Any] = {}
+    if topology is Topology.CDC:
+        topology_values = {
+            "table": text("table", _TABLE_RE, "use letters, digits, '_', '.' and '-' (DynamoDB's rule)"),
+            "transform_folder": text("transform_folder", _FOLDER_RE, folder_rule),
+            "transform_handler": text(
+                "transform_handler", _HANDLER_RE, handler_rule, "handler.lambda_handler"
+            ),
+        }
+    else:
+        topology_values = {
+            "consumer_folder": text("consumer_folder", _FOLDER_RE, folder_rule),
+            "consumer_handler": text("consumer_handler", _HANDLER_RE, handler_rule, "handler.lambda_handler"),
+        }
+
+    return PipelineDefinition(
+        name=name,
+        description=description,
+        topology=topology,
+        key_attribute=key_attribute,
+        generator=generator,
+        count_noun=count_noun,
+        event_time_attribute=event_time_attribute,
+        partition_keys=_partition_keys(data, source),
+        check_params=_check_params(data, source),
+        charts=_charts(data, source),
+        source=Path(source) if not isinstance(source, Path) else source,
+        **topology_values,
+    )
+
+
+def _partition_keys(data: Mapping[str, Any], source: Path | str) -> tuple[str, ...]:
+    if "partition_keys" not in data:
+        return PARTITION_KEYS
+    keys = data["partition_keys"]
+    allowed = ", ".join(PARTITION_KEYS)
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+        raise PipelineDefinitionError(
+            source, "partition_keys", f"must be a non-empty list of strings from {allowed}"
+        )
+    for key in keys:
+        if key not in PARTITION_KEYS:
+            raise PipelineDefinitionError(
+                source, "partition_keys", f"{key!r} is not a key the transform returns ({allowed})"
+            )
+    if len(set(keys)) != len(keys):
+        raise PipelineDefinitionError(source, "partition_keys", f"{keys!r} repeats a key")
+    if keys != sorted(keys, key=PARTITION_KEYS.index):
+        raise PipelineDefinitionError(
+            source, "partition_keys", f"{keys!r}: keep the order {allowed} (coarse to fine folders)"
+        )
+    return tuple(keys)
+
+
+def _check_params(data: Mapping[str, Any], source: Path | str) -> dict[str, Any]:
+    params = data.get("check_params", {})
+    if not isinstance(params, dict):
+        raise PipelineDefinitionError(source, "check_params", "must be a table ([check_params])")
+    for name, value in params.items():
+        where = f"check_params.{name}"
+        if not _PARAM_NAME_RE.match(name):
+            raise PipelineDefinitionError(source, where, "use lower-case letters, digits and '_'")
+        if name in SQL_IDENTIFIER_PARAMS:
+            raise PipelineDefinitionError(
+                source, where, "is a name the SQL macro `lake` already has; choose another"
+            )
+        # Values are pasted into SQL: numbers only, so no text from a file ever becomes SQL.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PipelineDefinitionError(source, where, f"must be a finite number, got {value!r}")
+    return dict(params)
+
+
+def _charts(data: Mapping[str, Any], source: Path | str) -> dict[str, Any]:
+    charts = data.get("charts", {})
+    if not isinstance(charts, dict):
+        raise PipelineDefinitionError(source, "charts", "must be a table ([charts])")
+    return dict(charts)
+
+
+def load_definition(path: Path) -> PipelineDefinition:
+    """Read and validate one definition file."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise PipelineDefinitionError(path, None, f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise PipelineDefinitionError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    return parse_definition(data, path)
+
+
+def load_pipelines(folder: Path = PIPELINES_DIR) -> dict[str, PipelineDefinition]:
+    """Every `*.toml` definition in `folder`, by name; names and tables must be unique."""
+    if not folder.is_dir():
+        raise PipelineDefinitionError(folder, None, "the pipelines folder does not exist")
+    paths = sorted(folder.glob("*.toml"))
+    if not paths:
+        raise PipelineDefinitionError(folder, None, "holds no pipeline definition (*.toml)")
+    pipelines: dict[str, PipelineDefinition] = {}
+    tables: dict[str, PipelineDefinition] = {}
+    for path in paths:
+        definition = load_definition(path)
+        if definition.name in pipelines:
+            first = _shown(pipelines[definition.name].source or "")
+            raise PipelineDefinitionError(
+                path, "name", f"{definition.name!r} is already the name of the pipeline in {first}"
+            )
+        if definition.table is not None:
+            if definition.table in tables:
+                first = _shown(tables[definition.table].source or "")
+                raise PipelineDefinitionError(
+                    path, "table", f"{definition.table!r} is already the table of the pipeline in {first}"
+                )
+            tables[definition.table] = definition
+        pipelines[definition.name] = definition
+    return pipelines
+
+
+def _shown(path: Path | str) -> str:
+    """A path as people read it: relative to the repository when it is inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+PIPELINES: dict[str, PipelineDefinition] = load_pipelines()
+#: Kept for code that names the first dataset directly.
+SALES_ORDERS = PIPELINES["sales_orders"]
 
 
 class UnknownPipelineError(KeyError):

@@ -22,12 +22,25 @@ def dag_id(definition: PipelineDefinition) -> str:
 
 
 def count_param(definition: PipelineDefinition) -> str:
-    """The name of the how-many parameter (``orders`` for sales orders): the dataset's noun."""
-    return definition.generator.rsplit(":", 1)[0].rsplit(".", 1)[-1]
+    """The name of the how-many parameter (``orders`` for sales orders): the definition's noun."""
+    return definition.count_noun
+
+
+def extra_params(definition: PipelineDefinition) -> dict[str, Param]:
+    """Parameters only this dataset has (e.g. ``invalid_email_share``), from its class's `extra_params`.
+
+    Importing the generator module is cheap (Faker is imported when a run starts).
+    """
+    specs = getattr(definition.generator_class(), "extra_params", None) or {}
+    return {
+        name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"})
+        for name, spec in specs.items()
+    }
 
 
 def build(definition: PipelineDefinition, settings: Settings) -> DAG:
     noun = count_param(definition)
+    extra = extra_params(definition)
     with DAG(
         dag_id=dag_id(definition),
         description=f"Write generated {noun} (inserts, updates, deletes) into the {definition.name} table",
@@ -70,6 +83,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
                 type=["null", "string"],
                 description="ISO-8601 UTC end of the spread window; default now.",
             ),
+            **extra,
         },
         tags=["cdc-lake", definition.name, "generate"],
         doc_md=__doc__,
@@ -97,6 +111,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
                     "seed",
                     "spread_hours",
                     "end_time",
+                    *extra,
                 )
             }
             log.info("writing into %s with %s", names.table, arguments)
