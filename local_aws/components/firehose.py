@@ -10,8 +10,9 @@ delivery stream behaves as in AWS:
   error record) is written to S3, so a restart from ``--state-dir`` redelivers, never loses.
 - Records pass through the ProcessingConfiguration: a Lambda processor (invoked through the Lambda
   runtime component with Firehose's transformation contract, batched by its BufferSizeInMBs /
-  BufferIntervalInSeconds, retried NumberOfRetries times), MetadataExtraction (inline JSON parsing)
-  and AppendDelimiterToRecord. Failures go under the error prefix in AWS's error-record format.
+  BufferIntervalInSeconds, retried NumberOfRetries times, up to three batches at once with their
+  results applied in order), MetadataExtraction (inline JSON parsing) and AppendDelimiterToRecord.
+  Failures go under the error prefix in AWS's error-record format.
 - The destination buffer is flushed when SizeInMBs of output is reached or IntervalInSeconds have
   passed since its first record arrived (0 allowed). When the destination interval is due, records
   still waiting for the processor are processed at once, so a record reaches S3 within the
@@ -40,6 +41,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +69,7 @@ POLL_S = 0.05
 # Bound on records read ahead of delivery, so a large backlog does not sit in memory all at once.
 MAX_PENDING_BYTES = 32 * MIB
 MAX_PULL_RECORDS = 10_000
+LAMBDA_CONCURRENCY = 3
 
 KINESIS_SOURCE_MESSAGE = "This operation is not permitted on KinesisStreamAsSource delivery stream type."
 
@@ -105,6 +108,15 @@ class Group:
 
 
 @dataclass
+class Outcome:
+    """What came of invoking the processor for one batch."""
+
+    attempts: int = 0
+    answered: dict[str, processing.Transformed] | None = None
+    failure: tuple[str, str] = processing.FUNCTION_ERROR
+
+
+@dataclass
 class Settings:
     """The destination as configured at one DeliveryStreamVersion."""
 
@@ -122,6 +134,8 @@ class Settings:
     error_template: str
     dynamic: bool
     processors: processing.Processors
+    query_needed: tuple[str, ...] = ()
+    lambda_needed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -236,6 +250,7 @@ class Firehose(Component):
         self._deliveries: dict[str, Delivery] = {}
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="local_aws-firehose-lambda")
 
     # -- install: patch moto's backend -------------------------------------------------------
     def install(self, world: Any) -> None:
@@ -380,6 +395,10 @@ class Firehose(Component):
     def start(self) -> None:
         self.spawn(self._supervise, "firehose-supervisor")
 
+    def stop(self) -> None:
+        super().stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def _supervise(self) -> None:
         """Start one delivery worker per delivery stream; each ends when its stream is deleted."""
         assert self.world is not None
@@ -477,6 +496,10 @@ class Firehose(Component):
             dynamic=dynamic,
             processors=procs,
         )
+        if dynamic:
+            query_needed, lambda_needed = prefixes.dynamic_keys_needed(config.get("Prefix"))
+            settings.query_needed = tuple(dict.fromkeys(query_needed))
+            settings.lambda_needed = tuple(dict.fromkeys(lambda_needed))
         delivery.settings, delivery.settings_version = settings, model.version_id
         return settings
 
@@ -566,13 +589,25 @@ class Firehose(Component):
         worked = False
         if delivery.pending:
             if procs.lambda_arn:
-                oldest = delivery.pending[0].pulled_at
-                while delivery.pending and (
-                    dest_due
-                    or delivery.pending_bytes >= procs.buffer_bytes
-                    or now - oldest >= procs.interval_s
-                ):
-                    self._invoke(delivery, settings, self._take(delivery, procs.buffer_bytes))
+                aged = now - delivery.pending[0].pulled_at >= procs.interval_s
+
+                def due() -> bool:
+                    return bool(delivery.pending) and (
+                        dest_due or aged or delivery.pending_bytes >= procs.buffer_bytes
+                    )
+
+                while due():
+                    # Up to LAMBDA_CONCURRENCY invocations run at once (Firehose invokes the
+                    # function concurrently too); their results are applied in order, so the
+                    # checkpoints never pass a record that is still being processed.
+                    batches = []
+                    while len(batches) < LAMBDA_CONCURRENCY and due():
+                        batches.append(self._take(delivery, procs.buffer_bytes))
+                    outcomes = list(self._pool.map(lambda batch: self._call(settings, batch), batches))
+                    if self.world is not None and self.world.stopping.is_set():
+                        return True  # unacknowledged records are redelivered after a restart
+                    for batch, outcome in zip(batches, outcomes, strict=True):
+                        self._apply(delivery, settings, batch, outcome)
                     worked = True
                     if delivery.ready_bytes >= settings.size_bytes:
                         break
@@ -601,7 +636,8 @@ class Firehose(Component):
         delivery.pending_bytes -= size
         return batch
 
-    def _mark(self, delivery: Delivery, record: SourceRecord) -> None:
+    @staticmethod
+    def _mark(delivery: Delivery, record: SourceRecord) -> None:
         if delivery.positions.get(record.shard, -1) < record.seq:
             delivery.positions[record.shard] = record.seq
 
@@ -617,13 +653,18 @@ class Firehose(Component):
         """Put one successfully processed record in its partition's group."""
         self._mark(delivery, record)
         procs = settings.processors
+        key: tuple[Any, ...] = ()
         query_keys = None
         if settings.dynamic:
             try:
                 if procs.query is not None:
                     query_keys = processing.extract_keys(data, procs.query)
-                prefixes.evaluate(settings.success_template, datetime.now(UTC), None, query_keys, lambda_keys)
-            except (ValueError, prefixes.MissingPartitionKey) as exc:
+                key = tuple(query_keys[name] for name in settings.query_needed) + tuple(  # type: ignore[index]
+                    (lambda_keys or {})[name] for name in settings.lambda_needed
+                )
+                if not all(key):
+                    raise ValueError("a partition key is empty")
+            except (ValueError, KeyError, TypeError) as exc:
                 code, message = processing.PARTITION_KEYS_FAILED
                 self._fail(
                     delivery, record, "dynamic-partitioning-failed", code, f"{message}: {exc}", attempts, None
@@ -631,12 +672,6 @@ class Firehose(Component):
                 return
         if procs.delimiter:
             data = data + procs.delimiter
-        key = (
-            tuple(sorted(query_keys.items())) if query_keys else (),
-            tuple(sorted((lambda_keys or {}).items())),
-        )
-        if not settings.dynamic:
-            key = ((), ())
         group = delivery.ready.get(key)
         if group is None:
             group = delivery.ready[key] = Group(keys=(query_keys, lambda_keys))
@@ -661,7 +696,8 @@ class Firehose(Component):
         group.add(line, record.arrival_ms)
 
     # -- the Lambda processor ------------------------------------------------------------------
-    def _invoke(self, delivery: Delivery, settings: Settings, batch: list[SourceRecord]) -> None:
+    def _call(self, settings: Settings, batch: list[SourceRecord]) -> Outcome:
+        """Invoke the processor for one batch, with Firehose's retries; touches no shared state."""
         procs = settings.processors
         lambda_arn = procs.lambda_arn
         assert lambda_arn is not None and self.world is not None
@@ -679,64 +715,63 @@ class Firehose(Component):
             str(uuid.uuid4()), settings.arn, settings.region, records, settings.kinesis_arn
         )
         ids = [record.record_id for record in batch]
-        attempts = 0
-        failure: tuple[str, str] = processing.FUNCTION_ERROR
-        answered: dict[str, processing.Transformed] | None = None
-        while attempts <= procs.retries and not self.world.stopping.is_set():
-            attempts += 1
+        outcome = Outcome()
+        while outcome.attempts <= procs.retries and not self.world.stopping.is_set():
+            outcome.attempts += 1
             try:
                 runtime: Any = self.world.components.get("lambda")
                 if runtime is None:
                     raise RuntimeError("the Lambda runtime component is not installed")
                 result = runtime.invoke(lambda_arn, payload, settings.account_id, settings.region)
                 if result.function_error or not 200 <= int(result.status_code) < 300:
-                    failure = processing.FUNCTION_ERROR
+                    outcome.failure = processing.FUNCTION_ERROR
                     self.log.info(
                         "firehose %s: %s returned an error (attempt %d): %r",
                         settings.name,
                         lambda_arn,
-                        attempts,
+                        outcome.attempts,
                         (result.payload or b"")[:500],
                     )
                 else:
-                    answered = processing.parse_response(result.payload, ids)
-                    break
+                    outcome.answered = processing.parse_response(result.payload, ids)
+                    return outcome
             except processing.TransformError as exc:
-                failure = (exc.code, exc.message)
+                outcome.failure = (exc.code, exc.message)
                 self.log.info(
-                    "firehose %s: %s (attempt %d): %s", settings.name, exc.code, attempts, exc.detail
+                    "firehose %s: %s (attempt %d): %s", settings.name, exc.code, outcome.attempts, exc.detail
                 )
             except Exception as exc:  # the runtime could not run the function at all
                 name = type(exc).__name__
-                failure = (
+                outcome.failure = (
                     "Lambda.ResourceNotFound" if "NotFound" in name else "Lambda.ServiceException",
                     str(exc) or name,
                 )
                 self.log.warning("firehose %s: invoking %s failed: %s", settings.name, lambda_arn, exc)
-            if attempts <= procs.retries:
-                self.world.stopping.wait(min(0.05 * attempts, 0.5))
-        if answered is None:
-            if self.world.stopping.is_set():
-                # Shutting down mid-retry: put the batch back, it is redelivered after a restart.
-                delivery.pending.extendleft(reversed(batch))
-                delivery.pending_bytes += sum(len(r.data) for r in batch)
-                return
+            if outcome.attempts <= procs.retries:
+                self.world.stopping.wait(min(0.05 * outcome.attempts, 0.5))
+        return outcome
+
+    def _apply(
+        self, delivery: Delivery, settings: Settings, batch: list[SourceRecord], outcome: Outcome
+    ) -> None:
+        """Route one batch's results: Ok to its partition, Dropped nowhere, failures to the error prefix."""
+        lambda_arn = settings.processors.lambda_arn
+        if outcome.answered is None:
+            code, message = outcome.failure
             for record in batch:
-                self._fail(
-                    delivery, record, "processing-failed", failure[0], failure[1], attempts, lambda_arn
-                )
+                self._fail(delivery, record, "processing-failed", code, message, outcome.attempts, lambda_arn)
             return
         for record in batch:
-            transformed = answered[record.record_id]
+            transformed = outcome.answered[record.record_id]
             if transformed.result == "Ok":
                 self._route(
-                    delivery, settings, record, transformed.data, transformed.partition_keys, attempts
+                    delivery, settings, record, transformed.data, transformed.partition_keys, outcome.attempts
                 )
             elif transformed.result == "Dropped":
                 self._mark(delivery, record)
             else:
                 code, message = processing.PROCESSING_FAILED
-                self._fail(delivery, record, "processing-failed", code, message, attempts, lambda_arn)
+                self._fail(delivery, record, "processing-failed", code, message, outcome.attempts, lambda_arn)
 
     # -- writing S3 objects ----------------------------------------------------------------
     def _object_name(self, settings: Settings, prefix: str, oldest_ms: int) -> str:
