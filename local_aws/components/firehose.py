@@ -407,7 +407,7 @@ class Firehose(Component):
                 with self.world.lock:
                     arns = [
                         model.delivery_stream_arn
-                        for accounts in self.world.backend_dicts()["firehose"].values()
+                        for accounts in firehose_models.firehose_backends.values()
                         for backend in accounts.values()
                         for model in backend.delivery_streams.values()
                     ]
@@ -423,7 +423,7 @@ class Firehose(Component):
     def _model(self, arn: str) -> Any:
         _, _, _, region, account_id, resource = arn.split(":", 5)
         assert self.world is not None
-        backend = self.world.backend_dicts()["firehose"][account_id].get(region)
+        backend = firehose_models.firehose_backends[account_id].get(region)
         if backend is None:
             return None
         model = backend.delivery_streams.get(resource.split("/", 1)[1])
