@@ -1,0 +1,11 @@
+-- How many current users have a missing or an invalid email, and what share of all users is that?
+SELECT
+    count(*) AS users,
+    count_if(email IS NULL) AS missing_emails,
+    count_if(email IS NOT NULL AND NOT regexp_like(email, '^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$')) AS invalid_emails,
+    round(
+        CAST(count_if(email IS NULL OR NOT regexp_like(email, '^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$')) AS double)
+            / greatest(count(*), 1),
+        4
+    ) AS email_issue_share
+FROM {{ lake.current_view }}

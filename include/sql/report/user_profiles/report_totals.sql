@@ -1,0 +1,8 @@
+-- How many users signed up in this hour (as they are now), and how many of them have a missing or invalid email?
+SELECT
+    count(*) AS users,
+    count_if(email IS NULL) AS missing_emails,
+    count_if(email IS NOT NULL AND NOT regexp_like(email, '^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$')) AS invalid_emails
+FROM {{ lake.current_view }}
+WHERE from_iso8601_timestamp(created_at) >= from_iso8601_timestamp('{{ data_interval_start.isoformat() }}')
+  AND from_iso8601_timestamp(created_at) < from_iso8601_timestamp('{{ data_interval_end.isoformat() }}')

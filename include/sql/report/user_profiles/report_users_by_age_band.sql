@@ -1,0 +1,15 @@
+-- How many users are in each age band now (every current user)?
+SELECT
+    CASE
+        WHEN age < 18 THEN 'under 18'
+        WHEN age < 25 THEN '18-24'
+        WHEN age < 35 THEN '25-34'
+        WHEN age < 45 THEN '35-44'
+        WHEN age < 55 THEN '45-54'
+        WHEN age < 65 THEN '55-64'
+        ELSE '65+'
+    END AS age_band,
+    count(*) AS users
+FROM {{ lake.current_view }}
+GROUP BY 1
+ORDER BY 1
