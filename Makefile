@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null)
 
-.PHONY: install lock test lint bench serve demo airflow clean
+.PHONY: install lock test lint bench serve demo airflow browser compose clean
 
 $(PY): requirements.txt
 	@if [ -z "$(UV)" ]; then echo "uv not found: installing it with pip"; python3 -m pip install --quiet uv; fi
-	python3 -m uv venv --quiet --python 3.11 $(VENV)
-	python3 -m uv pip install --quiet --python $(PY) --compile-bytecode -r requirements.txt
+	python3 -m uv venv --quiet --allow-existing --python 3.11 $(VENV)
+	python3 -m uv pip sync --quiet --python $(PY) --compile-bytecode requirements.txt
 	@touch $(PY)
 
 install: $(PY) ## build .venv from the lock
@@ -21,12 +21,28 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check local_aws
 
-test: install ## the whole suite: ruff, unit, contract, end-to-end
+test: install browser compose ## the whole suite: ruff, unit, contract, end-to-end, deployment
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 bench: install ## benchmarks (numbers, not pass/fail)
 	$(PY) -m bench
+
+PIPELINE ?= sales_orders
+demo: install ## run one pipeline end to end (PIPELINE=name; default sales_orders)
+	PYTHONPATH=plugins:. $(PY) -m cdc_pipeline.demo --pipeline $(PIPELINE)
+
+airflow: install ## Airflow (standalone) and the embedded AWS on this laptop: UI at http://127.0.0.1:8080
+	$(PY) scripts/airflow_local.py
+
+# System packages the deployment tests need, from Debian's archive (root, or sudo).
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+browser: ## Chromium for the UI test (tests/deployment/test_ui_trigger.py)
+	@if [ ! -x /usr/bin/chromium ]; then $(APT_GET) update -qq && $(APT_GET) install -y -q chromium; fi
+
+compose: ## a Compose validator for docker-compose.yaml (the docker compose plugin, else docker-compose)
+	@if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then \
+		$(APT_GET) update -qq && $(APT_GET) install -y -q docker-compose; fi
 
 serve: install ## the embedded AWS on 127.0.0.1:4566
 	$(PY) -m local_aws serve

@@ -60,6 +60,8 @@ def local_env(
         "CDC_LAKE_PIPE_BATCH_SIZE": "1000",
         "CDC_LAKE_ENFORCE_AWS_MINIMUMS": "false",
         "CDC_LAKE_ROLE_PROPAGATION_TIMEOUT": "0",
+        "CDC_LAKE_POLL_INTERVAL": "0.2",
+        "CDC_LAKE_DELIVERY_GRACE": "1",
     }
     env.update(connection_env(endpoint_url, region, prefix))
     return env

@@ -25,6 +25,8 @@ known once a client asks STS, so provisioning calls `Settings.with_account_id()`
 | `CDC_LAKE_TRANSFORM_MEMORY` | `256` | the transform Lambda's MemorySize in MB (128-10240) |
 | `CDC_LAKE_LAMBDA_DIR` | `<repo>/lambda` | where the Lambda function folders are |
 | `CDC_LAKE_ROLE_PROPAGATION_TIMEOUT` | `120` | how long to retry calls that name a just-created IAM role |
+| `CDC_LAKE_POLL_INTERVAL` | `5` | seconds between status polls of Athena queries and crawls (decimals allowed) |
+| `CDC_LAKE_DELIVERY_GRACE` | `60` | seconds an hour may still receive late deliveries after its end plus one buffering interval |
 
 Why the AWS minimums are switchable: with dynamic partitioning (which the lake layout needs) AWS
 refuses a buffer smaller than 64 MB and zero buffering, so real deliveries wait up to a minute; the
@@ -101,6 +103,8 @@ class Settings:
     role_propagation_timeout_seconds: int = field(
         default=120, metadata=_env("CDC_LAKE_ROLE_PROPAGATION_TIMEOUT")
     )
+    poll_interval_seconds: float = field(default=5.0, metadata=_env("CDC_LAKE_POLL_INTERVAL"))
+    delivery_grace_seconds: int = field(default=60, metadata=_env("CDC_LAKE_DELIVERY_GRACE"))
 
     # -- construction -------------------------------------------------------------------------
 
@@ -133,10 +137,17 @@ class Settings:
             "transform_timeout_seconds",
             "transform_memory_mb",
             "role_propagation_timeout_seconds",
+            "delivery_grace_seconds",
         ):
             raw = _get(env, _var(name))
             if raw:
                 values[name] = _parse_int(_var(name), raw)
+        raw = _get(env, "CDC_LAKE_POLL_INTERVAL")
+        if raw:
+            try:
+                values["poll_interval_seconds"] = float(raw)
+            except ValueError:
+                raise SettingsError(f"CDC_LAKE_POLL_INTERVAL={raw!r} is not a number of seconds") from None
         raw = _get(env, "CDC_LAKE_ENFORCE_AWS_MINIMUMS")
         values["enforce_aws_minimums"] = (
             _parse_bool("CDC_LAKE_ENFORCE_AWS_MINIMUMS", raw)
@@ -239,6 +250,11 @@ class Settings:
         self._check_range("transform_timeout_seconds", 1, 900)
         self._check_range("transform_memory_mb", 128, 10240)
         self._check_range("role_propagation_timeout_seconds", 0, 3600)
+        self._check_range("delivery_grace_seconds", 0, 3600)
+        if not 0.05 <= self.poll_interval_seconds <= 300:
+            raise SettingsError(
+                f"CDC_LAKE_POLL_INTERVAL={self.poll_interval_seconds!r} must be from 0.05 to 300 seconds"
+            )
         if self.enforce_aws_minimums:
             # The lake's year/month/day/hour layout needs dynamic partitioning, where AWS refuses these.
             if self.firehose_buffer_interval_seconds < FIREHOSE_DYNAMIC_PARTITIONING_MIN_INTERVAL:

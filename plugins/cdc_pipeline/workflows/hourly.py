@@ -39,8 +39,6 @@ from cdc_pipeline.workflows.common import (
 )
 
 ATHENA_CONN_ID = "athena_default"
-# How long after an hour's end (beyond one buffering interval) late data may still be in flight.
-DELIVERY_GRACE_SECONDS = 5
 
 
 def dag_id(definition: PipelineDefinition) -> str:
@@ -64,7 +62,9 @@ def report_files(definition: PipelineDefinition) -> list[Path]:
 def delivery_timeout(settings: Settings) -> timedelta:
     """Long enough for two buffer flushes and the transform's timeout, with room to spare."""
     interval = settings.firehose_buffer_interval_seconds
-    return timedelta(seconds=3 * interval + settings.transform_timeout_seconds + 120)
+    return timedelta(
+        seconds=3 * interval + settings.transform_timeout_seconds + 2 * settings.delivery_grace_seconds + 60
+    )
 
 
 def build(definition: PipelineDefinition, settings: Settings) -> DAG:
@@ -108,7 +108,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             task_id="wait_for_hour_to_end",
             target_time=(
                 "{{ (data_interval_end + macros.timedelta(seconds="
-                + str(buffer_seconds + DELIVERY_GRACE_SECONDS)
+                + str(buffer_seconds + settings.delivery_grace_seconds)
                 + ")).isoformat() }}"
             ),
             doc_md="The hour is over and Firehose has had one buffering interval to flush it.",
@@ -119,10 +119,10 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             aws_conn_id=settings.aws_conn_id,
             bucket_name="{{ ti.xcom_pull(task_ids='resolve_names')['lake_bucket'] }}",
             prefix="{{ hour_prefix(data_interval_start) }}",
-            inactivity_period=buffer_seconds + DELIVERY_GRACE_SECONDS,
+            inactivity_period=buffer_seconds + min(settings.delivery_grace_seconds, 30),
             min_objects=1,
             deferrable=True,
-            poke_interval=max(1, min(buffer_seconds, 30)),
+            poke_interval=max(settings.poll_interval_seconds, min(buffer_seconds, 30)),
             timeout=delivery_timeout(settings).total_seconds(),
             doc_md="The hour's partition has objects and no new one arrived for a buffering interval.",
         )
@@ -133,7 +133,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             crawler_name="{{ ti.xcom_pull(task_ids='resolve_names')['crawler'] }}",
             wait_for_completion=True,
             fail_on_already_running=False,
-            poll_interval=2,
+            poll_interval=settings.poll_interval_seconds,
         )
 
         def athena(task_id: str, sql: str) -> AthenaOperator:
@@ -143,7 +143,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
                 query=sql,
                 database=settings.glue_database,
                 workgroup=settings.athena_workgroup,
-                sleep_time=1,
+                sleep_time=settings.poll_interval_seconds,
             )
 
         changes_view = athena("create_changes_view", "ddl/create_view_changes.sql")

@@ -1,0 +1,338 @@
+"""`make demo`: run one pipeline end to end with the real DAGs, and say what happened.
+
+Starts the embedded AWS unless ``AWS_ENDPOINT_URL`` already points at one, then runs the pipeline's
+DAGs in order with ``dag.test()``: provision, generate (orders spread over the past hours), and the
+hourly run for each of those hours. Airflow's own log goes to a file; the terminal shows each step,
+progress on long ones, and a summary. Exits non-zero, naming the step, when anything fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from cdc_pipeline.settings import REPO_ROOT
+
+BUILD = REPO_ROOT / "build" / "demo"
+REPORTS = REPO_ROOT / "reports"
+_PROGRESS = re.compile(r"(written [^\]\n]*?)(?:\s+\[|$)")
+_TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+
+
+class DemoFailure(RuntimeError):
+    """A step of the demo failed; the message says which and where the log is."""
+
+
+class Console:
+    """Our lines on the real terminal while Airflow's output goes to the log file."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.started = time.monotonic()
+
+    def say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.stream.write(f"[{elapsed:5.1f}s] {text}\n")
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def quiet_into(log_path: Path, console: Console) -> Iterator[None]:
+    """Send file descriptors 1 and 2 to the log while a DAG runs; echo progress lines from it."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "ab") as log:
+        start = log.tell()
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        stop = threading.Event()
+        watcher = threading.Thread(target=_echo_progress, args=(log_path, start, stop, console), daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            stop.set()
+            watcher.join(timeout=2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _echo_progress(log_path: Path, start: int, stop: threading.Event, console: Console) -> None:
+    with open(log_path, errors="replace") as log:
+        log.seek(start)
+        while True:
+            line = log.readline()
+            if not line:
+                if stop.is_set():
+                    return
+                time.sleep(0.2)
+                continue
+            if match := _TASK_START.search(line):
+                console.say(f"    task {match.group(1)}")
+            elif match := _PROGRESS.search(line):
+                console.say(f"      {match.group(1).strip()}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_local_aws(console: Console) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    log = open(BUILD / "local_aws.log", "wb")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DemoFailure(f"the embedded AWS exited at start; see {BUILD / 'local_aws.log'}")
+        try:
+            with urllib.request.urlopen(f"{endpoint}/_local_aws/health", timeout=1):
+                console.say(f"embedded AWS up at {endpoint}")
+                return endpoint, process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise DemoFailure("the embedded AWS did not answer within 60 s")
+
+
+def prepare_airflow(console: Console) -> None:
+    home = BUILD / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        }
+    )
+    stamp = home / ".migrated"
+    if not stamp.exists():
+        console.say("preparing the Airflow metadata database (first run only)")
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, env=os.environ.copy()
+        )
+        if result.returncode != 0:
+            (BUILD / "airflow-migrate.log").write_bytes(result.stdout + result.stderr)
+            raise DemoFailure(f"airflow db migrate failed; see {BUILD / 'airflow-migrate.log'}")
+        stamp.touch()
+
+
+def run_dag(dags: dict[str, Any], dag_id: str, console: Console, log_path: Path, **kwargs: Any) -> Any:
+    with quiet_into(log_path, console):
+        run = dags[dag_id].test(**kwargs)
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    if str(run.state) != "success":
+        failed = sorted(task for task, state in states.items() if state in ("failed", "upstream_failed"))
+        raise DemoFailure(f"{dag_id} failed at {', '.join(failed) or 'an unknown task'}; see {log_path}")
+    return run, states
+
+
+def xcom(run: Any, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter(XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id)
+            .filter(XComModel.task_id == task_id, XComModel.key == "return_value")
+            .one_or_none()
+        )
+        return None if row is None else row.value
+
+
+def athena_bytes_scanned(workgroup: str, since: datetime) -> int:
+    import boto3
+
+    athena = boto3.client("athena")
+    ids: list[str] = []
+    for page in athena.get_paginator("list_query_executions").paginate(WorkGroup=workgroup):
+        ids.extend(page["QueryExecutionIds"])
+    total = 0
+    for start in range(0, len(ids), 50):
+        executions = athena.batch_get_query_execution(QueryExecutionIds=ids[start : start + 50])
+        for execution in executions["QueryExecutions"]:
+            submitted = execution["Status"].get("SubmissionDateTime")
+            if submitted and submitted >= since:
+                total += execution.get("Statistics", {}).get("DataScannedInBytes", 0)
+    return total
+
+
+def _shown(path: str | Path) -> str:
+    """A path relative to the repository when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline", default=os.environ.get("PIPELINE") or "sales_orders")
+    parser.add_argument("--count", type=int, default=1000, help="new items to generate (default 1000)")
+    parser.add_argument("--hours", type=int, default=2, help="past hours to spread them over (default 2)")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+
+    # Our own handle on the terminal: fd 1 points at Airflow's log while a DAG runs.
+    sys.stdout.flush()
+    console = Console(os.fdopen(os.dup(1), "w", buffering=1))
+    BUILD.mkdir(parents=True, exist_ok=True)
+    log_path = BUILD / "airflow-runs.log"
+    log_path.write_bytes(b"")
+    server = None
+    try:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            console.say(f"using the AWS endpoint in AWS_ENDPOINT_URL: {endpoint}")
+        else:
+            endpoint, server = start_local_aws(console)
+        return run_demo(args, console, endpoint, log_path)
+    except DemoFailure as failure:
+        console.say(f"FAILED: {failure}")
+        return 1
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path: Path) -> int:
+    from cdc_pipeline.local_connections import local_env
+
+    for name, value in local_env(endpoint, buffer_seconds=1).items():
+        os.environ.setdefault(name, value)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["CDC_LAKE_REPORTS_DIR"] = str(REPORTS)
+    prepare_airflow(console)
+
+    from cdc_pipeline.definitions import get_pipeline
+    from cdc_pipeline.settings import Settings
+    from cdc_pipeline.workflows import generate, hourly, provision
+
+    try:
+        definition = get_pipeline(args.pipeline)
+    except KeyError as error:
+        raise DemoFailure(str(error)) from None
+    settings = Settings.from_env()
+    console.say(f"loading the DAGs of {definition.name}")
+    with quiet_into(log_path, console):
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    if bag.import_errors:
+        raise DemoFailure(f"DAG import errors: {bag.import_errors}")
+    dags = bag.dags
+    started = datetime.now(UTC)
+
+    console.say(f"1/3 provision ({provision.dag_id(definition)})")
+    run, _ = run_dag(dags, provision.dag_id(definition), console, log_path)
+    outcomes = xcom(run, "provision") or []
+    tally: dict[str, int] = {}
+    for outcome in outcomes:
+        tally[outcome["action"]] = tally.get(outcome["action"], 0) + 1
+    console.say("    resources: " + ", ".join(f"{n} {action}" for action, n in sorted(tally.items())))
+
+    end = started.replace(minute=0, second=0, microsecond=0)
+    noun = generate.count_param(definition)
+    console.say(f"2/3 generate {args.count} {noun} over the {args.hours} hours before {end:%H:00} UTC")
+    run, _ = run_dag(
+        dags,
+        generate.dag_id(definition),
+        console,
+        log_path,
+        run_conf={
+            noun: args.count,
+            "update_share": 0.2,
+            "delete_share": 0.05,
+            "seed": args.seed,
+            "spread_hours": args.hours,
+            "end_time": end.isoformat(),
+        },
+    )
+    summary = xcom(run, "generate") or {}
+    counts = summary.get("counts", {})
+    console.say(
+        f"    {counts.get('inserted', 0)} inserted, {counts.get('updated', 0)} updated, "
+        f"{counts.get('deleted', 0)} deleted"
+    )
+
+    passed = failed = 0
+    revenue = Decimal(0)
+    orders = 0
+    report_dirs = []
+    failures = []
+    for n in range(args.hours, 0, -1):
+        hour = end - timedelta(hours=n)
+        console.say(f"3/3 hourly run for {hour:%Y-%m-%d %H}:00 UTC")
+        try:
+            run, states = run_dag(
+                dags, hourly.dag_id(definition), console, log_path, logical_date=hour + timedelta(hours=1)
+            )
+        except DemoFailure as failure:
+            failures.append(str(failure))
+            continue
+        checks = {t: s for t, s in states.items() if t.startswith("check_")}
+        passed += sum(1 for s in checks.values() if s == "success")
+        failed += sum(1 for s in checks.values() if s == "failed")
+        published = xcom(run, "publish_report") or {}
+        totals = published.get("summary", {}).get("totals", {})
+        orders += int(totals.get("orders", 0) or 0)
+        revenue += Decimal(totals.get("revenue", "0") or "0")
+        if published.get("local_dir"):
+            report_dirs.append(published["local_dir"])
+        console.say(
+            f"    checks passed {sum(1 for s in checks.values() if s == 'success')}/{len(checks)}; "
+            f"orders {totals.get('orders', '?')}, revenue {totals.get('revenue', '?')}"
+        )
+
+    with quiet_into(log_path, console):
+        scanned = athena_bytes_scanned(settings.athena_workgroup, started - timedelta(seconds=5))
+    out = console.stream
+    out.write(f"\nSummary of the {definition.name} demo\n")
+    out.write(f"  {noun} in the reported hours : {orders}\n")
+    out.write(f"  revenue                      : {revenue}\n")
+    out.write(f"  quality checks               : {passed} passed, {failed} failed\n")
+    out.write(f"  bytes Athena scanned         : {scanned:,}\n")
+    for directory in report_dirs:
+        out.write(f"  report                       : {_shown(directory)}/index.html\n")
+    out.write(f"  Airflow's log                : {_shown(log_path)}\n")
+    out.flush()
+    if failures:
+        for failure in failures:
+            console.say(f"FAILED: {failure}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
