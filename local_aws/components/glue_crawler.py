@@ -599,8 +599,12 @@ class GlueCrawler(Component):
                 self._inflight.discard(key)
 
     def _wait_gate(self, crawler: Any) -> None:
+        """Hold the crawl (RUNNING, or STOPPING once stopped) while a test keeps the gate shut."""
+        assert self.world is not None
         while not self.crawl_gate.wait(0.05):
-            self._check_interrupt(crawler)
+            if self.world.stopping.is_set():
+                raise CrawlAbandoned()
+        self._check_interrupt(crawler)
 
     def _check_interrupt(self, crawler: Any) -> None:
         assert self.world is not None
