@@ -13,9 +13,9 @@ Nothing here knows a dataset's report names. `plan_chart` looks at the table ins
 * a first column of repeated numbers            -> a histogram of it (raw ages, prices)
 * a categorical first column                    -> horizontal bars of the main measure, largest on top
 
-A definition may override any report with `PipelineDefinition.chart_hints`, e.g.
-``{"expensive_orders": {"kind": "bars", "label": "product_name", "measure": "price"}}`` or
-``{"kind": "none"}``. The main measure is the one whose name says money or a count (revenue, sales,
+A definition may override any report with `PipelineDefinition.charts` (the ``[charts.<report>]``
+tables of its file in ``pipelines/``), e.g. ``{"expensive_orders": {"kind": "bars", "label":
+"product_name", "measure": "price"}}`` or ``{"totals": {"kind": "none"}}``. The main measure is the one whose name says money or a count (revenue, sales,
 amount, total, count, users, orders, price), else the first numeric column.
 
 Every figure has the same size, DPI and seaborn theme, and is built with `matplotlib.figure.Figure`
@@ -36,7 +36,6 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -49,7 +48,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from cdc_pipeline.reports import ReportTable  # noqa: E402
+from cdc_pipeline.reports import ReportTable, format_number  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +161,18 @@ def _main_measure(measures: list[str], preferred: str | None = None) -> str:
     return measures[0]
 
 
+_HINT_KEYS = frozenset({"kind", "label", "measure"})
+
+
 def _hint_for(definition: Any, name: str) -> Mapping[str, Any]:
-    hints = getattr(definition, "chart_hints", None) or {}
-    return hints.get(name) or {}
+    hints = getattr(definition, "charts", None) or {}
+    hint = hints.get(name) or {}
+    if not isinstance(hint, Mapping):
+        raise ChartHintError(f"chart hint for report {name!r} must be a table, not {hint!r}")
+    unknown = set(hint) - _HINT_KEYS
+    if unknown:
+        raise ChartHintError(f"chart hint for report {name!r} has unknown keys {sorted(unknown)}")
+    return hint
 
 
 def plan_chart(frame: pd.DataFrame, hint: Mapping[str, Any] | None = None) -> ChartPlan:
@@ -274,14 +282,6 @@ def _number(value: float) -> str:
     return f"{value:,.2f}"
 
 
-def exact_number(text: str) -> str:
-    """A number's exact text with thousands separators (``12345.60`` -> ``12,345.60``)."""
-    try:
-        return format(Decimal(text.strip()), ",")
-    except (InvalidOperation, ValueError, AttributeError):
-        return str(text)
-
-
 _AXIS_NUMBERS = FuncFormatter(lambda value, _pos: _number(value))
 
 
@@ -311,7 +311,7 @@ def _draw_kpis(figure: Figure, table: ReportTable, frame: pd.DataFrame, plan: Ch
     figure.suptitle(_title(table))
     axes = figure.subplots(1, len(plan.measures), squeeze=False)[0]
     colours = sns.color_palette("deep", len(plan.measures))
-    texts = {column: exact_number(frame[column].iloc[0]) for column in plan.measures}
+    texts = {column: format_number(frame[column].iloc[0]) for column in plan.measures}
     # Each number gets a 1/n-wide cell (FIGSIZE[0] * 72 points wide); a bold digit is about 0.65 em,
     # so this size lets the longest number fill at most ~85% of its cell.
     cell_points = FIGSIZE[0] * 72 / len(plan.measures)

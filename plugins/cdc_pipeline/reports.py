@@ -12,9 +12,11 @@ import html
 import io
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -87,23 +89,111 @@ def summarise(tables: list[ReportTable], dataset: str, hour: datetime) -> dict[s
     return summary
 
 
+_PAGE_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}"
+    "h1{margin-bottom:.2em}.meta{color:#666;margin-top:0}"
+    ".cards{display:flex;flex-wrap:wrap;gap:1em;margin:1em 0 2em}"
+    ".card{border:1px solid #ddd;border-radius:6px;padding:.8em 1.4em;min-width:9em;background:#fafafa}"
+    ".card .value{font-size:1.8em;font-weight:bold}.card .label{color:#555}"
+    "section.report{border-top:1px solid #ddd;padding-top:.5em;margin-bottom:2em}"
+    ".empty{padding:1em;background:#fff8e1;border:1px solid #f0d98c;border-radius:4px}"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em}"
+    "th{background:#f3f3f3}td{text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "img{max-width:100%;height:auto;display:block;margin:.5em 0}.links{font-size:.9em;color:#555}"
+)
+#: The page shows at most this many rows of a table; the CSV beside it has them all.
+HTML_MAX_ROWS = 100
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def format_number(text: str) -> str:
+    """A number's exact text with thousands separators (``12345.60`` -> ``12,345.60``); else as is."""
+    try:
+        return format(Decimal(str(text).strip()), ",")
+    except (InvalidOperation, ValueError):
+        return str(text)
+
+
+def _humanize(column: str) -> str:
+    return column.replace("_", " ")
+
+
+def _table_html(frame: pd.DataFrame) -> str:
+    """The table with numbers right-aligned; cells keep Athena's exact text."""
+    numeric = {
+        column
+        for column in frame.columns
+        if (values := [v for v in frame[column] if v != ""]) and all(_NUMBER.match(v) for v in values)
+    }
+    rows = ["<table><thead><tr>"]
+    rows += [f"<th>{html.escape(str(column))}</th>" for column in frame.columns]
+    rows.append("</tr></thead><tbody>")
+    for record in frame.head(HTML_MAX_ROWS).itertuples(index=False):
+        cells = "".join(
+            f'<td class="num">{html.escape(value)}</td>'
+            if column in numeric
+            else f"<td>{html.escape(value)}</td>"
+            for column, value in zip(frame.columns, record, strict=True)
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    rows.append("</tbody></table>")
+    if len(frame) > HTML_MAX_ROWS:
+        rows.append(f'<p class="links">First {HTML_MAX_ROWS} of {len(frame)} rows; the CSV has them all.</p>')
+    return "".join(rows)
+
+
+def _files_line(table: ReportTable, images: list[str]) -> str:
+    links = [f'<a href="{html.escape(table.name)}.csv">{html.escape(table.name)}.csv</a>']
+    links += [f'<a href="{html.escape(image)}">{html.escape(image)}</a>' for image in images]
+    return f'<p class="links">{" · ".join(links)}</p>'
+
+
 def render_html(tables: list[ReportTable], summary: dict[str, Any], images: Mapping[str, list[str]]) -> str:
+    """The hour's dashboard: the totals as big numbers on top, then each report's chart and table.
+
+    Every ``src`` and ``href`` is a bare file name that `publish` writes beside the page, so the page
+    works from S3 and from the local reports folder alike.
+    """
     title = f"{summary['dataset']} report for {summary['hour']}"
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:70em}"
-        "table{border-collapse:collapse;margin:.5em 0 2em}td,th{border:1px solid #ccc;padding:.25em .6em}"
-        "th{background:#f3f3f3}td{text-align:right}img{max-width:100%}</style>",
+        f"<style>{_PAGE_STYLE}</style>",
         f"</head><body><h1>{html.escape(title)}</h1>",
+        f'<p class="meta">{len(tables)} reports · <a href="summary.json">summary.json</a></p>',
     ]
+    totals = summary.get("totals")
+    shown_on_top = None
+    if totals:
+        shown_on_top = next((t for t in tables if t.name == "totals"), None)
+        if shown_on_top is not None and shown_on_top.question:
+            parts.append(f"<h2>{html.escape(shown_on_top.question)}</h2>")
+        parts.append('<div class="cards">')
+        for column, value in totals.items():
+            parts.append(
+                f'<div class="card"><div class="value">{html.escape(format_number(value))}</div>'
+                f'<div class="label">{html.escape(_humanize(str(column)))}</div></div>'
+            )
+        parts.append("</div>")
+        if shown_on_top is not None:
+            parts.append(_files_line(shown_on_top, list(images.get(shown_on_top.name, []))))
     for table in tables:
-        parts.append(f"<h2>{html.escape(table.question or table.name)}</h2>")
-        for image in images.get(table.name, []):
-            parts.append(f'<img src="{html.escape(image)}" alt="{html.escape(table.name)} chart">')
-        parts.append(table.frame.to_html(index=False, border=0, escape=True))
-        parts.append(f'<p><a href="{html.escape(table.name)}.csv">{html.escape(table.name)}.csv</a></p>')
+        if table is shown_on_top:
+            continue
+        frame = table.frame
+        pictures = list(images.get(table.name, []))
+        parts.append(f'<section class="report" id="{html.escape(table.name)}">')
+        parts.append(f"<h2>{html.escape(table.question or _humanize(table.name))}</h2>")
+        if frame.empty:
+            parts.append('<p class="empty">No data for this hour: the query returned no rows.</p>')
+        else:
+            for image in pictures:
+                parts.append(f'<img src="{html.escape(image)}" alt="{html.escape(table.name)} chart">')
+            parts.append(_table_html(frame))
+        parts.append(_files_line(table, pictures))
+        parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
