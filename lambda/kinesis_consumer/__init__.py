@@ -1,0 +1,1 @@
+"""Kinesis consumer Lambda of the direct topology (deployed alone as a zip)."""

@@ -1,0 +1,290 @@
+"""Kinesis consumer: a batch of Kinesis records (an event source mapping's event) -> NDJSON in the lake.
+
+Seed 001's Lambda: a producer puts JSON events on a Kinesis stream, the event source mapping calls
+this function with the Lambda Kinesis event::
+
+    {"Records": [{"eventID": "shardId-000000000000:<sequence>", "eventSourceARN": ...,
+                  "kinesis": {"partitionKey", "sequenceNumber", "data": base64,
+                              "approximateArrivalTimestamp": <epoch seconds>}}, ...]}
+
+and every record becomes one flat JSON row, written to
+``s3://$BUCKET/$DATASET/year=YYYY/month=MM/day=DD/hour=HH/<object>`` by the row's event time (UTC).
+A row carries the same metadata columns the CDC transform writes, so the project's generic SQL
+(deduplicated changes, current state, freshness and key checks) works unchanged::
+
+    {"event_id": <the event's key>, "event_name": "INSERT", "sequence_number": "000...<129 digits>",
+     "event_time": "2024-05-01T12:34:56.789Z", "approximate_creation_time": "2024-05-01T12:34:57.120Z",
+     "processed_at": "2024-05-01T12:34:58.003Z", "is_deleted": false, <every event field, flat>}
+
+- ``event_id`` is the event's ``KEY_ATTRIBUTE`` (default ``event_id``): the producer's id for the
+  event, so a record the producer had to send twice is one event after deduplication.
+- ``sequence_number`` is the Kinesis sequence number left-padded with zeros to 129 digits, the most
+  the Kinesis API allows (pattern ``0|([1-9]\\d{0,128})``; today's numbers have 56), so comparing
+  the strings orders records exactly as comparing the numbers does.
+- ``event_time`` is the event's ``EVENT_TIME_ATTRIBUTE`` (default ``event_time``), ISO-8601, in UTC
+  with milliseconds (fixed width, so string order is time order); when it is missing or unparsable,
+  the record's arrival time. ``approximate_creation_time`` is the record's
+  ``approximateArrivalTimestamp`` (when Kinesis accepted it) and ``processed_at`` when this
+  invocation ran: their difference is what the freshness check measures.
+- Numbers keep their exact decimal text (``59.90`` stays ``59.90``; parsed as Decimal, never float).
+- An event field whose name is a metadata column (other than the key and the event time, which
+  *are* those columns) is kept as ``item_<name>``.
+
+Objects: one per (batch, partition), named ``<shardId>-<first sequence>-<last sequence>.json``
+from the batch's first and last Kinesis sequence numbers (padded as above). Lambda retries a failed
+batch from its first record, so a retry of the same records writes the same keys and overwrites its
+own objects instead of duplicating them; a retry that reads a different range (more records had
+arrived, or the mapping bisected the batch) writes new objects beside the old ones, and the
+deduplicated changes view removes those copies by ``event_id``.
+
+Malformed records (data that is not base64, not JSON, not a JSON object, or without the key) can
+never succeed, so they are not retried (no ReportBatchItemFailures): each batch writes them to
+``errors/$DATASET/processing-failed/year=/month=/day=/hour=/<same object name>`` by arrival hour,
+one JSON line per record ``{"rawData": base64, "errorCode", "errorMessage", "sequenceNumber",
+"partitionKey", "approximateArrivalTimestamp"}`` (the shape of Firehose's error records), and the
+batch goes on. An S3 failure raises, so the event source mapping retries the batch.
+
+Configuration (environment): ``BUCKET`` and ``DATASET`` (required), ``KEY_ATTRIBUTE`` (default
+``event_id``), ``EVENT_TIME_ATTRIBUTE`` (default ``event_time``).
+
+This file is deployed alone as a zip: standard library and boto3 (part of the Lambda runtime) only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+LOG.setLevel(logging.INFO)
+
+#: Kinesis sequence numbers match ``0|([1-9]\d{0,128})``: at most 129 digits.
+SEQUENCE_DIGITS = 129
+METADATA_FIELDS = (
+    "event_id",
+    "event_name",
+    "sequence_number",
+    "event_time",
+    "approximate_creation_time",
+    "processed_at",
+    "is_deleted",
+)
+ERROR_CODE = "Lambda.ProcessingFailed"
+_DIGITS = re.compile(rf"0|[1-9][0-9]{{0,{SEQUENCE_DIGITS - 1}}}")
+
+_client: Any = None
+
+
+class MalformedRecord(ValueError):
+    """The record can never become a row; it goes to the error prefix."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _s3() -> Any:
+    """One client per execution environment (created on first use, reused by warm invocations)."""
+    global _client
+    if _client is None:
+        import boto3
+
+        _client = boto3.client("s3")
+    return _client
+
+
+def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Write the batch's rows (and malformed records) to S3; raise if S3 fails so the batch is retried."""
+    return handle(
+        event,
+        _s3(),
+        bucket=os.environ["BUCKET"],
+        dataset=os.environ["DATASET"],
+        key_attribute=os.environ.get("KEY_ATTRIBUTE") or "event_id",
+        time_attribute=os.environ.get("EVENT_TIME_ATTRIBUTE") or "event_time",
+    )
+
+
+handler = lambda_handler
+
+
+def handle(
+    event: dict[str, Any],
+    s3: Any,
+    *,
+    bucket: str,
+    dataset: str,
+    key_attribute: str = "event_id",
+    time_attribute: str = "event_time",
+) -> dict[str, Any]:
+    """The handler's work with its client and configuration passed in; returns what was written."""
+    records = event.get("Records") or []
+    if not records:
+        return {"rows": 0, "malformed": 0, "objects": []}
+    processed_at = format_timestamp(_now())
+    name = object_name(records)
+    # S3 key -> lines, in record order.
+    rows: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {}
+    for record in records:
+        kinesis = record.get("kinesis") or {}
+        arrival = _arrival(kinesis)
+        try:
+            row = to_row(record, key_attribute, time_attribute, processed_at)
+            line = encode_json(row)
+        except MalformedRecord as exc:
+            LOG.warning("record %s is malformed: %s", kinesis.get("sequenceNumber"), exc)
+            key = f"errors/{dataset}/processing-failed/{_partition(format_timestamp(arrival))}{name}"
+            errors.setdefault(key, []).append(_error_line(kinesis, str(exc)))
+            continue
+        rows.setdefault(f"{dataset}/{_partition(row['event_time'])}{name}", []).append(line)
+    written = []
+    for objects in (rows, errors):
+        for key, lines in objects.items():
+            # No try/except: an S3 error fails the invocation and the mapping retries the batch.
+            s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=("\n".join(lines) + "\n").encode("utf-8"),
+                ContentType="application/x-ndjson",
+            )
+            written.append(key)
+    row_count = sum(len(v) for v in rows.values())
+    malformed = sum(len(v) for v in errors.values())
+    LOG.info("wrote %d rows and %d malformed records to %d objects", row_count, malformed, len(written))
+    return {"rows": row_count, "malformed": malformed, "objects": written}
+
+
+def object_name(records: list[dict[str, Any]]) -> str:
+    """``<shardId>-<first sequence>-<last sequence>.json``: the same batch always gets the same name."""
+    first = records[0]
+    shard = str(first.get("eventID") or "").split(":", 1)[0] or "shard"
+    shard = re.sub(r"[^A-Za-z0-9_.-]", "_", shard)
+    return f"{shard}-{_sequence_text(first)}-{_sequence_text(records[-1])}.json"
+
+
+def _sequence_text(record: dict[str, Any]) -> str:
+    sequence = str((record.get("kinesis") or {}).get("sequenceNumber") or "0")
+    return sequence.zfill(SEQUENCE_DIGITS) if _DIGITS.fullmatch(sequence) else "0" * SEQUENCE_DIGITS
+
+
+def to_row(
+    record: dict[str, Any],
+    key_attribute: str = "event_id",
+    time_attribute: str = "event_time",
+    processed_at: str | None = None,
+) -> dict[str, Any]:
+    """One Kinesis event record as one flat row (metadata first); `MalformedRecord` when it cannot be."""
+    kinesis = record.get("kinesis")
+    if not isinstance(kinesis, dict):
+        raise MalformedRecord("no 'kinesis' object")
+    sequence = kinesis.get("sequenceNumber")
+    if not isinstance(sequence, str) or not _DIGITS.fullmatch(sequence):
+        raise MalformedRecord(f"sequenceNumber must be up to {SEQUENCE_DIGITS} digits, got {sequence!r}")
+    try:
+        raw = base64.b64decode(kinesis.get("data") or "", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedRecord(f"data is not base64: {exc}") from None
+    try:
+        payload = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedRecord(f"data is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise MalformedRecord(f"data is JSON but not an object ({type(payload).__name__})")
+    key = payload.get(key_attribute)
+    if not isinstance(key, str) or not key.strip():
+        raise MalformedRecord(f"no {key_attribute!r} (a non-empty string)")
+    arrival = _arrival(kinesis)
+    event_time = parse_timestamp(payload.get(time_attribute)) or arrival
+    row: dict[str, Any] = {
+        "event_id": key,
+        "event_name": "INSERT",
+        "sequence_number": sequence.zfill(SEQUENCE_DIGITS),
+        "event_time": format_timestamp(event_time),
+        "approximate_creation_time": format_timestamp(arrival),
+        "processed_at": processed_at or format_timestamp(_now()),
+        "is_deleted": False,
+    }
+    for name, value in payload.items():
+        if name in (key_attribute, time_attribute) and name in row:
+            continue  # it is the metadata column itself
+        out_name = f"item_{name}" if name in METADATA_FIELDS else name
+        row[out_name] = value
+    return row
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _arrival(kinesis: dict[str, Any]) -> datetime:
+    """approximateArrivalTimestamp (epoch seconds with a fraction) as UTC; now when it is unusable."""
+    value = kinesis.get("approximateArrivalTimestamp")
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    return _now()
+
+
+def _partition(timestamp: str) -> str:
+    """``year=YYYY/month=MM/day=DD/hour=HH/`` of a formatted UTC timestamp."""
+    return f"year={timestamp[0:4]}/month={timestamp[5:7]}/day={timestamp[8:10]}/hour={timestamp[11:13]}/"
+
+
+def _error_line(kinesis: dict[str, Any], message: str) -> str:
+    data = kinesis.get("data")
+    return json.dumps(
+        {
+            "rawData": data if isinstance(data, str) else "",
+            "errorCode": ERROR_CODE,
+            "errorMessage": message,
+            "sequenceNumber": kinesis.get("sequenceNumber"),
+            "partitionKey": kinesis.get("partitionKey"),
+            "approximateArrivalTimestamp": format_timestamp(_arrival(kinesis)),
+        },
+        ensure_ascii=False,
+    )
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO-8601 string as an aware UTC datetime; None when it is not one (no offset means UTC)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (fixed width, so string order is time order)."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def encode_json(value: Any) -> str:
+    """Compact JSON where a Decimal is written as its exact digits (json.dumps would need a float)."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise MalformedRecord(f"number is not finite: {value}")
+        return format(value, "f")
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{encode_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(encode_json(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
