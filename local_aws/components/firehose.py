@@ -612,7 +612,8 @@ class Firehose(Component):
                     if delivery.ready_bytes >= settings.size_bytes:
                         break
             else:
-                while delivery.pending:
+                # Stop at the size hint so that objects stay close to SizeInMBs, as in AWS.
+                while delivery.pending and delivery.ready_bytes < settings.size_bytes:
                     record = delivery.pending.popleft()
                     delivery.pending_bytes -= len(record.data)
                     self._route(delivery, settings, record, record.data, None, 0)
