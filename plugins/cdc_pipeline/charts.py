@@ -92,7 +92,7 @@ class ChartKind(StrEnum):
 
 @dataclass(frozen=True)
 class ChartPlan:
-    """What to draw for one table, and why (the reason is logged and shown when there is no chart)."""
+    """What to draw for one table, and why (the reason is logged)."""
 
     kind: ChartKind
     reason: str
@@ -198,6 +198,9 @@ def plan_chart(frame: pd.DataFrame, hint: Mapping[str, Any] | None = None) -> Ch
     for column in (hint.get("label"), *_as_list(hint.get("measure"))):
         if column is not None and column not in frame.columns:
             raise ChartHintError(f"chart hint names column {column!r}, not among {list(frame.columns)}")
+    for column in _as_list(hint.get("measure")):
+        if column not in numbers:
+            raise ChartHintError(f"chart hint measure {column!r} is not a numeric column")
 
     label = hint.get("label") or frame.columns[0]
     measures = [c for c in numbers if c != label]

@@ -316,6 +316,7 @@ def test_a_definition_overrides_the_chart_per_report():
         ({"kind": "pie"}, "chart hint kind 'pie' is not one of"),
         ({"kind": "bars", "measure": "profit"}, "chart hint names column 'profit'"),
         ({"kind": "bars", "mesure": "price"}, "unknown keys ['mesure']"),
+        ({"measure": "product_name"}, "chart hint measure 'product_name' is not a numeric column"),
     ],
 )
 def test_a_hint_that_does_not_fit_the_report_is_an_error(hint, message):
