@@ -335,6 +335,38 @@ class GenerationSummary:
         )
 
 
+def spread_event_time(
+    rng: random.Random,
+    index: int,
+    planned_total: int,
+    elapsed: float,
+    window: tuple[datetime, datetime] | None,
+    duration_seconds: float | None,
+    clock: Callable[[], datetime],
+) -> datetime:
+    """The event time of write `index`: the clock without a window; else a moment inside the window.
+
+    With a planned total T, write i gets a random moment inside its own 1/T slice of the window, so
+    times rise with i; a timed run places a write at its elapsed share of `duration_seconds`.
+    Millisecond precision (as written) and strictly inside ``[start, end)``.
+    """
+    if window is None:
+        return clock().astimezone(UTC)
+    start, end = window
+    span = end - start
+    # Write i gets a random moment inside its own 1/T slice of the window: times rise with i.
+    fraction = (index + rng.random()) / planned_total if planned_total else elapsed / (duration_seconds or 1)
+    at = start + span * min(fraction, 1.0)
+    # Millisecond precision (as written) and strictly inside [start, end).
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+    return min(at, end - timedelta(milliseconds=1))
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON-ready data: Decimals as exact strings, datetimes as fixed-width UTC text, sets sorted."""
+    return _jsonable(value)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
@@ -560,19 +592,9 @@ class ChangeDriver:
         elapsed: float,
         window: tuple[datetime, datetime] | None,
     ) -> datetime:
-        if window is None:
-            return self.clock().astimezone(UTC)
-        start, end = window
-        span = end - start
-        if planned_total:
-            # Write i gets a random moment inside its own 1/T slice of the window: times rise with i.
-            fraction = (index + rng.random()) / planned_total
-        else:
-            fraction = elapsed / (self.params.duration_seconds or 1)
-        at = start + span * min(fraction, 1.0)
-        # Millisecond precision (as written) and strictly inside [start, end).
-        at = at.replace(microsecond=at.microsecond // 1000 * 1000)
-        return min(at, end - timedelta(milliseconds=1))
+        return spread_event_time(
+            rng, index, planned_total, elapsed, window, self.params.duration_seconds, self.clock
+        )
 
     def _serialize(self, item: dict[str, Any]) -> dict[str, Any]:
         return {name: self._serializer.serialize(value) for name, value in item.items()}

@@ -1,0 +1,567 @@
+"""The user-events dataset (seed 001): clickstream events that a producer puts on a Kinesis stream.
+
+An event (one Kinesis record, JSON; the key is ``event_id``)::
+
+    event_id    a UUID, new for every event
+    user_id     a UUID; the record's PartitionKey, so one user's events stay in order on one shard
+    session_id  a UUID; a visit: the events between arriving and leaving (or going quiet)
+    event_type  page_view | search | add_to_cart | purchase | login | logout
+    page        "/", "/category/audio", "/product/usb-c-charger-65w", "/search", "/checkout", ...
+    device      mobile | desktop | tablet (a user mostly keeps one device)
+    country     ISO 3166-1 alpha-2 code, fixed per user
+    event_time  ISO-8601 UTC with milliseconds, fixed width (``2024-05-01T12:34:56.789Z``)
+    amount      the basket's total, an exact decimal number with two places: purchases only, else null
+
+Events come from sessions, not from independent draws. A pool of ``users`` (default 500) with
+long-tailed activity (a few users visit far more often than most) opens sessions; a session walks a
+small state machine (`TRANSITIONS`): it starts with a landing page view, a search or a login,
+browses products, adds some to the cart, and sometimes checks out, then logs out or just goes quiet.
+A purchase needs a non-empty cart and its amount is the cart's total, so the funnel page_view ->
+add_to_cart -> purchase narrows realistically (most sessions never buy). About ``CONCURRENT_SESSIONS``
+sessions are open at a time and the next event comes from one of them, so sessions interleave.
+
+Parameters are the change driver's (`generators.base`): the count (named ``events``) or
+``duration_seconds``, ``rate_per_second``, ``seed``, ``spread_hours``, ``end_time`` and
+``progress_every``, validated by `ChangeParams.validate` with the same messages; events are never
+updated or deleted, so ``update_share`` and ``delete_share`` must be 0 (or absent). With a seed and a
+fixed ``end_time`` (and ``spread_hours``) a run is reproducible: the same events, ids and times.
+
+Writes: PutRecords with up to 500 records (and 5 MiB), where a batch never holds two events of the
+same user: a record that fails (``FailedRecordCount``; throttling) is sent again, alone with the
+other failed ones, before the next batch, so a retry can never overtake a user's later event. After
+`RETRIES` rounds of backoff the run fails. With ``rate_per_second`` each event is sent on its own at
+its paced time. The summary (`EventSummary.to_json`) gives counts and per-hour totals by event time:
+events by type, users, sessions, the funnel's sessions, purchases, revenue and revenue by country.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from cdc_pipeline.generators.base import (
+    ChangeParams,
+    GeneratorParamsError,
+    format_utc,
+    hour_start,
+    jsonable,
+    spread_event_time,
+)
+
+LOG = logging.getLogger(__name__)
+
+EVENT_TYPES = ("page_view", "search", "add_to_cart", "purchase", "login", "logout")
+#: The steps of the conversion funnel, in order.
+FUNNEL = ("page_view", "add_to_cart", "purchase")
+BATCH_LIMIT = 500  # PutRecords' maximum number of records
+BATCH_BYTES = 5 * 1024 * 1024  # PutRecords' maximum request size (data plus partition keys)
+RETRIES = 8
+DEFAULT_USERS = 500
+MAX_USERS = 1_000_000
+CONCURRENT_SESSIONS = 100
+_END = "end"  # a session that goes quiet (no logout)
+
+#: The next event of a session after each event type (weights); "start" opens a session.
+TRANSITIONS: dict[str, tuple[tuple[str, int], ...]] = {
+    "start": (("page_view", 60), ("search", 15), ("login", 25)),
+    "login": (("page_view", 75), ("search", 25)),
+    "page_view": (
+        ("page_view", 45),
+        ("search", 14),
+        ("add_to_cart", 10),
+        ("purchase", 2),
+        ("logout", 4),
+        (_END, 25),
+    ),
+    "search": (("page_view", 65), ("search", 12), ("add_to_cart", 6), (_END, 17)),
+    "add_to_cart": (("page_view", 40), ("add_to_cart", 10), ("purchase", 22), ("search", 8), (_END, 20)),
+    "purchase": (("page_view", 35), ("logout", 15), (_END, 50)),
+    "logout": ((_END, 1),),
+}
+
+#: (slug, category, price): what the shop sells.
+PRODUCTS: tuple[tuple[str, str, Decimal], ...] = tuple(
+    (slug, category, Decimal(price))
+    for slug, category, price in (
+        ("wireless-earbuds-pro", "audio", "149.00"),
+        ("noise-cancelling-headphones", "audio", "299.99"),
+        ("bluetooth-speaker-mini", "audio", "39.90"),
+        ("usb-c-charger-65w", "accessories", "34.99"),
+        ("usb-c-cable-2m", "accessories", "12.49"),
+        ("phone-case-clear", "accessories", "19.95"),
+        ("screen-protector-2pack", "accessories", "9.99"),
+        ("power-bank-20000", "accessories", "45.50"),
+        ("smartwatch-sport", "wearables", "229.00"),
+        ("fitness-band-lite", "wearables", "59.00"),
+        ("4k-action-camera", "cameras", "349.00"),
+        ("webcam-1080p", "cameras", "64.99"),
+        ("mechanical-keyboard", "computing", "119.00"),
+        ("wireless-mouse", "computing", "29.99"),
+        ("27in-monitor", "computing", "279.00"),
+        ("laptop-stand", "computing", "42.00"),
+        ("e-reader-6in", "tablets", "129.99"),
+        ("tablet-10in", "tablets", "329.00"),
+        ("smart-plug-2pack", "smart-home", "24.99"),
+        ("video-doorbell", "smart-home", "99.00"),
+    )
+)
+CATEGORIES = tuple(sorted({category for _, category, _ in PRODUCTS}))
+# Cheap things sell more often than dear ones.
+_PRODUCT_WEIGHTS = tuple(1 / math.sqrt(float(price)) for _, _, price in PRODUCTS)
+
+#: Where the users are (weights roughly like an English/European web shop's audience).
+COUNTRIES: tuple[tuple[str, int], ...] = (
+    ("US", 34),
+    ("GB", 12),
+    ("DE", 11),
+    ("FR", 7),
+    ("CA", 6),
+    ("IN", 6),
+    ("NL", 4),
+    ("ES", 4),
+    ("IT", 4),
+    ("AU", 3),
+    ("BR", 3),
+    ("SE", 2),
+    ("PL", 2),
+    ("JP", 2),
+)
+DEVICES: tuple[tuple[str, int], ...] = (("mobile", 58), ("desktop", 36), ("tablet", 6))
+#: How often a user's session is on another device than the user's usual one.
+OTHER_DEVICE_SHARE = 0.15
+
+
+@dataclass
+class _User:
+    user_id: str
+    country: str
+    device: str
+
+
+@dataclass
+class _Session:
+    user: _User
+    session_id: str
+    device: str
+    last: str = "start"
+    product: tuple[str, str, Decimal] | None = None
+    cart: list[Decimal] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EventProgress:
+    """How far a run is, given to the progress callback every `progress_every` events and at the end."""
+
+    sent: int
+    target: int | None
+    elapsed_seconds: float
+    done: bool = False
+
+    def __str__(self) -> str:
+        of = f" / {self.target:,}" if self.target is not None else ""
+        return f"sent {self.sent:,}{of} events in {self.elapsed_seconds:.1f}s"
+
+
+@dataclass
+class EventSummary:
+    """What a run put on the stream, and its totals per event hour (what the lake must report)."""
+
+    dataset: str
+    stream: str
+    key: str
+    seed: int
+    sent: int
+    #: Records sent again after PutRecords reported them failed.
+    resent: int
+    by_type: dict[str, int]
+    hourly: dict[str, dict[str, Any]]
+    first_event_time: str | None = None
+    last_event_time: str | None = None
+    window: tuple[str, str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready (Decimals as exact strings), e.g. for XCom."""
+        return jsonable(
+            {
+                "dataset": self.dataset,
+                "stream": self.stream,
+                "key": self.key,
+                "seed": self.seed,
+                "counts": {"sent": self.sent, "resent": self.resent, **self.by_type},
+                "first_event_time": self.first_event_time,
+                "last_event_time": self.last_event_time,
+                "window": list(self.window) if self.window else None,
+                "hourly": self.hourly,
+            }
+        )
+
+
+class EventDataset:
+    """User clickstream events: the `user_events` dataset, keyed by ``event_id``, sent to Kinesis."""
+
+    name = "user_events"
+    key = "event_id"
+    noun = "events"
+    #: Where the generate DAG sends this dataset: a Kinesis stream (a CDC dataset's is its table).
+    target = "kinesis"
+    #: Generate-DAG parameters only this dataset has (Airflow `Param` arguments by name).
+    extra_params: ClassVar[dict[str, dict[str, Any]]] = {
+        "users": {
+            "default": DEFAULT_USERS,
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_USERS,
+            "description": "How many distinct users the events come from.",
+        }
+    }
+
+    def __init__(self, users: int = DEFAULT_USERS) -> None:
+        self.users = _check_users(users)
+
+    def generate(
+        self,
+        client: Any,
+        stream_name: str,
+        *,
+        progress: Callable[[EventProgress], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        **params: Any,
+    ) -> EventSummary:
+        """Put events on `stream_name` with a Kinesis `client`; parameters as in the module docstring."""
+        users = params.pop("users", None)
+        if users is not None:
+            self.users = _check_users(users)
+        for share in ("update_share", "delete_share"):
+            value = params.pop(share, None)
+            if value not in (None, 0, 0.0):
+                raise GeneratorParamsError(
+                    share, f"events are never updated or deleted: use 0 (got {value!r})"
+                )
+        count = params.pop(self.noun, None)
+        checked = ChangeParams.validate(count=count, count_param=self.noun, **params)
+        return _Producer(self, client, stream_name, checked, progress, clock, monotonic, sleep).run()
+
+
+def _check_users(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_USERS:
+        raise GeneratorParamsError("users", f"must be a whole number in 1..{MAX_USERS:,} (got {value!r})")
+    return value
+
+
+def _weighted(rng: random.Random, choices: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([name for name, _ in choices], weights=[w for _, w in choices])[0]
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """The record's data: compact JSON with `amount` as an exact number (``59.90``, never a float)."""
+    parts = []
+    for name, value in event.items():
+        text = format(value, "f") if isinstance(value, Decimal) else json.dumps(value)
+        parts.append(f"{json.dumps(name)}:{text}")
+    return ("{" + ",".join(parts) + "}").encode("utf-8")
+
+
+class _HourlyTotals:
+    """Per event hour: events by type, distinct users and sessions, funnel sessions, revenue."""
+
+    def __init__(self) -> None:
+        self._hours: dict[str, dict[str, Any]] = {}
+
+    def add(self, event: dict[str, Any]) -> None:
+        hour = format_utc(hour_start(datetime.fromisoformat(event["event_time"])))
+        totals = self._hours.setdefault(
+            hour,
+            {
+                "events": 0,
+                "by_type": dict.fromkeys(EVENT_TYPES, 0),
+                "users": set(),
+                "sessions": set(),
+                "funnel": {step: set() for step in FUNNEL},
+                "purchases": 0,
+                "revenue": Decimal("0.00"),
+                "by_country": {},
+            },
+        )
+        kind = event["event_type"]
+        totals["events"] += 1
+        totals["by_type"][kind] += 1
+        totals["users"].add(event["user_id"])
+        totals["sessions"].add(event["session_id"])
+        if kind in totals["funnel"]:
+            totals["funnel"][kind].add(event["session_id"])
+        if kind == "purchase":
+            totals["purchases"] += 1
+            totals["revenue"] += event["amount"]
+            country = totals["by_country"].setdefault(
+                event["country"], {"purchases": 0, "revenue": Decimal("0.00")}
+            )
+            country["purchases"] += 1
+            country["revenue"] += event["amount"]
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for hour, totals in sorted(self._hours.items()):
+            out[hour] = {
+                **totals,
+                "users": len(totals["users"]),
+                "sessions": len(totals["sessions"]),
+                "funnel": {step: len(sessions) for step, sessions in totals["funnel"].items()},
+                "by_country": dict(sorted(totals["by_country"].items())),
+            }
+        return out
+
+
+class _Producer:
+    """One run: decides each event, sends it, and totals what was sent."""
+
+    def __init__(
+        self,
+        dataset: EventDataset,
+        client: Any,
+        stream_name: str,
+        params: ChangeParams,
+        progress: Callable[[EventProgress], None] | None,
+        clock: Callable[[], datetime] | None,
+        monotonic: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.dataset = dataset
+        self.client = client
+        self.stream_name = stream_name
+        self.params = params
+        self.progress = progress
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.resent = 0
+
+    def run(self) -> EventSummary:
+        p = self.params
+        rng = random.Random(p.seed)
+        users = [
+            _User(_uuid(rng), _weighted(rng, COUNTRIES), _weighted(rng, DEVICES))
+            for _ in range(self.dataset.users)
+        ]
+        # Long-tailed activity: a few users come back far more often than most.
+        activity = [rng.paretovariate(1.2) for _ in users]
+        active: dict[str, _Session] = {}  # user_id -> open session (one per user at a time)
+        totals = _HourlyTotals()
+        by_type = dict.fromkeys(EVENT_TYPES, 0)
+        batch: list[dict[str, Any]] = []
+        batch_users: set[str] = set()
+        batch_bytes = 0
+        window = p.window
+        first_at: datetime | None = None
+        last_at: datetime | None = None
+        started = self.monotonic()
+        sent = 0
+        next_report = p.progress_every
+
+        def flush() -> None:
+            nonlocal batch_bytes, sent, next_report
+            if not batch:
+                return
+            self._put(batch)
+            sent += len(batch)
+            batch.clear()
+            batch_users.clear()
+            batch_bytes = 0
+            if sent >= next_report:
+                next_report = (sent // p.progress_every + 1) * p.progress_every
+                self._report(sent, started, done=False)
+
+        index = 0
+        while True:
+            elapsed = self.monotonic() - started
+            if p.count is not None:
+                if index >= p.count:
+                    break
+            elif elapsed >= (p.duration_seconds or 0):
+                break
+            if p.rate_per_second:
+                delay = started + index / p.rate_per_second - self.monotonic()
+                if delay > 0:
+                    self.sleep(delay)
+                elapsed = self.monotonic() - started
+                if p.count is None and elapsed >= (p.duration_seconds or 0):
+                    break
+
+            at = spread_event_time(rng, index, p.count or 0, elapsed, window, p.duration_seconds, self.clock)
+            if last_at is not None and at < last_at:
+                at = last_at  # the wall clock may step back; a later event is never earlier
+            first_at = first_at or at
+            last_at = at
+
+            event = self._next_event(rng, users, activity, active, at)
+            by_type[event["event_type"]] += 1
+            totals.add(event)
+            index += 1
+
+            record = {"Data": encode_event(event), "PartitionKey": event["user_id"]}
+            size = len(record["Data"]) + len(record["PartitionKey"])
+            if event["user_id"] in batch_users or batch_bytes + size > BATCH_BYTES:
+                flush()
+            batch.append(record)
+            batch_users.add(event["user_id"])
+            batch_bytes += size
+            if len(batch) >= BATCH_LIMIT or p.rate_per_second:
+                flush()
+        flush()
+        self._report(sent, started, done=True)
+        return EventSummary(
+            dataset=self.dataset.name,
+            stream=self.stream_name,
+            key=self.dataset.key,
+            seed=p.seed,
+            sent=sent,
+            resent=self.resent,
+            by_type=by_type,
+            hourly=totals.result(),
+            first_event_time=format_utc(first_at) if first_at else None,
+            last_event_time=format_utc(last_at) if last_at else None,
+            window=(format_utc(window[0]), format_utc(window[1])) if window else None,
+        )
+
+    def _next_event(
+        self,
+        rng: random.Random,
+        users: list[_User],
+        activity: list[float],
+        active: dict[str, _Session],
+        at: datetime,
+    ) -> dict[str, Any]:
+        """Open a session or continue one, and return its next event (the session walks TRANSITIONS)."""
+        while True:
+            # Fewer open sessions than usual: more likely that someone arrives.
+            opens = not active or rng.random() < 1 - len(active) / CONCURRENT_SESSIONS
+            if opens and len(active) < len(users):
+                session = self._open(rng, users, activity, active)
+            else:
+                session = active[rng.choice(sorted(active))]
+            kind = _weighted(rng, TRANSITIONS[session.last])
+            if kind == "purchase" and not session.cart:
+                kind = "page_view"  # nothing to pay for: keep browsing
+            if kind == _END:
+                del active[session.user.user_id]
+                continue
+            return self._event(rng, session, kind, active, at)
+
+    @staticmethod
+    def _open(
+        rng: random.Random, users: list[_User], activity: list[float], active: dict[str, _Session]
+    ) -> _Session:
+        for _ in range(20):
+            user = rng.choices(users, weights=activity)[0]
+            if user.user_id not in active:
+                break
+        else:  # the busiest users are all online: anyone who is not
+            user = rng.choice([u for u in users if u.user_id not in active])
+        device = user.device
+        if rng.random() < OTHER_DEVICE_SHARE:
+            device = _weighted(rng, DEVICES)
+        session = _Session(user=user, session_id=_uuid(rng), device=device)
+        active[user.user_id] = session
+        return session
+
+    @staticmethod
+    def _event(
+        rng: random.Random, session: _Session, kind: str, active: dict[str, _Session], at: datetime
+    ) -> dict[str, Any]:
+        amount: Decimal | None = None
+        if kind == "page_view":
+            if session.last == "start":
+                page = "/"
+            elif rng.random() < 0.25:
+                page = f"/category/{rng.choice(CATEGORIES)}"
+            else:
+                session.product = rng.choices(PRODUCTS, weights=_PRODUCT_WEIGHTS)[0]
+                page = f"/product/{session.product[0]}"
+        elif kind == "search":
+            page = "/search"
+        elif kind == "add_to_cart":
+            # Usually the product on screen; now and then a quick add from a list.
+            if session.product is None or rng.random() < 0.2:
+                session.product = rng.choices(PRODUCTS, weights=_PRODUCT_WEIGHTS)[0]
+            quantity = 2 if rng.random() < 0.12 else 1
+            session.cart.append(session.product[2] * quantity)
+            page = f"/product/{session.product[0]}"
+        elif kind == "purchase":
+            amount = sum(session.cart, Decimal("0.00")).quantize(Decimal("0.01"))
+            session.cart.clear()
+            page = "/checkout"
+        elif kind == "login":
+            page = "/login"
+        else:
+            page = "/logout"
+        session.last = kind
+        if kind == "logout":
+            del active[session.user.user_id]
+        return {
+            "event_id": _uuid(rng),
+            "user_id": session.user.user_id,
+            "session_id": session.session_id,
+            "event_type": kind,
+            "page": page,
+            "device": session.device,
+            "country": session.user.country,
+            "event_time": format_utc(at),
+            "amount": amount,
+        }
+
+    def _put(self, records: list[dict[str, Any]]) -> None:
+        """PutRecords, then again with only the failed records until none fail (bounded)."""
+        pending = records
+        for attempt in range(RETRIES + 1):
+            response = self.client.put_records(StreamName=self.stream_name, Records=pending)
+            if not response.get("FailedRecordCount"):
+                return
+            # Results are in request order; a failed one has ErrorCode instead of SequenceNumber.
+            pending = [
+                record
+                for record, result in zip(pending, response["Records"], strict=True)
+                if result.get("ErrorCode")
+            ]
+            if not pending:
+                return
+            if attempt < RETRIES:
+                codes = sorted({r["ErrorCode"] for r in response["Records"] if r.get("ErrorCode")})
+                LOG.info("%d records failed (%s); sending them again", len(pending), ", ".join(codes))
+                self.resent += len(pending)
+                self.sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off as the SDK guides advise
+        raise RuntimeError(
+            f"{len(pending)} records to {self.stream_name} still failed after {RETRIES} retries"
+        )
+
+    def _report(self, sent: int, started: float, *, done: bool) -> None:
+        report = EventProgress(
+            sent=sent, target=self.params.count, elapsed_seconds=self.monotonic() - started, done=done
+        )
+        LOG.info("%s%s", report, " (done)" if done else "")
+        if self.progress is not None:
+            self.progress(report)
+
+
+def generate_events(
+    client: Any,
+    stream_name: str,
+    *,
+    progress: Callable[[EventProgress], None] | None = None,
+    **params: Any,
+) -> EventSummary:
+    """Put user events on `stream_name`; e.g. ``generate_events(kinesis, "s", events=500, seed=7)``."""
+    return EventDataset().generate(client, stream_name, progress=progress, **params)
