@@ -125,8 +125,8 @@ class Catalog:
                 partitions=partitions,
             )
 
-    def list_objects(self, location: str) -> list[tuple[str, int]]:
-        """The data objects under a table or partition location: (s3 uri, size)."""
+    def list_objects(self, location: str) -> list[tuple[str, int, str]]:
+        """The data objects under a table or partition location: (s3 uri, size, ETag)."""
         bucket_name, prefix = split_s3_uri(location)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
@@ -145,10 +145,15 @@ class Catalog:
                 # Hive (and Athena) skip folder markers and hidden files such as _SUCCESS.
                 if not base or base.startswith(("_", ".")):
                     continue
-                found.append((f"s3://{bucket_name}/{key_name}", key.size))
+                # moto computes an ETag once per object version and keeps it.
+                found.append((f"s3://{bucket_name}/{key_name}", key.size, key.etag))
             return sorted(found)
 
     def read_object(self, uri: str) -> bytes:
+        return self.read_object_version(uri)[0]
+
+    def read_object_version(self, uri: str) -> tuple[bytes, str, int]:
+        """The object's bytes with the ETag and size of the version read (it may have changed since listing)."""
         bucket_name, key_name = split_s3_uri(uri)
         with self.world.lock:
             key = self._s3().get_object(bucket_name, key_name)
@@ -156,7 +161,7 @@ class Catalog:
                 raise CatalogError(
                     "HIVE_CANNOT_OPEN_SPLIT", f"Error opening Hive split {uri}: object is gone"
                 )
-            return bytes(key.value)
+            return bytes(key.value), key.etag, key.size
 
     # -- writing ----------------------------------------------------------------------------
     def put_object(self, uri: str, body: bytes) -> None:

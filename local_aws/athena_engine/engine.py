@@ -7,6 +7,7 @@ EXTERNAL TABLE, DROP TABLE, SHOW TABLES / DATABASES / SCHEMAS / PARTITIONS / COL
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import tempfile
@@ -19,14 +20,19 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from local_aws.athena_engine.catalog import Catalog, CatalogError, TableDef
+from local_aws.athena_engine import cache
+from local_aws.athena_engine.cache import ObjectKey
+from local_aws.athena_engine.catalog import Catalog, CatalogError, TableDef, split_s3_uri
 from local_aws.athena_engine.loading import (
     DataFile,
     LoadError,
+    create_snapshot,
     create_table_view,
     local_name,
     prepare_file,
     quote_identifier,
+    read_to_arrow,
+    schema_fingerprint,
     table_format,
 )
 from local_aws.athena_engine.rendering import render
@@ -167,6 +173,7 @@ class QueryEngine:
         self._workdir: str | None = None
         self._con: Any = None
         self._schema_only = False
+        self._pinned: list[str] = []  # snapshot tables this query reads (see `cache`)
 
     # -- entry ------------------------------------------------------------------------------
     def run(self, sql: str, parameters: list[str] | None = None) -> Outcome:
@@ -182,7 +189,7 @@ class QueryEngine:
             statement = substitute_parameters(statement, list(parameters or []))
         with tempfile.TemporaryDirectory(prefix="local_aws-athena-") as workdir:
             self._workdir = workdir
-            self._con = duckdb.connect(":memory:")
+            self._con = cache.connect()
             try:
                 # Trino divides integers as integers; DuckDB does so only when told.
                 self._con.execute("SET integer_division = true")
@@ -201,6 +208,8 @@ class QueryEngine:
             finally:
                 self._con.close()
                 self._con = None
+                cache.release(self._pinned)
+                self._pinned = []
 
     def _parse(self, sql: str) -> exp.Expression:
         try:
@@ -307,7 +316,7 @@ class QueryEngine:
             raise EngineError("VIEW_IS_RECURSIVE", f"View is recursive: {' -> '.join((*stack, key))}")
         definition = decode_view(table)
         try:
-            body = sqlglot.parse_one(definition["originalSql"], read=READ_DIALECT)
+            body = _parse_view_body(definition["originalSql"])
         except sqlglot.errors.ParseError as error:
             raise EngineError("INVALID_VIEW", f"Failed analyzing stored view '{key}': {error}") from error
         body = _trino_fixups(
@@ -419,11 +428,13 @@ class QueryEngine:
                 locations.append((location, partition.values))
         elif table.location:
             locations.append((table.location, []))
+        if cache.enabled():
+            return self._load_cached(table, locations)
         files: list[DataFile] = []
         trees = [parse_hive_type(t) for _, t in table.columns]
         fmt = table_format(table) if locations else ""
         for location, values in locations:
-            for uri, size in self.catalog.list_objects(location):
+            for uri, size, _ in self.catalog.list_objects(location):
                 if self.cancelled.is_set():
                     raise EngineError("USER_CANCELLED", "Query cancelled by user")
                 data = self.catalog.read_object(uri)
@@ -435,6 +446,73 @@ class QueryEngine:
         duck_name = self._duck_name("table", table.name)
         create_table_view(self._con, duck_name, table, files)
         return duck_name
+
+    def _load_cached(self, table: TableDef, locations: list[tuple[str, list[str]]]) -> str:
+        """`_load` through the object cache: only objects not seen in this version are read and parsed."""
+        objects = cache.objects()
+        schema = schema_fingerprint(table)
+        fmt = table_format(table) if locations else ""
+        trees = [parse_hive_type(t) for _, t in table.columns]
+        parts: list[tuple[Any, list[str]]] = []
+        missing: list[tuple[int, str]] = []  # (index in parts, uri)
+        listed: list[ObjectKey] = []
+        for location, values in locations:
+            listing = self.catalog.list_objects(location)
+            bucket, prefix = split_s3_uri(location)
+            if prefix and not prefix.endswith("/"):
+                prefix += "/"
+            # Objects deleted or overwritten since they were cached are dropped as soon as they are missed.
+            objects.forget_changed(bucket, prefix, {split_s3_uri(u)[1]: (e, n) for u, n, e in listing})
+            for uri, size, etag in listing:
+                if self.cancelled.is_set():
+                    raise EngineError("USER_CANCELLED", "Query cancelled by user")
+                # Athena bills the bytes of every object read, cached here or not.
+                self.data_scanned += size
+                object_key = ObjectKey(bucket, split_s3_uri(uri)[1], etag, size, schema)
+                listed.append(object_key)
+                rows = objects.get(object_key)
+                if rows is None:
+                    missing.append((len(parts), uri))
+                parts.append((rows, values))
+        part_keys: list[ObjectKey | None] = [None] * len(parts)
+        if missing:
+            assert self._workdir is not None
+            files: list[DataFile] = []
+            keys: list[ObjectKey] = []
+            for number, (_, uri) in enumerate(missing):
+                if self.cancelled.is_set():
+                    raise EngineError("USER_CANCELLED", "Query cancelled by user")
+                # The version read may be newer than the one listed: cache it under its own ETag.
+                data, etag, size = self.catalog.read_object_version(uri)
+                path = local_name(self._workdir, number + self._counter * 100000, table)
+                prepare_file(table, fmt, data, path, trees)
+                files.append(DataFile(uri=uri, local_path=path, partition_values=[]))
+                bucket, key = split_s3_uri(uri)
+                keys.append(ObjectKey(bucket, key, etag, size, schema))
+            read = read_to_arrow(self._con, table, files)
+            for (index, _), file, key in zip(missing, files, keys, strict=True):
+                rows = read[file.local_path]
+                objects.put(key, rows)
+                parts[index] = (rows, parts[index][1])
+                part_keys[index] = key
+        snapshots = cache.snapshots()
+        snapshot_key = (
+            schema,
+            tuple((part_keys[i] or listed[i], tuple(values)) for i, (_, values) in enumerate(parts)),
+        )
+        name = snapshots.acquire(snapshot_key)
+        if name is None:
+            name = snapshots.new_name()
+            self._pinned.append(name)
+            try:
+                create_snapshot(self._con, name, table, parts)
+            except BaseException:
+                snapshots.abandon(name)
+                raise
+            snapshots.add(snapshot_key, name, sum(int(rows.nbytes) for rows, _ in parts))
+        else:
+            self._pinned.append(name)
+        return name
 
     # -- views ------------------------------------------------------------------------------
     def _create_view(self, statement: exp.Create, sql: str) -> Outcome:
@@ -641,6 +719,18 @@ class QueryEngine:
             ]
             rows += [[f"{n:<20}\t{t:<20}\t"] for n, t in table.partition_keys]
         return Outcome("UTILITY", "DESCRIBE", [_text_column("col_name")], rows)
+
+
+@functools.lru_cache(maxsize=128)
+def _parsed_view_body(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read=READ_DIALECT)
+
+
+def _parse_view_body(sql: str) -> exp.Expression:
+    """A stored view's body, parsed once per text when caching is on; each caller gets its own copy."""
+    if not cache.enabled():
+        return sqlglot.parse_one(sql, read=READ_DIALECT)
+    return _parsed_view_body(sql).copy()
 
 
 def decode_view(table: TableDef) -> dict[str, Any]:

@@ -191,39 +191,114 @@ def _reader_sql(con: Any, table: TableDef, fmt: str, files: list[DataFile], tree
 
 def create_table_view(con: Any, view_name: str, table: TableDef, files: list[DataFile]) -> None:
     """Define ``view_name`` in DuckDB as the table's rows from ``files``."""
-    trees = [parse_hive_type(t) for _, t in table.columns]
-    partition_trees = [parse_hive_type(t) for _, t in table.partition_keys]
-    data_columns = [
-        f"CAST(NULL AS {hive_to_duckdb(t)}) AS {quote_identifier(n)}"
-        for (n, _), t in zip(table.columns, trees, strict=True)
-    ]
-    partition_columns = [
-        f"CAST(NULL AS {hive_to_duckdb(t)}) AS {quote_identifier(n)}"
-        for (n, _), t in zip(table.partition_keys, partition_trees, strict=True)
-    ]
     if not files:
-        body = f"SELECT {', '.join(data_columns + partition_columns)} WHERE false"
+        body = _empty_body(table)
     else:
-        fmt = table_format(table)
-        reader = _reader_sql(con, table, fmt, files, trees)
+        trees = [parse_hive_type(t) for _, t in table.columns]
+        reader = _reader_sql(con, table, table_format(table), files, trees)
         selects = [f"d.{quote_identifier(n)}" for n, _ in table.columns]
-        if table.partition_keys:
-            names = [FILE_COLUMN] + [f"p{i}" for i in range(len(table.partition_keys))]
-            values = ", ".join(
-                "(" + ", ".join(_literal(v) for v in [f.local_path, *f.partition_values]) + ")" for f in files
-            )
-            for i, ((name, _), tree) in enumerate(zip(table.partition_keys, partition_trees, strict=True)):
-                duck_type = hive_to_duckdb(tree)
-                cast = f"f.p{i}" if duck_type == "VARCHAR" else f"TRY_CAST(f.p{i} AS {duck_type})"
-                selects.append(f"{cast} AS {quote_identifier(name)}")
-            body = (
-                f"SELECT {', '.join(selects)} FROM ({reader}) AS d "
-                f"JOIN (VALUES {values}) AS f({', '.join(quote_identifier(n) for n in names)}) "
-                f"ON d.{quote_identifier(FILE_COLUMN)} = f.{quote_identifier(FILE_COLUMN)}"
-            )
-        else:
-            body = f"SELECT {', '.join(selects)} FROM ({reader}) AS d"
+        body = _body_with_partitions(
+            table, selects, reader, [(_literal(f.local_path), f.partition_values) for f in files]
+        )
     con.execute(f"CREATE TEMP VIEW {quote_identifier(view_name)} AS {body}")
+
+
+def _empty_body(table: TableDef) -> str:
+    columns = [
+        f"CAST(NULL AS {hive_to_duckdb(parse_hive_type(t))}) AS {quote_identifier(n)}"
+        for n, t in table.columns + table.partition_keys
+    ]
+    return f"SELECT {', '.join(columns)} WHERE false"
+
+
+def _body_with_partitions(
+    table: TableDef, selects: list[str], source: str, files: list[tuple[str, list[str]]]
+) -> str:
+    """``source`` (data columns and the file column) joined to each file's partition values."""
+    if not table.partition_keys:
+        return f"SELECT {', '.join(selects)} FROM ({source}) AS d"
+    selects = list(selects)
+    names = [FILE_COLUMN] + [f"p{i}" for i in range(len(table.partition_keys))]
+    values = ", ".join(
+        "(" + ", ".join([file, *(_literal(v) for v in partition_values)]) + ")"
+        for file, partition_values in files
+    )
+    for i, (name, type_text) in enumerate(table.partition_keys):
+        duck_type = hive_to_duckdb(parse_hive_type(type_text))
+        cast = f"f.p{i}" if duck_type == "VARCHAR" else f"TRY_CAST(f.p{i} AS {duck_type})"
+        selects.append(f"{cast} AS {quote_identifier(name)}")
+    return (
+        f"SELECT {', '.join(selects)} FROM ({source}) AS d "
+        f"JOIN (VALUES {values}) AS f({', '.join(quote_identifier(n) for n in names)}) "
+        f"ON d.{quote_identifier(FILE_COLUMN)} = f.{quote_identifier(FILE_COLUMN)}"
+    )
+
+
+# -- parsed objects kept between queries (see `cache`) --------------------------------------------
+def schema_fingerprint(table: TableDef) -> str:
+    """Everything about a table that changes how its objects parse: part of an object's cache key."""
+    return json.dumps(
+        [
+            table_format(table),
+            table.columns,
+            table.serde_library,
+            sorted(table.serde_parameters.items()),
+            table.input_format,
+            table.parameters.get("skip.header.line.count", ""),
+        ]
+    )
+
+
+def read_to_arrow(con: Any, table: TableDef, files: list[DataFile]) -> dict[str, Any]:
+    """Each prepared file's data columns as an Arrow table, keyed by its local path; one DuckDB read."""
+    import pyarrow.compute as pc
+
+    if not files:
+        return {}
+    trees = [parse_hive_type(t) for _, t in table.columns]
+    reader = _reader_sql(con, table, table_format(table), files, trees)
+    names = [quote_identifier(n) for n, _ in table.columns]
+    rows = con.sql(
+        f"SELECT {', '.join(names + [quote_identifier(FILE_COLUMN)])} FROM ({reader})"
+    ).to_arrow_table()
+    paths = rows.column(FILE_COLUMN)
+    data = rows.drop_columns([FILE_COLUMN])
+    if len(files) == 1:
+        return {files[0].local_path: data}
+    return {f.local_path: data.filter(pc.equal(paths, f.local_path)) for f in files}
+
+
+def create_snapshot(con: Any, snapshot: str, table: TableDef, parts: list[tuple[Any, list[str]]]) -> None:
+    """Create table ``snapshot`` in the shared database: the table's rows from cached Arrow tables,
+    each with its partition values, cast to the catalog's types."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not parts:
+        con.execute(f"CREATE TABLE {quote_identifier(snapshot)} AS {_empty_body(table)}")
+        return
+    tables = [rows for rows, _ in parts]
+    combined = pa.concat_tables(tables, promote_options="permissive")
+    lengths = [t.num_rows for t in tables]
+    file_ids = np.repeat(np.arange(len(parts), dtype=np.int32), lengths)
+    combined = combined.append_column(FILE_COLUMN, pa.array(file_ids, type=pa.int32()))
+    rows_name = f"{snapshot}__rows"
+    # Registered Arrow is visible to this query's cursor only; the table it fills is shared.
+    con.register(rows_name, combined)
+    try:
+        selects = [
+            f"CAST(d.{quote_identifier(n)} AS {hive_to_duckdb(parse_hive_type(t))}) AS {quote_identifier(n)}"
+            for n, t in table.columns
+        ]
+        body = _body_with_partitions(
+            table,
+            selects,
+            f"SELECT * FROM {quote_identifier(rows_name)}",
+            [(str(i), values) for i, (_, values) in enumerate(parts)],
+        )
+        con.execute(f"CREATE TABLE {quote_identifier(snapshot)} AS {body}")
+    finally:
+        con.unregister(rows_name)
 
 
 def local_name(directory: str, index: int, table: TableDef) -> str:
