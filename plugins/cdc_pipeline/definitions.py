@@ -235,6 +235,12 @@ class PipelineDefinition:
             raise ValueError(f"pipeline {self.name!r} ({self.topology.value}) has no transform function")
         return Path(settings.lambda_dir) / self.transform_folder
 
+    def consumer_dir(self, settings: Settings) -> Path:
+        """The folder whose files are zipped into the Kinesis consumer function (`direct` only)."""
+        if not self.consumer_folder:
+            raise ValueError(f"pipeline {self.name!r} ({self.topology.value}) has no consumer function")
+        return Path(settings.lambda_dir) / self.consumer_folder
+
     def transform_environment(self) -> dict[str, str]:
         """The transform Lambda's environment variables."""
         return {"EVENT_TIME_ATTRIBUTE": self.event_time_attribute}
@@ -243,15 +249,18 @@ class PipelineDefinition:
         """Every resource name for this dataset under `settings` (needs the account id)."""
         account_id = settings.require_account_id()
         base = f"{settings.prefix}-{self.slug}"
+        # The one function is the Firehose transform (cdc) or the Kinesis consumer (direct).
+        direct = self.topology is Topology.DIRECT
+        function = "consumer" if direct else "transform"
         names = ResourceNames(
             dataset=self.name,
             table=f"{settings.prefix}-{self.table}" if self.table else "",
-            stream=f"{base}-changes",
+            stream=f"{base}-events" if direct else f"{base}-changes",
             pipe=f"{base}-pipe",
             delivery_stream=f"{base}-delivery",
-            function=f"{base}-transform",
+            function=f"{base}-{function}",
             crawler=f"{base}-crawler",
-            lambda_role=f"{base}-transform-role",
+            lambda_role=f"{base}-{function}-role",
             pipe_role=f"{base}-pipe-role",
             firehose_role=f"{base}-firehose-role",
             crawler_role=f"{base}-crawler-role",

@@ -8,7 +8,9 @@ steps' deletes in reverse (deleted | absent) and is safe to run twice.
 `session` is a boto3 `Session` or a factory `service -> client`. The DAGs pass a factory over
 the Airflow `aws_default` connection's hook, so the endpoint is the connection's business.
 
-Only the `cdc` topology is provisioned here; `direct` comes with its own issue.
+Both topologies are provisioned here: `cdc` (table, Pipe, Firehose with the transform) and
+`direct` (seed 001: stream -> event source mapping -> consumer function -> lake; no table, Pipe or
+delivery stream).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from cdc_pipeline.definitions import PipelineDefinition, Topology
 from cdc_pipeline.iam_policies import role_specs
 from cdc_pipeline.provision import (
     athena,
+    consumer,
     dynamodb,
+    event_source_mapping,
     firehose,
     glue,
     iam,
@@ -63,8 +67,14 @@ def plan(deployment: Deployment) -> list[Step]:
     The Firehose transform must exist before the delivery stream names it, the table's stream before
     the Pipe reads it, the lake bucket before the crawler targets it.
     """
+    if deployment.definition.topology is Topology.DIRECT:
+        return _shared_steps(deployment) + _direct_steps(deployment)
+    return _shared_steps(deployment) + _cdc_steps(deployment)
+
+
+def _shared_steps(deployment: Deployment) -> list[Step]:
     names = deployment.names
-    steps = [
+    return [
         Step(
             "lake_bucket",
             partial(s3.ensure_bucket, resource="lake_bucket", bucket=names.lake_bucket),
@@ -79,7 +89,11 @@ def plan(deployment: Deployment) -> list[Step]:
         ),
         Step("alerts_topic", sns.ensure_topic, sns.delete_topic, shared=True),
     ]
-    steps += [
+
+
+def _cdc_steps(deployment: Deployment) -> list[Step]:
+    names = deployment.names
+    steps = [
         Step(spec.resource, partial(iam.ensure_role, spec=spec), partial(iam.delete_role, spec=spec))
         for spec in role_specs(names)
     ]
@@ -96,15 +110,34 @@ def plan(deployment: Deployment) -> list[Step]:
     return steps
 
 
+def _direct_steps(deployment: Deployment) -> list[Step]:
+    """Roles first (as for cdc); the function before the mapping that names it, the stream before both."""
+    names = deployment.names
+    crawler_role = next(spec for spec in role_specs(names) if spec.resource == "crawler_role")
+    roles = [consumer.consumer_role_spec(names), crawler_role]
+    return [
+        *(
+            Step(spec.resource, partial(iam.ensure_role, spec=spec), partial(iam.delete_role, spec=spec))
+            for spec in roles
+        ),
+        Step("stream", kinesis.ensure_stream, kinesis.delete_stream),
+        Step(consumer.RESOURCE, consumer.ensure_function, consumer.delete_function_and_logs),
+        Step(
+            event_source_mapping.RESOURCE,
+            event_source_mapping.ensure_mapping,
+            event_source_mapping.delete_mapping,
+        ),
+        Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
+        Step("crawler", glue.ensure_crawler, glue.delete_crawler),
+        Step("athena_workgroup", athena.ensure_workgroup, athena.delete_workgroup, shared=True),
+    ]
+
+
 def _delete_function_and_logs(deployment: Deployment) -> list[Outcome]:
     return [lambda_function.delete_function(deployment), lambda_function.delete_log_group(deployment)]
 
 
 def _deployment(definition: PipelineDefinition, settings: Settings, session: Any) -> Deployment:
-    if definition.topology is not Topology.CDC:
-        raise NotImplementedError(
-            f"pipeline {definition.name!r} has topology {definition.topology.value!r}; only 'cdc' can be provisioned yet"
-        )
     return Deployment.build(definition, settings, session)
 
 

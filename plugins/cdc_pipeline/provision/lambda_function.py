@@ -1,4 +1,5 @@
-"""The Firehose transform function, deployed from `lambda/<folder>/` as a deterministic zip."""
+"""Lambda functions deployed from `lambda/<folder>/` as a deterministic zip: the Firehose transform
+(and, through `FunctionSpec`, the direct topology's Kinesis consumer)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import hashlib
 import io
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,29 @@ def desired_configuration(deployment: Deployment) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function of a pipeline: where its code is and how it is configured."""
+
+    resource: str
+    folder: Path
+    handler: str
+    description: str
+    #: Role, Runtime, Handler, Timeout, MemorySize, Environment: compared with GetFunction's.
+    configuration: dict[str, Any]
+
+
+def transform_spec(deployment: Deployment) -> FunctionSpec:
+    definition = deployment.definition
+    return FunctionSpec(
+        resource=RESOURCE,
+        folder=definition.transform_dir(deployment.settings),
+        handler=definition.transform_handler,
+        description=f"cdc-lake {definition.name}: Firehose transform",
+        configuration=desired_configuration(deployment),
+    )
+
+
 def _get_function(awslambda: Any, name: str) -> dict[str, Any] | None:
     try:
         return awslambda.get_function(FunctionName=name)["Configuration"]
@@ -106,20 +131,24 @@ def _configuration_differences(current: dict[str, Any], desired: dict[str, Any])
     return differences
 
 
-def ensure_function(deployment: Deployment) -> Outcome:
-    """Create the function, or update code (only when CodeSha256 differs) and configuration in place."""
+def ensure_function(deployment: Deployment, spec: FunctionSpec | None = None) -> Outcome:
+    """Create the function, or update code (only when CodeSha256 differs) and configuration in place.
+
+    `spec` defaults to the Firehose transform's.
+    """
+    spec = spec or transform_spec(deployment)
     awslambda = deployment.client("lambda")
     name = deployment.names.function
-    handler_module = deployment.definition.transform_handler.rpartition(".")[0]
-    zip_bytes = build_zip(deployment.definition.transform_dir(deployment.settings), handler_module)
-    desired = desired_configuration(deployment)
+    handler_module = spec.handler.rpartition(".")[0]
+    zip_bytes = build_zip(spec.folder, handler_module)
+    desired = spec.configuration
     current = _get_function(awslambda, name)
     if current is None:
         retry_while_role_propagates(
             lambda: awslambda.create_function(
                 FunctionName=name,
                 Code={"ZipFile": zip_bytes},
-                Description=f"cdc-lake {deployment.definition.name}: Firehose transform",
+                Description=spec.description,
                 Publish=False,
                 Tags={"cdc-lake:dataset": deployment.definition.name},
                 **desired,
@@ -128,7 +157,7 @@ def ensure_function(deployment: Deployment) -> Outcome:
             deployment.settings.role_propagation_timeout_seconds,
         )
         _wait_ready(awslambda, name)
-        return Outcome(RESOURCE, KIND, name, "created")
+        return Outcome(spec.resource, KIND, name, "created")
     changed = False
     if current.get("CodeSha256") != code_sha256(zip_bytes):
         _wait_ready(awslambda, name)
@@ -141,27 +170,27 @@ def ensure_function(deployment: Deployment) -> Outcome:
         changed = True
     if changed:
         _wait_ready(awslambda, name)
-    return Outcome(RESOURCE, KIND, name, "updated" if changed else "unchanged")
+    return Outcome(spec.resource, KIND, name, "updated" if changed else "unchanged")
 
 
-def delete_function(deployment: Deployment) -> Outcome:
+def delete_function(deployment: Deployment, resource: str = RESOURCE) -> Outcome:
     name = deployment.names.function
     try:
         deployment.client("lambda").delete_function(FunctionName=name)
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
-            return Outcome(RESOURCE, KIND, name, "absent")
+            return Outcome(resource, KIND, name, "absent")
         raise
-    return Outcome(RESOURCE, KIND, name, "deleted")
+    return Outcome(resource, KIND, name, "deleted")
 
 
-def delete_log_group(deployment: Deployment) -> Outcome:
+def delete_log_group(deployment: Deployment, resource: str = "transform_log_group") -> Outcome:
     """The function's log group: Lambda creates it on first run, so teardown removes it too."""
     name = deployment.names.function_log_group
     try:
         deployment.client("logs").delete_log_group(logGroupName=name)
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
-            return Outcome("transform_log_group", "logs:log-group", name, "absent")
+            return Outcome(resource, "logs:log-group", name, "absent")
         raise
-    return Outcome("transform_log_group", "logs:log-group", name, "deleted")
+    return Outcome(resource, "logs:log-group", name, "deleted")

@@ -1,0 +1,116 @@
+"""The direct topology's Kinesis consumer: its least-privilege role and its function.
+
+The function is deployed from `lambda/<consumer_folder>/` with the same deterministic zip and
+CodeSha256 comparison as the Firehose transform (`lambda_function.ensure_function`). Its Timeout and
+MemorySize are the transform's settings (`CDC_LAKE_TRANSFORM_TIMEOUT`, `CDC_LAKE_TRANSFORM_MEMORY`):
+both functions turn one batch of stream records into lake rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdc_pipeline.definitions import ResourceNames
+from cdc_pipeline.iam_policies import RoleSpec, trust_policy
+from cdc_pipeline.provision import lambda_function
+from cdc_pipeline.provision.context import Deployment
+from cdc_pipeline.provision.lambda_function import FunctionSpec
+from cdc_pipeline.provision.outcome import Outcome
+
+RESOURCE = "consumer_function"
+ROLE_RESOURCE = "consumer_role"
+
+
+def consumer_policy(names: ResourceNames) -> dict[str, Any]:
+    """Read its one Kinesis stream, put objects under the dataset's lake and error prefixes, write its logs.
+
+    No s3:GetObject or s3:ListBucket (it only writes), no kinesis:ListStreams (it cannot be scoped to
+    a stream, and a mapping that names the stream ARN does not need it), no SubscribeToShard (the
+    mapping is a shared-throughput consumer, not enhanced fan-out).
+    """
+    bucket = names.lake_bucket_arn
+    log_group = names.function_log_group
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadOwnStream",
+                "Effect": "Allow",
+                "Action": [
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards",
+                ],
+                "Resource": [names.stream_arn],
+            },
+            {
+                "Sid": "WriteLakePrefixes",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": [f"{bucket}/{names.dataset}/*", f"{bucket}/errors/{names.dataset}/*"],
+            },
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [
+                    names.arn("logs", f"log-group:{log_group}"),
+                    names.arn("logs", f"log-group:{log_group}:*"),
+                ],
+            },
+        ],
+    }
+
+
+def consumer_role_spec(names: ResourceNames) -> RoleSpec:
+    return RoleSpec(
+        ROLE_RESOURCE,
+        names.lambda_role,
+        "lambda",
+        trust_policy("lambda.amazonaws.com", names.account_id),
+        "stream-to-lake",
+        consumer_policy(names),
+    )
+
+
+def consumer_environment(deployment: Deployment) -> dict[str, str]:
+    """What the handler reads: where to write, and which fields are the key and the event time."""
+    definition = deployment.definition
+    return {
+        "BUCKET": deployment.names.lake_bucket,
+        "DATASET": definition.name,
+        "KEY_ATTRIBUTE": definition.key_attribute,
+        "EVENT_TIME_ATTRIBUTE": definition.event_time_attribute,
+    }
+
+
+def function_spec(deployment: Deployment) -> FunctionSpec:
+    definition = deployment.definition
+    settings = deployment.settings
+    return FunctionSpec(
+        resource=RESOURCE,
+        folder=definition.consumer_dir(settings),
+        handler=definition.consumer_handler,
+        description=f"cdc-lake {definition.name}: Kinesis consumer",
+        configuration={
+            "Role": deployment.names.role_arn(deployment.names.lambda_role),
+            "Runtime": lambda_function.RUNTIME,
+            "Handler": definition.consumer_handler,
+            "Timeout": settings.transform_timeout_seconds,
+            "MemorySize": settings.transform_memory_mb,
+            "Environment": {"Variables": consumer_environment(deployment)},
+        },
+    )
+
+
+def ensure_function(deployment: Deployment) -> Outcome:
+    return lambda_function.ensure_function(deployment, function_spec(deployment))
+
+
+def delete_function_and_logs(deployment: Deployment) -> list[Outcome]:
+    return [
+        lambda_function.delete_function(deployment, RESOURCE),
+        lambda_function.delete_log_group(deployment, "consumer_log_group"),
+    ]
