@@ -38,12 +38,27 @@ def extra_params(definition: PipelineDefinition) -> dict[str, Param]:
     }
 
 
+def target(definition: PipelineDefinition) -> str:
+    """Where the dataset's generator writes: ``dynamodb`` (its table) or ``kinesis`` (its stream).
+
+    The dataset class says so with a `target` attribute; without one it writes its table.
+    """
+    return getattr(definition.generator_class(), "target", "dynamodb")
+
+
 def build(definition: PipelineDefinition, settings: Settings) -> DAG:
     noun = count_param(definition)
     extra = extra_params(definition)
+    writes_to = target(definition)
+    # Events on a stream are never updated or deleted: no shares to ask for.
+    change_params = ("update_share", "delete_share") if writes_to == "dynamodb" else ()
     with DAG(
         dag_id=dag_id(definition),
-        description=f"Write generated {noun} (inserts, updates, deletes) into the {definition.name} table",
+        description=(
+            f"Write generated {noun} (inserts, updates, deletes) into the {definition.name} table"
+            if writes_to == "dynamodb"
+            else f"Put generated {noun} on the {definition.name} Kinesis stream"
+        ),
         schedule=None,
         start_date=START_DATE,
         catchup=False,
@@ -64,12 +79,14 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
                 minimum=0,
                 description="Writes per second; null = as fast as possible.",
             ),
-            "update_share": Param(
-                0.2, type="number", minimum=0, maximum=0.95, description="Share of writes that are updates."
-            ),
-            "delete_share": Param(
-                0.05, type="number", minimum=0, maximum=0.95, description="Share of writes that are deletes."
-            ),
+            **{
+                name: Param(default, type="number", minimum=0, maximum=0.95, description=description)
+                for name, default, description in (
+                    ("update_share", 0.2, "Share of writes that are updates."),
+                    ("delete_share", 0.05, "Share of writes that are deletes."),
+                )
+                if name in change_params
+            },
             "seed": Param(None, type=["null", "integer"], description="Seed for a reproducible run."),
             "spread_hours": Param(
                 0,
@@ -106,27 +123,22 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
                     noun,
                     "duration_seconds",
                     "rate_per_second",
-                    "update_share",
-                    "delete_share",
+                    *change_params,
                     "seed",
                     "spread_hours",
                     "end_time",
                     *extra,
                 )
             }
-            log.info("writing into %s with %s", names.table, arguments)
+            destination = names.table if writes_to == "dynamodb" else names.stream
+            log.info("writing into %s %s with %s", writes_to, destination, arguments)
             summary = dataset.generate(
-                clients("dynamodb"), names.table, progress=lambda p: log.info("%s", p), **arguments
+                clients(writes_to), destination, progress=lambda p: log.info("%s", p), **arguments
             )
             result = summary.to_json()
             # The full current state can be large; the table itself holds it.
             result.pop("current", None)
-            log.info(
-                "done: %d inserted, %d updated, %d deleted",
-                summary.inserted,
-                summary.updated,
-                summary.deleted,
-            )
+            log.info("done: %s", result["counts"])
             return result
 
         generate()

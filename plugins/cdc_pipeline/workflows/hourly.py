@@ -7,7 +7,8 @@ For its data interval (one UTC hour) the run:
 2. runs the Glue crawler (a crawler that is already running is waited for, not a failure);
 3. creates or replaces the Athena views (deduplicated changes, current state);
 4. runs the quality checks: the common-sql check operators on the Athena connection, one task per
-   check, each failing with the numbers it found; plus the error-prefix and DynamoDB reconciliation;
+   check, each failing with the numbers it found; plus the error-prefix check and, for a `cdc`
+   pipeline, the reconciliation with its DynamoDB table (a `direct` pipeline has no table);
 5. runs the report queries and publishes the report under a fixed per-hour prefix (a re-run replaces it).
 Any failed task publishes an SNS alert naming the check, the hour and the numbers.
 """
@@ -26,7 +27,7 @@ from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import DAG, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from cdc_pipeline.definitions import PipelineDefinition
+from cdc_pipeline.definitions import PipelineDefinition, Topology
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import (
     SQL_ROOT,
@@ -194,14 +195,17 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
                 total += page["Count"]
             return total
 
-        table_count = count_table_items(names["table"])
-        check_current_state_matches_table = SQLValueCheckOperator(
-            task_id="check_current_state_matches_table",
-            conn_id=ATHENA_CONN_ID,
-            sql="quality/count_current_state.sql",
-            pass_value="{{ ti.xcom_pull(task_ids='count_table_items') }}",
-            retries=0,
-        )
+        # A direct pipeline has no table to reconcile with: its events are only in the stream.
+        reconcile = definition.topology is Topology.CDC
+        if reconcile:
+            table_count = count_table_items(names["table"])
+            check_current_state_matches_table = SQLValueCheckOperator(
+                task_id="check_current_state_matches_table",
+                conn_id=ATHENA_CONN_ID,
+                sql="quality/count_current_state.sql",
+                pass_value="{{ ti.xcom_pull(task_ids='count_table_items') }}",
+                retries=0,
+            )
 
         reports = {path.stem.removeprefix("report_"): path for path in report_files(definition)}
         report_tasks = [
@@ -249,6 +253,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         names >> wait_for_hour_to_end >> wait_for_delivery >> crawl >> changes_view >> current_view
         current_view >> checks
         current_view >> errors
-        current_view >> table_count >> check_current_state_matches_table
+        if reconcile:
+            current_view >> table_count >> check_current_state_matches_table
         current_view >> report_tasks >> published
     return dag
