@@ -8,6 +8,11 @@ nothing it acknowledged. On start the latest snapshot is loaded and the journal 
 moto; the data plane then resumes from the checkpoints in the snapshot, so work done after the
 snapshot is done again (at-least-once, as in AWS).
 
+Writes the data plane makes itself (Firehose's S3 objects) are journalled too, as the equivalent
+PutObject: an object AWS has delivered is never taken back by a restart. The checkpoint that
+produced it may be older than the object (it lives in the snapshot), so the same records can be
+delivered again under a new name after a restart; that is Firehose's at-least-once.
+
 LIMITATIONS: volatile operations (Athena StartQueryExecution, Glue StartCrawler, SQS
 ReceiveMessage, Lambda Invoke) are kept only by the periodic snapshot; a query or crawl that was
 running when the server died is not resumed. The journal is flushed to the operating system, not
@@ -179,6 +184,14 @@ class Persistence:
             self._take_snapshot()
         else:
             self.world.mark_dirty()
+
+    def journal_effect(self, entry: dict[str, Any]) -> None:
+        """Journal a write the data plane made itself (the caller holds the world lock).
+
+        ``entry`` is the equivalent HTTP request (method, path, query_string, headers, body); on
+        restore it is replayed through moto like a client's write.
+        """
+        self._append(entry)
 
     def _append(self, entry: dict[str, Any]) -> None:
         self.sequence += 1

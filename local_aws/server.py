@@ -95,6 +95,7 @@ class LocalAWS:
             if self.persistence.restore():
                 log.info("restored state from %s", self.state_dir)
             self.gateway.persistence = self.persistence
+            self.world.persistence = self.persistence
         self._server = make_server(
             self.host, self.port, self.gateway, threaded=True, request_handler=_QuietHandler
         )

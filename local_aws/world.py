@@ -101,6 +101,7 @@ class World:
         self.components: dict[str, Component] = {}
         # Component stores: plain picklable data (dicts, lists, bytes), saved with every snapshot.
         self.stores: dict[str, dict[str, Any]] = {}
+        self.persistence: Any = None  # set by the server when there is a state dir
         self._dirty = threading.Event()
 
     # -- stores and dirtiness -------------------------------------------------------------
@@ -136,6 +137,27 @@ class World:
 
     def component(self, name: str) -> Component:
         return self.components[name]
+
+    # -- writes the data plane makes --------------------------------------------------------
+    def put_s3_object(self, account_id: str, bucket: str, key: str, body: bytes) -> None:
+        """Write an object as a delivery service does, durably: with a state dir it is journalled.
+
+        The caller holds the lock. Raises what moto raises (e.g. a missing bucket), so callers can
+        retry, as Firehose does.
+        """
+        from urllib.parse import quote
+
+        self.backend("s3", account_id).put_object(bucket, key, body)
+        if self.persistence is not None:
+            self.persistence.journal_effect(
+                {
+                    "method": "PUT",
+                    "path": f"/{bucket}/{quote(key, safe='/~')}",
+                    "query_string": "",
+                    "headers": {"Host": "s3.amazonaws.com", "x-moto-account-id": account_id},
+                    "body": body,
+                }
+            )
 
 
 _current: World | None = None

@@ -818,11 +818,10 @@ class Firehose(Component):
             if delivery.arn not in self._streams():
                 delivery.outbox = []
                 return
-            s3 = self.world.backend("s3", settings.account_id)
             while delivery.outbox:
                 key, body = delivery.outbox[0]
                 try:
-                    s3.put_object(delivery.outbox_bucket, key, body)
+                    self.world.put_s3_object(settings.account_id, delivery.outbox_bucket, key, body)
                 except Exception as exc:
                     age_s = time.time() - delivery.outbox_oldest_ms / 1000
                     if age_s >= RETENTION_S:

@@ -158,3 +158,47 @@ def test_a_second_server_in_one_process_is_refused(local_aws):
     from local_aws.world import current
 
     assert current() is local_aws.world
+
+
+def test_an_object_firehose_delivered_survives_a_kill_under_its_own_name(tmp_path):
+    """AWS never takes back a delivered object: a restart must not roll it back with its checkpoint."""
+    state_dir = str(tmp_path / "state")
+    delivered = in_fresh_process(
+        """
+        import time
+        client("s3").create_bucket(Bucket="lake")
+        role = "arn:aws:iam::123456789012:role/firehose"
+        client("firehose").create_delivery_stream(
+            DeliveryStreamName="direct",
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": role,
+                "BucketARN": "arn:aws:s3:::lake",
+                "Prefix": "data/",
+                "BufferingHints": {"IntervalInSeconds": 0, "SizeInMBs": 1},
+            },
+        )
+        client("firehose").put_record(DeliveryStreamName="direct", Record={"Data": b"one\\n"})
+        deadline = time.monotonic() + 60
+        keys = []
+        while not keys and time.monotonic() < deadline:
+            keys = [o["Key"] for o in client("s3").list_objects_v2(Bucket="lake").get("Contents", [])]
+            time.sleep(0.05)
+        print("RESULT " + json.dumps(keys), flush=True)
+        os._exit(0)  # killed before any snapshot could hold the object
+        """,
+        state_dir,
+    )
+    assert len(delivered) == 1
+
+    seen = in_fresh_process(
+        """
+        import time
+        time.sleep(3)  # let a re-delivery happen if it is going to
+        s3 = client("s3")
+        result = {o["Key"]: s3.get_object(Bucket="lake", Key=o["Key"])["Body"].read().decode()
+                  for o in s3.list_objects_v2(Bucket="lake").get("Contents", [])}
+        """,
+        state_dir,
+    )
+    assert seen.get(delivered[0]) == "one\n", seen
