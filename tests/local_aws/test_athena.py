@@ -531,3 +531,174 @@ def test_a_long_query_blocks_nobody_and_can_be_stopped(aws: Callable[..., Any], 
     states = {e["QueryExecutionId"]: e["Status"]["State"] for e in batch["QueryExecutions"]}
     assert states == {slow: "CANCELLED", quick["QueryExecutionId"]: "SUCCEEDED"}
     assert [u["QueryExecutionId"] for u in batch["UnprocessedQueryExecutionIds"]] == ["missing"]
+
+
+# -- repeated queries over changing objects (the engine caches parsed objects between queries) -----
+def _json_table(
+    aws: Callable[..., Any], lake: dict[str, Any], columns: list[tuple[str, str]]
+) -> tuple[str, str]:
+    """A partitioned JSON table of its own (partitions ``p=a`` and ``p=b``); returns (name, prefix)."""
+    name = unique("events").replace("-", "_")
+    prefix = f"{name}/"
+    storage = {
+        "Columns": [{"Name": n, "Type": t} for n, t in columns],
+        "Location": f"s3://{lake['bucket']}/{prefix}",
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+    }
+    glue = aws("glue")
+    glue.create_table(
+        DatabaseName=lake["database"],
+        TableInput={
+            "Name": name,
+            "TableType": "EXTERNAL_TABLE",
+            "PartitionKeys": [{"Name": "p", "Type": "string"}],
+            "StorageDescriptor": storage,
+        },
+    )
+    for value in ("a", "b"):
+        glue.create_partition(
+            DatabaseName=lake["database"],
+            TableName=name,
+            PartitionInput={
+                "Values": [value],
+                "StorageDescriptor": {**storage, "Location": f"s3://{lake['bucket']}/{prefix}p={value}/"},
+            },
+        )
+    return name, prefix
+
+
+def test_an_overwritten_object_is_read_again(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
+    s3, bucket = aws("s3"), lake["bucket"]
+    table, prefix = _json_table(aws, lake, [("id", "int"), ("name", "string")])
+    first = _ndjson([{"id": 1, "name": "one"}, {"id": 2, "name": "two"}])
+    second = _ndjson([{"id": 3, "name": "three"}])
+    s3.put_object(Bucket=bucket, Key=f"{prefix}p=a/part-0", Body=first)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}p=b/part-0", Body=second)
+    sql = f"SELECT id, name, p FROM {table} ORDER BY id"
+    for _ in range(2):  # the second time from what the first one parsed
+        execution = run(aws, lake, sql)
+        # Athena bills every object a query reads, whether or not local_aws kept its rows.
+        assert execution["Statistics"]["DataScannedInBytes"] == len(first) + len(second)
+        assert rows_of(aws, execution["QueryExecutionId"])[1:] == [
+            ["1", "one", "a"],
+            ["2", "two", "a"],
+            ["3", "three", "b"],
+        ]
+    # Same key, same size, other bytes: the new version is read.
+    same_size = _ndjson([{"id": 1, "name": "uno"}, {"id": 2, "name": "dos"}])
+    assert len(same_size) == len(first)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}p=a/part-0", Body=same_size)
+    assert query(aws, lake, sql)[1:] == [["1", "uno", "a"], ["2", "dos", "a"], ["3", "three", "b"]]
+    # A longer version, read through a partition filter and through a view over the table.
+    longer = _ndjson([{"id": 1, "name": "eins"}, {"id": 2, "name": "zwei"}, {"id": 4, "name": "vier"}])
+    s3.put_object(Bucket=bucket, Key=f"{prefix}p=a/part-0", Body=longer)
+    pruned = run(aws, lake, f"SELECT count(*), max(name) FROM {table} WHERE p = 'a'")
+    assert pruned["Statistics"]["DataScannedInBytes"] == len(longer)
+    assert rows_of(aws, pruned["QueryExecutionId"])[1] == ["3", "zwei"]
+    view = unique("names").replace("-", "_")
+    run(aws, lake, f"CREATE VIEW {view} AS SELECT id, upper(name) AS name FROM {table}")
+    assert query(aws, lake, f"SELECT name FROM {view} ORDER BY id")[1:] == [
+        ["EINS"],
+        ["ZWEI"],
+        ["THREE"],
+        ["VIER"],
+    ]
+    s3.put_object(Bucket=bucket, Key=f"{prefix}p=b/part-0", Body=_ndjson([{"id": 3, "name": "drei"}]))
+    assert query(aws, lake, f"SELECT name FROM {view} ORDER BY id")[1:] == [
+        ["EINS"],
+        ["ZWEI"],
+        ["DREI"],
+        ["VIER"],
+    ]
+
+
+def test_a_deleted_object_is_no_longer_read(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
+    s3, bucket = aws("s3"), lake["bucket"]
+    table, prefix = _json_table(aws, lake, [("id", "int")])
+    bodies = {
+        f"{prefix}p=a/part-0": _ndjson([{"id": 1}, {"id": 2}]),
+        f"{prefix}p=a/part-1": _ndjson([{"id": 3}]),
+        f"{prefix}p=b/part-0": _ndjson([{"id": 4}]),
+    }
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    sql = f"SELECT count(*), coalesce(sum(id), 0) FROM {table}"
+    assert query(aws, lake, sql)[1] == ["4", "10"]
+    s3.delete_object(Bucket=bucket, Key=f"{prefix}p=a/part-1")
+    gone = run(aws, lake, sql)
+    assert rows_of(aws, gone["QueryExecutionId"])[1] == ["3", "7"]
+    assert gone["Statistics"]["DataScannedInBytes"] == len(bodies[f"{prefix}p=a/part-0"]) + len(
+        bodies[f"{prefix}p=b/part-0"]
+    )
+    s3.delete_object(Bucket=bucket, Key=f"{prefix}p=b/part-0")
+    assert query(aws, lake, f"SELECT count(*) FROM {table} WHERE p = 'b'")[1] == ["0"]
+    s3.delete_object(Bucket=bucket, Key=f"{prefix}p=a/part-0")
+    empty = run(aws, lake, sql)
+    assert rows_of(aws, empty["QueryExecutionId"])[1] == ["0", "0"]
+    assert empty["Statistics"]["DataScannedInBytes"] == 0
+    # Written again under the same key: read again.
+    s3.put_object(Bucket=bucket, Key=f"{prefix}p=a/part-1", Body=bodies[f"{prefix}p=a/part-1"])
+    assert query(aws, lake, sql)[1] == ["1", "3"]
+
+
+def test_a_changed_table_definition_rereads_the_same_objects(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    s3, glue, bucket = aws("s3"), aws("glue"), lake["bucket"]
+    table, prefix = _json_table(aws, lake, [("id", "string"), ("amount", "string")])
+    s3.put_object(
+        Bucket=bucket, Key=f"{prefix}p=a/part-0", Body=_ndjson([{"id": 7, "amount": 1.5, "note": "x"}])
+    )
+    execution = run(aws, lake, f"SELECT * FROM {table}")
+    result = aws("athena").get_query_results(QueryExecutionId=execution["QueryExecutionId"])
+    assert [c["Type"] for c in result["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]] == [
+        "varchar",
+        "varchar",
+        "varchar",
+    ]
+    stored = glue.get_table(DatabaseName=lake["database"], Name=table)["Table"]
+    storage = stored["StorageDescriptor"]
+    storage["Columns"] = [
+        {"Name": "id", "Type": "bigint"},
+        {"Name": "amount", "Type": "decimal(5,2)"},
+        {"Name": "note", "Type": "string"},
+    ]
+    glue.update_table(
+        DatabaseName=lake["database"],
+        TableInput={
+            "Name": table,
+            "TableType": stored["TableType"],
+            "PartitionKeys": stored["PartitionKeys"],
+            "StorageDescriptor": storage,
+        },
+    )
+    execution = run(aws, lake, f"SELECT id + 1, amount, note, p FROM {table}")
+    result = aws("athena").get_query_results(QueryExecutionId=execution["QueryExecutionId"])
+    assert [c["Type"] for c in result["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]] == [
+        "bigint",
+        "decimal",
+        "varchar",
+        "varchar",
+    ]
+    assert rows_of(aws, execution["QueryExecutionId"])[1] == ["8", "1.50", "x", "a"]
+
+
+def test_the_object_cache_is_bounded_by_bytes_and_keeps_the_latest_version() -> None:
+    import pyarrow as pa
+
+    from local_aws.athena_engine.cache import ObjectCache, ObjectKey
+
+    rows = pa.table({"id": list(range(100))})
+    cache = ObjectCache(max_bytes=int(rows.nbytes * 2.5))
+    keys = [ObjectKey("b", f"k{i}", '"e"', 10, "s") for i in range(3)]
+    for key in keys:
+        cache.put(key, rows)
+    assert cache.get(keys[0]) is None  # the least recently used went first
+    assert cache.get(keys[1]) is rows and cache.get(keys[2]) is rows
+    assert cache.bytes <= cache.max_bytes
+    newer = ObjectKey("b", "k1", '"f"', 10, "s")
+    cache.put(newer, rows)
+    assert cache.get(keys[1]) is None and cache.get(newer) is rows
+    assert cache.forget_changed("b", "", {"k1": ('"f"', 10)}) == 1  # k2 is gone from the listing
+    assert cache.get(keys[2]) is None and len(cache) == 1
