@@ -265,19 +265,22 @@ def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path
     end = started.replace(minute=0, second=0, microsecond=0)
     noun = generate.count_param(definition)
     console.say(f"2/3 generate {args.count} {noun} over the {args.hours} hours before {end:%H:00} UTC")
+    wanted = {
+        noun: args.count,
+        "update_share": 0.2,
+        "delete_share": 0.05,
+        "seed": args.seed,
+        "spread_hours": args.hours,
+        "end_time": end.isoformat(),
+    }
+    # Pipelines take different parameters (an event stream has no updates or deletes).
+    accepted = set(dags[generate.dag_id(definition)].params.keys())
     run, _ = run_dag(
         dags,
         generate.dag_id(definition),
         console,
         log_path,
-        run_conf={
-            noun: args.count,
-            "update_share": 0.2,
-            "delete_share": 0.05,
-            "seed": args.seed,
-            "spread_hours": args.hours,
-            "end_time": end.isoformat(),
-        },
+        run_conf={name: value for name, value in wanted.items() if name in accepted},
     )
     summary = xcom(run, "generate") or {}
     counts = summary.get("counts", {})
