@@ -290,8 +290,7 @@ def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path
     )
 
     passed = failed = 0
-    revenue = Decimal(0)
-    orders = 0
+    grand: dict[str, Decimal] = {}
     report_dirs = []
     failures = []
     for n in range(args.hours, 0, -1):
@@ -309,21 +308,24 @@ def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path
         failed += sum(1 for s in checks.values() if s == "failed")
         published = xcom(run, "publish_report") or {}
         totals = published.get("summary", {}).get("totals", {})
-        orders += int(totals.get("orders", 0) or 0)
-        revenue += Decimal(totals.get("revenue", "0") or "0")
+        for column, value in totals.items():
+            try:
+                grand[column] = grand.get(column, Decimal(0)) + Decimal(str(value))
+            except (ArithmeticError, ValueError):
+                continue  # a text column of the totals report
         if published.get("local_dir"):
             report_dirs.append(published["local_dir"])
+        shown = ", ".join(f"{column} {value}" for column, value in totals.items())
         console.say(
-            f"    checks passed {sum(1 for s in checks.values() if s == 'success')}/{len(checks)}; "
-            f"orders {totals.get('orders', '?')}, revenue {totals.get('revenue', '?')}"
+            f"    checks passed {sum(1 for s in checks.values() if s == 'success')}/{len(checks)}; {shown}"
         )
 
     with quiet_into(log_path, console):
         scanned = athena_bytes_scanned(settings.athena_workgroup, started - timedelta(seconds=5))
     out = console.stream
     out.write(f"\nSummary of the {definition.name} demo\n")
-    out.write(f"  {noun} in the reported hours : {orders}\n")
-    out.write(f"  revenue                      : {revenue}\n")
+    for column, value in grand.items():
+        out.write(f"  {column + ' (reported hours)':<29}: {value}\n")
     out.write(f"  quality checks               : {passed} passed, {failed} failed\n")
     out.write(f"  bytes Athena scanned         : {scanned:,}\n")
     for directory in report_dirs:
