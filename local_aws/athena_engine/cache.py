@@ -12,12 +12,22 @@ it read, parse its JSON in Python, let DuckDB read it again and open a fresh Duc
 - One DuckDB database lives as long as the process; each query gets its own cursor of it (its own
   session: temporary views, settings and ``interrupt`` stay per query), which is far cheaper than
   opening a database per query.
+- The rows a query needs from one table (its objects after partition pruning, with the partition
+  columns) become a native table of that database, a *snapshot* keyed by the exact object versions
+  and partition values. DuckDB scans it several times faster than Arrow joined to partition values,
+  and the next query over the same objects (a view over the whole lake, say) reuses it. Snapshots
+  are bounded by the same number of bytes (estimated from the Arrow sizes), evicted least recently
+  used first, and dropped once no running query holds them; a snapshot that names an object
+  version that is gone is never looked up again and ages out.
 - Stored view bodies are parsed once per text (each query binds its own copy).
 
 Athena bills the bytes of the objects a query reads, so ``DataScannedInBytes`` still counts every
 object the query reads, whether its rows came from the cache or from S3.
 
-``LOCAL_AWS_ATHENA_CACHE_MB`` sets the bound (default 256); ``0`` switches all of this off and the
+Two queries that miss the same object at once both parse it (the second result replaces the first).
+
+``LOCAL_AWS_ATHENA_CACHE_MB`` sets the bound of each of the two caches (default 256, so up to about
+twice that in memory); ``0`` switches all of this off and the
 engine works as it did before (a new database per query, every object read and parsed), which is
 what ``bench.bench_athena`` compares against. `configure` changes it at run time.
 """

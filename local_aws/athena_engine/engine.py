@@ -155,7 +155,7 @@ def _name_output_columns(statement: exp.Expression) -> None:
 
 
 class QueryEngine:
-    """Runs one statement; one DuckDB connection per query, created here."""
+    """Runs one statement on a DuckDB connection of its own (a cursor of the shared database, see `cache`)."""
 
     def __init__(
         self,

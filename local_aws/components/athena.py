@@ -3,9 +3,15 @@
 moto stores query executions and runs no SQL. Here StartQueryExecution queues the query; a pool
 of workers runs it (QUEUED -> RUNNING -> SUCCEEDED / FAILED / CANCELLED) with
 `local_aws.athena_engine`: tables and partitions come from moto's Glue catalog, object bytes from
-moto's S3 (read under the world lock; DuckDB runs without it, one connection per query). Only the
-partitions the WHERE clause allows are read, and DataScannedInBytes counts the bytes of the
-objects read. Results go to ``<OutputLocation>/<QueryExecutionId>.csv`` (+ ``.csv.metadata``) in
+moto's S3 (read under the world lock; parsing and DuckDB run without it, each query on its own
+cursor of one process-wide DuckDB database). Only the partitions the WHERE clause allows are read,
+and DataScannedInBytes counts the bytes of the objects read. Repeated queries are cheap: each S3
+object is parsed once per version (ETag and size) and table schema and kept in memory, and the rows
+of a table over a set of object versions are kept as a DuckDB table, so a query over objects already
+seen reads and parses nothing (`local_aws.athena_engine.cache`; bounded by
+``LOCAL_AWS_ATHENA_CACHE_MB``, default 256, ``0`` turns it off). DataScannedInBytes still counts
+every object the query reads, cached or not, because that is what Athena bills. An overwritten
+object is a new version and is parsed again; a deleted one is no longer listed, so not read. Results go to ``<OutputLocation>/<QueryExecutionId>.csv`` (+ ``.csv.metadata``) in
 Athena's CSV, or ``.txt`` for DDL and utility statements; GetQueryResults pages through that file.
 Views are stored in Glue the way Athena stores them (VIRTUAL_VIEW, a base64 "Presto View").
 
@@ -21,7 +27,8 @@ then counts it). Tables: JSON (OpenX/Hive JsonSerDe), Parquet, OpenCSVSerde and 
 text only (no ORC, Avro, Iceberg, partition projection, bucketing); partitions must be
 registered in Glue (an unregistered partition is not read, as in Athena). Partition filters are
 not pushed through views or into the nullable side of outer joins (those read every partition).
-The input of a query is copied to a temporary directory. CREATE EXTERNAL TABLE and DROP TABLE
+Objects not yet cached are copied to a temporary directory to be parsed; the cache is in memory
+only (a restart parses everything once again) and is not shared between processes. CREATE EXTERNAL TABLE and DROP TABLE
 change only the Glue catalog (as Athena does for external tables). SHOW TABLES / DATABASES /
 PARTITIONS / COLUMNS and DESCRIBE are answered from the catalog in Hive's plain-text layout. Not
 supported: CTAS, INSERT INTO, UNLOAD, MSCK REPAIR, ALTER TABLE, prepared statements, result

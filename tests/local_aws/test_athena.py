@@ -702,3 +702,23 @@ def test_the_object_cache_is_bounded_by_bytes_and_keeps_the_latest_version() -> 
     assert cache.get(keys[1]) is None and cache.get(newer) is rows
     assert cache.forget_changed("b", "", {"k1": ('"f"', 10)}) == 1  # k2 is gone from the listing
     assert cache.get(keys[2]) is None and len(cache) == 1
+
+
+def test_concurrent_queries_over_objects_not_yet_read_agree(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    s3, bucket = aws("s3"), lake["bucket"]
+    table, prefix = _json_table(aws, lake, [("id", "int")])
+    for value, ids in (("a", range(0, 50)), ("b", range(50, 80))):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}p={value}/part-0", Body=_ndjson([{"id": i} for i in ids]))
+    sqls = [
+        f"SELECT count(*), sum(id) FROM {table}",
+        f"SELECT count(*), sum(id) FROM {table} WHERE p = 'b'",
+    ] * 4
+    started = [start(aws, lake, sql) for sql in sqls]  # every worker busy, all missing the same objects
+    answers = []
+    for execution_id in started:
+        execution = finish(aws, execution_id)
+        assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+        answers.append(rows_of(aws, execution_id)[1])
+    assert answers == [["80", str(sum(range(80)))], ["30", str(sum(range(50, 80)))]] * 4
