@@ -498,6 +498,7 @@ class QueryEngine:
         snapshots = cache.snapshots()
         snapshot_key = (
             schema,
+            tuple(table.partition_keys),  # partition columns are typed in the snapshot, not in the objects
             tuple((part_keys[i] or listed[i], tuple(values)) for i, (_, values) in enumerate(parts)),
         )
         name = snapshots.acquire(snapshot_key)

@@ -682,6 +682,20 @@ def test_a_changed_table_definition_rereads_the_same_objects(
         "varchar",
     ]
     assert rows_of(aws, execution["QueryExecutionId"])[1] == ["8", "1.50", "x", "a"]
+    # The partition column's type changes too: 'a' is no int, so it reads as NULL, as in Hive.
+    glue.update_table(
+        DatabaseName=lake["database"],
+        TableInput={
+            "Name": table,
+            "TableType": stored["TableType"],
+            "PartitionKeys": [{"Name": "p", "Type": "int"}],
+            "StorageDescriptor": storage,
+        },
+    )
+    execution = run(aws, lake, f"SELECT id + 1, amount, note, p FROM {table}")
+    result = aws("athena").get_query_results(QueryExecutionId=execution["QueryExecutionId"])
+    assert result["ResultSet"]["ResultSetMetadata"]["ColumnInfo"][3]["Type"] == "integer"
+    assert rows_of(aws, execution["QueryExecutionId"])[1] == ["8", "1.50", "x", None]
 
 
 def test_the_object_cache_is_bounded_by_bytes_and_keeps_the_latest_version() -> None:
