@@ -26,8 +26,9 @@ from typing import Any, TextIO
 
 from cdc_pipeline.settings import REPO_ROOT
 
-BUILD = REPO_ROOT / "build" / "demo"
-REPORTS = REPO_ROOT / "reports"
+# Where the demo keeps Airflow's home and logs, and where reports go; overridable for tests.
+BUILD = Path(os.environ.get("CDC_LAKE_DEMO_DIR") or REPO_ROOT / "build" / "demo")
+REPORTS = Path(os.environ.get("CDC_LAKE_DEMO_REPORTS_DIR") or REPO_ROOT / "reports")
 _PROGRESS = re.compile(r"(written [^\]\n]*?)(?:\s+\[|$)")
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
 
@@ -229,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
 def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path: Path) -> int:
     from cdc_pipeline.local_connections import local_env
 
-    for name, value in local_env(endpoint, buffer_seconds=1).items():
+    prefix = os.environ.get("CDC_LAKE_PREFIX") or "cdc-lake"
+    for name, value in local_env(endpoint, prefix=prefix, buffer_seconds=1).items():
         os.environ.setdefault(name, value)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["CDC_LAKE_REPORTS_DIR"] = str(REPORTS)

@@ -8,6 +8,7 @@ is the same.
 from __future__ import annotations
 
 import json
+import os
 
 # The embedded AWS accepts any credentials; these only satisfy boto3's signer.
 LOCAL_ACCESS_KEY = "local"
@@ -63,5 +64,7 @@ def local_env(
         "CDC_LAKE_POLL_INTERVAL": "0.2",
         "CDC_LAKE_DELIVERY_GRACE": "1",
     }
-    env.update(connection_env(endpoint_url, region, prefix))
+    # The checks' Athena connection must name the workgroup the settings will use.
+    workgroup = os.environ.get("CDC_LAKE_ATHENA_WORKGROUP") or prefix
+    env.update(connection_env(endpoint_url, region, workgroup))
     return env
