@@ -120,6 +120,8 @@ def airflow_env(
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
             # New DAG files show up within seconds rather than the default five minutes.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            # A busy laptop can keep the api-server from answering a task within the default 5 s.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             # The LocalExecutor starts this many worker processes up front: a laptop needs few.
             "AIRFLOW__CORE__PARALLELISM": "8",
         }
@@ -148,15 +150,19 @@ class Service:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Ask politely, then kill the whole process group."""
+    def request_stop(self) -> None:
+        """Send the stop signal to the process group (returns at once)."""
         if self.running():
             _signal_group(self.process, self.stop_signal)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.process, signal.SIGKILL)
-                self.process.wait(10)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Ask politely, then kill the whole process group."""
+        self.request_stop()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.process, signal.SIGKILL)
+            self.process.wait(10)
         # Children that outlived their parent (e.g. a task runner) go with the group.
         _signal_group(self.process, signal.SIGKILL)
         if self.log_file is not None:
@@ -204,7 +210,11 @@ class Services:
         return service
 
     def stop_all(self) -> None:
-        for service in reversed(self.started):
+        """Stop all but the first service together, then the first (the embedded AWS, when it was started here)."""
+        first, rest = self.started[:1], self.started[1:]
+        for service in rest:
+            service.request_stop()
+        for service in [*rest, *first]:
             service.stop()
         self.started.clear()
 
