@@ -129,7 +129,7 @@ def test_airflow_points_at_local_aws_postgres_and_redis(config: dict[str, Any]) 
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-apiserver:8080/")
         # The same connections and pipeline settings as a local run (`local_env`), only the host differs.
         for key, want in local_env(LOCAL_AWS_URL).items():
-            assert key in env, (name, key)
+            assert key in env, f"{name}: {key} (set by local_env) is missing from docker-compose.yaml"
             if key.startswith("AIRFLOW_CONN_"):
                 assert json.loads(env[key]) == json.loads(want), (name, key)
             else:
