@@ -78,6 +78,7 @@ def quiet_into(log_path: Path, console: Console) -> Iterator[None]:
 
 
 def _echo_progress(log_path: Path, start: int, stop: threading.Event, console: Console) -> None:
+    last = ""
     with open(log_path, errors="replace") as log:
         log.seek(start)
         while True:
@@ -89,8 +90,10 @@ def _echo_progress(log_path: Path, start: int, stop: threading.Event, console: C
                 continue
             if match := _TASK_START.search(line):
                 console.say(f"    task {match.group(1)}")
-            elif match := _PROGRESS.search(line):
-                console.say(f"      {match.group(1).strip()}")
+            elif (match := _PROGRESS.search(line)) and match.group(1).strip().removesuffix(" (done)") != last:
+                # The generator's progress reaches the log twice (its logger and the task's).
+                last = match.group(1).strip().removesuffix(" (done)")
+                console.say(f"      {last}")
 
 
 def free_port() -> int:
@@ -200,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline", default=os.environ.get("PIPELINE") or "sales_orders")
     parser.add_argument("--count", type=int, default=1000, help="new items to generate (default 1000)")
-    parser.add_argument("--hours", type=int, default=2, help="past hours to spread them over (default 2)")
+    parser.add_argument(
+        "--hours", type=int, default=1, help="past hours to spread them over, one hourly run each (default 1)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
@@ -266,7 +271,8 @@ def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path
 
     end = started.replace(minute=0, second=0, microsecond=0)
     noun = generate.count_param(definition)
-    console.say(f"2/3 generate {args.count} {noun} over the {args.hours} hours before {end:%H:00} UTC")
+    span = "the hour" if args.hours == 1 else f"the {args.hours} hours"
+    console.say(f"2/3 generate {args.count} {noun} over {span} before {end:%H:00} UTC")
     wanted = {
         noun: args.count,
         "update_share": 0.2,
