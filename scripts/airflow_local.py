@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -108,6 +109,12 @@ def airflow_env(
             "PYTHONUNBUFFERED": "1",
             "CDC_LAKE_LAMBDA_DIR": str(REPO / "lambda"),
             "CDC_LAKE_REPORTS_DIR": str(home / "reports"),
+            # Schedule from the previous hour on: catching up every hour since the default start
+            # would queue hundreds of runs for hours that have no data.
+            "CDC_LAKE_HOURLY_START": source.get("CDC_LAKE_HOURLY_START")
+            or (
+                datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+            ).isoformat(),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

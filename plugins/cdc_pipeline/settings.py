@@ -25,6 +25,7 @@ known once a client asks STS, so provisioning calls `Settings.with_account_id()`
 | `CDC_LAKE_TRANSFORM_MEMORY` | `256` | the transform Lambda's MemorySize in MB (128-10240) |
 | `CDC_LAKE_LAMBDA_DIR` | `<repo>/lambda` | where the Lambda function folders are |
 | `CDC_LAKE_ROLE_PROPAGATION_TIMEOUT` | `120` | how long to retry calls that name a just-created IAM role |
+| `CDC_LAKE_HOURLY_START` | `2026-11-01T00:00:00Z` | the first hour the hourly DAGs run for (catchup fills every hour since; set it near your deployment date) |
 | `CDC_LAKE_POLL_INTERVAL` | `5` | seconds between status polls of Athena queries and crawls (decimals allowed) |
 | `CDC_LAKE_DELIVERY_GRACE` | `60` | seconds an hour may still receive late deliveries after its end plus one buffering interval |
 
@@ -41,6 +42,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -48,6 +50,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_PREFIX = "cdc-lake"
 DEFAULT_REGION = "us-east-1"
+DEFAULT_HOURLY_START = datetime(2026, 11, 1, tzinfo=UTC)
 
 # AWS's limits for the values we pass through (API reference of each service).
 FIREHOSE_INTERVAL_RANGE = (0, 900)
@@ -104,6 +107,7 @@ class Settings:
         default=120, metadata=_env("CDC_LAKE_ROLE_PROPAGATION_TIMEOUT")
     )
     poll_interval_seconds: float = field(default=5.0, metadata=_env("CDC_LAKE_POLL_INTERVAL"))
+    hourly_start: datetime = field(default=DEFAULT_HOURLY_START, metadata=_env("CDC_LAKE_HOURLY_START"))
     delivery_grace_seconds: int = field(default=60, metadata=_env("CDC_LAKE_DELIVERY_GRACE"))
 
     # -- construction -------------------------------------------------------------------------
@@ -142,6 +146,9 @@ class Settings:
             raw = _get(env, _var(name))
             if raw:
                 values[name] = _parse_int(_var(name), raw)
+        raw = _get(env, "CDC_LAKE_HOURLY_START")
+        if raw:
+            values["hourly_start"] = _parse_hour("CDC_LAKE_HOURLY_START", raw)
         raw = _get(env, "CDC_LAKE_POLL_INTERVAL")
         if raw:
             try:
@@ -293,6 +300,20 @@ def _parse_int(variable: str, raw: str) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{variable}={raw!r} is not a whole number") from None
+
+
+def _parse_hour(variable: str, raw: str) -> datetime:
+    """An ISO-8601 time (no offset means UTC), which must fall on a whole hour."""
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(f"{variable}={raw!r} is not an ISO-8601 time like 2026-11-01T00:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    if (moment.minute, moment.second, moment.microsecond) != (0, 0, 0):
+        raise SettingsError(f"{variable}={raw!r} must be a whole hour (hourly windows start on the hour)")
+    return moment
 
 
 def _parse_bool(variable: str, raw: str) -> bool:

@@ -241,3 +241,18 @@ def test_resource_names_need_the_account_id() -> None:
 def test_partitions_follow_the_region() -> None:
     settings = Settings.from_env({"CDC_LAKE_REGION": "cn-north-1"}).with_account_id(ACCOUNT)
     assert SALES_ORDERS.resources(settings).stream_arn.startswith("arn:aws-cn:kinesis:cn-north-1:")
+
+
+def test_hourly_start_is_a_whole_utc_hour():
+    from datetime import UTC, datetime
+
+    from cdc_pipeline.settings import Settings, SettingsError
+
+    assert Settings.from_env({"CDC_LAKE_HOURLY_START": "2027-01-02T03:00:00+01:00"}).hourly_start == datetime(
+        2027, 1, 2, 2, tzinfo=UTC
+    )
+    assert Settings.from_env({"CDC_LAKE_HOURLY_START": "2027-01-02T03:00"}).hourly_start.tzinfo is not None
+    with pytest.raises(SettingsError, match="CDC_LAKE_HOURLY_START.*whole hour"):
+        Settings.from_env({"CDC_LAKE_HOURLY_START": "2027-01-02T03:30:00Z"})
+    with pytest.raises(SettingsError, match="CDC_LAKE_HOURLY_START.*ISO-8601"):
+        Settings.from_env({"CDC_LAKE_HOURLY_START": "yesterday"})

@@ -31,7 +31,6 @@ from cdc_pipeline.definitions import PipelineDefinition, Topology
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import (
     SQL_ROOT,
-    START_DATE,
     default_args,
     error_prefix,
     hour_partition,
@@ -75,7 +74,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         dag_id=dag_id(definition),
         description=f"Deliver, crawl, check and report one hour of {definition.name}",
         schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-        start_date=START_DATE,
+        start_date=settings.hourly_start,
         catchup=True,
         max_active_runs=3,
         default_args=default_args(settings),
