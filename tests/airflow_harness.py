@@ -119,3 +119,40 @@ def athena_rows(endpoint_url: str, sql: str, workgroup: str, database: str) -> l
                 continue
             rows.append(dict(zip(header, values, strict=True)))
     return rows
+
+
+@contextmanager
+def deployed_pipeline(endpoint_url: str, provision: str | None = None) -> Iterator[dict[str, Any]]:
+    """The DAGs parsed for a fresh prefix; with ``provision`` (a pipeline name), provisioned first.
+
+    Yields ``{"env", "dags", "endpoint", "prefix"}`` for the helpers below.
+    """
+    migrate_metadata_db()
+    with pipeline_environment(endpoint_url) as env:
+        dags = load_dags()
+        if provision is not None:
+            run = run_dag(dags[f"{provision}_provision"])
+            assert str(run.state) == "success", task_states(run)
+        yield {"env": env, "dags": dags, "endpoint": endpoint_url, "prefix": env["CDC_LAKE_PREFIX"]}
+
+
+def client(pipeline: dict[str, Any], service: str) -> Any:
+    """A boto3 client for the embedded AWS the pipeline runs on."""
+    return boto3.client(service, endpoint_url=pipeline["endpoint"], region_name="us-east-1")
+
+
+def lake_bucket(pipeline: dict[str, Any]) -> str:
+    account = client(pipeline, "sts").get_caller_identity()["Account"]
+    return f"{pipeline['prefix']}-{account}-us-east-1-lake"
+
+
+def report_files(pipeline: dict[str, Any], dataset: str, hour: datetime) -> dict[str, bytes]:
+    """Every file of one hour's published report, by file name."""
+    s3 = client(pipeline, "s3")
+    bucket = lake_bucket(pipeline)
+    prefix = f"reports/{dataset}/hour={hour:%Y-%m-%dT%H}/"
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {
+        item["Key"][len(prefix) :]: s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        for item in listing
+    }

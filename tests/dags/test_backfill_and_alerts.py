@@ -6,13 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import boto3
 import pytest
 
 from tests.airflow_harness import (
-    load_dags,
-    migrate_metadata_db,
-    pipeline_environment,
+    client,
+    deployed_pipeline,
+    report_files,
     run_dag,
     task_states,
     xcom,
@@ -23,33 +22,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    migrate_metadata_db()
-    with pipeline_environment(local_aws.endpoint_url) as env:
-        dags = load_dags()
-        provision = run_dag(dags["sales_orders_provision"])
-        assert str(provision.state) == "success", task_states(provision)
-        yield {"env": env, "dags": dags, "endpoint": local_aws.endpoint_url, "prefix": env["CDC_LAKE_PREFIX"]}
-
-
-def client(pipeline, service):
-    return boto3.client(service, endpoint_url=pipeline["endpoint"], region_name="us-east-1")
-
-
-def lake_bucket(pipeline) -> str:
-    account = client(pipeline, "sts").get_caller_identity()["Account"]
-    return f"{pipeline['prefix']}-{account}-us-east-1-lake"
-
-
-def report_objects(pipeline, hour: datetime) -> dict[str, bytes]:
-    s3 = client(pipeline, "s3")
-    prefix = f"reports/sales_orders/hour={hour:%Y-%m-%dT%H}/"
-    listing = s3.list_objects_v2(Bucket=lake_bucket(pipeline), Prefix=prefix).get("Contents", [])
-    return {
-        item["Key"][len(prefix) :]: s3.get_object(Bucket=lake_bucket(pipeline), Key=item["Key"])[
-            "Body"
-        ].read()
-        for item in listing
-    }
+    with deployed_pipeline(local_aws.endpoint_url, provision="sales_orders") as deployed:
+        yield deployed
 
 
 def test_three_backfilled_hours_report_what_was_generated(pipeline):
@@ -73,7 +47,7 @@ def test_three_backfilled_hours_report_what_was_generated(pipeline):
     for hour in hours:
         run = run_dag(pipeline["dags"]["sales_orders_hourly"], logical_date=hour + timedelta(hours=1))
         assert str(run.state) == "success", (hour, task_states(run))
-        files = report_objects(pipeline, hour)
+        files = report_files(pipeline, "sales_orders", hour)
         assert {"totals.csv", "summary.json", "index.html"} <= set(files)
         totals = json.loads(files["summary.json"])["totals"]
         want = next(v for k, v in expected.items() if k.startswith(f"{hour:%Y-%m-%dT%H}"))
@@ -81,10 +55,10 @@ def test_three_backfilled_hours_report_what_was_generated(pipeline):
         assert Decimal(totals["revenue"]) == Decimal(want["revenue"]), hour
 
     # Re-running an hour replaces its report: the same files, the same numbers, nothing added.
-    before = report_objects(pipeline, hours[1])
+    before = report_files(pipeline, "sales_orders", hours[1])
     again = run_dag(pipeline["dags"]["sales_orders_hourly"], logical_date=hours[1] + timedelta(hours=1))
     assert str(again.state) == "success", task_states(again)
-    after = report_objects(pipeline, hours[1])
+    after = report_files(pipeline, "sales_orders", hours[1])
     assert set(after) == set(before)
     assert after["totals.csv"] == before["totals.csv"]
 

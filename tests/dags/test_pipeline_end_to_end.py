@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import boto3
 import pytest
 
 from tests.airflow_harness import (
     athena_rows,
-    load_dags,
-    migrate_metadata_db,
-    pipeline_environment,
+    client,
+    deployed_pipeline,
     run_dag,
     task_states,
     xcom,
@@ -27,14 +25,8 @@ def current_hour() -> datetime:
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    migrate_metadata_db()
-    with pipeline_environment(local_aws.endpoint_url) as env:
-        dags = load_dags()
-        yield {"env": env, "dags": dags, "endpoint": local_aws.endpoint_url, "prefix": env["CDC_LAKE_PREFIX"]}
-
-
-def client(pipeline, service):
-    return boto3.client(service, endpoint_url=pipeline["endpoint"], region_name="us-east-1")
+    with deployed_pipeline(local_aws.endpoint_url) as deployed:
+        yield deployed
 
 
 def scan_table(pipeline) -> dict[str, dict]:

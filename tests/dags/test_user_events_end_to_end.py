@@ -11,13 +11,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import boto3
 import pytest
 
 from tests.airflow_harness import (
-    load_dags,
-    migrate_metadata_db,
-    pipeline_environment,
+    client,
+    deployed_pipeline,
+    lake_bucket,
+    report_files,
     run_dag,
     task_states,
     xcom,
@@ -31,23 +31,10 @@ EVENTS = 1200
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    migrate_metadata_db()
-    with pipeline_environment(local_aws.endpoint_url) as env:
-        dags = load_dags()
-        provision = run_dag(dags["user_events_provision"])
-        assert str(provision.state) == "success", task_states(provision)
-        yield {"env": env, "dags": dags, "endpoint": local_aws.endpoint_url, "prefix": env["CDC_LAKE_PREFIX"]}
-        teardown = run_dag(dags["user_events_teardown"])
+    with deployed_pipeline(local_aws.endpoint_url, provision="user_events") as deployed:
+        yield deployed
+        teardown = run_dag(deployed["dags"]["user_events_teardown"])
         assert str(teardown.state) == "success", task_states(teardown)
-
-
-def client(pipeline, service):
-    return boto3.client(service, endpoint_url=pipeline["endpoint"], region_name="us-east-1")
-
-
-def lake_bucket(pipeline) -> str:
-    account = client(pipeline, "sts").get_caller_identity()["Account"]
-    return f"{pipeline['prefix']}-{account}-us-east-1-lake"
 
 
 def lake_rows(pipeline, prefix: str) -> list[dict]:
@@ -59,17 +46,6 @@ def lake_rows(pipeline, prefix: str) -> list[dict]:
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
             rows += [json.loads(line) for line in body.splitlines()]
     return rows
-
-
-def report_files(pipeline, hour: datetime) -> dict[str, bytes]:
-    s3 = client(pipeline, "s3")
-    bucket = lake_bucket(pipeline)
-    prefix = f"reports/user_events/hour={hour:%Y-%m-%dT%H}/"
-    listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-    return {
-        item["Key"][len(prefix) :]: s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-        for item in listing
-    }
 
 
 def csv_rows(body: bytes) -> list[dict[str, str]]:
@@ -107,7 +83,7 @@ def test_reports_of_two_backfilled_hours_equal_what_the_producer_sent(pipeline):
         assert "count_table_items" not in states and "check_current_state_matches_table" not in states
 
         want = expected[f"{hour:%Y-%m-%dT%H}"]
-        files = report_files(pipeline, hour)
+        files = report_files(pipeline, "user_events", hour)
         assert {
             "totals.csv",
             "events_by_hour.csv",

@@ -9,16 +9,15 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from cdc_pipeline.generators.profiles import age_band, email_issue
 from tests.airflow_harness import (
     athena_rows,
-    load_dags,
-    migrate_metadata_db,
-    pipeline_environment,
+    client,
+    deployed_pipeline,
+    report_files,
     run_dag,
     task_states,
     xcom,
@@ -31,32 +30,8 @@ USERS = 400
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    migrate_metadata_db()
-    with pipeline_environment(local_aws.endpoint_url) as env:
-        dags = load_dags()
-        provision = run_dag(dags["user_profiles_provision"])
-        assert str(provision.state) == "success", task_states(provision)
-        yield {"env": env, "dags": dags, "endpoint": local_aws.endpoint_url, "prefix": env["CDC_LAKE_PREFIX"]}
-
-
-def client(pipeline, service):
-    return boto3.client(service, endpoint_url=pipeline["endpoint"], region_name="us-east-1")
-
-
-def lake_bucket(pipeline) -> str:
-    account = client(pipeline, "sts").get_caller_identity()["Account"]
-    return f"{pipeline['prefix']}-{account}-us-east-1-lake"
-
-
-def report_files(pipeline, hour: datetime) -> dict[str, bytes]:
-    s3 = client(pipeline, "s3")
-    bucket = lake_bucket(pipeline)
-    prefix = f"reports/user_profiles/hour={hour:%Y-%m-%dT%H}/"
-    listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-    return {
-        item["Key"][len(prefix) :]: s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-        for item in listing
-    }
+    with deployed_pipeline(local_aws.endpoint_url, provision="user_profiles") as deployed:
+        yield deployed
 
 
 def csv_rows(body: bytes) -> list[dict[str, str]]:
@@ -108,7 +83,7 @@ def test_reports_count_what_was_generated_and_the_lake_equals_the_table(pipeline
         assert str(run.state) == "success", (hour, states)
         for check in ("check_age_range", "check_email_issue_share", "check_user_ids"):
             assert states[check] == "success", (check, states)
-        files = report_files(pipeline, hour)
+        files = report_files(pipeline, "user_profiles", hour)
         assert {"totals.csv", "users_by_city.csv", "users_by_age_band.csv", "email_issues.csv"} <= set(files)
 
         # This hour's sign-ups, as they are now: the generator's totals for the created_at hour.
@@ -117,7 +92,7 @@ def test_reports_count_what_was_generated_and_the_lake_equals_the_table(pipeline
         assert {name: int(value) for name, value in totals.items()} == want, hour
 
     # The population reports describe every current user: compare the last hour's with the table.
-    files = report_files(pipeline, hours[-1])
+    files = report_files(pipeline, "user_profiles", hours[-1])
     by_city = {
         (r["city"], r["state"], r["country"]): int(r["users"]) for r in csv_rows(files["users_by_city.csv"])
     }

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 
 from cdc_pipeline.alerts import make_failure_alert
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
 
 SQL_ROOT = REPO_ROOT / "include" / "sql"
 # Hourly runs start here; catchup fills the hours since (bounded by max_active_runs).
@@ -64,3 +68,47 @@ def definition_check_params(definition: PipelineDefinition, settings: Settings) 
         settings.pipe_batching_window_seconds + settings.firehose_buffer_interval_seconds + 60,
     )
     return bounds
+
+
+def resource_dag(
+    definition: PipelineDefinition,
+    settings: Settings,
+    *,
+    kind: str,
+    description: str,
+    doc_md: str,
+    action: Callable[..., list[Any]],
+    task_doc: str,
+) -> DAG:
+    """A manual DAG with one task that runs ``action(definition, settings, clients)`` and logs each outcome.
+
+    Provision and teardown are this shape: the plan lives in ``cdc_pipeline.provision``; the DAG only
+    gives it clients from the Airflow connection and shows what happened to each resource.
+    """
+    from airflow.sdk import DAG, task
+
+    with DAG(
+        dag_id=f"{definition.name}_{kind}",
+        description=description,
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        default_args=default_args(settings),
+        tags=["cdc-lake", definition.name, kind],
+        doc_md=doc_md,
+    ) as dag:
+
+        def run_plan() -> list[dict[str, Any]]:
+            import logging
+
+            from cdc_pipeline.aws_clients import ConnectionClients
+
+            outcomes = action(definition, settings, ConnectionClients(settings.aws_conn_id))
+            log = logging.getLogger(f"cdc_pipeline.{kind}")
+            for outcome in outcomes:
+                log.info("%s", outcome)
+            return [outcome.__dict__ for outcome in outcomes]
+
+        run_plan.__doc__ = task_doc
+        task(task_id=kind)(run_plan)()
+    return dag
