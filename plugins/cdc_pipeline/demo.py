@@ -29,7 +29,8 @@ from cdc_pipeline.settings import REPO_ROOT
 # Where the demo keeps Airflow's home and logs, and where reports go; overridable for tests.
 BUILD = Path(os.environ.get("CDC_LAKE_DEMO_DIR") or REPO_ROOT / "build" / "demo")
 REPORTS = Path(os.environ.get("CDC_LAKE_DEMO_REPORTS_DIR") or REPO_ROOT / "reports")
-_PROGRESS = re.compile(r"(written [^\]\n]*?)(?:\s+\[|$)")
+# The generators' progress lines: "written 1,000 / 2,000 orders, 140 updates, ..." (never SQL text).
+_PROGRESS = re.compile(r"(written [\d,]+(?: / [\d,]+)? [a-z][^\]\n]*?)(?:\s+\[|$)")
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
 
 
@@ -293,8 +294,7 @@ def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path
     summary = xcom(run, "generate") or {}
     counts = summary.get("counts", {})
     console.say(
-        f"    {counts.get('inserted', 0)} inserted, {counts.get('updated', 0)} updated, "
-        f"{counts.get('deleted', 0)} deleted"
+        "    " + ", ".join(f"{value} {name}" for name, value in counts.items() if not isinstance(value, dict))
     )
 
     passed = failed = 0
@@ -332,13 +332,16 @@ def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path
         scanned = athena_bytes_scanned(settings.athena_workgroup, started - timedelta(seconds=5))
     out = console.stream
     out.write(f"\nSummary of the {definition.name} demo\n")
-    for column, value in grand.items():
-        out.write(f"  {column + ' (reported hours)':<29}: {value}\n")
-    out.write(f"  quality checks               : {passed} passed, {failed} failed\n")
-    out.write(f"  bytes Athena scanned         : {scanned:,}\n")
-    for directory in report_dirs:
-        out.write(f"  report                       : {_shown(directory)}/index.html\n")
-    out.write(f"  Airflow's log                : {_shown(log_path)}\n")
+    lines = [(f"{column} (reported hours)", str(value)) for column, value in grand.items()]
+    lines += [
+        ("quality checks", f"{passed} passed, {failed} failed"),
+        ("bytes Athena scanned", f"{scanned:,}"),
+    ]
+    lines += [("report", f"{_shown(directory)}/index.html") for directory in report_dirs]
+    lines.append(("Airflow's log", _shown(log_path)))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        out.write(f"  {label:<{width}} : {value}\n")
     out.flush()
     if failures:
         for failure in failures:
