@@ -316,3 +316,11 @@ def test_events_reach_a_real_kinesis_stream_in_user_order(aws):
     assert all(len(s) == 1 for s in shards_of_user.values())  # one user, one shard
     assert all(t == sorted(t) for t in times_of_user.values())
     kinesis.delete_stream(StreamName=stream)
+
+
+def test_an_unknown_parameter_is_named_not_a_type_error():
+    from cdc_pipeline.generators.base import GeneratorParamsError
+    from cdc_pipeline.generators.events import EventDataset
+
+    with pytest.raises(GeneratorParamsError, match=r"^orders: not a parameter of this dataset"):
+        EventDataset().generate(object(), "stream", events=10, orders=5)

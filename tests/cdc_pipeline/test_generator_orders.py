@@ -442,3 +442,13 @@ def test_against_dynamodb_the_summary_is_the_table(aws):
     assert revenue == sum((row["quantity"] * row["price"] for row in scanned.values()), Decimal(0))
     some_id, some_order = next(iter(summary.current.items()))
     assert as_json["current"][some_id]["price"] == str(some_order["price"])
+
+
+def test_an_unknown_parameter_is_named_with_the_ones_the_dataset_takes():
+    from cdc_pipeline.generators.base import GeneratorParamsError
+    from cdc_pipeline.generators.orders import OrderDataset
+
+    with pytest.raises(
+        GeneratorParamsError, match=r"^users: not a parameter of this dataset; it takes .*orders"
+    ):
+        OrderDataset().generate(object(), "table", orders=10, users=5)

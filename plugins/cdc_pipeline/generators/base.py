@@ -30,6 +30,7 @@ Numbers are Decimals or ints (boto3's TypeSerializer refuses floats), so prices 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import random
@@ -129,8 +130,19 @@ class Dataset(ABC):
     ) -> GenerationSummary:
         """Run the change driver on this dataset; `params` as `ChangeParams.validate`, the count named `noun`."""
         count = params.pop(self.noun, None)
+        reject_unknown_params(params, self.noun)
         checked = ChangeParams.validate(count=count, count_param=self.noun, **params)
         return ChangeDriver(self, client, table_name, checked, progress=progress).run()
+
+
+def reject_unknown_params(params: Mapping[str, Any], noun: str, extra: tuple[str, ...] = ()) -> None:
+    """A parameter this dataset does not take is an error that lists the ones it does."""
+    known = set(inspect.signature(ChangeParams.validate).parameters) - {"cls", "count", "count_param"}
+    known |= set(extra)
+    unknown = sorted(set(params) - known)
+    if unknown:
+        allowed = ", ".join(sorted(known | {noun}))
+        raise GeneratorParamsError(unknown[0], f"not a parameter of this dataset; it takes {allowed}")
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from cdc_pipeline.generators.base import (
     format_utc,
     hour_start,
     jsonable,
+    reject_unknown_params,
     spread_event_time,
 )
 
@@ -249,6 +250,7 @@ class EventDataset:
                     share, f"events are never updated or deleted: use 0 (got {value!r})"
                 )
         count = params.pop(self.noun, None)
+        reject_unknown_params(params, self.noun, extra=("users",))
         checked = ChangeParams.validate(count=count, count_param=self.noun, **params)
         return _Producer(self, client, stream_name, checked, progress, clock, monotonic, sleep).run()
 
