@@ -24,11 +24,16 @@ DynamoDB stream sources work the same way; their records are the DynamoDB stream
 
 LIMITATIONS: Kinesis and DynamoDB stream sources only (SQS, Kafka, MQ and DocumentDB mappings
 are stored, never polled). One invocation at a time per shard (ParallelizationFactor is
-ignored); FilterCriteria, TumblingWindowInSeconds, DestinationConfig (OnFailure), KMSKeyArn,
+ignored); TumblingWindowInSeconds, DestinationConfig (OnFailure), KMSKeyArn,
 metrics and provisioned pollers are stored but not applied: skipped records are logged, not
 sent anywhere. Bisecting halves the batch that is retried rather than retrying both halves
 independently, and the retry count is shared across halves. Shards are polled every 0.1 s, not
 once per second. Events carry at most ~5 MB of records so they fit Lambda's 6 MB payload.
+FilterCriteria (EventBridge pattern syntax, `local_aws.event_patterns`) is applied as Lambda does:
+a Kinesis record is matched on its metadata (partitionKey, sequenceNumber, ...) with ``data``
+decoded as JSON when it is JSON, a DynamoDB record on the record itself; a record no filter
+matches is consumed without invoking the function. A pattern that does not parse is refused at
+CreateEventSourceMapping / UpdateEventSourceMapping.
 A mapping whose function was deleted shows LastProcessingResult "PROBLEM: Function not found"
 and keeps retrying.
 """
@@ -37,18 +42,21 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import EventSourceMapping, LambdaBackend
 
 from local_aws.components.base import Component
 from local_aws.components.lambda_runtime import FunctionNotFound, UnsupportedRuntime
+from local_aws.event_patterns import InvalidPatternError, compile_pattern, validate
 from local_aws.world import World, current
 
 POLL_INTERVAL = 0.1
@@ -71,6 +79,11 @@ class _Config:
     max_age: float
     bisect: bool
     report_failures: bool
+    filters: tuple[Callable[[Any], bool], ...] = ()
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        """Whether a record passes FilterCriteria (no filters: every record does)."""
+        return not self.filters or any(accepts(_filter_view(event)) for accepts in self.filters)
 
 
 @dataclass
@@ -143,12 +156,14 @@ class EventSourceMappings(Component):
         originals["send_dynamodb_items"] = LambdaBackend.send_dynamodb_items
         originals["create_event_source_mapping"] = LambdaBackend.create_event_source_mapping
         originals["get_configuration"] = EventSourceMapping.get_configuration
+        originals["update_event_source_mapping"] = LambdaBackend.update_event_source_mapping
         # The poller delivers stream records; moto's immediate, per-record call is switched off.
         # (Returning None also keeps moto from emptying the DynamoDB stream after the call.)
         LambdaBackend.send_kinesis_message = _no_delivery  # type: ignore[method-assign]
         LambdaBackend.send_dynamodb_items = _no_delivery  # type: ignore[method-assign]
         LambdaBackend.create_event_source_mapping = _patched_create  # type: ignore[method-assign]
         EventSourceMapping.get_configuration = _patched_get_configuration  # type: ignore[method-assign]
+        LambdaBackend.update_event_source_mapping = _patched_update  # type: ignore[method-assign]
 
     def start(self) -> None:
         self.spawn(self._reconcile_forever, "esm-reconcile")
@@ -322,9 +337,14 @@ class EventSourceMappings(Component):
         total = 0
         expired: int | None = None
         oldest_allowed = time.time() - config.max_age if config.max_age > 0 else None
+        filtered: int | None = None
         for record in source.records_after(shard_id, checkpoint, view, config):
             if oldest_allowed is not None and record.arrival < oldest_allowed and not batch:
                 expired = record.sequence
+                continue
+            if not config.wants(record.event):
+                if not batch:
+                    filtered = record.sequence  # consumed: Lambda never sees a filtered-out record
                 continue
             if batch and total + record.size > MAX_EVENT_BYTES:
                 break
@@ -334,7 +354,9 @@ class EventSourceMappings(Component):
                 break
         if expired is not None:
             self.log.warning("mapping %s: skipping expired records of %s", config.uuid, shard_id)
-            entry["shards"][shard_id] = expired
+        skipped = max((s for s in (expired, filtered) if s is not None), default=None)
+        if skipped is not None:
+            entry["shards"][shard_id] = skipped
             assert self.world is not None
             self.world.mark_dirty()
         return batch
@@ -592,7 +614,34 @@ def _config_of(uuid: str) -> _Config | None:
         max_age=float(max_age),
         bisect=bool(esm.bisect_on_error),
         report_failures="ReportBatchItemFailures" in (esm.function_response_types or []),
+        filters=tuple(compile_pattern(f["Pattern"]) for f in _filters_of(esm.filter_criteria)),
     )
+
+
+def _filters_of(criteria: Any) -> list[dict[str, Any]]:
+    return [f for f in ((criteria or {}).get("Filters") or []) if f.get("Pattern")]
+
+
+def _filter_view(event: dict[str, Any]) -> dict[str, Any]:
+    """What a filter pattern sees: Kinesis metadata with ``data`` decoded; DynamoDB records as they are."""
+    kinesis = event.get("kinesis")
+    if not isinstance(kinesis, dict):
+        return event
+    view = dict(kinesis)
+    # Not JSON: the raw base64 text stays, and patterns on data fields simply do not match.
+    with contextlib.suppress(ValueError):
+        view["data"] = json.loads(base64.b64decode(kinesis.get("data") or ""))
+    return view
+
+
+def _check_filters(spec: dict[str, Any]) -> None:
+    for index, item in enumerate(_filters_of(spec.get("FilterCriteria"))):
+        try:
+            validate(item["Pattern"])
+        except InvalidPatternError as error:
+            raise InvalidParameterValueException(
+                f"Invalid filter pattern definition at FilterCriteria.Filters[{index}]: {error}"
+            ) from None
 
 
 def _retention_seconds(arn: str) -> float:
@@ -619,11 +668,17 @@ def _no_delivery(self: LambdaBackend, *args: Any, **kwargs: Any) -> None:
 
 
 def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> EventSourceMapping:
+    _check_filters(spec)
     esm = EventSourceMappings._originals["create_event_source_mapping"](self, spec)
     component = _component()
     if component is not None and _is_polled(esm):
         component.initialise_positions(esm)
     return esm
+
+
+def _patched_update(self: LambdaBackend, uuid: str, spec: dict[str, Any]) -> EventSourceMapping | None:
+    _check_filters(spec)
+    return EventSourceMappings._originals["update_event_source_mapping"](self, uuid, spec)
 
 
 def _patched_get_configuration(self: EventSourceMapping) -> dict[str, Any]:

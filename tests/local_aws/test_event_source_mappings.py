@@ -423,3 +423,36 @@ def test_restart_resumes_from_the_stored_checkpoint(tmp_path):
     after = result["after"]
     assert set(after) == set(range(6))
     assert after[after.index(3) :] == [3, 4, 5]
+
+
+def test_filter_criteria_deliver_only_matching_records_and_consume_the_rest(aws, bucket, consumer, stream):
+    stream_arn = stream()
+    function = consumer("filtered")
+    aws("lambda").create_event_source_mapping(
+        EventSourceArn=stream_arn,
+        FunctionName=function,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=5,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"data": {"kind": ["purchase"]}})}]},
+    )
+    for n in range(12):
+        put(aws, stream_arn, {"n": n, "kind": "purchase" if n % 3 == 0 else "view"})
+    aws("kinesis").put_record(StreamARN=stream_arn, Data=b"not json", PartitionKey="k")
+    put(aws, stream_arn, {"n": 12, "kind": "purchase"})
+
+    records = wait_for_numbers(aws, bucket, "filtered", {0, 3, 6, 9, 12})
+    assert sorted(numbers(records)) == [0, 3, 6, 9, 12]
+
+
+def test_an_invalid_filter_pattern_is_refused(aws, consumer, stream):
+    stream_arn = stream()
+    function = consumer("refused")
+    with pytest.raises(ClientError) as error:
+        aws("lambda").create_event_source_mapping(
+            EventSourceArn=stream_arn,
+            FunctionName=function,
+            StartingPosition="TRIM_HORIZON",
+            FilterCriteria={"Filters": [{"Pattern": json.dumps({"data": {"kind": "purchase"}})}]},
+        )
+    assert error.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "FilterCriteria.Filters[0]" in error.value.response["Error"]["Message"]
