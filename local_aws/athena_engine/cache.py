@@ -35,6 +35,7 @@ what ``bench.bench_athena`` compares against. `configure` changes it at run time
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -240,7 +241,7 @@ def _limit_from_env() -> int:
     return max(0, int(megabytes * 1024 * 1024))
 
 
-_settings_lock = threading.Lock()
+_settings_lock = threading.RLock()  # re-entered: `connect` makes the scratch dir
 _objects = ObjectCache(_limit_from_env())
 _snapshots = SnapshotCache(_objects.max_bytes)
 _enabled = _objects.max_bytes > 0
@@ -297,15 +298,71 @@ def release(names: list[str]) -> None:
         drop_tables(_snapshots.release(names))
 
 
+# DuckDB locked into its sandbox (defence in depth behind `sandbox`): no file, URL or Python
+# variable reachable from SQL, no extension installed or loaded, and settings fixed for good.
+_LOCKED_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "python_enable_replacements": False,
+    "integer_division": True,  # Trino divides integers as integers
+}
+_scratch: str | None = None
+_loader: Any = None
+
+
+def scratch_dir() -> str:
+    """This process's private directory (0700) for object copies and DuckDB's spill files."""
+    global _scratch, _loader
+    with _settings_lock:
+        if _scratch is None or not os.path.isdir(_scratch):
+            _scratch = tempfile.mkdtemp(prefix="local_aws-athena-")
+            _loader = None  # it may read only the directory it was made for
+        return _scratch
+
+
+def _locked_database(readable: str | None = None) -> Any:
+    """An in-memory database in its sandbox; ``readable`` is the one directory it may read files in.
+
+    The order matters to DuckDB: allowed directories before external access goes off, and the
+    lock last (after it no setting changes, not even per cursor).
+    """
+    spill = os.path.join(scratch_dir(), "spill")
+    database = duckdb.connect(":memory:", config={**_LOCKED_CONFIG, "temp_directory": spill})
+    database.execute("SET GLOBAL TimeZone = 'UTC'")  # ICU's setting: not accepted in the config
+    if readable is not None:
+        database.execute(f"SET GLOBAL allowed_directories = ['{readable.rstrip('/')}/']")
+    database.execute("SET GLOBAL enable_external_access = false")
+    database.execute("SET GLOBAL lock_configuration = true")
+    return database
+
+
 def connect() -> Any:
-    """A DuckDB connection for one query: a cursor of the shared database, or a database of its own."""
+    """A DuckDB connection for one query's SQL: a cursor of the shared database, or a database of its own.
+
+    Neither can read a file: the rows come from `loader` as Arrow tables.
+    """
     global _database
     if not _enabled:
-        return duckdb.connect(":memory:")
+        return _locked_database()
     with _settings_lock:
         if _database is None:
-            _database = duckdb.connect(":memory:")
+            _database = _locked_database()
         return _database.cursor()
+
+
+def loader() -> Any:
+    """A cursor of the database that parses the object copies in `scratch_dir` (and reads nothing else).
+
+    It is a database of its own, so no SQL from a user ever runs where a file can be read.
+    """
+    global _loader
+    readable = scratch_dir()
+    with _settings_lock:
+        if _loader is None:
+            _loader = _locked_database(readable)
+        return _loader.cursor()
 
 
 def describe() -> str:

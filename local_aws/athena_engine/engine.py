@@ -20,14 +20,13 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from local_aws.athena_engine import cache
+from local_aws.athena_engine import cache, sandbox
 from local_aws.athena_engine.cache import ObjectKey
 from local_aws.athena_engine.catalog import Catalog, CatalogError, TableDef, split_s3_uri
 from local_aws.athena_engine.loading import (
     DataFile,
     LoadError,
     create_snapshot,
-    create_table_view,
     local_name,
     prepare_file,
     quote_identifier,
@@ -57,11 +56,17 @@ USER_ERROR, DATA_ERROR, INTERNAL_ERROR = 1000, 1001, 100
 class EngineError(Exception):
     """A query that fails; the message is what Athena puts in StateChangeReason."""
 
-    def __init__(self, code: str, message: str, error_type: int = USER_ERROR, category: int = 2) -> None:
-        super().__init__(f"{code}: {message}")
+    def __init__(
+        self, code: str, message: str, error_type: int = USER_ERROR, category: int = 2, plain: bool = False
+    ) -> None:
+        # Most reasons read "CODE: message"; a few of Athena's (a limit passed) are the message alone.
+        super().__init__(message if plain else f"{code}: {message}")
         self.code = code
         self.error_type = error_type
         self.category = category
+
+
+BYTES_SCANNED_EXCEEDED = "Bytes scanned limit was exceeded"
 
 
 @dataclass
@@ -163,8 +168,10 @@ class QueryEngine:
         database: str | None,
         on_connection: Callable[[Any], None] | None = None,
         cancelled: threading.Event | None = None,
+        bytes_cutoff: int | None = None,
     ) -> None:
         self.catalog = catalog
+        self.bytes_cutoff = bytes_cutoff  # the workgroup's BytesScannedCutoffPerQuery
         self.database = (database or "default").lower()
         self.on_connection = on_connection
         self.cancelled = cancelled or threading.Event()
@@ -177,6 +184,11 @@ class QueryEngine:
 
     # -- entry ------------------------------------------------------------------------------
     def run(self, sql: str, parameters: list[str] | None = None) -> Outcome:
+        """Run one statement. Every statement, of any family, passes `sandbox` first (here, once)."""
+        try:
+            sandbox.check_text(sql)
+        except sandbox.SandboxError as error:
+            raise EngineError(error.code, error.message) from error
         show = _SHOW.match(sql)
         if show:
             # sqlglot reads SHOW only as an opaque command; take it apart here instead.
@@ -187,13 +199,16 @@ class QueryEngine:
         statement = self._parse(sql)
         if parameters is not None or any(True for _ in statement.find_all(exp.Placeholder)):
             statement = substitute_parameters(statement, list(parameters or []))
-        with tempfile.TemporaryDirectory(prefix="local_aws-athena-") as workdir:
+        try:
+            sandbox.check(statement, sql)
+        except sandbox.SandboxError as error:
+            raise EngineError(error.code, error.message) from error
+        # Object copies go to the one directory the loader database may read (see `cache.loader`).
+        with tempfile.TemporaryDirectory(prefix="query-", dir=cache.scratch_dir()) as workdir:
             self._workdir = workdir
+            # Integer division and UTC are settings of the locked database itself (see `cache`).
             self._con = cache.connect()
             try:
-                # Trino divides integers as integers; DuckDB does so only when told.
-                self._con.execute("SET integer_division = true")
-                self._con.execute("SET TimeZone = 'UTC'")
                 if self.on_connection is not None:
                     self.on_connection(self._con)
                 return self._dispatch(statement, sql)
@@ -276,12 +291,14 @@ class QueryEngine:
 
     def _bind(self, statement: exp.Expression, database: str, stack: tuple[str, ...]) -> exp.Expression:
         """Replace every catalog table or view in ``statement`` with a DuckDB view of it."""
-        cte_names = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
         references: list[tuple[exp.Table, TableDef]] = []
         for node in list(statement.find_all(exp.Table)):
             if not isinstance(node.this, exp.Identifier):
-                continue  # a table function such as UNNEST
-            if not node.args.get("db") and node.name.lower() in cte_names:
+                raise EngineError(
+                    "NOT_SUPPORTED", f"Relation is not supported: {node.sql(READ_DIALECT)[:80]}"
+                )
+            # Only a CTE in scope shadows the catalog; any other name is the catalog's (as in Trino).
+            if sandbox.is_cte_reference(node):
                 continue
             catalog_name = node.catalog.lower() if node.catalog else "awsdatacatalog"
             if catalog_name != "awsdatacatalog":
@@ -319,6 +336,13 @@ class QueryEngine:
             body = _parse_view_body(definition["originalSql"])
         except sqlglot.errors.ParseError as error:
             raise EngineError("INVALID_VIEW", f"Failed analyzing stored view '{key}': {error}") from error
+        # A view body is SQL from the catalog, written by anyone with glue:CreateTable: gate it too.
+        try:
+            if not isinstance(body, exp.Query):
+                raise sandbox.SandboxError("INVALID_VIEW", f"Failed analyzing stored view '{key}'")
+            sandbox.check(body, definition["originalSql"])
+        except sandbox.SandboxError as error:
+            raise EngineError(error.code, error.message) from error
         body = _trino_fixups(
             self._bind(body, (definition.get("schema") or table.database).lower(), (*stack, key))
         )
@@ -437,15 +461,32 @@ class QueryEngine:
             for uri, size, _ in self.catalog.list_objects(location):
                 if self.cancelled.is_set():
                     raise EngineError("USER_CANCELLED", "Query cancelled by user")
+                self._count_scanned(size)
                 data = self.catalog.read_object(uri)
-                self.data_scanned += size
                 assert self._workdir is not None
                 path = local_name(self._workdir, len(files) + self._counter * 100000, table)
                 prepare_file(table, fmt, data, path, trees)
                 files.append(DataFile(uri=uri, local_path=path, partition_values=values))
+        # The query's database reads no file: the loader parses the copies, the rows come as Arrow.
+        read = self._read_files(table, files)
         duck_name = self._duck_name("table", table.name)
-        create_table_view(self._con, duck_name, table, files)
+        create_snapshot(
+            self._con, duck_name, table, [(read[f.local_path], f.partition_values) for f in files]
+        )
         return duck_name
+
+    def _count_scanned(self, size: int) -> None:
+        """Bill an object's bytes; past the workgroup's cutoff the query stops, as Athena's does."""
+        self.data_scanned += size
+        if self.bytes_cutoff is not None and self.data_scanned > self.bytes_cutoff:
+            raise EngineError("BYTES_SCANNED_LIMIT_EXCEEDED", BYTES_SCANNED_EXCEEDED, plain=True)
+
+    def _read_files(self, table: TableDef, files: list[DataFile]) -> dict[str, Any]:
+        loader = cache.loader()
+        try:
+            return read_to_arrow(loader, table, files)
+        finally:
+            loader.close()
 
     def _load_cached(self, table: TableDef, locations: list[tuple[str, list[str]]]) -> str:
         """`_load` through the object cache: only objects not seen in this version are read and parsed."""
@@ -467,7 +508,7 @@ class QueryEngine:
                 if self.cancelled.is_set():
                     raise EngineError("USER_CANCELLED", "Query cancelled by user")
                 # Athena bills the bytes of every object read, cached here or not.
-                self.data_scanned += size
+                self._count_scanned(size)
                 object_key = ObjectKey(bucket, split_s3_uri(uri)[1], etag, size, schema)
                 listed.append(object_key)
                 rows = objects.get(object_key)
@@ -489,7 +530,7 @@ class QueryEngine:
                 files.append(DataFile(uri=uri, local_path=path, partition_values=[]))
                 bucket, key = split_s3_uri(uri)
                 keys.append(ObjectKey(bucket, key, etag, size, schema))
-            read = read_to_arrow(self._con, table, files)
+            read = self._read_files(table, files)
             for (index, _), file, key in zip(missing, files, keys, strict=True):
                 rows = read[file.local_path]
                 objects.put(key, rows)
