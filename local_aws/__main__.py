@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from local_aws.persistence import StateDirError
 from local_aws.server import LocalAWS
 
 
@@ -27,6 +28,18 @@ def main(argv: list[str] | None = None) -> int:
         default=2.0,
         help="seconds between snapshots of the state dir (default 2)",
     )
+    serve.add_argument(
+        "--recover",
+        action="store_true",
+        help="start on a damaged state dir: replay the journal's valid prefix, set damaged files aside "
+        "(kept as .damaged-<time> copies) and say what was dropped",
+    )
+    serve.add_argument(
+        "--request-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a client may stay silent mid-request before it gets RequestTimeout (default 60)",
+    )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     args = parser.parse_args(argv)
 
@@ -38,9 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         state_dir=args.state_dir,
         snapshot_interval=args.snapshot_interval,
+        recover=args.recover,
     )
+    aws.request_timeout = args.request_timeout
     try:
         aws.start()
+    except StateDirError as error:  # the operator's to fix: one line, no traceback
+        print(f"local_aws: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"local_aws: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2

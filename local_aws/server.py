@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+from typing import Any
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -23,9 +24,17 @@ from local_aws.world import World, set_current
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/_local_aws/health"
+# Seconds a connection may stay silent while a request is read before it is answered RequestTimeout
+# and closed (S3 uses about 20 s): a client that stops mid-body must not hold a thread forever.
+DEFAULT_REQUEST_TIMEOUT = 60.0
 
 
 class _QuietHandler(MotoRequestHandler):
+    def setup(self) -> None:
+        # StreamRequestHandler.setup puts ``self.timeout`` on the socket: every read is bounded.
+        self.timeout = getattr(self.server, "request_timeout", DEFAULT_REQUEST_TIMEOUT)
+        super().setup()
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if log.isEnabledFor(logging.DEBUG):
             super().log_request(code, size)
@@ -44,11 +53,16 @@ class LocalAWS:
         state_dir: str | None = None,
         snapshot_interval: float = 2.0,
         components: list[type[Component]] | None = None,
+        recover: bool = False,
+        background_snapshots: bool = True,
     ) -> None:
         self.host = host
         self.port = port
         self.state_dir = state_dir
         self.snapshot_interval = snapshot_interval
+        self._request_timeout = DEFAULT_REQUEST_TIMEOUT
+        self.recover = recover  # --recover: salvage a damaged state dir instead of refusing it
+        self.background_snapshots = background_snapshots
         self.component_classes = components if components is not None else discover()
         self.world = World(state_dir=state_dir)
         self.gateway: Gateway | None = None
@@ -81,17 +95,26 @@ class LocalAWS:
         os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
         set_current(self.world)
         moto_app = DomainDispatcherApplication(create_backend_app)
-        self.gateway = Gateway(self.world, moto_app)
+        app: Any = moto_app
+        if self.state_dir:
+            # Created first: the gateway's app must note the stream records each write mints.
+            self.persistence = Persistence(
+                self.world,
+                self.state_dir,
+                moto_app,
+                snapshot_interval=self.snapshot_interval,
+                recover=self.recover,
+                background_snapshots=self.background_snapshots,
+            )
+            app = self.persistence.recording_app
+        self.gateway = Gateway(self.world, app)
         self.gateway.add_interceptor(self._health)
         self.world.gateway = self.gateway  # type: ignore[attr-defined]
         for cls in self.component_classes:
             component = cls()
             component.install(self.world)
             self.world.components[component.name] = component
-        if self.state_dir:
-            self.persistence = Persistence(
-                self.world, self.state_dir, moto_app, snapshot_interval=self.snapshot_interval
-            )
+        if self.persistence is not None:
             if self.persistence.restore():
                 log.info("restored state from %s", self.state_dir)
             self.gateway.persistence = self.persistence
@@ -99,6 +122,7 @@ class LocalAWS:
         self._server = make_server(
             self.host, self.port, self.gateway, threaded=True, request_handler=_QuietHandler
         )
+        self._server.request_timeout = self._request_timeout  # type: ignore[attr-defined]
         actual_port = self._server.server_address[1]
         self.world.endpoint_url = f"http://{self.host}:{actual_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="local_aws-http", daemon=True)
@@ -127,6 +151,17 @@ class LocalAWS:
 
         if world_module._current is self.world:
             set_current(None)
+
+    @property
+    def request_timeout(self) -> float:
+        """Seconds a connection may stay silent mid-request; applies to connections opened later."""
+        return self._request_timeout
+
+    @request_timeout.setter
+    def request_timeout(self, seconds: float) -> None:
+        self._request_timeout = seconds
+        if self._server is not None:
+            self._server.request_timeout = seconds  # type: ignore[attr-defined]
 
     def __enter__(self) -> LocalAWS:
         return self.start()

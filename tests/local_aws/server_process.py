@@ -35,6 +35,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+
+
 class ServerProcess:
     """One ``python -m local_aws serve --state-dir DIR`` child; `start` it again after `kill`.
 
@@ -45,44 +52,53 @@ class ServerProcess:
     def __init__(self, state_dir: str | os.PathLike[str], snapshot_interval: float = 2.0) -> None:
         self.state_dir = str(state_dir)
         self.snapshot_interval = snapshot_interval
+        self.extra_args: list[str] = []  # e.g. ["--recover"] for the next start
         self.port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.state_dir.rstrip(os.sep) + ".log"
         self.process: subprocess.Popen[bytes] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "local_aws",
+            "serve",
+            "--port",
+            str(self.port),
+            "--state-dir",
+            self.state_dir,
+            "--snapshot-interval",
+            str(self.snapshot_interval),
+            "--log-level",
+            "WARNING",
+            *self.extra_args,
+        ]
+
     def start(self, timeout: float = 60.0) -> ServerProcess:
         """Start the server and wait until its health endpoint answers."""
         assert self.process is None or self.process.poll() is not None, "already running"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        }
         with open(self.log_path, "ab") as log:
             # A session of its own, so that cleanup can end the server's Lambda workers too.
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "local_aws",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--state-dir",
-                    self.state_dir,
-                    "--snapshot-interval",
-                    str(self.snapshot_interval),
-                    "--log-level",
-                    "WARNING",
-                ],
+                self.command(),
                 cwd=REPO,
-                env=env,
+                env=_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         wait_until(self._healthy, timeout=timeout, interval=0.1, what=f"local_aws on port {self.port}")
         return self
+
+    def refused(self, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """Run the command line expecting it to refuse to start; its exit code and output."""
+        done = subprocess.run(
+            self.command(), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout
+        )
+        assert done.returncode != 0, f"local_aws started:\n{done.stdout}{done.stderr}"
+        return done
 
     def _healthy(self) -> bool:
         assert self.process is not None
