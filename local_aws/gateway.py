@@ -10,18 +10,28 @@ ARNs, stream labels and ids that other resources already refer to.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from local_aws import validation
+from local_aws.validation.errors import JSON, QUERY, REST_XML, AwsError, internal_error, render
 from local_aws.world import World
 
 if TYPE_CHECKING:
     from local_aws.persistence import Persistence
 
+log = logging.getLogger(__name__)
+
 READ, DATA, CONTROL, VOLATILE = "read", "data", "control", "volatile"
+
+# Well above the largest body the pipeline sends (a Lambda zip, a Firehose batch, a DuckDB
+# result upload) and small enough to hold in memory; S3's 5 GB single PUT is not emulated.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024
 
 _CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
@@ -165,28 +175,43 @@ class Gateway:
         self.app = app
         self.persistence: Persistence | None = None
         self.interceptors: list[Interceptor] = []
+        self.max_body_bytes = MAX_BODY_BYTES
 
     def add_interceptor(self, interceptor: Interceptor) -> None:
         """Let a component answer a request itself (return status, headers, body) or pass (None)."""
         self.interceptors.append(interceptor)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        body = _read_body(environ)
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        request = describe(environ, body)
+        try:
+            status, headers, payload = self.handle(environ)
+        except Exception:
+            # A fault of ours or moto's, never the caller's: the traceback stays in the server log.
+            log.exception("internal error on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            protocol = _protocol_or_json(describe(environ, b""))
+            status, headers, payload = render(internal_error(protocol), protocol)
+        start_response(status, headers)
+        return [payload]
+
+    def handle(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Read, check and answer one request; raises only on a bug (answered as InternalFailure)."""
+        protocol = _protocol_or_json(describe(environ, b""))
+        try:
+            body = _read_body(environ, self.max_body_bytes, s3=protocol == REST_XML)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            request = describe(environ, body)
+            validation.check(request, self.world)
+        except AwsError as error:
+            return render(error, protocol)
         for interceptor in self.interceptors:
             answer = interceptor(request)
             if answer is not None:
-                status, headers, payload = answer
-                start_response(status, headers)
-                return [payload]
+                return answer
         with self.world.lock:
             status, headers, payload = self.call_app(environ)
             if self.persistence is not None and int(status.split()[0]) < 400:
                 self.persistence.after_request(request)
-        start_response(status, headers)
-        return [payload]
+        return _reshape_html_error(status, headers, payload, protocol, request)
 
     def call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         """Run moto's app to completion and return its whole response."""
@@ -208,13 +233,103 @@ class Gateway:
         return captured["status"], captured["headers"], payload
 
 
-def _read_body(environ: dict[str, Any]) -> bytes:
+def _read_body(environ: dict[str, Any], cap: int, s3: bool) -> bytes:
+    """The request body, refused unread when over ``cap`` and read in bounded chunks.
+
+    The handler's socket timeout bounds every read, so a client that stops sending gets
+    RequestTimeout instead of holding a server thread.
+    """
     stream = environ.get("wsgi.input")
     if stream is None:
         return b""
-    length = environ.get("CONTENT_LENGTH")
-    if length:
-        return stream.read(int(length))
-    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" or environ.get("wsgi.input_terminated"):
-        return stream.read()
-    return b""
+    length_header = environ.get("CONTENT_LENGTH") or ""
+    chunked = environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" or environ.get(
+        "wsgi.input_terminated"
+    )
+    if length_header:
+        if not length_header.strip().isdigit():
+            raise AwsError(
+                "InvalidArgument", f"Content-Length {length_header[:40]!r} is not a number of bytes"
+            )
+        length = int(length_header)
+        if length > cap:
+            raise _too_large(length, cap, s3)
+    elif chunked:
+        length = -1
+    else:
+        return b""
+    chunks: list[bytes] = []
+    received = 0
+    while length < 0 or received < length:
+        want = _READ_CHUNK if length < 0 else min(_READ_CHUNK, length - received)
+        try:
+            chunk = stream.read(want)
+        except TimeoutError as exc:
+            raise _timed_out(received, s3) from exc
+        if not chunk:
+            if length < 0:
+                break
+            raise AwsError(
+                "IncompleteBody",
+                f"You did not provide the number of bytes specified by the Content-Length HTTP header "
+                f"({received} of {length} bytes received)",
+            )
+        received += len(chunk)
+        if received > cap:
+            raise _too_large(received, cap, s3)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, cap: int, s3: bool) -> AwsError:
+    if s3:
+        return AwsError(
+            "EntityTooLarge",
+            f"Your proposed upload exceeds the maximum allowed object size ({size} bytes; "
+            f"local_aws accepts request bodies of at most {cap} bytes)",
+        )
+    return AwsError(
+        "RequestEntityTooLarge",
+        f"Request body of {size} bytes exceeds the maximum of {cap} bytes",
+        413,
+    )
+
+
+def _timed_out(received: int, s3: bool) -> AwsError:
+    message = (
+        "Your socket connection to the server was not read from or written to within the timeout "
+        f"period ({received} bytes of the body received)"
+    )
+    if s3:
+        return AwsError("RequestTimeout", message)
+    return AwsError("RequestTimeoutException", message, 408)
+
+
+def _protocol_or_json(request: AwsRequest) -> str:
+    try:
+        return validation.protocol_for(request)
+    except Exception:  # botocore's models unreadable: still answer in some AWS shape
+        log.exception("cannot tell the protocol of %s %s", request.method, request.path)
+        return JSON
+
+
+def _reshape_html_error(
+    status: str, headers: list[tuple[str, str]], payload: bytes, protocol: str, request: AwsRequest
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Werkzeug's HTML error pages (an unrouted path, a crash moto caught) in the service's shape."""
+    code = int(status.split()[0])
+    content_type = next((value for key, value in headers if key.lower() == "content-type"), "")
+    if code < 400 or not content_type.startswith("text/html"):
+        return status, headers, payload
+    if code >= 500:
+        log.error("moto answered %s %s with %s: %r", request.method, request.path, status, payload[:500])
+        return render(internal_error(protocol), protocol)
+    if protocol == QUERY:
+        error = AwsError("InvalidAction", "The action or operation requested is invalid.")
+    elif protocol == REST_XML:
+        error = AwsError("InvalidRequest", f"{request.method} {request.path} is not an S3 operation", code)
+    else:
+        error = AwsError(
+            "UnknownOperationException", f"Unknown operation {request.method} {request.path}", 404
+        )
+    return render(error, protocol)

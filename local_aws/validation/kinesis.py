@@ -1,0 +1,66 @@
+"""Kinesis Data Streams' record limits, refused before the record reaches a shard.
+
+- a record's data may be at most 1 MiB (1,048,576 bytes) before base64, the stream's default
+  maximum record size: ``ValidationException`` at ``data`` as AWS words it;
+- data plus partition key may be at most 1 MiB: ``InvalidArgumentException``;
+- PutRecords takes at most 500 records and 5 MiB in all, partition keys included:
+  ``ValidationException`` at ``records`` and ``InvalidArgumentException`` "Records size exceeds
+  5 MB limit" (AWS's message; its limit is 5 MiB).
+
+The partition key's 256 characters and the shape of each field are checked from botocore's model
+(``shapes.py``) before this module runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from local_aws.validation.errors import AwsError
+
+MAX_RECORD_BYTES = 1024 * 1024
+MAX_PUT_RECORDS = 500
+MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+
+
+def check(operation: str, document: dict[str, Any]) -> None:
+    """Raise AWS's error when a PutRecord or PutRecords request is over a limit."""
+    if operation == "PutRecord":
+        _record_size(document, "data")
+    elif operation == "PutRecords":
+        records = document.get("Records") or []
+        if len(records) > MAX_PUT_RECORDS:
+            raise AwsError(
+                "ValidationException",
+                "1 validation error detected: Value at 'records' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {MAX_PUT_RECORDS}",
+            )
+        total = sum(
+            _record_size(record, f"records.{index + 1}.member.data") for index, record in enumerate(records)
+        )
+        if total > MAX_PUT_RECORDS_BYTES:
+            raise AwsError("InvalidArgumentException", "Records size exceeds 5 MB limit")
+
+
+def _record_size(record: dict[str, Any], path: str) -> int:
+    """The bytes one record counts against the limits: its data plus its partition key."""
+    try:
+        data = len(base64.b64decode(record.get("Data") or "", validate=True))
+    except (binascii.Error, ValueError, TypeError):
+        return 0  # the shape check has already refused it
+    if data > MAX_RECORD_BYTES:
+        raise AwsError(
+            "ValidationException",
+            f"1 validation error detected: Value 'java.nio.HeapByteBuffer[pos=0 lim={data} cap={data}]' "
+            f"at '{path}' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_RECORD_BYTES}",
+        )
+    key = len(str(record.get("PartitionKey") or "").encode("utf-8"))
+    if data + key > MAX_RECORD_BYTES:
+        raise AwsError(
+            "InvalidArgumentException",
+            f"Record size of {data + key} bytes (data plus partition key) exceeds the maximum "
+            f"record size of {MAX_RECORD_BYTES} bytes",
+        )
+    return data + key
