@@ -1,17 +1,54 @@
 """The IAM policy for whoever runs the DAGs against real AWS (Airflow's execution role or user).
 
 ``python -m cdc_pipeline.deployer_policy`` prints it as JSON for the current settings
-(``CDC_LAKE_ACCOUNT_ID`` must be set, or it is asked from STS). Every statement names its actions
-and the resources by the settings' prefix; the only ``"Resource": "*"`` statement holds actions AWS
-does not scope to a resource (sts:GetCallerIdentity and the Lambda event source mapping list).
+(``CDC_LAKE_ACCOUNT_ID`` must be set, or it is asked from STS); ``--boundary`` prints the permissions
+boundary instead, for the administrator to create (see below). Every statement names its actions and
+the resources by the settings' prefix; ``"Resource": "*"`` appears only for actions AWS does not
+scope to a resource (sts:GetCallerIdentity, glue:CreateCrawler, glue:GetCrawlerMetrics, the Lambda
+event source mapping list, and CreateEventSourceMapping, which is held to the prefix's functions by
+its ``lambda:FunctionArn`` condition).
+
+Why the deployer cannot escalate. A deployer that may create roles and write their policies could
+write itself ``Action: "*"`` on a role and hand that role to a service that runs its code. Three
+things close that:
+
+1. Every role the deployer creates or changes carries the boundary ``<prefix>-boundary``
+   (``iam_policies.boundary_policy``). iam:CreateRole, iam:PutRolePolicy, iam:DeleteRolePolicy,
+   iam:DetachRolePolicy and iam:PutRolePermissionsBoundary are allowed only when
+   ``iam:PermissionsBoundary`` equals that boundary's ARN: a role without it cannot be created, and
+   a role that lacks it (the deployer's own, or any other) cannot get a policy written. Whatever an
+   inline policy says, the role can do at most what the boundary allows. iam:AttachRolePolicy is
+   not granted at all (provisioning never attaches), nor is iam:DeleteRolePermissionsBoundary
+   (denied explicitly): a boundary, once on a role, stays.
+2. The boundary is the administrator's, not the deployer's. IAM cannot condition
+   iam:CreatePolicyVersion on the document it carries, so "may only write versions it generates"
+   cannot be expressed: a deployer allowed CreatePolicyVersion (or SetDefaultPolicyVersion) on the
+   boundary could make it ``Action: "*"`` and every boundary-carrying role with it. Allowing only
+   iam:CreatePolicy is no better: whoever creates the policy first chooses its document. So the
+   deployer may read the boundary and nothing else, and every write to it is denied explicitly, so
+   that a broader policy attached beside this one does not reopen the path. The administrator
+   creates it once (``--boundary`` prints the document) and updates it when a new version of the
+   project needs more; provisioning checks it and, run by an identity that may (locally, or by the
+   administrator), creates or updates it, else names the command to run.
+3. iam:PassRole is allowed only on the service roles' names and only to the service each is for
+   (``iam:PassedToService``): transform and consumer roles to Lambda, pipe roles to Pipes, delivery
+   roles to Firehose, crawler roles to Glue. Passing a role to another service, or passing any
+   other role, is not allowed.
+
+What is left, and why it is not an escalation: iam:UpdateAssumeRolePolicy, iam:TagRole and
+iam:DeleteRole take no boundary condition, but they work on the service roles only; a changed
+trust policy lets no one in who could not already assume the role (the deployer has no
+sts:AssumeRole), and whatever assumes it is held by the boundary.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
 
+from cdc_pipeline.iam_policies import boundary_policy, boundary_policy_arn
 from cdc_pipeline.settings import Settings
 
 
@@ -48,23 +85,6 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
             "Objects",
             ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
             [f"arn:{partition}:s3:::{b}/*" for b in buckets],
-        ),
-        (
-            "ServiceRoles",
-            [
-                "iam:CreateRole",
-                "iam:DeleteRole",
-                "iam:GetRole",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:PutRolePolicy",
-                "iam:GetRolePolicy",
-                "iam:DeleteRolePolicy",
-                "iam:ListRolePolicies",
-                "iam:ListAttachedRolePolicies",
-                "iam:TagRole",
-                "iam:PassRole",
-            ],
-            [arn("iam", f"role/{prefix}-*", regional=False)],
         ),
         (
             "Tables",
@@ -110,7 +130,6 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
         (
             "EventSourceMappings",
             [
-                "lambda:CreateEventSourceMapping",
                 "lambda:GetEventSourceMapping",
                 "lambda:UpdateEventSourceMapping",
                 "lambda:DeleteEventSourceMapping",
@@ -156,17 +175,21 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
                 "glue:GetPartitions",
                 "glue:BatchGetPartition",
             ],
-            [arn("glue", "catalog"), arn("glue", f"database/{database}"), arn("glue", f"table/{database}/*")],
+            [
+                arn("glue", "catalog"),
+                arn("glue", f"database/{database}"),
+                arn("glue", f"table/{database}/*"),
+                # DeleteDatabase deletes the database's functions too (there are none, but IAM asks).
+                arn("glue", f"userDefinedFunction/{database}/*"),
+            ],
         ),
         (
             "Crawlers",
             [
-                "glue:CreateCrawler",
                 "glue:GetCrawler",
                 "glue:UpdateCrawler",
                 "glue:DeleteCrawler",
                 "glue:StartCrawler",
-                "glue:GetCrawlerMetrics",
                 "glue:TagResource",
             ],
             [arn("glue", f"crawler/{prefix}-*")],
@@ -199,25 +222,151 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
             [arn("sns", settings.alerts_topic)],
         ),
         ("FunctionLogs", ["logs:DeleteLogGroup"], [arn("logs", f"log-group:/aws/lambda/{prefix}-*")]),
-        # These two cannot be scoped to a resource by AWS.
-        ("Unscoped", ["sts:GetCallerIdentity", "lambda:ListEventSourceMappings"], ["*"]),
+        # AWS scopes none of these to a resource (the Service Authorization Reference lists no resource
+        # type for them). CreateCrawler names the crawler's role, which PassRole limits to crawler roles.
+        (
+            "Unscoped",
+            [
+                "sts:GetCallerIdentity",
+                "lambda:ListEventSourceMappings",
+                "glue:CreateCrawler",
+                "glue:GetCrawlerMetrics",
+            ],
+            ["*"],
+        ),
     ]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
-            for sid, actions, resources in statements
-        ],
-    }
+    allowed = [
+        {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+        for sid, actions, resources in statements
+    ]
+    # CreateEventSourceMapping has no resource type either; its condition key names the function.
+    allowed.append(
+        {
+            "Sid": "CreateEventSourceMappings",
+            "Effect": "Allow",
+            "Action": ["lambda:CreateEventSourceMapping"],
+            "Resource": ["*"],
+            "Condition": {"ArnLike": {"lambda:FunctionArn": arn("lambda", f"function:{prefix}-*")}},
+        }
+    )
+    return {"Version": "2012-10-17", "Statement": [*_role_statements(settings), *allowed]}
 
 
-def main() -> int:
+#: The service roles' names end with these (`PipelineDefinition.resources`), and each is for one service.
+SERVICE_ROLES = {
+    "transform-role": "lambda.amazonaws.com",
+    "consumer-role": "lambda.amazonaws.com",
+    "pipe-role": "pipes.amazonaws.com",
+    "firehose-role": "firehose.amazonaws.com",
+    "crawler-role": "glue.amazonaws.com",
+}
+
+# Writes that would change the boundary, or bring a policy under its name into being.
+_BOUNDARY_WRITES = [
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:DeletePolicyVersion",
+    "iam:DeletePolicy",
+]
+
+
+def service_role_arns(settings: Settings, suffixes: list[str] | None = None) -> list[str]:
+    """ARN patterns of the service roles of every pipeline under the prefix (or those with `suffixes`)."""
+    account = settings.require_account_id()
+    return [
+        f"arn:{settings.partition}:iam::{account}:role/{settings.prefix}-*-{suffix}"
+        for suffix in (suffixes or list(SERVICE_ROLES))
+    ]
+
+
+def _role_statements(settings: Settings) -> list[dict[str, Any]]:
+    """IAM: roles only inside the boundary, PassRole only to each role's service, the boundary read-only."""
+    roles = service_role_arns(settings)
+    boundary = boundary_policy_arn(settings)
+    inside_boundary = {"ArnEquals": {"iam:PermissionsBoundary": boundary}}
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadServiceRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+            ],
+            "Resource": roles,
+        },
+        {
+            "Sid": "ServiceRolesInsideTheBoundary",
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreateRole",
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+            ],
+            "Resource": roles,
+            "Condition": inside_boundary,
+        },
+        {
+            # No boundary condition exists for these (see the module docstring for why that is safe).
+            "Sid": "ServiceRolesTrustTagsAndDeletion",
+            "Effect": "Allow",
+            "Action": ["iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:DeleteRole"],
+            "Resource": roles,
+        },
+    ]
+    for service in sorted(set(SERVICE_ROLES.values())):
+        suffixes = [suffix for suffix, owner in SERVICE_ROLES.items() if owner == service]
+        statements.append(
+            {
+                "Sid": "PassRoleTo" + service.split(".")[0].capitalize(),
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": service_role_arns(settings, suffixes),
+                "Condition": {"StringEquals": {"iam:PassedToService": service}},
+            }
+        )
+    statements += [
+        {
+            "Sid": "ReadTheBoundary",
+            "Effect": "Allow",
+            "Action": ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"],
+            "Resource": [boundary],
+        },
+        {
+            "Sid": "NeverWriteTheBoundary",
+            "Effect": "Deny",
+            "Action": _BOUNDARY_WRITES,
+            "Resource": [boundary],
+        },
+        {
+            "Sid": "NeverLiftABoundary",
+            "Effect": "Deny",
+            "Action": ["iam:DeleteRolePermissionsBoundary"],
+            "Resource": roles,
+        },
+    ]
+    return statements
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cdc_pipeline.deployer_policy",
+        description="Print the IAM policy of whoever runs the DAGs (or, with --boundary, the permissions "
+        "boundary every service role carries, for an administrator to create as <prefix>-boundary).",
+    )
+    parser.add_argument("--boundary", action="store_true", help="print the boundary policy instead")
+    args = parser.parse_args(argv)
     settings = Settings.from_env()
     if not settings.account_id:
         import boto3
 
         settings = settings.with_account_id(boto3.client("sts").get_caller_identity()["Account"])
-    json.dump(deployer_policy(settings), sys.stdout, indent=2)
+    document = boundary_policy(settings) if args.boundary else deployer_policy(settings)
+    json.dump(document, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

@@ -4,6 +4,13 @@ Never `Action: "*"`, never a service-wide `s3:*`, never `Resource: "*"`; a trail
 after a named prefix (`<table>/stream/*`, `<bucket>/<dataset>/*`, the function's log streams).
 Trust policies name one service principal and pin `aws:SourceAccount`, so another account's
 Firehose or Pipe cannot be tricked into using the role (the confused-deputy guard AWS recommends).
+
+Every role also carries the permissions boundary `<prefix>-boundary` (`boundary_policy`): a managed
+policy holding the union of what the service roles of every pipeline under the prefix may do. A role's
+effective permissions are its inline policy intersected with the boundary, so whatever inline policy
+the deployer writes (see `deployer_policy`), a role can never do more than the boundary says. The
+boundary is per prefix, not per dataset: one document serves every pipeline, so adding a pipeline
+never needs a boundary change (the inline policies keep each role to its own dataset).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdc_pipeline.definitions import ResourceNames
+from cdc_pipeline.settings import Settings
 
 Document = dict[str, Any]
 
@@ -195,3 +203,87 @@ def role_specs(names: ResourceNames) -> list[RoleSpec]:
             crawler_policy(names),
         ),
     ]
+
+
+# -- the permissions boundary every service role carries --------------------------------------------
+
+
+def boundary_policy_name(settings: Settings) -> str:
+    return f"{settings.prefix}-boundary"
+
+
+def boundary_policy_arn(settings: Settings) -> str:
+    account = settings.require_account_id()
+    return f"arn:{settings.partition}:iam::{account}:policy/{boundary_policy_name(settings)}"
+
+
+def boundary_policy(settings: Settings) -> Document:
+    """The most any service role under the prefix may do: the inline policies' actions, on prefixed resources.
+
+    No iam:*, sts:* or any action that changes a policy: a role inside the boundary cannot widen
+    itself or another role. The lake bucket's objects are `<bucket>/*` because datasets come and go
+    while the boundary stays; each role's inline policy narrows that to its dataset's prefixes.
+    """
+    account = settings.require_account_id()
+    partition, region, prefix = settings.partition, settings.region, settings.prefix
+    database = settings.glue_database
+    bucket = f"arn:{partition}:s3:::{settings.lake_bucket}"
+
+    def arn(service: str, resource: str) -> str:
+        return f"arn:{partition}:{service}:{region}:{account}:{resource}"
+
+    log_groups = [f"/aws/lambda/{prefix}-*", "/aws-glue/crawlers"]
+    return _policy(
+        _allow(
+            "WriteOwnLogs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            [arn("logs", f"log-group:{group}{suffix}") for group in log_groups for suffix in ("", ":*")],
+        ),
+        _allow(
+            "ReadTableStreams",
+            ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+            [arn("dynamodb", f"table/{prefix}-*/stream/*")],
+        ),
+        _allow(
+            "ReadAndPutStreams",
+            [
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+                "kinesis:PutRecord",
+                "kinesis:PutRecords",
+            ],
+            [arn("kinesis", f"stream/{prefix}-*")],
+        ),
+        _allow(
+            "InvokeFunctions",
+            ["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
+            [arn("lambda", f"function:{prefix}-*")],
+        ),
+        _allow(
+            "LakeBucket",
+            ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            [bucket],
+        ),
+        _allow("LakeObjects", ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*"]),
+        _allow(
+            "CatalogOwnDatabase",
+            [
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "glue:GetTables",
+                "glue:CreateTable",
+                "glue:UpdateTable",
+                "glue:GetPartition",
+                "glue:GetPartitions",
+                "glue:BatchGetPartition",
+                "glue:CreatePartition",
+                "glue:BatchCreatePartition",
+                "glue:UpdatePartition",
+                "glue:BatchUpdatePartition",
+            ],
+            [arn("glue", "catalog"), arn("glue", f"database/{database}"), arn("glue", f"table/{database}/*")],
+        ),
+    )

@@ -1,22 +1,60 @@
-"""The policy the README tells a team to give Airflow on real AWS."""
+"""The policy the README tells a team to give Airflow on real AWS: scoped, and with no way to escalate.
+
+The escalation tests evaluate the printed policy with a small IAM evaluator (`iam_evaluation`): a
+role without the boundary cannot be created or given a policy, a role can be passed only to its own
+service, and the boundary itself cannot be changed or lifted. The provisioning tests check, against
+the embedded AWS, that every role is created inside the boundary and that an older role gets it.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
-from cdc_pipeline.deployer_policy import deployer_policy
+import pytest
+from botocore.exceptions import ClientError
+
+from cdc_pipeline.definitions import PIPELINES, SALES_ORDERS, Topology
+from cdc_pipeline.deployer_policy import SERVICE_ROLES, deployer_policy, main
+from cdc_pipeline.iam_policies import boundary_policy, boundary_policy_arn, role_specs
+from cdc_pipeline.provision import provision, teardown
+from cdc_pipeline.provision.consumer import consumer_role_spec
+from cdc_pipeline.provision.context import Deployment
+from cdc_pipeline.provision.iam import BoundaryNotWritableError, ensure_boundary
 from cdc_pipeline.settings import Settings
+from tests.cdc_pipeline.iam_evaluation import allows, decision
+from tests.support import unique
+
+ACCOUNT = "111122223333"
+SETTINGS = Settings.from_env({"CDC_LAKE_PREFIX": "acme-cdc", "CDC_LAKE_ACCOUNT_ID": ACCOUNT})
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/acme-cdc-boundary"
+PIPE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/acme-cdc-sales-orders-pipe-role"
+DENIED_SIDS = {"NeverWriteTheBoundary", "NeverLiftABoundary"}
 
 
 def policy() -> dict:
-    return deployer_policy(
-        Settings.from_env({"CDC_LAKE_PREFIX": "acme-cdc", "CDC_LAKE_ACCOUNT_ID": "111122223333"})
-    )
+    return deployer_policy(SETTINGS)
+
+
+def all_role_specs(settings: Settings) -> list[Any]:
+    """Every service role of every pipeline under `settings`."""
+    specs = []
+    for definition in PIPELINES.values():
+        names = definition.resources(settings)
+        if definition.topology is Topology.DIRECT:
+            specs += [
+                consumer_role_spec(names),
+                *(s for s in role_specs(names) if s.resource == "crawler_role"),
+            ]
+        else:
+            specs += role_specs(names)
+    return specs
 
 
 def test_every_statement_names_its_actions_and_resources():
     for statement in policy()["Statement"]:
-        assert statement["Effect"] == "Allow"
+        assert statement["Effect"] == "Allow" or statement["Sid"] in DENIED_SIDS, statement["Sid"]
         assert statement["Action"] and statement["Resource"]
         for action in statement["Action"]:
             service, _, name = action.partition(":")
@@ -24,9 +62,18 @@ def test_every_statement_names_its_actions_and_resources():
 
 
 def test_only_unscopable_actions_get_every_resource():
-    unscoped = [s for s in policy()["Statement"] if "*" in s["Resource"]]
-    assert [s["Sid"] for s in unscoped] == ["Unscoped"]
-    assert set(unscoped[0]["Action"]) == {"sts:GetCallerIdentity", "lambda:ListEventSourceMappings"}
+    unscoped = {s["Sid"]: s for s in policy()["Statement"] if "*" in s["Resource"]}
+    assert set(unscoped) == {"Unscoped", "CreateEventSourceMappings"}
+    assert set(unscoped["Unscoped"]["Action"]) == {
+        "sts:GetCallerIdentity",
+        "lambda:ListEventSourceMappings",
+        "glue:CreateCrawler",
+        "glue:GetCrawlerMetrics",
+    }
+    # The one write on "*" is held to the prefix's functions by its condition key.
+    assert unscoped["CreateEventSourceMappings"]["Condition"] == {
+        "ArnLike": {"lambda:FunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:acme-cdc-*"}
+    }
 
 
 def test_resources_are_the_prefixed_ones_in_the_account():
@@ -41,8 +88,179 @@ def test_resources_are_the_prefixed_ones_in_the_account():
                 or ("event-source-mapping" in resource)
             ), resource
             if not resource.startswith("arn:aws:s3:::"):
-                assert ":111122223333:" in resource, resource
+                assert f":{ACCOUNT}:" in resource, resource
 
 
 def test_fits_in_an_inline_role_policy():
     assert len(json.dumps(policy(), separators=(",", ":"))) < 10_240
+
+
+# -- escalation: what the statements do not allow -------------------------------------------------
+
+
+def test_a_role_is_created_only_inside_the_boundary():
+    assert not allows(policy(), "iam:CreateRole", PIPE_ROLE)
+    other = f"arn:aws:iam::{ACCOUNT}:policy/acme-cdc-wide-open"
+    assert not allows(policy(), "iam:CreateRole", PIPE_ROLE, {"iam:PermissionsBoundary": other})
+    assert allows(policy(), "iam:CreateRole", PIPE_ROLE, {"iam:PermissionsBoundary": BOUNDARY})
+    # Not even inside the boundary may it create a role that is not a service role (say, for itself).
+    admin = f"arn:aws:iam::{ACCOUNT}:role/acme-cdc-admin"
+    assert not allows(policy(), "iam:CreateRole", admin, {"iam:PermissionsBoundary": BOUNDARY})
+
+
+@pytest.mark.parametrize(
+    "action", ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:AttachRolePolicy"]
+)
+def test_policies_are_written_only_on_roles_inside_the_boundary(action: str):
+    # A role without a boundary (an older role, or the deployer's own) gets no policy written.
+    assert not allows(policy(), action, PIPE_ROLE)
+    deployer_role = f"arn:aws:iam::{ACCOUNT}:role/acme-cdc-airflow"
+    assert not allows(policy(), action, deployer_role, {"iam:PermissionsBoundary": BOUNDARY})
+    # Provisioning never attaches a managed policy, so AttachRolePolicy is not granted at all.
+    expected = action != "iam:AttachRolePolicy"
+    assert allows(policy(), action, PIPE_ROLE, {"iam:PermissionsBoundary": BOUNDARY}) is expected
+
+
+def test_a_role_is_passed_only_to_its_own_service():
+    services = set(SERVICE_ROLES.values()) | {"ec2.amazonaws.com", "ecs-tasks.amazonaws.com"}
+    for suffix, own in SERVICE_ROLES.items():
+        role = f"arn:aws:iam::{ACCOUNT}:role/acme-cdc-sales-orders-{suffix}"
+        assert not allows(policy(), "iam:PassRole", role), f"{suffix} passed with no service named"
+        for service in services:
+            passed = allows(policy(), "iam:PassRole", role, {"iam:PassedToService": service})
+            assert passed is (service == own), (suffix, service)
+    other = f"arn:aws:iam::{ACCOUNT}:role/acme-cdc-admin"
+    assert not allows(policy(), "iam:PassRole", other, {"iam:PassedToService": "lambda.amazonaws.com"})
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "iam:CreatePolicy",
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        "iam:DeletePolicyVersion",
+        "iam:DeletePolicy",
+    ],
+)
+def test_the_boundary_cannot_be_written_even_beside_a_broader_policy(action: str):
+    # An explicit Deny: another policy attached to the deployer cannot grant it back.
+    assert decision(policy(), action, BOUNDARY) == "Deny"
+    assert allows(policy(), "iam:GetPolicyVersion", BOUNDARY)
+
+
+def test_a_boundary_cannot_be_lifted_or_swapped():
+    assert decision(policy(), "iam:DeleteRolePermissionsBoundary", PIPE_ROLE) == "Deny"
+    other = f"arn:aws:iam::{ACCOUNT}:policy/acme-cdc-wide-open"
+    assert not allows(
+        policy(), "iam:PutRolePermissionsBoundary", PIPE_ROLE, {"iam:PermissionsBoundary": other}
+    )
+    assert allows(
+        policy(), "iam:PutRolePermissionsBoundary", PIPE_ROLE, {"iam:PermissionsBoundary": BOUNDARY}
+    )
+
+
+def test_every_service_role_is_passable_to_its_trusted_service_and_works_inside_the_boundary():
+    boundary = boundary_policy(SETTINGS)
+    for spec in all_role_specs(SETTINGS):
+        arn = f"arn:aws:iam::{ACCOUNT}:role/{spec.name}"
+        (trust,) = spec.trust["Statement"]
+        service = trust["Principal"]["Service"]
+        assert allows(policy(), "iam:PassRole", arn, {"iam:PassedToService": service}), spec.name
+        # Every permission the inline policy grants survives the boundary (the role still works).
+        for statement in spec.policy["Statement"]:
+            for action in statement["Action"]:
+                for resource in statement["Resource"]:
+                    assert allows(boundary, action, resource), (spec.name, action, resource)
+
+
+def test_the_boundary_grants_no_iam_sts_or_policy_writes():
+    for statement in boundary_policy(SETTINGS)["Statement"]:
+        assert statement["Effect"] == "Allow"
+        for action in statement["Action"]:
+            assert not action.startswith(("iam:", "sts:", "organizations:")), action
+            assert not action.lower().endswith(("policy", "permissionsboundary")), action
+        assert "*" not in statement["Resource"]
+
+
+def test_the_command_prints_the_policy_or_the_boundary(capsys, monkeypatch):
+    monkeypatch.setenv("CDC_LAKE_PREFIX", "acme-cdc")
+    monkeypatch.setenv("CDC_LAKE_ACCOUNT_ID", ACCOUNT)
+    assert main([]) == 0
+    assert json.loads(capsys.readouterr().out) == policy()
+    assert main(["--boundary"]) == 0
+    assert json.loads(capsys.readouterr().out) == boundary_policy(SETTINGS)
+
+
+# -- provisioning puts every role inside the boundary ----------------------------------------------
+
+
+@pytest.fixture
+def local_settings() -> Settings:
+    return Settings.from_env(
+        {
+            "CDC_LAKE_PREFIX": unique("t"),
+            "CDC_LAKE_ENFORCE_AWS_MINIMUMS": "false",
+            "CDC_LAKE_FIREHOSE_BUFFER_INTERVAL": "1",
+            "CDC_LAKE_ROLE_PROPAGATION_TIMEOUT": "0",
+        }
+    )
+
+
+def test_provisioned_roles_carry_the_boundary_and_an_older_role_gets_it(
+    local_settings: Settings, aws: Callable[..., Any]
+) -> None:
+    iam = aws("iam")
+    account = aws("sts").get_caller_identity()["Account"]
+    settings = local_settings.with_account_id(account)
+    names = SALES_ORDERS.resources(settings)
+    specs = role_specs(names)
+    # A role made before boundaries existed (by an older version of the project).
+    older = specs[1]
+    iam.create_role(RoleName=older.name, AssumeRolePolicyDocument=json.dumps(older.trust))
+    try:
+        outcomes = {o.resource: o.action for o in provision(SALES_ORDERS, local_settings, aws)}
+        assert outcomes["permissions_boundary"] == "created"
+        assert outcomes[older.resource] == "updated"
+        boundary = boundary_policy_arn(settings)
+        for spec in specs:
+            role = iam.get_role(RoleName=spec.name)["Role"]
+            assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary, spec.name
+        stored = iam.get_policy(PolicyArn=boundary)["Policy"]
+        version = iam.get_policy_version(PolicyArn=boundary, VersionId=stored["DefaultVersionId"])
+        assert version["PolicyVersion"]["Document"] == boundary_policy(settings)
+        again = provision(SALES_ORDERS, local_settings, aws)
+        assert {o.action for o in again} == {"unchanged"}, again
+    finally:
+        teardown(SALES_ORDERS, local_settings, aws)
+    with pytest.raises(ClientError) as error:
+        iam.get_policy(PolicyArn=boundary)
+    assert error.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def test_a_deployer_that_may_not_create_the_boundary_is_told_what_to_run(
+    local_settings: Settings, aws: Callable[..., Any]
+) -> None:
+    real = aws("iam")
+
+    class DeniedIam:
+        """The embedded IAM, except that writing a policy is AccessDenied as the deployer policy makes it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def create_policy(self, **kwargs: Any) -> Any:
+            raise ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "not authorized to perform: iam:CreatePolicy"}},
+                "CreatePolicy",
+            )
+
+    deployment = Deployment.build(
+        SALES_ORDERS, local_settings, lambda s: DeniedIam() if s == "iam" else aws(s)
+    )
+    with pytest.raises(BoundaryNotWritableError) as error:
+        ensure_boundary(deployment)
+    message = str(error.value)
+    assert boundary_policy_arn(deployment.settings) in message and "does not exist" in message
+    assert "python -m cdc_pipeline.deployer_policy --boundary" in message
+    assert "aws iam create-policy" in message

@@ -25,6 +25,7 @@ PLANNED = [
     "lake_bucket",
     "athena_results_bucket",
     "alerts_topic",
+    "permissions_boundary",
     "consumer_role",
     "crawler_role",
     "stream",
@@ -85,6 +86,7 @@ def test_the_direct_plan_has_no_table_pipe_or_delivery_stream(settings: Settings
         "lake_bucket",
         "athena_results_bucket",
         "alerts_topic",
+        "permissions_boundary",
         "glue_database",
         "athena_workgroup",
     }

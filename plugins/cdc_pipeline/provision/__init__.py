@@ -88,6 +88,8 @@ def _shared_steps(deployment: Deployment) -> list[Step]:
             shared=True,
         ),
         Step("alerts_topic", sns.ensure_topic, sns.delete_topic, shared=True),
+        # Every role is created inside it, so it comes before them (and is deleted after them).
+        Step(iam.BOUNDARY_RESOURCE, iam.ensure_boundary, iam.delete_boundary, shared=True),
     ]
 
 
