@@ -92,7 +92,11 @@ _EXPECTING = (
     "'REFRESH', 'RESET', 'REVOKE', 'ROLLBACK', 'SET', 'SHOW', 'START', 'TRUNCATE', 'UPDATE', "
     "'USE', <query>"
 )
-_LEADING_NOISE = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
+_AFTER = {
+    "SET": ("AUTHORIZATION", "PATH", "ROLE", "SESSION", "TIME"),
+    "RESET": ("SESSION",),
+}
+_LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 _FIRST_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\S")
 _NAME_HEAD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
@@ -108,18 +112,29 @@ class SandboxError(Exception):
 
 def check_text(sql: str) -> None:
     """Refuse a statement whose first word starts no statement of Trino's (or Athena's DDL)."""
-    start = _LEADING_NOISE.match(sql)
-    offset = start.end() if start else 0
+    offset = _LEADING_NOISE.match(sql).end()
     token = _FIRST_TOKEN.match(sql, offset)
     if token is None:
         return  # empty: the parser says so
     word = token.group(0)
-    if word == "(" or word.upper() in _STATEMENT_KEYWORDS:
+    if word != "(" and word.upper() not in _STATEMENT_KEYWORDS:
+        line, col = _position(sql, offset)
+        raise SandboxError(
+            "SYNTAX_ERROR", f"line {line}:{col}: mismatched input '{word}'. Expecting: {_EXPECTING}"
+        )
+    follows = _AFTER.get(word.upper())
+    if follows is None:
         return
-    line, col = _position(sql, offset)
-    raise SandboxError(
-        "SYNTAX_ERROR", f"line {line}:{col}: mismatched input '{word}'. Expecting: {_EXPECTING}"
-    )
+    # SET and RESET take only Trino's own objects: a setting of the engine is not one of them.
+    offset = _LEADING_NOISE.match(sql, token.end()).end()
+    second = _FIRST_TOKEN.match(sql, offset)
+    if second is None or second.group(0).upper() not in follows:
+        found = second.group(0) if second else "<EOF>"
+        line, col = _position(sql, offset)
+        expecting = ", ".join(f"'{w}'" for w in follows)
+        raise SandboxError(
+            "SYNTAX_ERROR", f"line {line}:{col}: mismatched input '{found}'. Expecting: {expecting}"
+        )
 
 
 def check(statement: exp.Expression, sql: str | None = None) -> None:
@@ -169,7 +184,9 @@ def is_cte_reference(table: exp.Table) -> bool:
 # -- the pieces -----------------------------------------------------------------------------------
 _STATEMENTS = (exp.Query, exp.Values, exp.Create, exp.Drop, exp.Describe)
 # Nodes that are Trino syntax rather than a function looked up by name.
-_SYNTAX = (exp.Unnest, exp.Struct, exp.Array, exp.Case, exp.Cast, exp.TryCast, exp.Extract)
+_SYNTAX = (
+    exp.Unnest, exp.Struct, exp.Array, exp.Case, exp.Cast, exp.TryCast, exp.Extract, exp.Exists, exp.Any, exp.All
+)  # fmt: skip
 
 
 def _check_root(statement: exp.Expression) -> None:

@@ -430,8 +430,10 @@ def _component() -> AthenaComponent:
     return component
 
 
-def _invalid(message: str) -> tuple[str, dict[str, int]]:
-    return json.dumps({"__type": "InvalidRequestException", "Message": message}), {"status": 400}
+def _invalid(message: str, error_type: str = "InvalidRequestException") -> tuple[str, dict[str, Any]]:
+    # Typed as JSON, as AWS answers: without it the answer goes out as an HTML page.
+    headers = {"status": 400, "Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error_type}
+    return json.dumps({"__type": error_type, "Message": message}), headers
 
 
 def _start_query_execution(self: Any) -> Any:
