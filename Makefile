@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null)
 
-.PHONY: install lock test lint bench serve demo airflow browser compose clean
+.PHONY: install lock test lint bench serve demo airflow browser compose env clean
 
 $(PY): requirements.txt
 	@if [ -z "$(UV)" ]; then echo "uv not found: installing it with pip"; python3 -m pip install --quiet uv; fi
@@ -43,6 +43,9 @@ browser: ## Chromium for the UI test (tests/deployment/test_ui_trigger.py)
 compose: ## a Compose validator for docker-compose.yaml (the docker compose plugin, else docker-compose)
 	@if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then \
 		$(APT_GET) update -qq && $(APT_GET) install -y -q docker-compose; fi
+
+env: ## .env for docker compose: random secrets, 0600, never overwritten (FORCE=1 replaces them)
+	python3 scripts/make_env.py $(if $(FORCE),--force,)
 
 serve: install ## the embedded AWS on 127.0.0.1:4566
 	$(PY) -m local_aws serve
