@@ -1,11 +1,13 @@
 """The child-process side of the Lambda runtime: one warm execution environment.
 
-Started by `local_aws.components.lambda_runtime` as ``python lambda_worker.py`` with the
-function's environment (``_HANDLER``, ``LAMBDA_TASK_ROOT``, the function's variables...). It
-imports the handler once (the init phase), reports how that went, then answers invocations one
-at a time until its stdin closes. Only the standard library is used here: this file runs in the
-handler's interpreter, before the handler's own ``sys.path`` is set up, and must not import
-``local_aws``.
+Started by `local_aws.components.lambda_runtime` as ``python lambda_worker.py [--site DIR]...
+[--address-space-mb N] [--max-processes N]``, already as the sandbox user, with the function's
+environment (``_HANDLER``, ``LAMBDA_TASK_ROOT``, the function's variables...) and nothing of
+the server's. It caps its own address space and process count (limits it cannot raise again),
+adds the given site-packages directories (boto3) to the import path, imports the handler once
+(the init phase), reports how that went, then answers invocations one at a time until its stdin
+closes. Only the standard library is used here: this file runs in the handler's interpreter,
+before the handler's own ``sys.path`` is set up, and must not import ``local_aws``.
 
 Wire format on stdin/stdout, both ways: a frame is a 4-byte big-endian length and a JSON header,
 then a 4-byte length and a raw body. The protocol keeps the real stdout to itself: ``print`` in
@@ -14,6 +16,7 @@ a handler goes to the invocation's log, the way the Lambda runtime sends it to C
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import importlib
 import io
@@ -21,6 +24,7 @@ import json
 import logging
 import os
 import resource
+import site
 import struct
 import sys
 import time
@@ -28,6 +32,8 @@ import traceback
 from typing import Any, BinaryIO
 
 _LENGTH = struct.Struct(">I")
+# The log travels in the frame header, which the server caps at 2 MiB: keep the tail.
+_MAX_LOG_CHARS = 512 * 1024
 
 
 def read_frame(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
@@ -153,11 +159,42 @@ def _error_log(error: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _max_rss_mb() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+def _parse_arguments(argv: list[str]) -> dict[str, list[str]]:
+    """``--name value`` pairs (repeatable); nothing else is passed."""
+    options: dict[str, list[str]] = {}
+    for name, value in zip(argv[::2], argv[1::2], strict=False):
+        options.setdefault(name.lstrip("-"), []).append(value)
+    return options
+
+
+def _limit(kind: int, value: int) -> None:
+    """Soft and hard limit both: the handler cannot raise it again."""
+    hard = resource.getrlimit(kind)[1]
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    # Lowering a limit cannot fail for lack of privilege; a platform without it keeps its own.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(kind, (value, value))
+
+
+def _apply_limits(options: dict[str, list[str]]) -> None:
+    for value in options.get("address-space-mb", []):
+        _limit(resource.RLIMIT_AS, int(value) * 1024 * 1024)
+    for value in options.get("max-processes", []):
+        _limit(resource.RLIMIT_NPROC, int(value))
+    # Lambda's quota of open file descriptors.
+    _limit(resource.RLIMIT_NOFILE, 1024)
+
+
+def _bounded(log: str) -> str:
+    if len(log) <= _MAX_LOG_CHARS:
+        return log
+    return "[local_aws: earlier output of this invocation dropped]\n" + log[-_MAX_LOG_CHARS:]
 
 
 def main() -> int:
+    options = _parse_arguments(sys.argv[1:])
+    _apply_limits(options)
     # Keep the real stdout for frames; fd-level writes by the handler go to stderr instead.
     protocol_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -166,6 +203,8 @@ def main() -> int:
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     # The handler's folder comes first, as /var/task does in Lambda; never this file's folder.
     sys.path[0] = task_root
+    for site_dir in options.get("site", []):
+        site.addsitedir(site_dir)
     os.chdir(task_root)
 
     capture = _Capture()
@@ -188,7 +227,7 @@ def main() -> int:
     init_log = capture.take()
     if init_error is not None:
         init_log += _error_log(init_error)
-    init_header = {"kind": "init", "ok": init_error is None, "log": init_log}
+    init_header = {"kind": "init", "ok": init_error is None, "log": _bounded(init_log)}
     init_header["duration_ms"] = (time.monotonic() - started) * 1000
     protocol_out.write(encode_frame(init_header, json.dumps(init_error or {}).encode()))
     protocol_out.flush()
@@ -224,9 +263,8 @@ def main() -> int:
         reply = {
             "kind": "result",
             "ok": ok,
-            "log": log,
+            "log": _bounded(log),
             "duration_ms": (time.monotonic() - started) * 1000,
-            "max_memory_mb": _max_rss_mb(),
         }
         protocol_out.write(encode_frame(reply, payload))
         protocol_out.flush()

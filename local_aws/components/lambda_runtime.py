@@ -1,37 +1,69 @@
-"""Lambda Invoke: run the handler from the uploaded zip in a warm Python process, as Lambda does.
+"""Lambda Invoke: run the handler from the uploaded zip in a warm, sandboxed Python process, as Lambda does.
 
 moto stores functions but can run them only in Docker. Here `LambdaFunction.invoke` (which
 moto's Invoke API, SNS and SQS all call) is replaced: the function's code (ZipFile bytes or the
-S3 object moto read at CreateFunction/UpdateFunctionCode) is unpacked once per code hash, and
-the handler runs in a child process (`sys.executable` + `local_aws/lambda_worker.py`) with the
-function's environment variables, its Timeout and a real ``context`` object. Such a process is
-an execution environment: it imports the handler once and is kept warm for the next invocation
-of the same function version with the same code and configuration; UpdateFunctionCode,
-UpdateFunctionConfiguration and DeleteFunction retire it. A timeout kills it and answers as
-Lambda does (``Task timed out after N.NN seconds``, FunctionError Unhandled).
+S3 object moto read at CreateFunction/UpdateFunctionCode) is unpacked once per code hash into a
+task root the handler can read and not change, and the handler runs in a child process
+(`local_aws/lambda_worker.py`) with the function's environment variables, its Timeout and
+MemorySize and a real ``context`` object. Such a process is an execution environment: it
+imports the handler once and is kept warm for the next invocation of the same function version
+with the same code and configuration; UpdateFunctionCode, UpdateFunctionConfiguration and
+DeleteFunction retire it.
+
+Uploaded code is untrusted. When the server runs as root, the child runs as the unprivileged
+system user ``local_aws_lambda`` (created if missing; see `local_aws.lambda_sandbox`), with no
+supplementary groups, in a session of its own, so it cannot read the server's memory or
+environment, signal it, or touch its state dir (0700). Its environment is built from nothing:
+the function's variables, Lambda's runtime variables (``_HANDLER``, ``AWS_LAMBDA_*``,
+``AWS_REGION``, ``AWS_EXECUTION_ENV``, ``LAMBDA_TASK_ROOT``, ``LAMBDA_RUNTIME_DIR``,
+``TZ=:UTC``, ``LANG``, ``PATH``), ``AWS_ENDPOINT_URL`` set to this local_aws and the execution
+role's temporary credentials from this local_aws's STS (AssumeRole, session named after the
+function), so a handler's boto3 clients talk to local_aws as that role, never to AWS.
+
+Quotas are Lambda's: a synchronous payload over 6 MB (6,291,456 bytes) or an asynchronous one
+over 1 MB is refused with RequestEntityTooLargeException (HTTP 413); a response over 6,291,556
+bytes becomes a ``Function.ResponseSizeTooLarge`` function error. A handler still running at
+its Timeout is killed with everything it started (``Task timed out after N.NN seconds``); one
+whose peak resident memory (the kernel's VmHWM, polled every 20 ms while it runs and checked
+when it answers) passes MemorySize is killed and answered as Lambda answers a function that ran
+out of memory: FunctionError Unhandled, ``Runtime.ExitError`` "Runtime exited with error:
+signal: killed", ``Error Type: Runtime.OutOfMemory`` on the REPORT line. Either way the next
+invocation gets a fresh environment. The REPORT line's Max Memory Used is that measured peak.
 
 The world lock is set down while a handler runs, so the handler's own boto3 calls, which reach
 this local_aws through ``AWS_ENDPOINT_URL``, and every other request proceed meanwhile.
 
 Other components call `LambdaRuntime.invoke` (``world.component("lambda").invoke(...)``) and
-get an `Invocation` back.
+get an `Invocation` back; payload quotas are not applied to them (Firehose and event source
+mappings size their own batches), the response quota is.
 
-LIMITATIONS: Python runtimes only (python3.x), all run by the interpreter that runs local_aws,
-whatever minor version the function names; any other runtime or PackageType Image fails with
-InvalidRuntimeException (HTTP 502). Layers, VPC config, reserved concurrency (no throttling),
-memory limits (MemorySize is reported, not enforced), /tmp isolation, extensions, SnapStart,
-response streaming and Function URLs are not emulated. The child gets a small environment, not
-the server's: the function's variables, Lambda's reserved ones, ``AWS_ENDPOINT_URL`` set to this
-local_aws, dummy credentials (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
-``AWS_SESSION_TOKEN``) and ``AWS_REGION``/``AWS_DEFAULT_REGION`` of the function, so a handler's
-boto3 clients talk to local_aws and never to AWS; the execution role is not assumed or
-enforced. Asynchronous (Event) invocations run on a small thread pool and are retried twice
-after a function error (after 1 s and 2 s, not Lambda's minutes); destinations and DLQs are not
-used, and pending ones are dropped at shutdown, not persisted. moto's own triggers (SNS
-subscriptions, SQS mappings) invoke synchronously inside the request that fired them. There is
-no concurrency limit: each concurrent invocation of a busy function starts another worker. Output written by native code
-straight to file descriptor 1 or 2 goes to the server's stderr, not to the function's log.
-Logs go to CloudWatch Logs (``/aws/lambda/<name>``, one stream per execution environment).
+LIMITATIONS: Python runtimes only (python3.x), all run by the interpreter that runs local_aws
+(or a read-only mirror of it the sandbox user can reach), whatever minor version the function
+names; any other runtime or PackageType Image fails with InvalidRuntimeException (HTTP 502).
+Layers, VPC config, reserved concurrency (no throttling), extensions, SnapStart, response
+streaming and Function URLs are not emulated. Isolation is by user, not by VM: all functions
+share one sandbox user, the host's /tmp (no per-environment /tmp, no 512 MB /tmp quota) and
+whatever files on the host are world-readable (the venv's site-packages are on the import path,
+so a handler can import more than boto3). When the server does not run as root there is no
+other user to switch to: the handler runs as the server's user in a separate process with a
+scrubbed environment, and can then read ``/proc/<server>/environ`` and ``mem``, signal the
+server and write its state dir; run the server as root (it drops handlers to the sandbox user)
+or in a container to contain untrusted code. Memory: only the worker process's own peak is
+measured, so memory held by processes the handler spawns is not counted (each is capped by the
+same address-space limit); between two polls a burst is bounded by an address-space limit of
+MemorySize + 1 GiB (RLIMIT_AS, which over-counts: thread arenas and mapped libraries), past
+which an allocation raises MemoryError in the handler instead of a kill. Processes and threads
+are capped at 1,024 per sandbox user (all environments together, not per environment), file
+descriptors at 1,024 per process. The async payload message's wording follows AWS's
+256 KB-era message with the documented 1 MB figure. Asynchronous (Event) invocations run on a
+small thread pool and are retried twice after a function error (after 1 s and 2 s, not Lambda's
+minutes); destinations and DLQs are not used, and pending ones are dropped at shutdown, not
+persisted. moto's own triggers (SNS subscriptions, SQS mappings) invoke synchronously inside
+the request that fired them. There is no concurrency limit: each concurrent invocation of a
+busy function starts another worker. Output written by native code straight to file
+descriptor 1 or 2 goes to the server's stderr, not to the function's log. Logs go to CloudWatch
+Logs (``/aws/lambda/<name>``, one stream per execution environment); a single invocation's log
+keeps its last 512 KiB.
 """
 
 from __future__ import annotations
@@ -45,9 +77,9 @@ import math
 import os
 import select
 import shutil
+import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -67,16 +99,37 @@ from moto.awslambda.utils import make_function_arn
 
 from local_aws.components.base import Component
 from local_aws.gateway import AwsRequest
+from local_aws.lambda_sandbox import sandbox
 from local_aws.world import DEFAULT_ACCOUNT_ID, World, current
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lambda_worker.py")
+WORKER_NAME = "lambda_worker.py"
 LOG_TAIL_BYTES = 4096
 INIT_TIMEOUT_SECONDS = 10.0
 IDLE_WORKER_SECONDS = 300.0
 ASYNC_RETRY_DELAYS = (1.0, 2.0)
 _LENGTH = struct.Struct(">I")
-# Environment variables passed through from the server so the child interpreter works at all.
-_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "HOME", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# Lambda's documented payload quotas: 6 MB for a synchronous request (its error names 6291456
+# bytes) and 1 MB for an asynchronous one; a response may be 6291556 bytes (100 more, as
+# Lambda's own error message says).
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024
+RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100
+# How often the resident memory of a running handler is sampled, and the address-space cap a
+# worker sets on itself as a backstop for an allocation burst between two samples. The cap is
+# above MemorySize because virtual memory over-counts what Lambda measures: every thread
+# reserves a malloc arena and a stack (4 threads add about 150 MB of address space for 10 MB
+# resident here), and shared libraries are mapped whole.
+MEMORY_POLL_SECONDS = 0.02
+ADDRESS_SPACE_HEADROOM_MB = 1024
+# Lambda's quota of processes and threads in one execution environment (per sandbox user here).
+MAX_PROCESSES = 1024
+# A frame header carries the invocation's log; the worker keeps that under 1 MiB.
+MAX_HEADER_BYTES = 2 * 1024 * 1024
+# Temporary credentials of the execution role: minted for an hour, renewed after 45 minutes.
+CREDENTIALS_SECONDS = 3600
+CREDENTIALS_RENEW_SECONDS = 2700
 
 
 class FunctionNotFound(LookupError):
@@ -94,6 +147,15 @@ class InvalidRuntimeException(LambdaClientError):
 
     def __init__(self, message: str) -> None:
         super().__init__("InvalidRuntimeException", message)
+
+
+class RequestEntityTooLargeException(LambdaClientError):
+    """Invoke's answer for a payload over Lambda's quota for that invocation type."""
+
+    code = 413
+
+    def __init__(self, message: str) -> None:
+        super().__init__("RequestEntityTooLargeException", message)
 
 
 class InvalidRequestContentException(LambdaClientError):
@@ -137,6 +199,7 @@ class _FunctionSpec:
     package_type: str
     timeout: float
     memory_size: int
+    role: str
     environment: dict[str, str]
     code_sha256: str
     code_bytes: bytes = field(repr=False)
@@ -158,16 +221,62 @@ class _FunctionSpec:
         return f"/aws/lambda/{self.function_name}"
 
 
+class _CheckedPayload(bytes):
+    """A response whose size this runtime has already checked against Lambda's limit.
+
+    moto's Invoke response replaces any payload whose ``sys.getsizeof`` passes 6,000,000 with a
+    ResponseSizeTooLarge error: a smaller limit than Lambda's 6,291,556 bytes, and counted with
+    Python's object overhead. Reporting no size keeps moto from second-guessing the real check.
+    """
+
+    def __sizeof__(self) -> int:
+        return 0
+
+
 class _WorkerGone(Exception):
     """The worker process ended or stopped answering."""
 
 
-class _Worker:
-    """One child process: a warm execution environment for one function fingerprint."""
+class _OutOfMemory(Exception):
+    """The worker's resident memory passed the function's MemorySize: it has been killed."""
 
-    def __init__(self, spec: _FunctionSpec, code_dir: str, endpoint_url: str | None) -> None:
+
+class _ResponseTooLarge(Exception):
+    """The worker announced a response over Lambda's limit: it has been killed unread."""
+
+
+def _exit_description(returncode: int) -> str:
+    """How Lambda's runtime (written in Go) words a process exit: "exit status 3", "signal: killed"."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    try:
+        name = signal.strsignal(-returncode) or f"signal {-returncode}"
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"signal: {name.lower()}"
+
+
+class _Worker:
+    """One child process: a warm execution environment for one function fingerprint.
+
+    Started as the sandbox user (see `local_aws.lambda_sandbox`) in a session of its own, so a
+    kill ends whatever the handler spawned too. While the server waits for it, its peak resident
+    memory is polled: past the function's MemorySize it is killed, as Lambda kills a function
+    that runs out of memory.
+    """
+
+    def __init__(
+        self,
+        spec: _FunctionSpec,
+        code_dir: str,
+        runtime_dir: str,
+        endpoint_url: str | None,
+        credentials: dict[str, str],
+    ) -> None:
         self.identity = spec.identity
         self.fingerprint = spec.fingerprint
+        self.memory_limit_mb = spec.memory_size
+        self.peak_memory_mb = 0
         now = datetime.now(UTC)
         self.log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         self.last_used = time.monotonic()
@@ -175,12 +284,27 @@ class _Worker:
         self.init_ms: float | None = None
         self.init_error: dict[str, Any] | None = None
         self._buffer = bytearray()
+        box = sandbox()
+        command = [box.python, "-u", os.path.join(runtime_dir, WORKER_NAME)]
+        command += ["--address-space-mb", str(spec.memory_size + ADDRESS_SPACE_HEADROOM_MB)]
+        if box.isolated:
+            command += ["--max-processes", str(MAX_PROCESSES)]
+        for site_dir in box.site_dirs:
+            command += ["--site", site_dir]
+        options: dict[str, Any] = {}
+        if box.isolated:
+            options = {"user": box.uid, "group": box.gid, "extra_groups": [], "umask": 0o077}
+        env = _child_environment(spec, code_dir, runtime_dir, self.log_stream, endpoint_url, credentials)
+        if box.library_path:
+            env["LD_LIBRARY_PATH"] = box.library_path
         self.process = subprocess.Popen(
-            [sys.executable, "-u", WORKER_SCRIPT],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=code_dir,
-            env=_child_environment(spec, code_dir, self.log_stream, endpoint_url),
+            env=env,
+            start_new_session=True,
+            **options,
         )
 
     def initialise(self, timeout: float) -> None:
@@ -201,9 +325,22 @@ class _Worker:
             raise _WorkerGone(str(error)) from error
 
     def read_frame(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+        """One frame from the worker. The worker runs untrusted code: every length is checked."""
         header_length = _LENGTH.unpack(self._read(_LENGTH.size, deadline))[0]
-        header = json.loads(self._read(header_length, deadline))
+        if header_length > MAX_HEADER_BYTES:
+            self.kill()
+            raise _WorkerGone(f"the runtime sent a malformed frame ({header_length} bytes of header)")
+        try:
+            header = json.loads(self._read(header_length, deadline))
+            if not isinstance(header, dict):
+                raise ValueError("not an object")
+        except ValueError as error:
+            self.kill()
+            raise _WorkerGone(f"the runtime sent a malformed frame: {error}") from error
         body_length = _LENGTH.unpack(self._read(_LENGTH.size, deadline))[0]
+        if body_length > RESPONSE_PAYLOAD_LIMIT:
+            self.kill()
+            raise _ResponseTooLarge(body_length)
         return header, self._read(body_length, deadline)
 
     def _read(self, size: int, deadline: float) -> bytes:
@@ -213,20 +350,48 @@ class _Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], remaining)
+            ready, _, _ = select.select([fd], [], [], min(remaining, MEMORY_POLL_SECONDS))
+            self.check_memory()
             if not ready:
-                raise TimeoutError
+                continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
-                raise _WorkerGone(f"exit status {self.process.wait()}")
+                raise _WorkerGone(_exit_description(self.process.wait()))
             self._buffer += chunk
         data = bytes(self._buffer[:size])
         del self._buffer[:size]
         return data
 
+    def peak_mb(self) -> int:
+        """The worker's peak resident memory since it started, in MB (VmHWM; 0 once gone).
+
+        The kernel's high-water mark, not a sample: a burst between two polls still counts.
+        (The worker's own ``ru_maxrss`` would not do: it keeps the server's size from before
+        the exec.)
+        """
+        try:
+            with open(f"/proc/{self.process.pid}/status", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"VmHWM:"):
+                        return int(line.split()[1]) // 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
+
+    def check_memory(self) -> None:
+        """Kill the worker if it has ever held more than the function's MemorySize."""
+        self.peak_memory_mb = max(self.peak_memory_mb, self.peak_mb())
+        if self.peak_memory_mb > self.memory_limit_mb:
+            self.kill()
+            raise _OutOfMemory(self.peak_memory_mb)
+
     def kill(self) -> None:
         if self.process.poll() is None:
-            self.process.kill()
+            # The whole session: a child the handler started must not outlive its environment.
+            with contextlib.suppress(OSError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
         for stream in (self.process.stdin, self.process.stdout):
@@ -236,10 +401,16 @@ class _Worker:
 
 
 def _child_environment(
-    spec: _FunctionSpec, code_dir: str, log_stream: str, endpoint_url: str | None
+    spec: _FunctionSpec,
+    code_dir: str,
+    runtime_dir: str,
+    log_stream: str,
+    endpoint_url: str | None,
+    credentials: dict[str, str],
 ) -> dict[str, str]:
-    env = {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
-    env.update({key: str(value) for key, value in spec.environment.items()})
+    """The handler's whole environment: the function's variables and the runtime's, nothing of the server's."""
+    python_bin = os.path.dirname(sandbox().python)
+    env = {key: str(value) for key, value in spec.environment.items()}
     env.update(
         {
             "_HANDLER": spec.handler or "",
@@ -253,13 +424,13 @@ def _child_environment(
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
             "LAMBDA_TASK_ROOT": code_dir,
-            "LAMBDA_RUNTIME_DIR": os.path.dirname(WORKER_SCRIPT),
-            "TZ": "UTC",
-            "PYTHONUNBUFFERED": "1",
-            # Dummy credentials: a handler's boto3 reaches this local_aws, never real AWS.
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
+            "LAMBDA_RUNTIME_DIR": runtime_dir,
+            "TZ": ":UTC",
+            # Lambda sets en_US.UTF-8; C.UTF-8 is the UTF-8 locale every Linux has.
+            "LANG": "C.UTF-8",
+            "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+            # The execution role's temporary credentials, minted by this local_aws's STS.
+            **credentials,
         }
     )
     if endpoint_url:
@@ -292,6 +463,7 @@ def _spec_of(fn: LambdaFunction, qualifier: str | None) -> _FunctionSpec:
         package_type=fn.package_type or "Zip",
         timeout=float(fn.timeout or 3),
         memory_size=int(fn.memory_size or 128),
+        role=fn.role or "",
         environment=dict(fn.environment_vars or {}),
         code_sha256=getattr(fn, "code_sha_256", "") or "",
         code_bytes=getattr(fn, "code_bytes", b"") or b"",
@@ -307,6 +479,20 @@ def _parse_function_ref(name_or_arn: str, qualifier: str | None) -> tuple[str | 
     parts = name_or_arn.split(":")
     arn_qualifier = parts[7] if len(parts) > 7 else None
     return parts[4], parts[3], arn_qualifier or qualifier
+
+
+def _check_payload_size(payload: bytes, invocation_type: str) -> None:
+    """Refuse a payload over Lambda's quota, with the message Lambda gives."""
+    if invocation_type == "Event":
+        if len(payload) > ASYNC_PAYLOAD_LIMIT:
+            raise RequestEntityTooLargeException(
+                f"{len(payload)} byte payload is too large for the Event invocation type "
+                f"(limit {ASYNC_PAYLOAD_LIMIT} bytes)"
+            )
+    elif len(payload) > SYNC_PAYLOAD_LIMIT:
+        raise RequestEntityTooLargeException(
+            f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
+        )
 
 
 def _validate_payload(payload: bytes) -> None:
@@ -339,6 +525,8 @@ class LambdaRuntime(Component):
         self._busy: set[_Worker] = set()
         self._current: dict[tuple[str, str, str, str], str] = {}
         self._code_root: str | None = None
+        self._runtime_dir: str | None = None
+        self._role_credentials: dict[tuple[str, str, str], tuple[float, dict[str, str]]] = {}
         self._code_lock = threading.Lock()
         self._async: ThreadPoolExecutor | None = None
 
@@ -367,7 +555,15 @@ class LambdaRuntime(Component):
             gateway.add_interceptor(_note_invoke_qualifier)
 
     def start(self) -> None:
+        # Owned by the server and readable, never writable, by the sandbox user: the task root
+        # (/var/task) and the runtime (/var/runtime) of every function live here.
         self._code_root = tempfile.mkdtemp(prefix="local_aws-lambda-")
+        os.chmod(self._code_root, 0o755)
+        self._runtime_dir = os.path.join(self._code_root, "runtime")
+        os.mkdir(self._runtime_dir, 0o755)
+        os.chmod(self._runtime_dir, 0o755)
+        shutil.copyfile(WORKER_SCRIPT, os.path.join(self._runtime_dir, WORKER_NAME))
+        os.chmod(os.path.join(self._runtime_dir, WORKER_NAME), 0o644)
         self._async = ThreadPoolExecutor(max_workers=4, thread_name_prefix="local_aws-lambda-async")
         self.spawn(self._reap_idle_workers, "lambda-reaper")
 
@@ -384,6 +580,7 @@ class LambdaRuntime(Component):
         if self._code_root:
             shutil.rmtree(self._code_root, ignore_errors=True)
             self._code_root = None
+            self._runtime_dir = None
 
     # -- the Python API ---------------------------------------------------------------------
     def invoke(
@@ -425,13 +622,14 @@ class LambdaRuntime(Component):
         """`LambdaFunction.invoke`, called under the world lock by a request or by moto itself."""
         assert self.world is not None
         payload = body.encode() if isinstance(body, str) else bytes(body or b"")
+        invocation_type = _header(request_headers, "X-Amz-Invocation-Type") or "RequestResponse"
+        _check_payload_size(payload, invocation_type)
         _validate_payload(payload)
         qualifier = None if str(fn.version) == "$LATEST" else str(fn.version)
         spec = _spec_of(fn, qualifier)
         problem = self._runtime_problem(spec)
         if problem:
             raise InvalidRuntimeException(problem)
-        invocation_type = _header(request_headers, "X-Amz-Invocation-Type") or "RequestResponse"
         response_headers["x-amz-executed-version"] = spec.version
         if invocation_type == "DryRun":
             return b""
@@ -444,7 +642,7 @@ class LambdaRuntime(Component):
             response_headers["x-amz-function-error"] = invocation.function_error
         if (_header(request_headers, "X-Amz-Log-Type") or "None") == "Tail":
             response_headers["x-amz-log-result"] = invocation.log_result
-        return invocation.payload
+        return _CheckedPayload(invocation.payload)
 
     def retire(self, account_id: str, region: str, function_name: str) -> None:
         """Stop the idle workers of a function whose code or configuration changed."""
@@ -501,33 +699,8 @@ class LambdaRuntime(Component):
         log, status, healthy, max_memory, result = "", "", False, 0, b""
         if error is None:
             assert worker is not None
-            header = {
-                "request_id": request_id,
-                "invoked_function_arn": spec.invoked_arn,
-                "deadline_ms": time.time() * 1000 + spec.timeout * 1000,
-            }
-            try:
-                worker.send(header, payload)
-                reply, result = worker.read_frame(started + spec.timeout)
-                log, healthy = reply.get("log", ""), True
-                max_memory = int(reply.get("max_memory_mb") or 0)
-                if not reply.get("ok"):
-                    error = json.loads(result)
-            except TimeoutError:
-                status = "timeout"
-                error = {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"RequestId: {request_id} Error: "
-                    f"Task timed out after {spec.timeout:.2f} seconds",
-                }
-                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-                log = f"{stamp} {request_id} Task timed out after {spec.timeout:.2f} seconds\n"
-            except _WorkerGone as gone:
-                status = "error"
-                error = {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {gone}",
-                }
+            outcome = self._run(worker, spec, request_id, payload, started)
+            result, error, log, status, healthy, max_memory = outcome
         elif error.get("errorType", "").startswith("Runtime.") or "stackTrace" in error:
             # Init failures (import errors...) carry the request id and a stack, like handler errors.
             error = {**error, "requestId": request_id, "stackTrace": error.get("stackTrace", [])}
@@ -546,6 +719,69 @@ class LambdaRuntime(Component):
             executed_version=spec.version,
             request_id=request_id,
         )
+
+    @staticmethod
+    def _run(
+        worker: _Worker, spec: _FunctionSpec, request_id: str, payload: bytes, started: float
+    ) -> tuple[bytes, dict[str, Any] | None, str, str, bool, int]:
+        """Send one event to a ready worker: result, error, log, REPORT status, healthy, memory."""
+        header = {
+            "request_id": request_id,
+            "invoked_function_arn": spec.invoked_arn,
+            "deadline_ms": time.time() * 1000 + spec.timeout * 1000,
+        }
+        prefix = f"RequestId: {request_id} Error: "
+        try:
+            worker.send(header, payload)
+            reply, result = worker.read_frame(started + spec.timeout)
+            worker.check_memory()  # a burst after the last poll counts as well
+        except TimeoutError:
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            message = f"Task timed out after {spec.timeout:.2f} seconds"
+            error = {"errorType": "Sandbox.Timedout", "errorMessage": prefix + message}
+            return b"", error, f"{stamp} {request_id} {message}\n", "timeout", False, worker.peak_memory_mb
+        except _OutOfMemory:
+            # Lambda's words for a function killed for its memory: the runtime exits on SIGKILL.
+            error = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": prefix + "Runtime exited with error: signal: killed",
+            }
+            log = f"{prefix}Runtime exited with error: signal: killed\nRuntime.ExitError\n"
+            return b"", error, log, "error\tError Type: Runtime.OutOfMemory", False, worker.peak_memory_mb
+        except _ResponseTooLarge:
+            error = {
+                "errorType": "Function.ResponseSizeTooLarge",
+                "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                f"({RESPONSE_PAYLOAD_LIMIT} bytes).",
+            }
+            return (
+                b"",
+                error,
+                "",
+                "error\tError Type: Function.ResponseSizeTooLarge",
+                False,
+                worker.peak_memory_mb,
+            )
+        except _WorkerGone as gone:
+            error = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"{prefix}Runtime exited with error: {gone}",
+            }
+            return b"", error, "", "error\tError Type: Runtime.ExitError", False, worker.peak_memory_mb
+        log = reply.get("log") if isinstance(reply.get("log"), str) else ""
+        max_memory = worker.peak_memory_mb
+        if reply.get("ok"):
+            return result, None, log, "", True, max_memory
+        try:
+            error = json.loads(result)
+        except ValueError:
+            error = None
+        if not isinstance(error, dict):
+            error = {
+                "errorType": "Runtime.Unknown",
+                "errorMessage": prefix + "the runtime sent an unreadable error",
+            }
+        return b"", error, log, "", True, max_memory
 
     @staticmethod
     def _log_text(
@@ -610,27 +846,76 @@ class LambdaRuntime(Component):
         if worker is not None:
             return worker, None
         try:
-            worker = _Worker(spec, self._code_dir(spec), self.world.endpoint_url)
-        except OSError as error:
+            assert self._runtime_dir is not None, "the lambda component is not started"
+            credentials = self._credentials(spec)
+            worker = _Worker(
+                spec, self._code_dir(spec), self._runtime_dir, self.world.endpoint_url, credentials
+            )
+        except (OSError, RuntimeError, KeyError) as error:
+            self.log.warning("could not start a Lambda runtime for %s: %s", spec.function_name, error)
             return None, {
                 "errorType": "Runtime.Unknown",
                 "errorMessage": f"could not start the runtime: {error}",
             }
         with self._pool_lock:
             self._busy.add(worker)
+        init_timeout = max(INIT_TIMEOUT_SECONDS, spec.timeout)
         try:
-            worker.initialise(max(INIT_TIMEOUT_SECONDS, spec.timeout))
+            worker.initialise(init_timeout)
         except TimeoutError:
             worker.init_error = {
                 "errorType": "Sandbox.Timedout",
-                "errorMessage": f"Init phase timed out after {max(INIT_TIMEOUT_SECONDS, spec.timeout):.2f} seconds",
+                "errorMessage": f"Init phase timed out after {init_timeout:.2f} seconds",
             }
-        except _WorkerGone as gone:
+        except _OutOfMemory:
+            worker.init_error = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": "Runtime exited during init: signal: killed",
+            }
+        except (_WorkerGone, _ResponseTooLarge, ValueError) as gone:
             worker.init_error = {
                 "errorType": "Runtime.ExitError",
                 "errorMessage": f"Runtime exited during init: {gone}",
             }
         return worker, None
+
+    def _credentials(self, spec: _FunctionSpec) -> dict[str, str]:
+        """The execution role's temporary credentials (AssumeRole on this local_aws's STS, the
+        function's name as session name), shared by the function's environments until they near
+        their expiry, as Lambda refreshes them."""
+        assert self.world is not None
+        key = (spec.account_id, spec.role, spec.function_name)
+        with self._pool_lock:
+            cached = self._role_credentials.get(key)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+        try:
+            with self.world.lock:
+                sts = self.world.backend("sts", spec.account_id, spec.region)
+                role = sts.assume_role(
+                    region_name=spec.region,
+                    role_session_name=spec.function_name[:64],
+                    role_arn=spec.role,
+                    policy="",
+                    duration=CREDENTIALS_SECONDS,
+                    external_id="",
+                )
+            credentials = {
+                "AWS_ACCESS_KEY_ID": role.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": role.secret_access_key,
+                "AWS_SESSION_TOKEN": role.session_token,
+            }
+            self.world.mark_dirty()
+        except Exception as error:  # a role moto cannot parse: the handler still runs
+            self.log.warning("could not assume %s for %s: %s", spec.role, spec.function_name, error)
+            credentials = {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+            }
+        with self._pool_lock:
+            self._role_credentials[key] = (time.monotonic() + CREDENTIALS_RENEW_SECONDS, credentials)
+        return credentials
 
     def _release(self, worker: _Worker, healthy: bool) -> None:
         worker.last_used = time.monotonic()
@@ -655,8 +940,10 @@ class LambdaRuntime(Component):
                 try:
                     with zipfile.ZipFile(io.BytesIO(spec.code_bytes)) as archive:
                         archive.extractall(staging)
+                        _make_read_only_for_others(staging, archive)
                 except zipfile.BadZipFile:
                     self.log.warning("code of %s is not a zip file", spec.function_name)
+                os.chmod(staging, 0o755)
                 os.replace(staging, target)
         return target
 
@@ -672,6 +959,21 @@ class LambdaRuntime(Component):
                     self._idle[fingerprint] = keep
             for worker in doomed:
                 worker.kill()
+
+
+def _make_read_only_for_others(root: str, archive: zipfile.ZipFile) -> None:
+    """Directories 0755, files 0644 (0755 where the zip marks them executable), owned by the
+    server: the sandbox user can import the code and run its binaries, never change them."""
+    executable = {
+        os.path.normpath(info.filename) for info in archive.infolist() if (info.external_attr >> 16) & 0o111
+    }
+    for here, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(here, name), 0o755)
+        for name in files:
+            path = os.path.join(here, name)
+            relative = os.path.normpath(os.path.relpath(path, root))
+            os.chmod(path, 0o755 if relative in executable else 0o644)
 
 
 def _runtime() -> LambdaRuntime | None:
