@@ -9,13 +9,19 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import stat
+import struct
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from local_aws.persistence import JOURNAL_PATTERN, SNAPSHOT_FILE
+from local_aws.journal import FRAME_SIZE
+from local_aws.persistence import JOURNAL_PATTERN, LOCK_FILE, SNAPSHOT_FILE
+from tests.local_aws.server_process import ServerProcess
 
 
 def journal_bytes(state_dir: str) -> int:
@@ -24,7 +30,7 @@ def journal_bytes(state_dir: str) -> int:
     return sum(max(0, os.path.getsize(os.path.join(state_dir, name)) - 12) for name in names)
 
 
-def in_fresh_process(body: str, state_dir: str, timeout: float = 120) -> dict:
+def in_fresh_process(body: str, state_dir: str, timeout: float = 120, umask: int | None = None) -> dict:
     """Run ``body`` with ``aws`` (a started LocalAWS on ``state_dir``) and ``client(service)``.
 
     ``body`` sets ``result`` (JSON-able) and may end the process abruptly with ``os._exit``.
@@ -50,7 +56,11 @@ def in_fresh_process(body: str, state_dir: str, timeout: float = 120) -> dict:
     )
     interval = "3600"
     done = subprocess.run(
-        [sys.executable, "-c", script, state_dir, interval], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-c", script, state_dir, interval],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        umask=-1 if umask is None else umask,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
@@ -208,3 +218,283 @@ def test_an_object_firehose_delivered_survives_a_kill_under_its_own_name(tmp_pat
         state_dir,
     )
     assert seen.get(delivered[0]) == "one\n", seen
+
+
+# -- the state dir's guards: lock, modes, trust, damaged files -----------------------------------
+def segments(state_dir: str) -> list[str]:
+    return sorted(
+        os.path.join(state_dir, name) for name in os.listdir(state_dir) if JOURNAL_PATTERN.match(name)
+    )
+
+
+def record_offsets(path: str) -> list[int]:
+    """Where each record of a journal segment starts (after its 12-byte header)."""
+    data = Path(path).read_bytes()
+    offsets, offset = [], 12
+    while offset + FRAME_SIZE <= len(data):
+        offsets.append(offset)
+        (length,) = struct.unpack(">Q", data[offset : offset + 8])
+        offset += FRAME_SIZE + length
+    return offsets
+
+
+def put_items_then_die(state_dir: str, count: int) -> None:
+    """A table (in the snapshot) and ``count`` items that live only in the journal."""
+    in_fresh_process(
+        f"""
+        ddb = client("dynamodb")
+        ddb.create_table(
+            TableName="orders",
+            KeySchema=[{{"AttributeName": "orderid", "KeyType": "HASH"}}],
+            AttributeDefinitions=[{{"AttributeName": "orderid", "AttributeType": "S"}}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for i in range({count}):
+            ddb.put_item(TableName="orders", Item={{"orderid": {{"S": f"o{{i:03d}}"}}}})
+        os._exit(0)
+        """,
+        state_dir,
+    )
+
+
+def scanned_keys(server: ServerProcess) -> list[str]:
+    items = server.client("dynamodb").scan(TableName="orders")["Items"]
+    return sorted(item["orderid"]["S"] for item in items)
+
+
+def dir_files(state_dir: str) -> dict[str, bytes]:
+    """The state dir's data files and their bytes (the lock file names whoever opened it last)."""
+    return {
+        name: Path(state_dir, name).read_bytes()
+        for name in sorted(os.listdir(state_dir))
+        if name != LOCK_FILE
+    }
+
+
+def assert_one_line_refusal(done: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    message = done.stderr.strip()
+    assert done.returncode == 2, (done.returncode, message)
+    assert "Traceback" not in message and len(message.splitlines()) == 1, message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message
+
+
+def test_a_second_server_on_the_same_state_dir_refuses_naming_the_first(tmp_path):
+    state_dir = tmp_path / "state"
+    with ServerProcess(state_dir) as first:
+        first.client("s3").create_bucket(Bucket="first")
+        second = ServerProcess(state_dir)
+        message = assert_one_line_refusal(second.refused(), str(state_dir), f"pid {first.process.pid}")
+        assert "in use by another local_aws" in message
+        # The first server goes on, its dir untouched by the second.
+        first.client("s3").put_object(Bucket="first", Key="k", Body=b"v")
+    with ServerProcess(state_dir) as again:  # the lock goes with the server that held it
+        assert again.client("s3").get_object(Bucket="first", Key="k")["Body"].read() == b"v"
+
+
+def test_state_dir_is_0700_and_its_files_0600_whatever_the_umask(tmp_path):
+    state_dir = str(tmp_path / "state")
+    in_fresh_process(
+        """
+        client("s3").create_bucket(Bucket="bucket-one")
+        client("s3").put_object(Bucket="bucket-one", Key="k", Body=b"v")
+        """,
+        state_dir,
+        umask=0,
+    )
+    assert stat.S_IMODE(os.stat(state_dir).st_mode) == 0o700
+    modes = {
+        name: stat.S_IMODE(os.stat(os.path.join(state_dir, name)).st_mode) for name in os.listdir(state_dir)
+    }
+    assert SNAPSHOT_FILE in modes and any(JOURNAL_PATTERN.match(name) for name in modes)
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_an_existing_open_state_dir_is_tightened(tmp_path):
+    state_dir = str(tmp_path / "state")
+    in_fresh_process('client("s3").create_bucket(Bucket="bucket-one")', state_dir)
+    os.chmod(state_dir, 0o755)
+    os.chmod(os.path.join(state_dir, SNAPSHOT_FILE), 0o644)  # what earlier versions wrote
+    seen = in_fresh_process('result = [b["Name"] for b in client("s3").list_buckets()["Buckets"]]', state_dir)
+    assert seen == ["bucket-one"]
+    assert stat.S_IMODE(os.stat(state_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(state_dir, SNAPSHOT_FILE)).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("change", ["group-writable", "another-owner"])
+def test_a_snapshot_others_could_have_written_is_never_loaded(tmp_path, change):
+    state_dir = str(tmp_path / "state")
+    in_fresh_process('client("s3").create_bucket(Bucket="bucket-one")', state_dir)
+    snapshot = os.path.join(state_dir, SNAPSHOT_FILE)
+    if change == "group-writable":
+        os.chmod(snapshot, 0o664)
+        expected = "may be written by group or others"
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("only root can give a file to another user")
+        os.chown(snapshot, 65534, 65534)
+        expected = "belongs to uid 65534"
+    before = dir_files(state_dir)
+    done = ServerProcess(state_dir).refused()
+    assert_one_line_refusal(done, snapshot, expected, "trusted")
+    assert dir_files(state_dir) == before
+
+
+def test_a_missing_snapshot_is_refused_and_the_journal_kept(tmp_path):
+    state_dir = str(tmp_path / "state")
+    put_items_then_die(state_dir, 5)
+    os.unlink(os.path.join(state_dir, SNAPSHOT_FILE))
+    before = dir_files(state_dir)
+    server = ServerProcess(state_dir)
+    assert_one_line_refusal(server.refused(), f"{state_dir}/{SNAPSHOT_FILE} is missing", "--recover")
+    assert dir_files(state_dir) == before  # the journal that still holds the writes: untouched
+
+    server.extra_args = ["--recover"]
+    with server:
+        assert server.client("s3").list_buckets()["Buckets"] == []
+    kept = [name for name in os.listdir(state_dir) if ".damaged-" in name]
+    assert (
+        len(kept) == 1
+        and Path(os.path.join(state_dir, kept[0])).read_bytes() == before[kept[0].split(".damaged-")[0]]
+    )
+    assert "is missing; set" in Path(server.log_path).read_text()
+
+
+def test_a_damaged_journal_record_is_refused_then_recover_keeps_the_valid_prefix(tmp_path):
+    state_dir = str(tmp_path / "state")
+    put_items_then_die(state_dir, 10)
+    (journal,) = segments(state_dir)
+    offsets = record_offsets(journal)
+    assert len(offsets) == 10
+    data = bytearray(Path(journal).read_bytes())
+    data[offsets[6] + FRAME_SIZE + 20] ^= 0xFF  # one flipped bit in the 7th record's payload
+    Path(journal).write_bytes(data)
+    before = dir_files(state_dir)
+
+    server = ServerProcess(state_dir)
+    assert_one_line_refusal(
+        server.refused(),
+        journal,
+        f"damaged at byte {offsets[6]} of {len(data)}",
+        "fails its CRC",
+        "--recover",
+    )
+    assert dir_files(state_dir) == before
+
+    server.extra_args = ["--recover"]
+    with server:
+        assert scanned_keys(server) == [f"o{i:03d}" for i in range(6)]
+    log_text = Path(server.log_path).read_text()
+    assert f"dropped {len(data) - offsets[6]} bytes from offset {offsets[6]}" in log_text, log_text
+    (kept,) = [name for name in os.listdir(state_dir) if ".damaged-" in name]
+    assert Path(os.path.join(state_dir, kept)).read_bytes() == bytes(data)
+
+
+def test_a_wild_length_field_is_refused_without_reading_it(tmp_path):
+    state_dir = str(tmp_path / "state")
+    put_items_then_die(state_dir, 4)
+    (journal,) = segments(state_dir)
+    offset = record_offsets(journal)[1]
+    data = bytearray(Path(journal).read_bytes())
+    data[offset : offset + 8] = struct.pack(">Q", 10**15)  # a length no file here can hold
+    Path(journal).write_bytes(data)
+    done = ServerProcess(state_dir).refused()
+    assert_one_line_refusal(
+        done, journal, f"damaged at byte {offset}", "length field", "keep the 1 valid records"
+    )
+    assert "MemoryError" not in done.stderr
+
+
+def test_a_record_cut_short_at_the_tail_is_dropped_silently(tmp_path):
+    """A kill in the middle of appending: that write was never acknowledged, so it is not damage."""
+    state_dir = str(tmp_path / "state")
+    put_items_then_die(state_dir, 5)
+    (journal,) = segments(state_dir)
+    size = os.path.getsize(journal)
+    os.truncate(journal, size - 7)
+    with ServerProcess(state_dir) as server:
+        assert scanned_keys(server) == [f"o{i:03d}" for i in range(4)]
+    assert "--recover" not in Path(server.log_path).read_text()
+
+
+def test_a_damaged_snapshot_is_refused_naming_it(tmp_path):
+    state_dir = str(tmp_path / "state")
+    put_items_then_die(state_dir, 3)
+    snapshot = os.path.join(state_dir, SNAPSHOT_FILE)
+    os.truncate(snapshot, os.path.getsize(snapshot) // 2)
+    before = dir_files(state_dir)
+    assert_one_line_refusal(ServerProcess(state_dir).refused(), snapshot, "is damaged", "--recover")
+    assert dir_files(state_dir) == before
+
+
+def stream_view(server: ServerProcess) -> dict[str, Any]:
+    """Every DynamoDB stream record (id, sequence number, event, time) and Kinesis record, as read."""
+    ddb, streams, kinesis = (
+        server.client("dynamodb"),
+        server.client("dynamodbstreams"),
+        server.client("kinesis"),
+    )
+    arn = ddb.describe_table(TableName="orders")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    changes = [
+        (
+            r["eventID"],
+            r["dynamodb"]["SequenceNumber"],
+            r["eventName"],
+            r["dynamodb"]["ApproximateCreationDateTime"],
+        )
+        for r in streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    ]
+    kinesis_shard = kinesis.list_shards(StreamName="feed")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName="feed", ShardId=kinesis_shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = [
+        (r["SequenceNumber"], r["Data"], r["ApproximateArrivalTimestamp"])
+        for r in kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    ]
+    return {"changes": changes, "kinesis": records}
+
+
+def test_a_replay_restores_the_original_stream_records(tmp_path):
+    """After kill -9, writes replayed from the journal keep their event ids and sequence numbers."""
+    state_dir = str(tmp_path / "state")
+    server = ServerProcess(state_dir, snapshot_interval=3600)  # nothing but the journal after the setup
+    try:
+        server.start()
+        ddb, kinesis = server.client("dynamodb"), server.client("kinesis")
+        ddb.create_table(
+            TableName="orders",
+            KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        kinesis.create_stream(StreamName="feed", ShardCount=1)
+        acknowledged = []
+        for i in range(20):
+            ddb.put_item(TableName="orders", Item={"orderid": {"S": f"o{i % 7}"}, "n": {"N": str(i)}})
+            answer = kinesis.put_record(StreamName="feed", Data=f"r{i}".encode(), PartitionKey="p")
+            acknowledged.append(answer["SequenceNumber"])
+        ddb.delete_item(TableName="orders", Key={"orderid": {"S": "o1"}})
+        before = stream_view(server)
+        assert len(before["changes"]) == 21 and [r[0] for r in before["kinesis"]] == acknowledged
+        assert journal_bytes(state_dir) > 0  # the writes are in the journal, not in a snapshot
+        server.kill()
+
+        server.start()
+        after = stream_view(server)
+        assert after["changes"] == before["changes"]
+        assert after["kinesis"] == before["kinesis"]
+        # New writes go on from there, never reusing a sequence number.
+        ddb = server.client("dynamodb")
+        ddb.put_item(TableName="orders", Item={"orderid": {"S": "new"}, "n": {"N": "0"}})
+        latest = stream_view(server)["changes"]
+        assert latest[:21] == before["changes"] and len(latest) == 22
+        assert int(latest[21][1]) > int(latest[20][1]) and latest[21][0] not in {c[0] for c in latest[:21]}
+    finally:
+        server.stop()
