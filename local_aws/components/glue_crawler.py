@@ -18,7 +18,9 @@ UpdateCrawler and GetCrawlerMetrics.
 
 LIMITATIONS: only S3 targets are crawled (JDBC, DynamoDB and catalog targets fail the crawl);
 only JSON and Parquet are classified (CSV, Avro, ORC, XML and Grok classifiers are stored but
-objects in those formats are skipped as UNKNOWN); a whole object is read, not its first megabyte;
+objects in those formats are skipped as UNKNOWN); a whole object is read, not its first megabyte,
+except that a gzip object is inflated only up to 16 MiB (cut at a line end: a gzip bomb cannot grow
+the server), so its schema and record count come from those first records;
 the table level is found with a simple rule (the folders under the include path are tables unless
 they are Hive-style, or two or more share a format and at least 70% of their column names) rather
 than Glue's clustering; partitions reuse the table's columns (as with "update all new and existing

@@ -15,7 +15,6 @@ other mix becomes ``string``.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import zlib
@@ -34,6 +33,10 @@ GlueType = Any  # str | tuple (see the module docstring)
 
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
+# At most this much of a gzip object is inflated: enough to infer a schema (the crawler samples the
+# start of a file), and a gzip bomb (1 GB of zeros is 1 MB gzipped) cannot grow the server.
+MAX_INFLATED_BYTES = 16 * 1024 * 1024
+_INFLATE_CHUNK = 1024 * 1024
 
 
 # -- merging -------------------------------------------------------------------------------
@@ -283,13 +286,39 @@ def classify(body: bytes, json_path: str | None = None) -> ObjectInfo:
     compression = "none"
     if body[:2] == GZIP_MAGIC:
         try:
-            body = gzip.decompress(body)
+            body = inflate_prefix(body, MAX_INFLATED_BYTES)
         except (OSError, EOFError, zlib.error) as exc:
             return ObjectInfo("UNKNOWN", "gzip", error=f"corrupt gzip data: {exc}")
         compression = "gzip"
     if body[:4] == PARQUET_MAGIC and body[-4:] == PARQUET_MAGIC:
         return _classify_parquet(body)
     return _classify_json(body, json_path, compression)
+
+
+def inflate_prefix(body: bytes, limit: int) -> bytes:
+    """Gunzip ``body`` (one or more members) in bounded chunks, keeping at most ``limit`` bytes.
+
+    When the data goes on past ``limit``, the prefix is cut after its last complete line, so a
+    JSON-lines object is classified from whole records, as from a sample of the file.
+    """
+    out = bytearray()
+    pending = body
+    while pending and len(out) < limit:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        chunk = pending
+        while len(out) < limit:
+            piece = inflater.decompress(chunk, min(_INFLATE_CHUNK, limit - len(out)))
+            chunk = inflater.unconsumed_tail
+            out += piece
+            if inflater.eof or not (piece or chunk):
+                break
+        if len(out) >= limit:
+            newline = out.rfind(b"\n")
+            return bytes(out[: newline + 1] if newline > 0 else out)
+        if not inflater.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        pending = inflater.unused_data.lstrip(b"\x00")  # members may be padded with zeros
+    return bytes(out)
 
 
 def _classify_parquet(body: bytes) -> ObjectInfo:
