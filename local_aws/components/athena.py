@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import queue
 import threading
 import time
@@ -48,13 +49,26 @@ from collections import OrderedDict
 from typing import Any
 
 from local_aws.athena_engine.catalog import Catalog, CatalogError, split_s3_uri
-from local_aws.athena_engine.engine import INTERNAL_ERROR, EngineError, Outcome, QueryEngine, classify
+from local_aws.athena_engine.engine import (
+    INTERNAL_ERROR,
+    USER_ERROR,
+    EngineError,
+    Outcome,
+    QueryEngine,
+    classify,
+)
 from local_aws.athena_engine.rendering import parse_csv, parse_text, to_csv, to_text
 from local_aws.components.base import Component
 from local_aws.world import World, current
 
-WORKERS = 4
 MAX_RESULTS = 1000
+# Athena's limit on QueryString, in bytes of UTF-8 (not adjustable).
+MAX_QUERY_BYTES = 262_144
+ENV_QUERY_TIMEOUT = "LOCAL_AWS_ATHENA_QUERY_TIMEOUT"
+DEFAULT_QUERY_TIMEOUT = 30 * 60.0  # seconds: Athena's default DML query timeout
+ENV_MAX_RUNNING = "LOCAL_AWS_ATHENA_MAX_RUNNING"
+DEFAULT_MAX_RUNNING = 20
+QUERY_TIMEOUT = "Query timeout"
 _FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 _NO_OUTPUT = (
     "No output location provided. An output location is required either through the Workgroup "
@@ -63,7 +77,25 @@ _NO_OUTPUT = (
 
 
 class AthenaRequestError(Exception):
-    """Answered to the caller as Athena's InvalidRequestException."""
+    """Answered to the caller as Athena's InvalidRequestException (or ``error_type``)."""
+
+    def __init__(self, message: str, error_type: str = "InvalidRequestException") -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _positive_setting(name: str, default: float) -> float:
+    """A positive number from the environment; a bad value stops the server with a message naming it."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number, not {text!r}")
+    return value
 
 
 class AthenaComponent(Component):
@@ -79,6 +111,12 @@ class AthenaComponent(Component):
         self._cancel_events: dict[str, threading.Event] = {}
         self._result_cache: OrderedDict[str, list[list[str | None]]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # Seconds a query may run before it fails with Athena's "Query timeout"; settable at run time.
+        self.query_timeout = _positive_setting(ENV_QUERY_TIMEOUT, DEFAULT_QUERY_TIMEOUT)
+        # Each running query has a thread of its own, up to this many at once; the rest wait QUEUED.
+        self.max_running = int(_positive_setting(ENV_MAX_RUNNING, DEFAULT_MAX_RUNNING))
+        self._running: set[threading.Thread] = set()
+        self._running_lock = threading.Condition()
 
     # -- lifecycle --------------------------------------------------------------------------
     def install(self, world: World) -> None:
@@ -93,8 +131,7 @@ class AthenaComponent(Component):
                 if record["State"] in ("QUEUED", "RUNNING"):
                     record["State"] = "QUEUED"
                     self._queue.put(execution_id)
-        for number in range(WORKERS):
-            self.spawn(self._work, f"athena-{number}")
+        self.spawn(self._dispatch, "athena-dispatch")
 
     def stop(self) -> None:
         """Interrupt running DuckDB queries so workers see ``stopping`` promptly."""
@@ -108,6 +145,11 @@ class AthenaComponent(Component):
                 except Exception:  # already closed
                     self.log.debug("interrupt on stop failed", exc_info=True)
         super().stop()
+        # Interrupted queries end promptly; each puts its record back to QUEUED before the state is saved.
+        with self._running_lock:
+            running = list(self._running)
+        for thread in running:
+            thread.join(timeout=10)
 
     @property
     def executions(self) -> dict[str, dict[str, Any]]:
@@ -116,9 +158,7 @@ class AthenaComponent(Component):
 
     # -- API (called under the world lock by the patched moto responses) ----------------------
     def start_query(self, account_id: str, region: str, params: dict[str, Any]) -> str:
-        query = params.get("QueryString") or ""
-        if not query.strip():
-            raise AthenaRequestError("QueryString must not be empty")
+        query = _query_string(params)
         workgroup_name = params.get("WorkGroup") or "primary"
         backend = World.backend("athena", account_id, region)
         workgroup = backend.work_groups.get(workgroup_name)
@@ -152,6 +192,7 @@ class AthenaComponent(Component):
             "QueryExecutionContext": context,
             "WorkGroup": workgroup_name,
             "ExecutionParameters": params.get("ExecutionParameters"),
+            "BytesScannedCutoffPerQuery": configuration.get("BytesScannedCutoffPerQuery"),
             "State": "QUEUED",
             "StateChangeReason": None,
             "AthenaError": None,
@@ -238,17 +279,23 @@ class AthenaComponent(Component):
         record["State"] = "CANCELLED"
         record["StateChangeReason"] = "Query cancelled by user"
         record["Completed"] = time.time()
-        event = self._cancel_events.get(record["QueryExecutionId"])
-        if event is not None:
-            event.set()
-        connection = self._connections.get(record["QueryExecutionId"])
-        if connection is not None:
-            try:
-                connection.interrupt()
-            except Exception:  # the query may have just finished
-                self.log.debug("interrupting %s failed", execution_id, exc_info=True)
+        self._interrupt(record["QueryExecutionId"])
         assert self.world is not None
         self.world.mark_dirty()
+
+    def _interrupt(self, execution_id: str, cancelled: threading.Event | None = None) -> None:
+        """Stop a running query where it is: the engine checks the event, DuckDB is interrupted."""
+        assert self.world is not None
+        with self.world.lock:
+            event = self._cancel_events.get(execution_id) or cancelled
+            if event is not None:
+                event.set()
+            connection = self._connections.get(execution_id)
+            if connection is not None:
+                try:
+                    connection.interrupt()
+                except Exception:  # the query may have just finished
+                    self.log.debug("interrupting %s failed", execution_id, exc_info=True)
 
     def results(
         self, account_id: str, region: str, execution_id: str | None, max_results: Any, next_token: str | None
@@ -318,17 +365,41 @@ class AthenaComponent(Component):
                 self._result_cache.popitem(last=False)
 
     # -- workers ----------------------------------------------------------------------------
-    def _work(self) -> None:
+    def _dispatch(self) -> None:
+        """Give each queued query a thread of its own, so no running query keeps another one QUEUED.
+
+        A fixed pool let as many runaway queries as it had workers hold every later query in the
+        queue; here only `max_running` running queries at once do, and each ends at `query_timeout`.
+        """
         assert self.world is not None
         while not self.world.stopping.is_set():
+            with self._running_lock:
+                if len(self._running) >= self.max_running:
+                    self._running_lock.wait(timeout=0.2)
+                    continue
             try:
                 execution_id = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            try:
-                self._run(execution_id)
-            except Exception:  # a worker must survive any one query
-                self.log.exception("running query %s failed", execution_id)
+            thread = threading.Thread(
+                target=self._run_one,
+                args=(execution_id,),
+                name=f"local_aws-athena-{execution_id}",
+                daemon=True,
+            )
+            with self._running_lock:
+                self._running.add(thread)
+            thread.start()
+
+    def _run_one(self, execution_id: str) -> None:
+        try:
+            self._run(execution_id)
+        except Exception:  # the server must survive any one query
+            self.log.exception("running query %s failed", execution_id)
+        finally:
+            with self._running_lock:
+                self._running.discard(threading.current_thread())
+                self._running_lock.notify_all()
 
     def _run(self, execution_id: str) -> None:
         assert self.world is not None
@@ -343,6 +414,7 @@ class AthenaComponent(Component):
             query = record["Query"]
             database = record["QueryExecutionContext"].get("Database")
             parameters = record["ExecutionParameters"]
+            bytes_cutoff = record.get("BytesScannedCutoffPerQuery")
             account_id, region = record["Account"], record["Region"]
             self.world.mark_dirty()
 
@@ -350,11 +422,26 @@ class AthenaComponent(Component):
             with self.world.lock:  # type: ignore[union-attr]
                 self._connections[execution_id] = connection
 
+        timed_out = threading.Event()
+
+        def time_out() -> None:
+            timed_out.set()
+            self._interrupt(execution_id, cancelled)
+
         catalog = Catalog(self.world, account_id, region)
-        engine = QueryEngine(catalog, database, on_connection=keep_connection, cancelled=cancelled)
+        engine = QueryEngine(
+            catalog,
+            database,
+            on_connection=keep_connection,
+            cancelled=cancelled,
+            bytes_cutoff=int(bytes_cutoff) if bytes_cutoff else None,
+        )
         started = time.monotonic()
         outcome: Outcome | None = None
         failure: EngineError | None = None
+        timer = threading.Timer(self.query_timeout, time_out)
+        timer.daemon = True
+        timer.start()
         try:
             outcome = engine.run(query, parameters)
         except EngineError as error:
@@ -362,12 +449,17 @@ class AthenaComponent(Component):
         except Exception as error:  # an engine bug still ends the query, as Athena's internal errors do
             self.log.exception("query %s hit an internal error", execution_id)
             failure = EngineError("GENERIC_INTERNAL_ERROR", str(error), INTERNAL_ERROR, category=1)
+        finally:
+            timer.cancel()
+        if timed_out.is_set():
+            outcome = None
+            failure = EngineError("QUERY_TIMEOUT", QUERY_TIMEOUT, USER_ERROR, plain=True)
         engine_millis = int((time.monotonic() - started) * 1000)
         with self.world.lock:
             self._connections.pop(execution_id, None)
             self._cancel_events.pop(execution_id, None)
             output_location = record["OutputLocation"]
-        if outcome is not None and not cancelled.is_set():
+        if outcome is not None and not cancelled.is_set():  # (a timed-out query is cancelled too)
             try:
                 self._write_results(catalog, output_location, outcome)
             except Exception as error:
@@ -430,6 +522,31 @@ def _component() -> AthenaComponent:
     return component
 
 
+def _query_string(params: dict[str, Any]) -> str:
+    """StartQueryExecution's QueryString, checked as Athena checks it (length in bytes of UTF-8)."""
+    query = params.get("QueryString")
+    if query is None:
+        raise AthenaRequestError(
+            "1 validation error detected: Value null at 'queryString' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    if not isinstance(query, str):
+        raise AthenaRequestError(
+            f"QueryString must be a string, not {type(query).__name__}", error_type="SerializationException"
+        )
+    if not query.strip():
+        raise AthenaRequestError(
+            f"1 validation error detected: Value '{query}' at 'queryString' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
+    if len(query.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
+        raise AthenaRequestError(
+            "1 validation error detected: Value at 'queryString' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_QUERY_BYTES}"
+        )
+    return query
+
+
 def _invalid(message: str, error_type: str = "InvalidRequestException") -> tuple[str, dict[str, Any]]:
     # Typed as JSON, as AWS answers: without it the answer goes out as an HTML page.
     headers = {"status": 400, "Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error_type}
@@ -438,12 +555,20 @@ def _invalid(message: str, error_type: str = "InvalidRequestException") -> tuple
 
 def _start_query_execution(self: Any) -> Any:
     try:
-        execution_id = _component().start_query(
-            self.current_account, self.region, json.loads(self.body or "{}")
-        )
+        execution_id = _component().start_query(self.current_account, self.region, _json_body(self.body))
     except AthenaRequestError as error:
-        return _invalid(str(error))
+        return _invalid(str(error), error.error_type)
     return json.dumps({"QueryExecutionId": execution_id})
+
+
+def _json_body(body: Any) -> dict[str, Any]:
+    try:
+        params = json.loads(body or "{}")
+    except ValueError as error:
+        raise AthenaRequestError("The request body is not valid JSON", "SerializationException") from error
+    if not isinstance(params, dict):
+        raise AthenaRequestError("The request body must be a JSON object", "SerializationException")
+    return params
 
 
 def _get_query_execution(self: Any) -> Any:

@@ -45,7 +45,14 @@ def check(request: AwsRequest, world: World) -> None:
     if service.protocol == JSON:
         document = _json_envelope(request, service, target)
         operation = service.model.operation_model(request.operation)
-        check_json_input(document, operation.input_shape)
+        try:
+            check_json_input(document, operation.input_shape)
+        except AwsError as error:
+            # A service without ValidationException in its model (Athena) answers InvalidRequestException.
+            names = {shape.name for shape in service.model.error_shapes}
+            if error.code == "ValidationException" and error.code not in names and "InvalidRequestException" in names:
+                raise AwsError("InvalidRequestException", error.message, error.status) from error
+            raise
         _service_limits(service.name, request, document, world)
     elif service.protocol == REST_JSON:
         _rest_json_envelope(request, service)

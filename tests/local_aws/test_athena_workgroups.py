@@ -1,0 +1,245 @@
+"""Athena's limits as a boto3 user meets them: per-query data cutoff, query timeout, no starvation, query size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local_aws.components.athena import ENV_QUERY_TIMEOUT, AthenaComponent
+from tests.local_aws.test_athena import SLOW_QUERY, finish
+from tests.support import unique, wait_until
+
+CUTOFF = 10_000_000  # the smallest BytesScannedCutoffPerQuery Athena accepts
+OBJECT_BYTES = 6_000_000  # one partition's object: one is under the cutoff, two are over it
+
+
+@pytest.fixture(scope="module")
+def lake(aws: Callable[..., Any]) -> dict[str, Any]:
+    """A text table with two partitions of ~6 MB each, and a workgroup with a 10 MB cutoff per query."""
+    s3, glue, athena = aws("s3"), aws("glue"), aws("athena")
+    bucket, results, database = unique("wg-lake"), unique("wg-results"), unique("wg").replace("-", "_")
+    s3.create_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=results)
+    glue.create_database(DatabaseInput={"Name": database})
+    glue.create_table(
+        DatabaseName=database,
+        TableInput={
+            "Name": "events",
+            "PartitionKeys": [{"Name": "day", "Type": "string"}],
+            "StorageDescriptor": {
+                "Columns": [{"Name": "id", "Type": "int"}, {"Name": "kind", "Type": "string"}],
+                "Location": f"s3://{bucket}/events/",
+                "SerdeInfo": {
+                    "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+                    "Parameters": {"field.delim": ","},
+                },
+            },
+        },
+    )
+    line = b"1,click\n"
+    for day in ("d1", "d2"):
+        s3.put_object(
+            Bucket=bucket, Key=f"events/day={day}/part-0.csv", Body=line * (OBJECT_BYTES // len(line))
+        )
+        glue.create_partition(
+            DatabaseName=database,
+            TableName="events",
+            PartitionInput={
+                "Values": [day],
+                "StorageDescriptor": {"Location": f"s3://{bucket}/events/day={day}/"},
+            },
+        )
+    workgroup = unique("capped")
+    athena.create_work_group(
+        Name=workgroup,
+        Configuration={
+            "ResultConfiguration": {"OutputLocation": f"s3://{results}/capped/"},
+            "BytesScannedCutoffPerQuery": CUTOFF,
+        },
+    )
+    return {"bucket": bucket, "results": results, "database": database, "workgroup": workgroup}
+
+
+def start(aws: Callable[..., Any], lake: dict[str, Any], sql: str, workgroup: str | None = None) -> str:
+    kwargs: dict[str, Any] = {"QueryExecutionContext": {"Database": lake["database"]}}
+    if workgroup:
+        kwargs["WorkGroup"] = workgroup
+    else:
+        kwargs["ResultConfiguration"] = {"OutputLocation": f"s3://{lake['results']}/plain/"}
+    return aws("athena").start_query_execution(QueryString=sql, **kwargs)["QueryExecutionId"]
+
+
+def state_of(aws: Callable[..., Any], execution_id: str) -> str:
+    return aws("athena").get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Status"][
+        "State"
+    ]
+
+
+# -- BytesScannedCutoffPerQuery --------------------------------------------------------------------
+def test_a_query_that_scans_past_the_cutoff_fails_as_athena_words_it(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    execution = finish(aws, start(aws, lake, "SELECT count(*) FROM events", lake["workgroup"]))
+    status = execution["Status"]
+    assert status["State"] == "FAILED", status
+    assert status["StateChangeReason"] == "Bytes scanned limit was exceeded"
+    assert status["AthenaError"]["ErrorCategory"] == 2  # USER: the workgroup's own limit
+    assert status["AthenaError"]["ErrorMessage"] == "Bytes scanned limit was exceeded"
+    assert status["AthenaError"]["Retryable"] is False
+    assert execution["Statistics"]["DataScannedInBytes"] > CUTOFF
+
+
+def test_a_query_under_the_cutoff_runs(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
+    # One partition is under the cutoff: pruning keeps the query inside it.
+    execution = finish(
+        aws, start(aws, lake, "SELECT count(*) FROM events WHERE day = 'd1'", lake["workgroup"])
+    )
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    assert 0 < execution["Statistics"]["DataScannedInBytes"] <= CUTOFF
+
+
+def test_without_a_cutoff_the_same_query_runs(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
+    execution = finish(aws, start(aws, lake, "SELECT count(*) FROM events"))
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    assert execution["Statistics"]["DataScannedInBytes"] > CUTOFF
+
+
+# -- query timeout ---------------------------------------------------------------------------------
+@pytest.fixture
+def athena_component(local_aws: Any) -> Iterator[AthenaComponent]:
+    component = local_aws.world.component(AthenaComponent.name)
+    assert isinstance(component, AthenaComponent)
+    timeout = component.query_timeout
+    yield component
+    component.query_timeout = timeout
+
+
+def test_a_query_past_the_timeout_fails_with_athenas_words(
+    aws: Callable[..., Any], lake: dict[str, Any], athena_component: AthenaComponent
+) -> None:
+    athena_component.query_timeout = 1.0
+    execution_id = start(aws, lake, SLOW_QUERY)
+    execution = wait_until(
+        lambda: (
+            e
+            if (e := aws("athena").get_query_execution(QueryExecutionId=execution_id)["QueryExecution"])[
+                "Status"
+            ]["State"]
+            in ("SUCCEEDED", "FAILED", "CANCELLED")
+            else None
+        ),
+        timeout=120,
+        interval=0.1,
+        what="the slow query to time out",
+    )
+    status = execution["Status"]
+    assert status["State"] == "FAILED", status
+    assert status["StateChangeReason"] == "Query timeout"
+    assert status["AthenaError"]["ErrorMessage"] == "Query timeout"
+    assert status["AthenaError"]["ErrorCategory"] == 2
+
+
+def test_the_timeout_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_QUERY_TIMEOUT, "45")
+    assert AthenaComponent().query_timeout == 45.0
+    for bad in ("soon", "0", "-3"):
+        monkeypatch.setenv(ENV_QUERY_TIMEOUT, bad)
+        with pytest.raises(ValueError, match=f"{ENV_QUERY_TIMEOUT} must be a positive number, not '{bad}'"):
+            AthenaComponent()
+
+
+# -- runaway queries do not starve the rest --------------------------------------------------------
+RUNAWAYS = 4  # as many as the old fixed pool had workers
+
+
+def test_runaway_queries_do_not_keep_a_trivial_one_queued(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    athena = aws("athena")
+    runaways = [start(aws, lake, SLOW_QUERY) for _ in range(RUNAWAYS)]
+    try:
+        for execution_id in runaways:
+            wait_until(
+                lambda e=execution_id: state_of(aws, e) == "RUNNING", timeout=60, what="a runaway to run"
+            )
+        trivial = finish(aws, start(aws, lake, "SELECT 1"))
+        assert trivial["Status"]["State"] == "SUCCEEDED", trivial["Status"]
+        assert [state_of(aws, e) for e in runaways] == ["RUNNING"] * RUNAWAYS
+    finally:
+        for execution_id in runaways:
+            athena.stop_query_execution(QueryExecutionId=execution_id)
+    for execution_id in runaways:
+        stopped = finish(aws, execution_id)
+        assert stopped["Status"]["State"] == "CANCELLED"
+        assert stopped["Status"]["StateChangeReason"] == "Query cancelled by user"
+
+
+# -- QueryString -------------------------------------------------------------------------------------
+LIMIT = 262_144
+TOO_LONG = (
+    "at 'queryString' failed to satisfy constraint: Member must have length less than or equal to 262144"
+)
+
+
+def _padded(size: int, filler: str = "x") -> str:
+    """A valid query of exactly ``size`` bytes of UTF-8 (a comment pads it)."""
+    head = "SELECT 1 -- "
+    unit = len(filler.encode())
+    return head + filler * ((size - len(head)) // unit)
+
+
+def test_a_query_string_of_the_limit_is_accepted(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
+    sql = _padded(LIMIT)
+    assert len(sql.encode()) == LIMIT
+    assert finish(aws, start(aws, lake, sql))["Status"]["State"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [_padded(LIMIT + 1), _padded(300_000), _padded(LIMIT + 2, "é")],
+    ids=["one byte over", "300 KB", "under the limit in characters, over it in bytes"],
+)
+def test_a_query_string_over_the_limit_is_refused(
+    aws: Callable[..., Any], lake: dict[str, Any], sql: str
+) -> None:
+    assert len(sql.encode()) > LIMIT
+    with pytest.raises(ClientError) as error:
+        start(aws, lake, sql)
+    assert error.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert TOO_LONG in error.value.response["Error"]["Message"]
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+@pytest.fixture
+def unvalidated(aws: Callable[..., Any]) -> Any:
+    """An Athena client that sends what it is given, as a client other than boto3 may."""
+    return aws("athena", config=Config(parameter_validation=False))
+
+
+def test_a_missing_or_empty_query_string_is_refused(unvalidated: Any, lake: dict[str, Any]) -> None:
+    output = {"OutputLocation": f"s3://{lake['results']}/bad/"}
+    with pytest.raises(ClientError) as error:
+        unvalidated.start_query_execution(ResultConfiguration=output)
+    assert error.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert (
+        "Value null at 'queryString' failed to satisfy constraint: Member must not be null"
+        in (error.value.response["Error"]["Message"])
+    )
+    for empty in ("", "   "):
+        with pytest.raises(ClientError) as error:
+            unvalidated.start_query_execution(QueryString=empty, ResultConfiguration=output)
+        assert error.value.response["Error"]["Code"] == "InvalidRequestException"
+        assert "at 'queryString' failed to satisfy constraint" in error.value.response["Error"]["Message"]
+
+
+def test_a_query_string_that_is_not_a_string_is_refused(unvalidated: Any, lake: dict[str, Any]) -> None:
+    output = {"OutputLocation": f"s3://{lake['results']}/bad/"}
+    for value in (42, ["SELECT 1"], {"sql": "SELECT 1"}):
+        with pytest.raises(ClientError) as error:
+            unvalidated.start_query_execution(QueryString=value, ResultConfiguration=output)
+        assert error.value.response["Error"]["Code"] == "SerializationException"
+        assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
