@@ -110,10 +110,17 @@ class ServerProcess:
         except (OSError, urllib.error.URLError, ValueError):
             return False
 
-    def kill(self) -> None:
-        """SIGKILL the server: no final snapshot, no clean shutdown of anything."""
+    def kill(self, group: bool = False) -> None:
+        """SIGKILL the server: no final snapshot, no clean shutdown of anything.
+
+        ``group=True`` kills its whole session at the same instant: a snapshot child and the
+        Lambda workers too, as a machine's crash or an OOM kill of the service would.
+        """
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        if group:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        else:
+            self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def stop(self) -> None:

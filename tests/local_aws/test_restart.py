@@ -4,7 +4,9 @@ The whole CDC path runs in a `python -m local_aws serve --state-dir` child: tabl
 -> pipe -> Kinesis -> Firehose with a Lambda processor -> S3. A writer puts items while the server
 delivers; the server is killed while changes are in flight (some in S3, some not), started again
 on the same state dir and port, and every change whose PutItem was acknowledged must reach S3 at
-least once. Duplicates are allowed (at-least-once, as in AWS), loss is not.
+least once. Duplicates are allowed (at-least-once, as in AWS), loss is not; but a duplicate must
+be a copy of the same change, with the same DynamoDB ``eventID``, so that the changes view's dedupe
+by event id removes it: a replay from the journal must never mint a new event id.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ def handler(event, context):
     for record in event["records"]:
         change = json.loads(base64.b64decode(record["data"]))
         image = change["dynamodb"].get("NewImage") or change["dynamodb"]["OldImage"]
-        row = {"orderid": image["orderid"]["S"], "n": int(image["n"]["N"]), "event_name": change["eventName"]}
+        row = {
+            "orderid": image["orderid"]["S"],
+            "n": int(image["n"]["N"]),
+            "event_name": change["eventName"],
+            "event_id": change["eventID"],
+            "sequence_number": change["dynamodb"]["SequenceNumber"],
+        }
         answers.append({
             "recordId": record["recordId"],
             "result": "Ok",
@@ -207,12 +215,32 @@ def kill_mid_stream(server: ServerProcess, writer: Writer, lake: Lake) -> int:
 
 
 def kill_during_snapshot(server: ServerProcess, writer: Writer, lake: Lake) -> int:
-    """As `kill_mid_stream`, but at a moment when a snapshot is being written (its .tmp exists)."""
+    """As `kill_mid_stream`, but when a snapshot has just begun to be written (its .tmp is empty).
+
+    The whole process group is killed at once: the server and the child writing its snapshot.
+    """
     delivered = wait_for_traffic(writer, lake)
     partial = Path(server.state_dir, "snapshot.pickle.tmp")
-    wait_until(partial.exists, timeout=30, interval=0.0005, what="a snapshot being written")
-    server.kill()
+
+    def just_begun() -> bool:
+        try:
+            return partial.stat().st_size == 0  # the child's first megabyte is not yet out
+        except FileNotFoundError:
+            return False
+
+    wait_until(just_begun, timeout=30, interval=0.0005, what="a snapshot being written")
+    server.kill(group=True)
     return delivered
+
+
+def journalled_records(state_dir: str) -> int:
+    """How many writes the newest journal segment holds: it was opened when the latest snapshot
+    began, so none of them is in a snapshot."""
+    from local_aws.journal import read_segment
+    from local_aws.persistence import JOURNAL_PATTERN
+
+    newest = max(name for name in os.listdir(state_dir) if JOURNAL_PATTERN.match(name))
+    return len(read_segment(os.path.join(state_dir, newest), is_last=True).records)
 
 
 @pytest.mark.parametrize(
@@ -236,6 +264,10 @@ def test_every_acknowledged_change_reaches_s3_after_a_kill_and_restart(
         assert writer.error is not None, "the writer was still writing when the server died"
         assert 0 < delivered_before_kill < len(acknowledged), "killed with changes in flight"
         partial_snapshot_left = os.path.exists(os.path.join(server.state_dir, "snapshot.pickle.tmp"))
+        if kill is kill_during_snapshot:
+            assert partial_snapshot_left, "the kill came while a snapshot was being written"
+        in_journal_only = journalled_records(server.state_dir)
+        assert in_journal_only > 0, "the kill came with acknowledged writes that only the journal held"
 
         server.start()
         # The restarted pipeline also carries new changes.
@@ -263,6 +295,16 @@ def test_every_acknowledged_change_reaches_s3_after_a_kill_and_restart(
         assert not lake.rows("errors/"), "the processor never fails these records"
         assert all(row["event_name"] == "INSERT" for row in rows)
         duplicates = len(rows) - len({row["n"] for row in rows})
+        # Each item was written once: one change, so one event id however often it was delivered.
+        event_ids: dict[tuple[str, str], set[str]] = {}
+        for row in rows:
+            event_ids.setdefault((row["orderid"], row["sequence_number"]), set()).add(row["event_id"])
+        minted_again = {change: ids for change, ids in event_ids.items() if len(ids) > 1}
+        assert not minted_again, f"{len(minted_again)} changes reached S3 under two event ids, e.g. " + str(
+            list(minted_again.items())[:3]
+        )
+        per_key = {row["orderid"] for row in rows}
+        assert len(event_ids) == len(per_key), "a change reached S3 under two sequence numbers"
         # Objects Firehose wrote after the last snapshot are rolled back with its checkpoints and
         # written again under new names; reported, not asserted (AWS never takes an object back).
         rewritten = len(set(seen_before_kill.bodies) - set(lake.bodies))
@@ -270,7 +312,8 @@ def test_every_acknowledged_change_reaches_s3_after_a_kill_and_restart(
             f"\n{kill.__name__}: acknowledged before kill {len(writer.acknowledged)}, "
             f"in S3 before kill >= {delivered_before_kill}, rows after restart {len(rows)}, "
             f"duplicates {duplicates}, objects seen before the kill and gone after it {rewritten} "
-            f"of {len(seen_before_kill.bodies)}, partial snapshot left by the kill: {partial_snapshot_left}"
+            f"of {len(seen_before_kill.bodies)}, writes only in the journal at the kill {in_journal_only}, "
+            f"partial snapshot left by the kill: {partial_snapshot_left}"
         )
     finally:
         server.stop()
