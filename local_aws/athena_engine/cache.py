@@ -26,6 +26,13 @@ object the query reads, whether its rows came from the cache or from S3.
 
 Two queries that miss the same object at once both parse it (the second result replaces the first).
 
+Every DuckDB database here is locked into its sandbox (`_locked_database`): external access,
+extension installs and loads, community and unsigned extensions and Python replacement scans off,
+UTC and integer division set once, then ``lock_configuration``. The databases that run a query's
+SQL (`connect`) can read no file at all; the loader database (`loader`) parses the object copies
+and may read only `scratch_dir`, a private 0700 directory per process (which also holds DuckDB's
+spill files), and never sees a user's SQL.
+
 ``LOCAL_AWS_ATHENA_CACHE_MB`` sets the bound of each of the two caches (default 256, so up to about
 twice that in memory); ``0`` switches all of this off and the
 engine works as it did before (a new database per query, every object read and parsed), which is

@@ -2,6 +2,25 @@
 
 Statements: SELECT / WITH (and set operations), CREATE [OR REPLACE] VIEW, DROP VIEW, CREATE
 EXTERNAL TABLE, DROP TABLE, SHOW TABLES / DATABASES / SCHEMAS / PARTITIONS / COLUMNS, DESCRIBE.
+
+What the sandbox guarantees: Athena SQL reaches only the Glue catalog's tables and views (and
+UNNEST, VALUES, CTEs in scope) and Trino's functions; never a host file, a URL, an engine setting,
+an engine table function, another DuckDB database or an extension. Two walls stand in the way:
+
+1. `sandbox` (``QueryEngine.run`` calls it for every statement, before anything else, and
+   ``_view`` for every stored view body it expands): a statement Trino's grammar does not start is
+   ``SYNTAX_ERROR``; a function that is not Trino's, in any position, is ``FUNCTION_NOT_FOUND``; a
+   relation that is not a plain name is refused, and a plain name that is not a CTE in scope is
+   looked up in the catalog (``TABLE_NOT_FOUND`` otherwise), whatever the nesting (subqueries,
+   CTEs, set operations, views, values of ExecutionParameters once substituted). A statement
+   family added later is dispatched from ``run``, after the gate.
+2. DuckDB itself (`cache`): the database that runs the SQL has external access off (no file, no
+   URL), no extension install or load (automatic or not), no Python replacement scans, and a
+   locked configuration; S3 objects reach it as Arrow tables, parsed by a separate loader database
+   that may read only this process's scratch directory and never runs a user's SQL.
+
+The workgroup's BytesScannedCutoffPerQuery (``bytes_cutoff``) stops a query as soon as the objects
+it has to read pass it (before they are parsed), with Athena's "Bytes scanned limit was exceeded".
 """
 
 from __future__ import annotations

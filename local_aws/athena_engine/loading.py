@@ -5,6 +5,9 @@ gzip or not) is normalised in Python first: keys are matched case-insensitively 
 SerDe does, and JSON numbers reach DuckDB as text so that ``decimal(p,s)`` columns are exact.
 Parquet is read by name with casts; CSV/LazySimpleSerDe text as strings, then cast (a value that
 does not parse becomes NULL, as in Hive). Partition columns come from the partition's values.
+Objects are copied into the engine's private scratch directory and parsed by the loader database
+(`cache.loader`), the only one that may read files; the query's own database gets the rows as Arrow
+tables (`read_to_arrow`, then `create_snapshot`).
 """
 
 from __future__ import annotations
@@ -187,20 +190,6 @@ def _reader_sql(con: Any, table: TableDef, fmt: str, files: list[DataFile], tree
         selects.append(f"{expression} AS {quote_identifier(name)}")
     selects.append(quote_identifier(FILE_COLUMN))
     return f"SELECT {', '.join(selects)} FROM {source}"
-
-
-def create_table_view(con: Any, view_name: str, table: TableDef, files: list[DataFile]) -> None:
-    """Define ``view_name`` in DuckDB as the table's rows from ``files``."""
-    if not files:
-        body = _empty_body(table)
-    else:
-        trees = [parse_hive_type(t) for _, t in table.columns]
-        reader = _reader_sql(con, table, table_format(table), files, trees)
-        selects = [f"d.{quote_identifier(n)}" for n, _ in table.columns]
-        body = _body_with_partitions(
-            table, selects, reader, [(_literal(f.local_path), f.partition_values) for f in files]
-        )
-    con.execute(f"CREATE TEMP VIEW {quote_identifier(view_name)} AS {body}")
 
 
 def _empty_body(table: TableDef) -> str:

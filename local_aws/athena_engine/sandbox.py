@@ -162,13 +162,12 @@ def is_cte_reference(table: exp.Table) -> bool:
         return False
     name = table.name.lower()
     came_through: dict[int, int] = {}  # id(With) -> index of the CTE the table sits in
-    child: exp.Expression = table
     node = table.parent
     while node is not None:
         if isinstance(node, exp.CTE) and isinstance(node.parent, exp.With):
             came_through[id(node.parent)] = node.parent.expressions.index(node)
         with_ = (node.args.get("with_") or node.args.get("with")) if not isinstance(node, exp.With) else None
-        if isinstance(with_, exp.With) and with_ is not child:
+        if isinstance(with_, exp.With):
             ctes = with_.expressions
             index = came_through.get(id(with_))
             if index is None:
@@ -177,7 +176,7 @@ def is_cte_reference(table: exp.Table) -> bool:
                 visible = ctes[: index + 1] if with_.args.get("recursive") else ctes[:index]
             if any(cte.alias_or_name.lower() == name for cte in visible):
                 return True
-        child, node = node, node.parent
+        node = node.parent
     return False
 
 

@@ -1,7 +1,15 @@
 """Athena that runs the query: Trino SQL transpiled by sqlglot and run on DuckDB over Glue tables.
 
-moto stores query executions and runs no SQL. Here StartQueryExecution queues the query; a pool
-of workers runs it (QUEUED -> RUNNING -> SUCCEEDED / FAILED / CANCELLED) with
+moto stores query executions and runs no SQL. Here StartQueryExecution checks the QueryString as
+Athena does (required, at most 262,144 bytes of UTF-8: InvalidRequestException) and queues the
+query; each query runs on a thread of its own (QUEUED -> RUNNING -> SUCCEEDED / FAILED / CANCELLED),
+at most ``LOCAL_AWS_ATHENA_MAX_RUNNING`` (default 20) at once, so a runaway query never keeps a
+trivial one QUEUED; a query running longer than ``LOCAL_AWS_ATHENA_QUERY_TIMEOUT`` seconds (default
+1800, Athena's DML timeout; ``AthenaComponent.query_timeout`` at run time) is interrupted and FAILS
+with "Query timeout"; a workgroup's ``BytesScannedCutoffPerQuery`` FAILS a query whose data read
+passes it with "Bytes scanned limit was exceeded". Every statement passes the engine's sandbox
+(`local_aws.athena_engine.sandbox`): only the Glue catalog and Trino's functions, never a host file
+or an engine setting. The queries run with
 `local_aws.athena_engine`: tables and partitions come from moto's Glue catalog, object bytes from
 moto's S3 (read under the world lock; parsing and DuckDB run without it, each query on its own
 cursor of one process-wide DuckDB database). Only the partitions the WHERE clause allows are read,
@@ -34,6 +42,18 @@ PARTITIONS / COLUMNS and DESCRIBE are answered from the catalog in Hive's plain-
 supported: CTAS, INSERT INTO, UNLOAD, MSCK REPAIR, ALTER TABLE, prepared statements, result
 reuse, encryption, and the binary ``.metadata`` format (a JSON ColumnInfo list is written
 instead). A query running when the server stops is run again after a restart (at-least-once).
+Limits: the timeout is one server setting for every statement (Athena has separate DML and DDL
+timeouts, per account); the bytes cutoff counts whole objects before they are read (Athena counts
+the bytes it has scanned, columnar and compressed, when it cancels), so the query fails before it
+reads anything; a query past either limit reports ErrorCategory 2 and ErrorType 1000 (Athena's own
+ErrorType values for them are not documented); running queries beyond ``LOCAL_AWS_ATHENA_MAX_RUNNING``
+wait QUEUED rather than failing StartQueryExecution with TooManyRequestsException, and they share the
+machine's cores (DuckDB's threads), so a runaway still slows the others until the timeout ends it.
+The sandbox refuses engine functions by Trino's names: a Trino function sqlglot does not transpile to
+DuckDB, or one missing from ``TRINO_FUNCTIONS``, is FUNCTION_NOT_FOUND here even where Athena has it;
+a refused relation or statement is reported without Athena's exact line:column in a few cases
+(engine statements are refused at their first word, paths in FROM as TABLE_NOT_FOUND where Trino
+gives a syntax error).
 """
 
 from __future__ import annotations

@@ -323,6 +323,15 @@ def test_the_pipeline_kind_of_sql_still_runs(aws: Callable[..., Any], lake: dict
         ["1", "LAMP", "1", "a", "2024-01"],
         ["2", "DESK", "2", "b", "2024-01"],
     ]
+    # A CTE sees the CTEs before it (and a recursive one itself); a later one is the catalog's name.
+    assert query(
+        aws,
+        lake,
+        "WITH a AS (SELECT id FROM items), b AS (SELECT count(*) AS n FROM a), c AS (SELECT n + 1 AS m FROM b) "
+        "SELECT m FROM c",
+    ) == [["m"], ["3"]]
+    reason = refused(aws, lake, "WITH a AS (SELECT * FROM b), b AS (SELECT 1 AS x) SELECT * FROM a")
+    assert reason == f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{lake['database']}.b' does not exist"
     view = unique("fine").replace("-", "_")
     query(aws, lake, f"CREATE VIEW {view} AS SELECT id, regexp_like(name, '^l') AS is_l FROM items")
     assert query(aws, lake, f"SELECT id, is_l FROM {view} ORDER BY id") == [
