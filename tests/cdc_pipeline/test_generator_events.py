@@ -11,13 +11,9 @@ from typing import Any
 import pytest
 
 from cdc_pipeline.generators.base import GeneratorParamsError
-from cdc_pipeline.generators.events import (
-    BATCH_LIMIT,
-    EVENT_TYPES,
-    RETRIES,
-    EventDataset,
-    generate_events,
-)
+from cdc_pipeline.generators.events import EVENT_TYPES, EventDataset
+from cdc_pipeline.generators.writers import PUT_RECORDS_LIMIT as BATCH_LIMIT
+from cdc_pipeline.generators.writers import RETRIES
 from tests.support import unique, wait_until
 
 END = "2024-06-01T12:00:00Z"
@@ -291,7 +287,7 @@ def test_events_reach_a_real_kinesis_stream_in_user_order(aws):
         10,
         what="stream ACTIVE",
     )
-    summary = generate_events(kinesis, stream, events=700, seed=5, spread_hours=1, end_time=END)
+    summary = EventDataset().generate(kinesis, stream, events=700, seed=5, spread_hours=1, end_time=END)
     assert summary.sent == 700
     received = []
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:

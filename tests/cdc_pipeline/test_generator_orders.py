@@ -14,7 +14,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from cdc_pipeline.generators import ChangeDriver, ChangeParams, GenerationProgress, GeneratorParamsError
-from cdc_pipeline.generators.orders import CATALOGUE, STATUSES, OrderDataset, generate_orders
+from cdc_pipeline.generators.orders import CATALOGUE, STATUSES, OrderDataset
 from tests.support import unique
 
 END = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
@@ -375,7 +375,7 @@ def test_a_rate_paces_single_writes():
 def test_progress_is_reported_every_n_writes(caplog):
     reports: list[GenerationProgress] = []
     client = RecordingClient()
-    with caplog.at_level(logging.INFO, logger="cdc_pipeline.generators.base"):
+    with caplog.at_level(logging.INFO, logger="cdc_pipeline.generators.driver"):
         summary = drive(
             client,
             orders=2000,
@@ -409,7 +409,7 @@ def test_against_dynamodb_the_summary_is_the_table(aws):
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
-    summary = generate_orders(
+    summary = OrderDataset().generate(
         ddb, table, orders=300, update_share=0.3, delete_share=0.1, seed=21, spread_hours=2
     )
     assert (summary.inserted, summary.updated, summary.deleted) == (

@@ -20,7 +20,6 @@ from cdc_pipeline.generators.profiles import (
     ProfileDataset,
     age_band,
     email_issue,
-    generate_profiles,
 )
 from cdc_pipeline.settings import REPO_ROOT
 from tests.support import unique
@@ -252,7 +251,7 @@ def test_invalid_email_share_is_validated(bad):
         with pytest.raises(GeneratorParamsError, match=r"invalid_email_share: must be a number in \[0, 1\]"):
             ProfileDataset(invalid_email_share=bad)
         with pytest.raises(GeneratorParamsError) as caught:
-            generate_profiles(RecordingClient(), "t", users=5, invalid_email_share=bad)
+            ProfileDataset().generate(RecordingClient(), "t", users=5, invalid_email_share=bad)
         assert caught.value.param == "invalid_email_share"
     else:
         # None through generate keeps the dataset's own share (the DAG sends every param it has).
@@ -264,9 +263,9 @@ def test_invalid_email_share_is_validated(bad):
 
 def test_the_count_is_named_users():
     with pytest.raises(GeneratorParamsError, match="users/duration_seconds"):
-        generate_profiles(RecordingClient(), "t", seed=1)
+        ProfileDataset().generate(RecordingClient(), "t", seed=1)
     with pytest.raises(GeneratorParamsError, match="users: must be a whole number"):
-        generate_profiles(RecordingClient(), "t", users=0)
+        ProfileDataset().generate(RecordingClient(), "t", users=0)
 
 
 def test_against_dynamodb_the_summary_is_the_table(aws):
@@ -278,7 +277,7 @@ def test_against_dynamodb_the_summary_is_the_table(aws):
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    summary = generate_profiles(
+    summary = ProfileDataset().generate(
         ddb, table, users=300, update_share=0.3, delete_share=0.1, seed=21, invalid_email_share=0.2
     )
     scanned = {}

@@ -1,18 +1,14 @@
-"""Data generators: a dataset-agnostic change driver (`base`) and the datasets it drives (`orders`).
+"""Data generators: one driver (`driver`) with pluggable writers (`writers`: DynamoDB, Kinesis), the
+dataset base class (`base`) and the datasets (`orders`, `profiles`, `events`).
 
 Importing this package is cheap (no Faker, no AWS call); Faker is imported when a run starts.
 """
 
 from __future__ import annotations
 
-from cdc_pipeline.generators.base import (
-    ChangeDriver,
-    ChangeParams,
-    Dataset,
-    GenerationProgress,
-    GenerationSummary,
-    GeneratorParamsError,
-)
+from cdc_pipeline.generators.base import Dataset, GenerationProgress, GenerationSummary, RunRecord
+from cdc_pipeline.generators.driver import ChangeDriver
+from cdc_pipeline.generators.params import ChangeParams, GeneratorParamsError
 
 __all__ = [
     "ChangeDriver",
@@ -21,4 +17,5 @@ __all__ = [
     "GenerationProgress",
     "GenerationSummary",
     "GeneratorParamsError",
+    "RunRecord",
 ]

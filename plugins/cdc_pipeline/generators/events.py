@@ -20,52 +20,35 @@ A purchase needs a non-empty cart and its amount is the cart's total, so the fun
 add_to_cart -> purchase narrows realistically (most sessions never buy). About ``CONCURRENT_SESSIONS``
 sessions are open at a time and the next event comes from one of them, so sessions interleave.
 
-Parameters are the change driver's (`generators.base`): the count (named ``events``) or
+Parameters are the driver's (`generators.params`): the count (named ``events``) or
 ``duration_seconds``, ``rate_per_second``, ``seed``, ``spread_hours``, ``end_time`` and
 ``progress_every``, validated by `ChangeParams.validate` with the same messages; events are never
-updated or deleted, so ``update_share`` and ``delete_share`` must be 0 (or absent). With a seed and a
-fixed ``end_time`` (and ``spread_hours``) a run is reproducible: the same events, ids and times.
+updated or deleted (``changes = False``), so ``update_share`` and ``delete_share`` must be 0 (or
+absent). With a seed and a fixed ``end_time`` (and ``spread_hours``) a run is reproducible: the same
+events, ids and times.
 
-Writes: PutRecords with up to 500 records (and 5 MiB), where a batch never holds two events of the
-same user: a record that fails (``FailedRecordCount``; throttling) is sent again, alone with the
-other failed ones, before the next batch, so a retry can never overtake a user's later event. After
-`RETRIES` rounds of backoff the run fails. With ``rate_per_second`` each event is sent on its own at
-its paced time. The summary (`EventSummary.to_json`) gives counts and per-hour totals by event time:
-events by type, users, sessions, the funnel's sessions, purchases, revenue and revenue by country.
+Writes: the driver's Kinesis writer (`generators.writers`): PutRecords batches that never hold two
+events of one user, failed records sent again alone before the next batch. The summary
+(`EventSummary.to_json`) gives counts and per-hour totals by event time: events by type, users,
+sessions, the funnel's sessions, purchases, revenue and revenue by country.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import random
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from cdc_pipeline.generators.base import (
-    ChangeParams,
-    GeneratorParamsError,
-    format_utc,
-    hour_start,
-    jsonable,
-    reject_unknown_params,
-    spread_event_time,
-)
-
-LOG = logging.getLogger(__name__)
+from cdc_pipeline.generators.base import Dataset, RunRecord, jsonable
+from cdc_pipeline.generators.params import GeneratorParamsError, format_utc, hour_start
 
 EVENT_TYPES = ("page_view", "search", "add_to_cart", "purchase", "login", "logout")
 #: The steps of the conversion funnel, in order.
 FUNNEL = ("page_view", "add_to_cart", "purchase")
-BATCH_LIMIT = 500  # PutRecords' maximum number of records
-BATCH_BYTES = 5 * 1024 * 1024  # PutRecords' maximum request size (data plus partition keys)
-RETRIES = 8
 DEFAULT_USERS = 500
 MAX_USERS = 1_000_000
 CONCURRENT_SESSIONS = 100
@@ -206,55 +189,6 @@ class EventSummary:
         )
 
 
-class EventDataset:
-    """User clickstream events: the `user_events` dataset, keyed by ``event_id``, sent to Kinesis."""
-
-    name = "user_events"
-    key = "event_id"
-    noun = "events"
-    #: Where the generate DAG sends this dataset: a Kinesis stream (a CDC dataset's is its table).
-    target = "kinesis"
-    #: Generate-DAG parameters only this dataset has (Airflow `Param` arguments by name).
-    extra_params: ClassVar[dict[str, dict[str, Any]]] = {
-        "users": {
-            "default": DEFAULT_USERS,
-            "type": "integer",
-            "minimum": 1,
-            "maximum": MAX_USERS,
-            "description": "How many distinct users the events come from.",
-        }
-    }
-
-    def __init__(self, users: int = DEFAULT_USERS) -> None:
-        self.users = _check_users(users)
-
-    def generate(
-        self,
-        client: Any,
-        stream_name: str,
-        *,
-        progress: Callable[[EventProgress], None] | None = None,
-        clock: Callable[[], datetime] | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        **params: Any,
-    ) -> EventSummary:
-        """Put events on `stream_name` with a Kinesis `client`; parameters as in the module docstring."""
-        users = params.pop("users", None)
-        if users is not None:
-            self.users = _check_users(users)
-        for share in ("update_share", "delete_share"):
-            value = params.pop(share, None)
-            if value not in (None, 0, 0.0):
-                raise GeneratorParamsError(
-                    share, f"events are never updated or deleted: use 0 (got {value!r})"
-                )
-        count = params.pop(self.noun, None)
-        reject_unknown_params(params, self.noun, extra=("users",))
-        checked = ChangeParams.validate(count=count, count_param=self.noun, **params)
-        return _Producer(self, client, stream_name, checked, progress, clock, monotonic, sleep).run()
-
-
 def _check_users(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_USERS:
         raise GeneratorParamsError("users", f"must be a whole number in 1..{MAX_USERS:,} (got {value!r})")
@@ -267,15 +201,6 @@ def _weighted(rng: random.Random, choices: tuple[tuple[str, int], ...]) -> str:
 
 def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def encode_event(event: dict[str, Any]) -> bytes:
-    """The record's data: compact JSON with `amount` as an exact number (``59.90``, never a float)."""
-    parts = []
-    for name, value in event.items():
-        text = format(value, "f") if isinstance(value, Decimal) else json.dumps(value)
-        parts.append(f"{json.dumps(name)}:{text}")
-    return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
 class _HourlyTotals:
@@ -328,115 +253,78 @@ class _HourlyTotals:
         return out
 
 
-class _Producer:
-    """One run: decides each event, sends it, and totals what was sent."""
+class EventDataset(Dataset):
+    """User clickstream events: the `user_events` dataset, keyed by ``event_id``, put on a Kinesis stream."""
 
-    def __init__(
-        self,
-        dataset: EventDataset,
-        client: Any,
-        stream_name: str,
-        params: ChangeParams,
-        progress: Callable[[EventProgress], None] | None,
-        clock: Callable[[], datetime] | None,
-        monotonic: Callable[[], float],
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.dataset = dataset
-        self.client = client
-        self.stream_name = stream_name
-        self.params = params
-        self.progress = progress
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self.monotonic = monotonic
-        self.sleep = sleep
-        self.resent = 0
+    name = "user_events"
+    key = "event_id"
+    noun = "events"
+    target = "kinesis"
+    changes = False
+    #: One user's events stay in order on one shard.
+    partition_key = "user_id"
+    extra_params: ClassVar[dict[str, dict[str, Any]]] = {
+        "users": {
+            "default": DEFAULT_USERS,
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_USERS,
+            "description": "How many distinct users the events come from.",
+        }
+    }
 
-    def run(self) -> EventSummary:
-        p = self.params
-        rng = random.Random(p.seed)
-        users = [
-            _User(_uuid(rng), _weighted(rng, COUNTRIES), _weighted(rng, DEVICES))
-            for _ in range(self.dataset.users)
+    def __init__(self, users: int = DEFAULT_USERS) -> None:
+        super().__init__()
+        self.users = _check_users(users)
+        self._pool: list[_User] = []
+        self._activity: list[float] = []
+        self._active: dict[str, _Session] = {}
+        self._totals = _HourlyTotals()
+        self._by_type = dict.fromkeys(EVENT_TYPES, 0)
+
+    def configure(self, users: Any = None) -> None:
+        """``users`` for this run (None keeps the dataset's own)."""
+        if users is not None:
+            self.users = _check_users(users)
+
+    def reset(self, rng: random.Random, fake: Any) -> None:
+        """Draw the run's users; no session is open yet."""
+        super().reset(rng, fake)
+        self._pool = [
+            _User(_uuid(rng), _weighted(rng, COUNTRIES), _weighted(rng, DEVICES)) for _ in range(self.users)
         ]
         # Long-tailed activity: a few users come back far more often than most.
-        activity = [rng.paretovariate(1.2) for _ in users]
-        active: dict[str, _Session] = {}  # user_id -> open session (one per user at a time)
-        totals = _HourlyTotals()
-        by_type = dict.fromkeys(EVENT_TYPES, 0)
-        batch: list[dict[str, Any]] = []
-        batch_users: set[str] = set()
-        batch_bytes = 0
-        window = p.window
-        first_at: datetime | None = None
-        last_at: datetime | None = None
-        started = self.monotonic()
-        sent = 0
-        next_report = p.progress_every
+        self._activity = [rng.paretovariate(1.2) for _ in self._pool]
+        self._active = {}  # user_id -> open session (one per user at a time)
+        self._totals = _HourlyTotals()
+        self._by_type = dict.fromkeys(EVENT_TYPES, 0)
 
-        def flush() -> None:
-            nonlocal batch_bytes, sent, next_report
-            if not batch:
-                return
-            self._put(batch)
-            sent += len(batch)
-            batch.clear()
-            batch_users.clear()
-            batch_bytes = 0
-            if sent >= next_report:
-                next_report = (sent // p.progress_every + 1) * p.progress_every
-                self._report(sent, started, done=False)
+    def new_item(self, at: datetime) -> dict[str, Any]:
+        """The next event of an open session (or of one that opens now) at `at`."""
+        event = self._next_event(self.rng, self._pool, self._activity, self._active, at)
+        self._by_type[event["event_type"]] += 1
+        self._totals.add(event)
+        return event
 
-        index = 0
-        while True:
-            elapsed = self.monotonic() - started
-            if p.count is not None:
-                if index >= p.count:
-                    break
-            elif elapsed >= (p.duration_seconds or 0):
-                break
-            if p.rate_per_second:
-                delay = started + index / p.rate_per_second - self.monotonic()
-                if delay > 0:
-                    self.sleep(delay)
-                elapsed = self.monotonic() - started
-                if p.count is None and elapsed >= (p.duration_seconds or 0):
-                    break
+    def progress_report(
+        self, written: dict[str, int], target: int | None, elapsed: float, done: bool
+    ) -> EventProgress:
+        return EventProgress(sent=written["insert"], target=target, elapsed_seconds=elapsed, done=done)
 
-            at = spread_event_time(rng, index, p.count or 0, elapsed, window, p.duration_seconds, self.clock)
-            if last_at is not None and at < last_at:
-                at = last_at  # the wall clock may step back; a later event is never earlier
-            first_at = first_at or at
-            last_at = at
-
-            event = self._next_event(rng, users, activity, active, at)
-            by_type[event["event_type"]] += 1
-            totals.add(event)
-            index += 1
-
-            record = {"Data": encode_event(event), "PartitionKey": event["user_id"]}
-            size = len(record["Data"]) + len(record["PartitionKey"])
-            if event["user_id"] in batch_users or batch_bytes + size > BATCH_BYTES:
-                flush()
-            batch.append(record)
-            batch_users.add(event["user_id"])
-            batch_bytes += size
-            if len(batch) >= BATCH_LIMIT or p.rate_per_second:
-                flush()
-        flush()
-        self._report(sent, started, done=True)
+    def summary(self, run: RunRecord) -> EventSummary:
+        first, last = run.event_times()
         return EventSummary(
-            dataset=self.dataset.name,
-            stream=self.stream_name,
-            key=self.dataset.key,
-            seed=p.seed,
-            sent=sent,
-            resent=self.resent,
-            by_type=by_type,
-            hourly=totals.result(),
-            first_event_time=format_utc(first_at) if first_at else None,
-            last_event_time=format_utc(last_at) if last_at else None,
-            window=(format_utc(window[0]), format_utc(window[1])) if window else None,
+            dataset=self.name,
+            stream=run.destination,
+            key=self.key,
+            seed=run.params.seed,
+            sent=run.made["insert"],
+            resent=run.resent,
+            by_type=dict(self._by_type),
+            hourly=self._totals.result(),
+            first_event_time=first,
+            last_event_time=last,
+            window=run.window,
         )
 
     def _next_event(
@@ -524,46 +412,3 @@ class _Producer:
             "event_time": format_utc(at),
             "amount": amount,
         }
-
-    def _put(self, records: list[dict[str, Any]]) -> None:
-        """PutRecords, then again with only the failed records until none fail (bounded)."""
-        pending = records
-        for attempt in range(RETRIES + 1):
-            response = self.client.put_records(StreamName=self.stream_name, Records=pending)
-            if not response.get("FailedRecordCount"):
-                return
-            # Results are in request order; a failed one has ErrorCode instead of SequenceNumber.
-            pending = [
-                record
-                for record, result in zip(pending, response["Records"], strict=True)
-                if result.get("ErrorCode")
-            ]
-            if not pending:
-                return
-            if attempt < RETRIES:
-                codes = sorted({r["ErrorCode"] for r in response["Records"] if r.get("ErrorCode")})
-                LOG.info("%d records failed (%s); sending them again", len(pending), ", ".join(codes))
-                self.resent += len(pending)
-                self.sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off as the SDK guides advise
-        raise RuntimeError(
-            f"{len(pending)} records to {self.stream_name} still failed after {RETRIES} retries"
-        )
-
-    def _report(self, sent: int, started: float, *, done: bool) -> None:
-        report = EventProgress(
-            sent=sent, target=self.params.count, elapsed_seconds=self.monotonic() - started, done=done
-        )
-        LOG.info("%s%s", report, " (done)" if done else "")
-        if self.progress is not None:
-            self.progress(report)
-
-
-def generate_events(
-    client: Any,
-    stream_name: str,
-    *,
-    progress: Callable[[EventProgress], None] | None = None,
-    **params: Any,
-) -> EventSummary:
-    """Put user events on `stream_name`; e.g. ``generate_events(kinesis, "s", events=500, seed=7)``."""
-    return EventDataset().generate(client, stream_name, progress=progress, **params)

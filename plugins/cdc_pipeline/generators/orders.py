@@ -20,19 +20,14 @@ delivered and cancelled orders do not change any more. Revenue is ``quantity * p
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from cdc_pipeline.generators.base import (
-    Dataset,
-    GenerationProgress,
-    GenerationSummary,
-    format_utc,
-    hour_start,
-)
+from cdc_pipeline.generators.base import Dataset
+from cdc_pipeline.generators.params import format_utc, hour_start
 
 STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled")
 FINAL_STATUSES = frozenset({"delivered", "cancelled"})
@@ -191,15 +186,3 @@ class OrderDataset(Dataset):
             bucket["units"] += int(item["quantity"])
             bucket["revenue"] += Decimal(item["quantity"]) * item["price"]
         return dict(sorted(totals.items()))
-
-
-def generate_orders(
-    client: Any,
-    table_name: str,
-    *,
-    progress: Callable[[GenerationProgress], None] | None = None,
-    **params: Any,
-) -> GenerationSummary:
-    """Write sales orders and their changes to `table_name`; parameters as `ChangeParams.validate`
-    with the count named ``orders`` (e.g. ``generate_orders(ddb, "orders", orders=2000, seed=7)``)."""
-    return OrderDataset().generate(client, table_name, progress=progress, **params)

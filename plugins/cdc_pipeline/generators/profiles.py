@@ -33,20 +33,14 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from cdc_pipeline.generators.base import (
-    Dataset,
-    GenerationProgress,
-    GenerationSummary,
-    GeneratorParamsError,
-    format_utc,
-    hour_start,
-)
+from cdc_pipeline.generators.base import Dataset
+from cdc_pipeline.generators.params import GeneratorParamsError, format_utc, hour_start
 
 #: What a valid email looks like, as the checks and reports test it (Trino/RE2 and Python agree on it).
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
@@ -56,7 +50,6 @@ DEFAULT_INVALID_EMAIL_SHARE = 0.05
 MISSING_OF_ISSUES = 0.35
 TYPO_KINDS = ("no_at", "double_at", "no_tld", "space", "comma")
 
-MIN_AGE = 18
 #: Age bands of new users: (lowest, highest, weight). Online sign-ups lean to 25-44.
 _AGE_BANDS = (
     (18, 24, 16),
@@ -203,19 +196,10 @@ class ProfileDataset(Dataset):
         super().reset(rng, fake)
         self._had_birthday = set()
 
-    def generate(
-        self,
-        client: Any,
-        table_name: str,
-        *,
-        progress: Callable[[GenerationProgress], None] | None = None,
-        **params: Any,
-    ) -> GenerationSummary:
-        """As `Dataset.generate`, plus ``invalid_email_share`` (None keeps the dataset's own)."""
-        share = params.pop("invalid_email_share", None)
-        if share is not None:
-            self.invalid_email_share = check_share("invalid_email_share", share)
-        return super().generate(client, table_name, progress=progress, **params)
+    def configure(self, invalid_email_share: Any = None) -> None:
+        """``invalid_email_share`` for this run (None keeps the dataset's own)."""
+        if invalid_email_share is not None:
+            self.invalid_email_share = check_share("invalid_email_share", invalid_email_share)
 
     # -- items --------------------------------------------------------------------------------
 
@@ -353,16 +337,3 @@ def _split_name(name: str) -> tuple[str, str]:
 
 def _ascii_lower(text: str) -> str:
     return re.sub(r"[^a-z]", "", text.lower())
-
-
-def generate_profiles(
-    client: Any,
-    table_name: str,
-    *,
-    progress: Callable[[GenerationProgress], None] | None = None,
-    **params: Any,
-) -> GenerationSummary:
-    """Write user profiles and their changes to `table_name`; parameters as `ChangeParams.validate`
-    with the count named ``users``, plus ``invalid_email_share``
-    (e.g. ``generate_profiles(ddb, "user-profiles", users=500, seed=7, invalid_email_share=0.1)``)."""
-    return ProfileDataset().generate(client, table_name, progress=progress, **params)

@@ -27,31 +27,23 @@ def count_param(definition: PipelineDefinition) -> str:
 
 
 def extra_params(definition: PipelineDefinition) -> dict[str, Param]:
-    """Parameters only this dataset has (e.g. ``invalid_email_share``), from its class's `extra_params`.
+    """Parameters only this dataset has (e.g. ``invalid_email_share``), as its class declares them.
 
     Importing the generator module is cheap (Faker is imported when a run starts).
     """
-    specs = getattr(definition.generator_class(), "extra_params", None) or {}
     return {
         name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"})
-        for name, spec in specs.items()
+        for name, spec in definition.generator_class().extra_params.items()
     }
-
-
-def target(definition: PipelineDefinition) -> str:
-    """Where the dataset's generator writes: ``dynamodb`` (its table) or ``kinesis`` (its stream).
-
-    The dataset class says so with a `target` attribute; without one it writes its table.
-    """
-    return getattr(definition.generator_class(), "target", "dynamodb")
 
 
 def build(definition: PipelineDefinition, settings: Settings) -> DAG:
     noun = count_param(definition)
     extra = extra_params(definition)
-    writes_to = target(definition)
-    # Events on a stream are never updated or deleted: no shares to ask for.
-    change_params = ("update_share", "delete_share") if writes_to == "dynamodb" else ()
+    dataset_class = definition.generator_class()
+    writes_to = dataset_class.target
+    # Items that never change (events on a stream): no shares to ask for.
+    change_params = ("update_share", "delete_share") if dataset_class.changes else ()
     with DAG(
         dag_id=dag_id(definition),
         description=(

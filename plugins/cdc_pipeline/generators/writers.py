@@ -1,0 +1,186 @@
+"""Where generated writes go: DynamoDB (BatchWriteItem) or Kinesis (PutRecords), batched in order.
+
+A writer turns one write into a request, says which ordering group it belongs to (the item's key
+for DynamoDB, the record's partition key for Kinesis) and sends a batch, retrying what the service
+did not take. `Batch` holds requests until the writer's limit; it never holds two writes of one
+group, so a group's writes reach the service, and its stream, in the order they were made:
+DynamoDB refuses two writes of one key in a batch and leaves their order undefined, and a Kinesis
+record sent again after a failure must not overtake a later record of the same user.
+
+DynamoDB: up to 25 requests a batch; updates are whole-item puts (a MODIFY record with both
+images); numbers must be Decimals or ints (boto3's TypeSerializer refuses floats). Unprocessed
+items are sent again with backoff, up to `RETRIES` times.
+Kinesis: up to 500 records and 5 MiB (data plus partition keys) a batch; each record's data is the
+item as compact JSON with exact decimals. Failed records (``FailedRecordCount``, throttling) are
+sent again, alone, before the next batch, up to `RETRIES` times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Protocol
+
+from boto3.dynamodb.types import TypeSerializer
+
+LOG = logging.getLogger(__name__)
+
+BATCH_WRITE_LIMIT = 25  # BatchWriteItem's maximum number of requests
+PUT_RECORDS_LIMIT = 500  # PutRecords' maximum number of records
+PUT_RECORDS_BYTES = 5 * 1024 * 1024  # PutRecords' maximum request size (data plus partition keys)
+RETRIES = 8
+
+
+class Writer(Protocol):
+    """What the driver needs of a destination."""
+
+    #: Most requests in one batch; most bytes in one batch (None: no byte limit to keep).
+    limit: int
+    max_bytes: int | None
+    #: Requests sent again after the service refused them for now.
+    resent: int
+
+    def request(self, op: str, key: str, item: dict[str, Any] | None) -> tuple[str, Any, int]:
+        """``(group, request, size)`` of one write; `item` is None for a delete of `key`."""
+        ...
+
+    def send(self, requests: list[Any]) -> None:
+        """Send one batch, retrying what was not taken; raise when it still is not."""
+        ...
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before retry `attempt` + 1: exponential, capped, as the SDK guides advise."""
+    return min(0.05 * 2**attempt, 2.0)
+
+
+class DynamoDBWriter:
+    """BatchWriteItem into one table: puts of whole items, deletes by key."""
+
+    limit = BATCH_WRITE_LIMIT
+    max_bytes = None
+
+    def __init__(self, client: Any, table_name: str, key_attribute: str, sleep: Callable[[float], None]):
+        self.client = client
+        self.table_name = table_name
+        self.key_attribute = key_attribute
+        self.sleep = sleep
+        self.resent = 0
+        self._serializer = TypeSerializer()
+
+    def request(self, op: str, key: str, item: dict[str, Any] | None) -> tuple[str, Any, int]:
+        if item is None:
+            return key, {"DeleteRequest": {"Key": {self.key_attribute: self._serializer.serialize(key)}}}, 0
+        typed = {name: self._serializer.serialize(value) for name, value in item.items()}
+        return key, {"PutRequest": {"Item": typed}}, 0
+
+    def send(self, requests: list[Any]) -> None:
+        pending = {self.table_name: requests}
+        for attempt in range(RETRIES + 1):
+            response = self.client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            if attempt < RETRIES:
+                self.resent += sum(len(v) for v in pending.values())
+                self.sleep(_backoff(attempt))
+        left = sum(len(v) for v in pending.values())
+        raise RuntimeError(f"{left} writes to {self.table_name} stayed unprocessed after retries")
+
+
+def encode_record(item: dict[str, Any]) -> bytes:
+    """A record's data: compact JSON with Decimals as exact numbers (``59.90``, never a float)."""
+    parts = []
+    for name, value in item.items():
+        text = format(value, "f") if isinstance(value, Decimal) else json.dumps(value)
+        parts.append(f"{json.dumps(name)}:{text}")
+    return ("{" + ",".join(parts) + "}").encode("utf-8")
+
+
+class KinesisWriter:
+    """PutRecords onto one stream, each item a JSON record keyed by its `partition_key` attribute."""
+
+    limit = PUT_RECORDS_LIMIT
+    max_bytes = PUT_RECORDS_BYTES
+
+    def __init__(self, client: Any, stream_name: str, partition_key: str, sleep: Callable[[float], None]):
+        self.client = client
+        self.stream_name = stream_name
+        self.partition_key = partition_key
+        self.sleep = sleep
+        self.resent = 0
+
+    def request(self, op: str, key: str, item: dict[str, Any] | None) -> tuple[str, Any, int]:
+        if op != "insert" or item is None:
+            raise ValueError(f"a Kinesis stream only takes new records, not a {op} of {key!r}")
+        record = {"Data": encode_record(item), "PartitionKey": item[self.partition_key]}
+        return record["PartitionKey"], record, len(record["Data"]) + len(record["PartitionKey"])
+
+    def send(self, requests: list[Any]) -> None:
+        pending = requests
+        for attempt in range(RETRIES + 1):
+            response = self.client.put_records(StreamName=self.stream_name, Records=pending)
+            if not response.get("FailedRecordCount"):
+                return
+            # Results are in request order; a failed one has ErrorCode instead of SequenceNumber.
+            pending = [
+                record
+                for record, result in zip(pending, response["Records"], strict=True)
+                if result.get("ErrorCode")
+            ]
+            if not pending:
+                return
+            if attempt < RETRIES:
+                codes = sorted({r["ErrorCode"] for r in response["Records"] if r.get("ErrorCode")})
+                LOG.info("%d records failed (%s); sending them again", len(pending), ", ".join(codes))
+                self.resent += len(pending)
+                self.sleep(_backoff(attempt))
+        raise RuntimeError(
+            f"{len(pending)} records to {self.stream_name} still failed after {RETRIES} retries"
+        )
+
+
+def writer_for(
+    target: str, client: Any, destination: str, key: str, sleep: Callable[[float], None]
+) -> Writer:
+    """The writer of a dataset's declared `target`; `key` is the item key (DynamoDB) or partition key."""
+    if target == "dynamodb":
+        return DynamoDBWriter(client, destination, key, sleep)
+    if target == "kinesis":
+        return KinesisWriter(client, destination, key, sleep)
+    raise ValueError(f"unknown generator target {target!r}: 'dynamodb' or 'kinesis'")
+
+
+class Batch:
+    """Requests waiting to be sent: at most the writer's limit, never two of one group."""
+
+    def __init__(self, writer: Writer, on_sent: Callable[[list[str]], None]) -> None:
+        self.writer = writer
+        self.on_sent = on_sent
+        self._requests: list[Any] = []
+        self._ops: list[str] = []
+        self._groups: set[str] = set()
+        self._bytes = 0
+
+    def add(self, op: str, key: str, item: dict[str, Any] | None, *, send_now: bool = False) -> None:
+        """Queue one write (sending the batch first when it cannot join), and send a full batch."""
+        group, request, size = self.writer.request(op, key, item)
+        max_bytes = self.writer.max_bytes
+        if group in self._groups or (max_bytes is not None and self._bytes + size > max_bytes):
+            self.flush()
+        self._requests.append(request)
+        self._ops.append(op)
+        self._groups.add(group)
+        self._bytes += size
+        if len(self._requests) >= self.writer.limit or send_now:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._requests:
+            return
+        self.writer.send(self._requests)
+        ops = self._ops
+        self._requests, self._ops, self._groups, self._bytes = [], [], set(), 0
+        self.on_sent(ops)
