@@ -37,6 +37,8 @@ import base64
 import copy
 import gzip
 import inspect
+import json
+import os
 import threading
 import time
 import uuid
@@ -53,6 +55,7 @@ from moto.firehose.exceptions import (
     ValidationException,
 )
 
+from local_aws import bucket_policies
 from local_aws.components import firehose_prefixes as prefixes
 from local_aws.components import firehose_processing as processing
 from local_aws.components.base import Component
@@ -64,7 +67,22 @@ MAX_BATCH_BYTES = 4 * MIB
 DEFAULT_SIZE_MB = 5
 DEFAULT_INTERVAL_S = 300
 RETENTION_S = 24 * 3600
-S3_RETRY_S = 1.0
+# AWS retries a failed S3 write every 5 seconds; locally the first retry comes sooner and the wait
+# doubles up to the cap, both overridable (tests and demos should not wait on AWS's pace).
+S3_RETRY_S = float(os.environ.get("LOCAL_AWS_FIREHOSE_S3_RETRY_SECONDS", "0.5"))
+S3_RETRY_MAX_S = float(os.environ.get("LOCAL_AWS_FIREHOSE_S3_RETRY_MAX_SECONDS", "5"))
+# The role session name Firehose's S3 requests carry (assumed-role ARNs in bucket policies).
+ROLE_SESSION_NAME = "AWSFirehoseToS3"
+# Firehose's error codes and messages for S3 delivery, as its CloudWatch error logs show them.
+S3_ACCESS_DENIED = (
+    "S3.AccessDenied",
+    "Access was denied. Ensure that the trust policy for the provided IAM role allows Firehose to "
+    "assume the role, and the access policy allows access to the S3 bucket.",
+)
+S3_NO_SUCH_BUCKET = (
+    "S3.NoSuchBucket",
+    "The specified bucket does not exist. Create the bucket or use a different bucket that does exist.",
+)
 POLL_S = 0.05
 # Bound on records read ahead of delivery, so a large backlog does not sit in memory all at once.
 MAX_PENDING_BYTES = 32 * MIB
@@ -136,6 +154,9 @@ class Settings:
     processors: processing.Processors
     query_needed: tuple[str, ...] = ()
     lambda_needed: tuple[str, ...] = ()
+    role_arn: str = ""
+    log_group: str | None = None  # CloudWatchLoggingOptions, when enabled
+    log_stream: str | None = None
 
 
 @dataclass
@@ -158,6 +179,7 @@ class Delivery:
     outbox_oldest_ms: int = 0
     outbox_bucket: str = ""
     next_attempt: float = 0.0
+    failures: int = 0  # consecutive failed S3 writes, for the backoff
     settings_version: str | None = None
     settings: Settings | None = None
 
@@ -235,6 +257,22 @@ def _validation_error(problems: list[str]) -> ValidationException:
     count = len(problems)
     noun = "error" if count == 1 else "errors"
     return ValidationException(f"{count} validation {noun} detected: " + "; ".join(problems))
+
+
+class AccessDenied(Exception):
+    """The destination bucket does not let the delivery role write the object."""
+
+
+def _delivery_error(exc: Exception) -> tuple[str, str]:
+    """Firehose's error code and message for a failed S3 write."""
+    if isinstance(exc, AccessDenied):
+        return S3_ACCESS_DENIED
+    code = str(getattr(exc, "code", "") or getattr(exc, "error_type", "") or "")
+    if code == "NoSuchBucket":
+        return S3_NO_SUCH_BUCKET
+    if code in ("AccessDenied", "AccessDeniedByLock"):
+        return S3_ACCESS_DENIED
+    return (f"S3.{code}" if code else "S3.InternalError", str(exc) or type(exc).__name__)
 
 
 class Firehose(Component):
@@ -495,7 +533,12 @@ class Firehose(Component):
             error_template=prefixes.error_template(config.get("Prefix"), config.get("ErrorOutputPrefix")),
             dynamic=dynamic,
             processors=procs,
+            role_arn=str(config.get("RoleARN") or ""),
         )
+        logging_options = config.get("CloudWatchLoggingOptions") or {}
+        if logging_options.get("Enabled") and logging_options.get("LogGroupName"):
+            settings.log_group = logging_options["LogGroupName"]
+            settings.log_stream = logging_options.get("LogStreamName")
         if dynamic:
             query_needed, lambda_needed = prefixes.dynamic_keys_needed(config.get("Prefix"))
             settings.query_needed = tuple(dict.fromkeys(query_needed))
@@ -810,7 +853,12 @@ class Firehose(Component):
         delivery.window_start = delivery.pending[0].pulled_at if delivery.pending else None
 
     def _write_outbox(self, delivery: Delivery) -> None:
-        """Write what is left of the sealed flush; acknowledge the source once all of it is in S3."""
+        """Write what is left of the sealed flush; acknowledge the source once all of it is in S3.
+
+        A write that fails (the bucket is missing, or its policy denies the delivery role) keeps
+        the flush, and everything behind it, for a retry with backoff: nothing overtakes it and
+        nothing is dropped before the retention period ends.
+        """
         assert self.world is not None
         settings = delivery.settings
         assert settings is not None
@@ -821,30 +869,99 @@ class Firehose(Component):
             while delivery.outbox:
                 key, body = delivery.outbox[0]
                 try:
+                    self._authorize_put(settings, delivery.outbox_bucket, key)
                     self.world.put_s3_object(settings.account_id, delivery.outbox_bucket, key, body)
                 except Exception as exc:
-                    age_s = time.time() - delivery.outbox_oldest_ms / 1000
-                    if age_s >= RETENTION_S:
-                        self.log.error(
-                            "firehose %s: discarding %d objects undeliverable to s3://%s for 24 hours: %s",
-                            settings.name,
-                            len(delivery.outbox),
-                            delivery.outbox_bucket,
-                            exc,
-                        )
-                        delivery.outbox = []
-                        break
-                    self.log.warning(
-                        "firehose %s: writing s3://%s/%s failed, retrying: %s",
-                        settings.name,
-                        delivery.outbox_bucket,
-                        key,
-                        exc,
-                    )
-                    delivery.next_attempt = time.monotonic() + S3_RETRY_S
+                    self._write_failed(delivery, settings, key, exc)
                     return
                 delivery.outbox.pop(0)
+                delivery.failures = 0
             self._acknowledge(delivery)
+
+    def _write_failed(self, delivery: Delivery, settings: Settings, key: str, exc: Exception) -> None:
+        """Report one failed S3 write and schedule the retry, or give up after the retention period."""
+        code, message = _delivery_error(exc)
+        age_s = time.time() - delivery.outbox_oldest_ms / 1000
+        if age_s >= RETENTION_S:
+            self.log.error(
+                "firehose %s: discarding %d objects undeliverable to s3://%s for 24 hours: %s %s",
+                settings.name,
+                len(delivery.outbox),
+                delivery.outbox_bucket,
+                code,
+                exc,
+            )
+            delivery.outbox = []
+            return
+        delivery.failures += 1
+        backoff = min(S3_RETRY_S * 2 ** (delivery.failures - 1), S3_RETRY_MAX_S)
+        delivery.next_attempt = time.monotonic() + backoff
+        self.log.warning(
+            "firehose %s: writing s3://%s/%s failed (%s), retrying in %.1fs: %s",
+            settings.name,
+            delivery.outbox_bucket,
+            key,
+            code,
+            backoff,
+            exc,
+        )
+        self._log_error(settings, delivery.outbox_bucket, code, message)
+
+    def _authorize_put(self, settings: Settings, bucket_name: str, key: str) -> None:
+        """Raise `AccessDenied` unless the bucket lets the delivery role put this object.
+
+        Firehose writes as its delivery role (RoleARN), over HTTPS, so the bucket policy is
+        evaluated for that role's session; a bucket of another account must allow it explicitly.
+        """
+        assert self.world is not None
+        bucket = self.world.backend("s3", settings.account_id).get_bucket(bucket_name)
+        role_arn = settings.role_arn or f"arn:aws:iam::{settings.account_id}:root"
+        request = bucket_policies.role_request(
+            role_arn, "s3:PutObject", f"arn:aws:s3:::{bucket_name}/{key}", ROLE_SESSION_NAME
+        )
+        policy = bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy
+        try:
+            decision = bucket_policies.decide(policy, bucket.account_id, request)
+        except bucket_policies.PolicyError as exc:
+            raise AccessDenied(str(exc)) from exc
+        if not decision.allowed:
+            raise AccessDenied(f"{role_arn} may not s3:PutObject on {request.resource}: {decision.reason}")
+
+    def _log_error(self, settings: Settings, bucket_name: str, code: str, message: str) -> None:
+        """Append Firehose's error record to the stream's CloudWatch Logs error log, if one is set.
+
+        The delivery role writes it, so a log group or stream that does not exist gets nothing
+        (Firehose does not create them when the stream is made through the API).
+        """
+        assert self.world is not None
+        if not settings.log_group or not settings.log_stream:
+            return
+        entry = {
+            "deliveryStreamARN": settings.arn,
+            "destination": f"arn:aws:s3:::{bucket_name}",
+            "deliveryStreamVersionId": int(settings.version)
+            if settings.version.isdigit()
+            else settings.version,
+            "message": message,
+            "errorCode": code,
+        }
+        try:
+            logs = self.world.backend("logs", settings.account_id, settings.region)
+            logs.put_log_events(
+                settings.log_group,
+                settings.log_stream,
+                [{"timestamp": _now_ms(), "message": json.dumps(entry)}],
+            )
+        except Exception as exc:  # a missing log group or stream: the error stays in the server log
+            self.log.info(
+                "firehose %s: cannot write to log group %s stream %s: %s",
+                settings.name,
+                settings.log_group,
+                settings.log_stream,
+                exc,
+            )
+            return
+        self.world.mark_dirty()
 
     def _acknowledge(self, delivery: Delivery) -> None:
         """Advance checkpoints / drop DirectPut records now in S3 (caller holds the lock)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from moto.s3.models import FakeBucket
 
+from local_aws import bucket_policies
 from local_aws.components.base import Component
 from local_aws.world import World
 
@@ -30,9 +31,7 @@ def _applies_over_tls(statement: dict[str, Any]) -> bool:
     condition = statement.get("Condition") or {}
     if set(condition) != {"Bool"} or set(condition["Bool"]) != {"aws:SecureTransport"}:
         return True
-    values = condition["Bool"]["aws:SecureTransport"]
-    values = [values] if isinstance(values, str | bool) else values
-    return any(str(value).lower() == "true" for value in values)
+    return bucket_policies.conditions_hold(condition, {"aws:SecureTransport": "true"})
 
 
 def _get_permission(self: FakeBucket, action: str, resource: str) -> Any:
@@ -40,10 +39,8 @@ def _get_permission(self: FakeBucket, action: str, resource: str) -> Any:
         return getattr(FakeBucket, _ORIGINAL)(self, action, resource)
     from moto.iam.access_control import IAMPolicy
 
-    policy = json.loads(self.policy)
-    statements = policy.get("Statement", [])
-    statements = [statements] if isinstance(statements, dict) else statements
-    policy["Statement"] = [s for s in statements if _applies_over_tls(s)]
+    kept = [s for s in bucket_policies.statements(self.policy) if _applies_over_tls(s)]
+    policy = bucket_policies.with_statements(self.policy, kept)
     return IAMPolicy(json.dumps(policy)).is_action_permitted(action, resource)
 
 

@@ -1,0 +1,420 @@
+"""S3 bucket policies, evaluated for one request: who, what action, which resource, what context.
+
+A bucket policy is a resource-based policy: each statement names who it is about (``Principal``
+or ``NotPrincipal``), which actions (``Action`` / ``NotAction``), which resources (``Resource`` /
+``NotResource``) and under which ``Condition``. `evaluate` applies the policy to one `Request`
+and says whether a statement explicitly denies it, explicitly allows it, or none applies; `decide`
+adds what S3 does with that answer for the bucket's owner: an explicit Deny always wins; within
+the bucket owner's account, no matching statement leaves the decision to the caller's identity
+policies; a principal of another account needs an explicit Allow here (cross-account access).
+
+This module is the seed of a fuller evaluator: it knows nothing about S3 or moto, only the
+policy language, so identity policies, permissions boundaries and other resource policies can be
+folded in later through the same `Request` and `statement_applies`.
+
+Condition operators: String(Not)Equals(IgnoreCase), String(Not)Like, Arn(Not)Equals,
+Arn(Not)Like, Bool, Null, (Not)IpAddress, Numeric*, Date*, BinaryEquals, each with the
+``...IfExists`` suffix and the ``ForAnyValue:`` / ``ForAllValues:`` set qualifiers. As in IAM,
+condition key names are case-insensitive, values of one key are ORed (a negated operator needs
+none of them to match), keys and operators are ANDed, and a key missing from the request makes a
+positive operator false and a negated one true (``...IfExists`` makes it true, ``Null`` tests it).
+
+LIMITATIONS: policy variables (``${aws:username}``...) are compared literally; principals are
+matched as an assumed-role session carries them (its account, its role ARN, its session ARN), so
+``Service``, ``Federated`` and ``CanonicalUser`` principals never match a role's request; an
+operator this module does not know makes its statement not apply (AWS rejects such a policy at
+PutBucketPolicy). ACLs, Object Ownership, S3 Block Public Access, access points, VPC endpoint
+policies, SCPs / RCPs, session policies and KMS key policies are not part of the decision.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+ALLOW = "Allow"
+DENY = "Deny"
+
+
+class PolicyError(ValueError):
+    """The bucket policy is not a JSON policy document."""
+
+
+class Effect(Enum):
+    """What a policy says about one request."""
+
+    ALLOW = "Allow"  # an Allow statement applies and no Deny does
+    DENY = "Deny"  # an explicit Deny applies
+    NONE = "None"  # no statement applies (an implicit deny unless something else allows)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as a policy sees it.
+
+    :param principal_arn: the caller's IAM identity: a role ARN for a role session
+    :param account_id: the caller's account
+    :param action: ``service:Operation``, e.g. ``s3:PutObject``
+    :param resource: the resource ARN, e.g. ``arn:aws:s3:::bucket/key``
+    :param context: condition keys and their values (names are matched case-insensitively)
+    :param session_arn: ``arn:aws:sts::<account>:assumed-role/<role>/<session>`` for a role session
+    """
+
+    principal_arn: str
+    account_id: str
+    action: str
+    resource: str
+    context: Mapping[str, str | list[str]] = field(default_factory=dict)
+    session_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one request, with the statement that decided it (for error messages)."""
+
+    allowed: bool
+    effect: Effect
+    statement_id: str | None = None
+    reason: str = ""
+
+
+# -- reading a policy -------------------------------------------------------------------------
+def statements(policy: str | bytes | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The statements of a policy document, always as a list (a single statement may be an object)."""
+    if isinstance(policy, bytes | str):
+        try:
+            policy = json.loads(policy)
+        except ValueError as exc:
+            raise PolicyError(f"the bucket policy is not valid JSON: {exc}") from exc
+    if not isinstance(policy, Mapping):
+        raise PolicyError("the bucket policy is not a JSON object")
+    found = policy.get("Statement", [])
+    found = [found] if isinstance(found, Mapping) else found
+    if not isinstance(found, list) or not all(isinstance(s, Mapping) for s in found):
+        raise PolicyError("the bucket policy's Statement is not a list of objects")
+    return [dict(s) for s in found]
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+# -- principals -------------------------------------------------------------------------------
+def _identities(request: Request) -> dict[str, set[str]]:
+    """The names under which the caller may be listed, one set per identity the request carries.
+
+    IAM checks the account and the session separately: a NotPrincipal that exempts a role session
+    must name both (AWS's documentation shows the account ARN beside the role or session ARN).
+    """
+    account = {request.account_id, f"arn:aws:iam::{request.account_id}:root"}
+    caller = {request.principal_arn}
+    if request.session_arn:
+        caller.add(request.session_arn)
+    return {"account": account, "caller": caller}
+
+
+def _listed_principals(principal: Any) -> tuple[bool, set[str]]:
+    """(everyone?, the AWS principals named) of a Principal / NotPrincipal element."""
+    if principal == "*":
+        return True, set()
+    if not isinstance(principal, Mapping):
+        return False, set()
+    aws = {str(name) for name in _as_list(principal.get("AWS"))}
+    return "*" in aws, aws
+
+
+def _principal_matches(statement: Mapping[str, Any], request: Request) -> bool:
+    identities = _identities(request)
+    if "Principal" in statement:
+        everyone, named = _listed_principals(statement["Principal"])
+        # Naming an account delegates to every identity in it; naming the role covers its sessions.
+        return everyone or bool(named & (identities["account"] | identities["caller"]))
+    if "NotPrincipal" in statement:
+        everyone, named = _listed_principals(statement["NotPrincipal"])
+        if everyone:
+            return False
+        exempt = all(names & named for names in identities.values())
+        return not exempt
+    return False  # a bucket policy statement without a principal applies to no one
+
+
+# -- actions and resources --------------------------------------------------------------------
+def _wildcard(pattern: str, value: str, ignore_case: bool) -> bool:
+    """IAM's wildcards: ``*`` any run of characters, ``?`` one character, nothing else special."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
+    return re.fullmatch(regex, value, flags) is not None
+
+
+def _element_matches(statement: Mapping[str, Any], name: str, value: str, ignore_case: bool) -> bool:
+    """Action/NotAction or Resource/NotResource; an absent pair matches everything."""
+    if name in statement:
+        return any(_wildcard(str(p), value, ignore_case) for p in _as_list(statement[name]))
+    if f"Not{name}" in statement:
+        return not any(_wildcard(str(p), value, ignore_case) for p in _as_list(statement[f"Not{name}"]))
+    return True
+
+
+# -- conditions -------------------------------------------------------------------------------
+def _string_equals(pattern: str, value: str) -> bool:
+    return pattern == value
+
+
+def _string_equals_ignore_case(pattern: str, value: str) -> bool:
+    return pattern.lower() == value.lower()
+
+
+def _string_like(pattern: str, value: str) -> bool:
+    return _wildcard(pattern, value, ignore_case=False)
+
+
+def _arn_like(pattern: str, value: str) -> bool:
+    # ARNs are compared component by component, so a wildcard never spans a colon-separated part.
+    pattern_parts, value_parts = pattern.split(":", 5), value.split(":", 5)
+    if len(pattern_parts) != 6 or len(value_parts) != 6:
+        return False
+    return all(_wildcard(p, v, ignore_case=False) for p, v in zip(pattern_parts, value_parts, strict=True))
+
+
+def _bool(pattern: str, value: str) -> bool:
+    return pattern.lower() == value.lower()
+
+
+def _ip_address(pattern: str, value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value) in ipaddress.ip_network(pattern, strict=False)
+    except ValueError:
+        return False
+
+
+def _number(text: str) -> float:
+    return float(text)
+
+
+def _date(text: str) -> float:
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)  # epoch seconds
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp()
+
+
+def _compare(parse: Any, test: Any) -> Any:
+    def compare(pattern: str, value: str) -> bool:
+        try:
+            return bool(test(parse(value), parse(pattern)))
+        except (ValueError, TypeError, OverflowError):
+            return False
+
+    return compare
+
+
+# operator -> (comparison of one policy value with one request value, negated?)
+_OPERATORS: dict[str, tuple[Any, bool]] = {
+    "StringEquals": (_string_equals, False),
+    "StringNotEquals": (_string_equals, True),
+    "StringEqualsIgnoreCase": (_string_equals_ignore_case, False),
+    "StringNotEqualsIgnoreCase": (_string_equals_ignore_case, True),
+    "StringLike": (_string_like, False),
+    "StringNotLike": (_string_like, True),
+    "ArnEquals": (_arn_like, False),  # IAM treats ArnEquals like ArnLike
+    "ArnLike": (_arn_like, False),
+    "ArnNotEquals": (_arn_like, True),
+    "ArnNotLike": (_arn_like, True),
+    "Bool": (_bool, False),
+    "IpAddress": (_ip_address, False),
+    "NotIpAddress": (_ip_address, True),
+    "BinaryEquals": (_string_equals, False),
+    "NumericEquals": (_compare(_number, lambda v, p: v == p), False),
+    "NumericNotEquals": (_compare(_number, lambda v, p: v == p), True),
+    "NumericLessThan": (_compare(_number, lambda v, p: v < p), False),
+    "NumericLessThanEquals": (_compare(_number, lambda v, p: v <= p), False),
+    "NumericGreaterThan": (_compare(_number, lambda v, p: v > p), False),
+    "NumericGreaterThanEquals": (_compare(_number, lambda v, p: v >= p), False),
+    "DateEquals": (_compare(_date, lambda v, p: v == p), False),
+    "DateNotEquals": (_compare(_date, lambda v, p: v == p), True),
+    "DateLessThan": (_compare(_date, lambda v, p: v < p), False),
+    "DateLessThanEquals": (_compare(_date, lambda v, p: v <= p), False),
+    "DateGreaterThan": (_compare(_date, lambda v, p: v > p), False),
+    "DateGreaterThanEquals": (_compare(_date, lambda v, p: v >= p), False),
+}
+
+
+class UnknownOperator(ValueError):
+    """A condition operator this evaluator does not implement."""
+
+
+def _lookup(context: Mapping[str, str | list[str]], key: str) -> list[str] | None:
+    wanted = key.lower()
+    for name, value in context.items():
+        if name.lower() == wanted:
+            return [_text(v) for v in _as_list(value)]
+    return None
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _key_holds(operator: str, patterns: list[str], values: list[str] | None) -> bool:
+    """One operator and one condition key against the request's values of that key."""
+    qualifier, _, base = operator.rpartition(":")
+    if base == "Null":
+        return any((values is None) == (p.lower() == "true") for p in patterns)
+    if_exists = base.endswith("IfExists")
+    base = base.removesuffix("IfExists")
+    if base not in _OPERATORS:
+        raise UnknownOperator(operator)
+    compare, negated = _OPERATORS[base]
+    if values is None or (qualifier and not values):
+        if qualifier == "ForAllValues":
+            return True  # vacuously true for an absent or empty set, as IAM documents
+        return if_exists or negated
+
+    def one(value: str) -> bool:
+        hit = any(compare(p, value) for p in patterns)
+        return not hit if negated else hit
+
+    if qualifier == "ForAllValues":
+        return all(one(v) for v in values)
+    return any(one(v) for v in values)
+
+
+def conditions_hold(condition: Mapping[str, Any] | None, context: Mapping[str, str | list[str]]) -> bool:
+    """Whether a statement's Condition block is satisfied by the request context.
+
+    Raises `UnknownOperator` for an operator this module does not implement.
+    """
+    for operator, keys in (condition or {}).items():
+        if not isinstance(keys, Mapping):
+            raise UnknownOperator(operator)
+        for key, patterns in keys.items():
+            if not _key_holds(operator, [_text(p) for p in _as_list(patterns)], _lookup(context, key)):
+                return False
+    return True
+
+
+# -- statements and policies ------------------------------------------------------------------
+def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
+    """Whether one statement is about this request (principal, action, resource, condition)."""
+    if not _principal_matches(statement, request):
+        return False
+    if not _element_matches(statement, "Action", request.action, ignore_case=True):
+        return False
+    if not _element_matches(statement, "Resource", request.resource, ignore_case=False):
+        return False
+    try:
+        return conditions_hold(statement.get("Condition"), request.context)
+    except UnknownOperator:
+        return False  # see LIMITATIONS: AWS would not have accepted the policy at all
+
+
+def evaluate(policy: str | bytes | Mapping[str, Any] | None, request: Request) -> tuple[Effect, str | None]:
+    """The policy's effect on the request and the Sid (or index) of the deciding statement."""
+    if policy is None:
+        return Effect.NONE, None
+    allowed_by: str | None = None
+    for index, statement in enumerate(statements(policy)):
+        if not statement_applies(statement, request):
+            continue
+        sid = str(statement.get("Sid") or f"statement {index + 1}")
+        if statement.get("Effect") == DENY:
+            return Effect.DENY, sid  # an explicit Deny overrides every Allow
+        if statement.get("Effect") == ALLOW and allowed_by is None:
+            allowed_by = sid
+    return (Effect.ALLOW, allowed_by) if allowed_by is not None else (Effect.NONE, None)
+
+
+def decide(
+    policy: str | bytes | Mapping[str, Any] | None, owner_account_id: str, request: Request
+) -> Decision:
+    """S3's answer for a bucket owned by ``owner_account_id``, as far as its bucket policy goes.
+
+    Within the owner's account the caller's identity policies decide what the bucket policy does
+    not deny (they are not evaluated here, see LIMITATIONS); from another account the bucket
+    policy must allow the request explicitly.
+    """
+    effect, sid = evaluate(policy, request)
+    if effect is Effect.DENY:
+        return Decision(False, effect, sid, f"explicitly denied by the bucket policy ({sid})")
+    if effect is Effect.ALLOW or request.account_id == owner_account_id:
+        return Decision(True, effect, sid)
+    return Decision(
+        False,
+        effect,
+        None,
+        f"the bucket belongs to account {owner_account_id} and its policy does not allow "
+        f"{request.principal_arn} to {request.action}",
+    )
+
+
+def service_role_context(role_arn: str, extra: Mapping[str, str] | None = None) -> dict[str, str | list[str]]:
+    """The global condition keys of a request that a service signs with a customer's role over HTTPS."""
+    account = _role_account(role_arn)
+    now = datetime.now(UTC)
+    context: dict[str, str | list[str]] = {
+        "aws:SecureTransport": "true",
+        "aws:PrincipalArn": role_arn,
+        "aws:PrincipalAccount": account,
+        "aws:PrincipalType": "AssumedRole",
+        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": str(int(now.timestamp())),
+        "s3:authType": "REST-HEADER",
+        "s3:signatureversion": "AWS4-HMAC-SHA256",
+    }
+    context.update(extra or {})
+    return context
+
+
+def _role_account(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def role_request(
+    role_arn: str, action: str, resource: str, session_name: str, extra: Mapping[str, str] | None = None
+) -> Request:
+    """A request signed with a session of ``role_arn`` (as a service acting for a customer makes)."""
+    account = _role_account(role_arn)
+    role_path_name = role_arn.split(":", 5)[-1].removeprefix("role/")
+    role_name = role_path_name.rsplit("/", 1)[-1]
+    return Request(
+        principal_arn=role_arn,
+        account_id=account,
+        action=action,
+        resource=resource,
+        context=service_role_context(role_arn, extra),
+        session_arn=f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}",
+    )
+
+
+def with_statements(
+    policy: str | bytes | Mapping[str, Any], keep: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """A copy of ``policy`` whose Statement is ``keep`` (for callers that filter statements)."""
+    document = json.loads(policy) if isinstance(policy, bytes | str) else dict(policy)
+    document["Statement"] = list(keep)
+    return document
+
+
+__all__ = [
+    "Decision",
+    "Effect",
+    "PolicyError",
+    "Request",
+    "UnknownOperator",
+    "conditions_hold",
+    "decide",
+    "evaluate",
+    "role_request",
+    "service_role_context",
+    "statement_applies",
+    "statements",
+    "with_statements",
+]

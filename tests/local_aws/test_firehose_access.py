@@ -1,0 +1,406 @@
+"""Firehose writes as its delivery role: bucket policies and bucket ownership decide, as in AWS.
+
+A denied write is not lost: Firehose keeps the data, reports ``S3.AccessDenied`` in the delivery
+stream's CloudWatch Logs error log, retries, and delivers everything once the bucket allows it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from local_aws import bucket_policies
+from tests.local_aws.test_firehose import ACCOUNT_ID, ROLE, create_stream, lines, objects, wait_objects
+from tests.support import unique, wait_until
+
+__all__ = ["create_stream"]  # a fixture shared with test_firehose.py
+
+OTHER_ACCOUNT = "111122223333"
+ERROR_LOG_KEYS = {"deliveryStreamARN", "destination", "deliveryStreamVersionId", "message", "errorCode"}
+FAST = {"SizeInMBs": 1, "IntervalInSeconds": 0}
+
+
+# -- fixtures and helpers ---------------------------------------------------------------------
+@pytest.fixture
+def bucket(aws: Callable[..., Any]) -> str:
+    name = unique("fh-acl-bkt")
+    aws("s3").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def error_log(aws: Callable[..., Any]) -> Iterator[dict[str, Any]]:
+    """A log group and stream for a delivery stream's CloudWatchLoggingOptions."""
+    group = f"/aws/kinesisfirehose/{unique('fh-acl')}"
+    aws("logs").create_log_group(logGroupName=group)
+    aws("logs").create_log_stream(logGroupName=group, logStreamName="DestinationDelivery")
+    yield {"Enabled": True, "LogGroupName": group, "LogStreamName": "DestinationDelivery"}
+    aws("logs").delete_log_group(logGroupName=group)
+
+
+def logged_errors(aws: Callable[..., Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+    events = aws("logs").get_log_events(
+        logGroupName=options["LogGroupName"], logStreamName=options["LogStreamName"], startFromHead=True
+    )["events"]
+    return [json.loads(event["message"]) for event in events]
+
+
+def wait_for_errors(
+    aws: Callable[..., Any], options: dict[str, Any], count: int = 1, code: str = "S3.AccessDenied"
+) -> list[dict[str, Any]]:
+    """Wait until the error log holds ``count`` entries with ``code`` (progress, not a sleep)."""
+    return wait_until(
+        lambda: (
+            len(found := [e for e in logged_errors(aws, options) if e["errorCode"] == code]) >= count
+            and found
+        ),
+        timeout=60,
+        what=f"{count} {code} entries in {options['LogGroupName']}",
+    )
+
+
+def deny(principal: Any, resource: str, **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Deny", "Principal": principal, "Action": "s3:PutObject", "Resource": resource, **extra}
+
+
+def put_policy(client: Any, bucket: str, *statements: dict[str, Any]) -> None:
+    client.put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    )
+
+
+def send(aws: Callable[..., Any], name: str, records: list[bytes]) -> None:
+    aws("firehose").put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in records])
+
+
+def stream_arn(aws: Callable[..., Any], name: str) -> str:
+    return aws("firehose").describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+        "DeliveryStreamARN"
+    ]
+
+
+# -- a Deny for the delivery role -------------------------------------------------------------
+def test_a_denied_role_keeps_its_records_logs_access_denied_and_delivers_them_once_allowed(
+    aws: Callable[..., Any], bucket: str, create_stream, error_log: dict[str, Any]
+):
+    name = create_stream(
+        bucket,
+        destination={"Prefix": "data/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},
+    )
+    put_policy(aws("s3"), bucket, deny({"AWS": ROLE}, f"arn:aws:s3:::{bucket}/*"))
+    first = [f"first-{i}\n".encode() for i in range(20)]
+    send(aws, name, first)
+
+    (entry, *_) = wait_for_errors(aws, error_log)
+    assert set(entry) == ERROR_LOG_KEYS
+    assert entry["deliveryStreamARN"] == stream_arn(aws, name)
+    assert entry["destination"] == f"arn:aws:s3:::{bucket}"
+    assert entry["deliveryStreamVersionId"] == 1
+    assert entry["message"].startswith("Access was denied.")
+    assert objects(aws, bucket) == {}, "a denied write must not land"
+
+    # Records sent while the stream is blocked wait behind the first flush; the retries go on.
+    second = [f"second-{i}\n".encode() for i in range(20)]
+    send(aws, name, second)
+    seen = len(logged_errors(aws, error_log))
+    wait_for_errors(aws, error_log, count=seen + 1)
+    assert objects(aws, bucket) == {}
+
+    aws("s3").delete_bucket_policy(Bucket=bucket)
+    wait_until(
+        lambda: sum(body.count(b"\n") for body in objects(aws, bucket).values()) >= 40,
+        timeout=60,
+        what="all 40 records after the policy was removed",
+    )
+    delivered = objects(aws, bucket, "data/")
+    received = [line for body in delivered.values() for line in body.splitlines(keepends=True)]
+    assert sorted(received) == sorted(first + second), "every record exactly once"
+    # The flush that was blocked lands as it was sealed: the first batch, in order, ahead of the rest.
+    (head,) = [body for body in delivered.values() if body.startswith(b"first-0\n")]
+    assert head.splitlines(keepends=True) == first[: len(head.splitlines())]
+    for body in delivered.values():
+        order = body.splitlines(keepends=True)
+        assert order == sorted(order, key=(first + second).index), "no record overtakes another"
+
+
+MATCHING_DENIES = {
+    "everyone, with an action wildcard": lambda b: deny("*", f"arn:aws:s3:::{b}/*") | {"Action": "s3:Put*"},
+    "the role's account": lambda b: deny({"AWS": ACCOUNT_ID}, f"arn:aws:s3:::{b}/data/*"),
+    "the account root ARN": lambda b: deny({"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, f"arn:aws:s3:::{b}/*"),
+    "NotResource outside the prefix": lambda b: {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "NotResource": f"arn:aws:s3:::{b}/elsewhere/*",
+    },
+    "NotPrincipal that exempts someone else": lambda b: {
+        "Effect": "Deny",
+        "NotPrincipal": {"AWS": [f"arn:aws:iam::{ACCOUNT_ID}:role/admin", f"arn:aws:iam::{ACCOUNT_ID}:root"]},
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{b}/*",
+    },
+    "StringEquals aws:PrincipalAccount": lambda b: deny(
+        "*", f"arn:aws:s3:::{b}/*", Condition={"StringEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
+    ),
+    "ArnLike aws:PrincipalArn": lambda b: deny(
+        "*",
+        f"arn:aws:s3:::{b}/*",
+        Condition={"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/firehose-*"}},
+    ),
+    "StringNotLike aws:PrincipalArn (all but admin)": lambda b: deny(
+        {"AWS": ROLE},
+        f"arn:aws:s3:::{b}/*",
+        Condition={"StringNotLike": {"aws:PrincipalArn": "*:role/admin"}},
+    ),
+    "Null s3:x-amz-acl (no ACL sent)": lambda b: deny(
+        "*", f"arn:aws:s3:::{b}/*", Condition={"Null": {"s3:x-amz-acl": "true"}}
+    ),
+    "NotIpAddress (Firehose is not on your network)": lambda b: deny(
+        "*", f"arn:aws:s3:::{b}/*", Condition={"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}
+    ),
+    "Bool aws:SecureTransport true": lambda b: deny(
+        "*", f"arn:aws:s3:::{b}/*", Condition={"Bool": {"aws:SecureTransport": "true"}}
+    ),
+}
+
+
+@pytest.mark.parametrize("statement", list(MATCHING_DENIES.values()), ids=list(MATCHING_DENIES))
+def test_each_form_of_a_matching_deny_blocks_the_delivery(
+    aws: Callable[..., Any], bucket: str, create_stream, error_log: dict[str, Any], statement: Any
+):
+    name = create_stream(
+        bucket,
+        destination={"Prefix": "data/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},
+    )
+    put_policy(aws("s3"), bucket, statement(bucket))
+    send(aws, name, [b"blocked\n"])
+    wait_for_errors(aws, error_log)
+    assert objects(aws, bucket) == {}
+
+
+NON_MATCHING_DENIES = {
+    "another principal": lambda b: deny(
+        {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:role/someone-else"}, f"arn:aws:s3:::{b}/*"
+    ),
+    "another account": lambda b: deny({"AWS": OTHER_ACCOUNT}, f"arn:aws:s3:::{b}/*"),
+    "another prefix": lambda b: deny("*", f"arn:aws:s3:::{b}/archive/*"),
+    "another action": lambda b: (
+        deny("*", f"arn:aws:s3:::{b}/*") | {"Action": ["s3:DeleteObject", "s3:PutObjectAcl"]}
+    ),
+    "a TLS-only policy": lambda b: deny(
+        "*", f"arn:aws:s3:::{b}/*", Condition={"Bool": {"aws:SecureTransport": "false"}}
+    ),
+    "NotPrincipal exempting the role": lambda b: {
+        "Effect": "Deny",
+        "NotPrincipal": {"AWS": [ROLE, f"arn:aws:iam::{ACCOUNT_ID}:root"]},
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{b}/open/*",
+    },
+    "StringNotEquals aws:PrincipalAccount (other accounts only)": lambda b: deny(
+        "*", f"arn:aws:s3:::{b}/*", Condition={"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
+    ),
+    "ArnNotLike aws:PrincipalArn": lambda b: deny(
+        "*", f"arn:aws:s3:::{b}/open/*", Condition={"ArnNotLike": {"aws:PrincipalArn": ROLE}}
+    ),
+    "a service principal": lambda b: deny({"Service": "logging.s3.amazonaws.com"}, f"arn:aws:s3:::{b}/*"),
+}
+
+
+@pytest.mark.parametrize("statement", list(NON_MATCHING_DENIES.values()), ids=list(NON_MATCHING_DENIES))
+def test_a_deny_about_someone_or_something_else_does_not_block(
+    aws: Callable[..., Any], bucket: str, create_stream, error_log: dict[str, Any], statement: Any
+):
+    # Beside the statement under test, a Deny on blocked/ for the role proves the policy is read.
+    open_stream = create_stream(bucket, destination={"Prefix": "open/", "BufferingHints": FAST})
+    blocked_stream = create_stream(
+        bucket,
+        destination={"Prefix": "blocked/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},
+    )
+    put_policy(aws("s3"), bucket, statement(bucket), deny({"AWS": ROLE}, f"arn:aws:s3:::{bucket}/blocked/*"))
+    send(aws, open_stream, [b"open\n"])
+    send(aws, blocked_stream, [b"blocked\n"])
+    wait_for_errors(aws, error_log)
+    delivered = wait_objects(aws, bucket, prefix="open/")
+    assert list(delivered.values()) == [b"open\n"]
+    assert objects(aws, bucket, "blocked/") == {}
+
+
+# -- another account's bucket -----------------------------------------------------------------
+@pytest.fixture
+def other_account_s3(aws: Callable[..., Any]) -> Any:
+    """An S3 client of another account (a session of a role there, as a boto3 user would get one)."""
+    credentials = aws("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/bucket-owner", RoleSessionName="owner"
+    )["Credentials"]
+    return aws(
+        "s3",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def test_a_bucket_of_another_account_needs_an_explicit_allow_for_the_role(
+    aws: Callable[..., Any], other_account_s3: Any, create_stream, error_log: dict[str, Any]
+):
+    bucket = unique("fh-xacct-bkt")
+    other_account_s3.create_bucket(Bucket=bucket)
+    name = create_stream(
+        bucket,
+        destination={"Prefix": "in/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},
+    )
+    send(aws, name, [b"one\n", b"two\n"])
+    wait_for_errors(aws, error_log)  # no bucket policy: another account's role has no access
+    assert other_account_s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+    # An Allow for some other principal of the stream's account is not an Allow for the role.
+    allow = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+    put_policy(
+        other_account_s3, bucket, allow | {"Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:role/other"}}
+    )
+    seen = len(logged_errors(aws, error_log))
+    wait_for_errors(aws, error_log, count=seen + 1)
+    assert other_account_s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+    put_policy(other_account_s3, bucket, allow | {"Principal": {"AWS": ROLE}})
+    keys = wait_until(
+        lambda: [item["Key"] for item in other_account_s3.list_objects_v2(Bucket=bucket).get("Contents", [])],
+        timeout=60,
+        what="the delivery into the other account's bucket",
+    )
+    (key,) = keys
+    assert key.startswith("in/")
+    assert other_account_s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"one\ntwo\n"
+
+
+# -- the error prefix ---------------------------------------------------------------------------
+def test_the_error_prefix_obeys_the_same_policy(
+    aws: Callable[..., Any], bucket: str, create_stream, error_log: dict[str, Any]
+):
+    name = create_stream(
+        bucket,
+        destination={
+            "Prefix": "orders/customer=!{partitionKeyFromQuery:customer}/",
+            "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/",
+            "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 0},
+            "DynamicPartitioningConfiguration": {"Enabled": True},
+            "ProcessingConfiguration": {
+                "Enabled": True,
+                "Processors": [
+                    {
+                        "Type": "MetadataExtraction",
+                        "Parameters": [
+                            {
+                                "ParameterName": "MetadataExtractionQuery",
+                                "ParameterValue": "{customer: .customer}",
+                            },
+                            {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+                        ],
+                    }
+                ],
+            },
+            "CloudWatchLoggingOptions": error_log,
+        },
+    )
+    put_policy(aws("s3"), bucket, deny({"AWS": ROLE}, f"arn:aws:s3:::{bucket}/errors/*"))
+    good, bad = b'{"customer": "c1", "n": 1}', b'{"n": 2}'
+    send(aws, name, [good, bad])
+
+    wait_for_errors(aws, error_log)
+    delivered = wait_objects(aws, bucket, prefix="orders/")
+    assert list(delivered.values()) == [good], "the allowed object of the flush is written"
+    assert objects(aws, bucket, "errors/") == {}
+
+    aws("s3").delete_bucket_policy(Bucket=bucket)
+    failed = wait_objects(aws, bucket, prefix="errors/")
+    ((key, body),) = failed.items()
+    assert key.startswith("errors/dynamic-partitioning-failed/")
+    (record,) = lines(body)
+    assert record["errorCode"] == "DynamicPartitioning.MetadataExtractionFailed"
+    assert list(objects(aws, bucket, "orders/").values()) == [good], "nothing written twice"
+
+
+# -- the evaluator on its own -------------------------------------------------------------------
+def role_request(key: str = "data/x", **context: str) -> bucket_policies.Request:
+    request = bucket_policies.role_request(ROLE, "s3:PutObject", f"arn:aws:s3:::b/{key}", "session")
+    return bucket_policies.Request(
+        request.principal_arn,
+        request.account_id,
+        request.action,
+        request.resource,
+        {**request.context, **context},
+        request.session_arn,
+    )
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "holds"),
+    [
+        ({"StringEquals": {"aws:PrincipalAccount": ["1", ACCOUNT_ID]}}, {}, True),
+        ({"StringEqualsIgnoreCase": {"AWS:PRINCIPALTYPE": "assumedrole"}}, {}, True),
+        ({"StringNotEquals": {"s3:x-amz-acl": "private"}}, {}, True),  # missing key: negated is true
+        ({"StringEquals": {"s3:x-amz-acl": "private"}}, {}, False),  # missing key: positive is false
+        ({"StringEqualsIfExists": {"s3:x-amz-acl": "private"}}, {}, True),
+        ({"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}, {"s3:x-amz-acl": "private"}, False),
+        ({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/fire?ose-*"}}, {}, True),
+        ({"ArnEquals": {"aws:PrincipalArn": ROLE}}, {}, True),
+        ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:*"}}, {}, True),
+        ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*"}}, {}, False),
+        ({"Bool": {"aws:SecureTransport": False}}, {}, False),
+        ({"Null": {"aws:SourceVpce": "true"}}, {}, True),
+        ({"Null": {"aws:PrincipalArn": "true"}}, {}, False),
+        ({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, {"aws:SourceIp": "10.1.2.3"}, True),
+        (
+            {"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.168.0.0/16"]}},
+            {"aws:SourceIp": "10.1.2.3"},
+            False,
+        ),
+        ({"NumericLessThan": {"s3:max-keys": "10"}}, {"s3:max-keys": "5"}, True),
+        ({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, {}, True),
+        ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["a", "b"]}}, {"aws:TagKeys": ["c", "b"]}, True),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}}, {"aws:TagKeys": ["c", "b"]}, False),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}}, {}, True),
+        (
+            {"StringEquals": {"aws:PrincipalAccount": ACCOUNT_ID}, "Bool": {"aws:SecureTransport": "false"}},
+            {},
+            False,
+        ),
+    ],
+)
+def test_condition_operators(condition: dict[str, Any], context: dict[str, Any], holds: bool):
+    assert bucket_policies.conditions_hold(condition, role_request(**context).context) is holds
+
+
+def test_decisions_explicit_deny_wins_and_other_accounts_need_an_allow():
+    request = role_request()
+    allow = {"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}
+    denial = {
+        "Sid": "NoWrites",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": "*",
+    }
+    policy = {"Statement": [allow, denial]}
+
+    decision = bucket_policies.decide(policy, ACCOUNT_ID, request)
+    assert (decision.allowed, decision.effect, decision.statement_id) == (
+        False,
+        bucket_policies.Effect.DENY,
+        "NoWrites",
+    )
+    assert bucket_policies.decide(None, ACCOUNT_ID, request).allowed  # the owner's own role
+    assert not bucket_policies.decide(None, OTHER_ACCOUNT, request).allowed
+    assert bucket_policies.decide({"Statement": allow}, OTHER_ACCOUNT, request).allowed
+    assert "belongs to account 111122223333" in bucket_policies.decide(None, OTHER_ACCOUNT, request).reason
+    # A NotPrincipal must name the account and the role (or its session) to exempt the role.
+    only_role = {**denial, "NotPrincipal": {"AWS": ROLE}}
+    del only_role["Principal"]
+    assert not bucket_policies.decide({"Statement": [only_role]}, ACCOUNT_ID, request).allowed
+    session = {**only_role, "NotPrincipal": {"AWS": [request.session_arn, ACCOUNT_ID]}}
+    assert bucket_policies.decide({"Statement": [session]}, ACCOUNT_ID, request).allowed
+    with pytest.raises(bucket_policies.PolicyError):
+        bucket_policies.decide("{not json", ACCOUNT_ID, request)
