@@ -28,6 +28,7 @@ that slipped past the gate still could not read a file or change a setting.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlglot import exp
 
@@ -225,6 +226,31 @@ def _function_name(node: exp.Func) -> str | None:
     """The name Trino knows ``node`` by, lower case; None for syntax (CASE, CAST, x IS NULL ...)."""
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
+    # The name depends on the node's class and the shape of its arguments, not on their values:
+    # remembered per shape, since rendering is the gate's main cost on a long statement.
+    shape = (type(node), tuple((key, _arg_shape(value)) for key, value in node.args.items()))
+    if shape in _NAMES:
+        return _NAMES[shape]
+    name, reusable = _render_name(node)
+    if reusable and len(_NAMES) < _MAX_NAMES:
+        _NAMES[shape] = name
+    return name
+
+
+_NAMES: dict[tuple[Any, ...], str | None] = {}
+_MAX_NAMES = 4096
+
+
+def _arg_shape(value: Any) -> Any:
+    if isinstance(value, exp.Expression):
+        return "expression"
+    if isinstance(value, list):
+        return ("list", len(value))
+    return value if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+
+
+def _render_name(node: exp.Func) -> tuple[str | None, bool]:
+    """(name, whether it holds for every node of this shape)."""
     # A typed node's Trino name is what sqlglot writes for it in Trino; render a shell of it
     # (children as placeholders) so that a long argument list is not rendered again for each node.
     shell = node.__class__(
@@ -239,14 +265,13 @@ def _function_name(node: exp.Func) -> str | None:
             for key, value in node.args.items()
         }
     )
+    reusable = True
     try:
         text = shell.sql(dialect="trino")
     except Exception:  # a generator that needs its real arguments
-        text = node.sql(dialect="trino")
+        text, reusable = node.sql(dialect="trino"), False
     head = _NAME_HEAD.match(text)
-    if head is None:
-        return None
-    return head.group(1).lower()
+    return (head.group(1).lower() if head else None), reusable
 
 
 def _where(node: exp.Expression, sql: str | None) -> str:
