@@ -32,8 +32,9 @@ import traceback
 from typing import Any, BinaryIO
 
 _LENGTH = struct.Struct(">I")
-# The log travels in the frame header, which the server caps at 2 MiB: keep the tail.
-_MAX_LOG_CHARS = 512 * 1024
+# The log travels in the frame header, which the server caps at 2 MiB: keep the tail. JSON
+# may spend 6 bytes on a character (\uXXXX), so 256 Ki characters always fit.
+_MAX_LOG_CHARS = 256 * 1024
 
 
 def read_frame(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:

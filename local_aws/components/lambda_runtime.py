@@ -63,7 +63,7 @@ the request that fired them. There is no concurrency limit: each concurrent invo
 busy function starts another worker. Output written by native code straight to file
 descriptor 1 or 2 goes to the server's stderr, not to the function's log. Logs go to CloudWatch
 Logs (``/aws/lambda/<name>``, one stream per execution environment); a single invocation's log
-keeps its last 512 KiB.
+keeps its last 256 Ki characters.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ MEMORY_POLL_SECONDS = 0.02
 ADDRESS_SPACE_HEADROOM_MB = 1024
 # Lambda's quota of processes and threads in one execution environment (per sandbox user here).
 MAX_PROCESSES = 1024
-# A frame header carries the invocation's log; the worker keeps that under 1 MiB.
+# A frame header carries the invocation's log; the worker keeps that under 2 MiB.
 MAX_HEADER_BYTES = 2 * 1024 * 1024
 # Temporary credentials of the execution role: minted for an hour, renewed after 45 minutes.
 CREDENTIALS_SECONDS = 3600

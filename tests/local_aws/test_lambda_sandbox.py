@@ -154,6 +154,12 @@ HOSTILE = """
             "plant a file": attempt(lambda: plant(state_dir)),
             "read snapshot": attempt(lambda: open(event["snapshot"], "rb").read(16)),
             "list state dir": attempt(lambda: os.listdir(state_dir)),
+            # The function's own code and the runtime are read-only, as /var/task and /var/runtime are.
+            "change own code": attempt(lambda: open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "app.py"), "a")),
+            "add to own code": attempt(lambda: open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "new.py"), "w")),
+            "change the runtime": attempt(
+                lambda: open(os.path.join(os.environ["LAMBDA_RUNTIME_DIR"], "lambda_worker.py"), "a")
+            ),
         }
         # Last, so that the others are tried whatever this does.
         results["kill the server"] = attempt(lambda: os.kill(pid, signal.SIGKILL))
@@ -213,6 +219,9 @@ def test_hostile_handler_cannot_reach_the_server_or_its_state_dir(state_server):
         "plant a file": "PermissionError",
         "read snapshot": "PermissionError",
         "list state dir": "PermissionError",
+        "change own code": "PermissionError",
+        "add to own code": "PermissionError",
+        "change the runtime": "PermissionError",
         "kill the server": "PermissionError",
     }
 
@@ -354,3 +363,22 @@ def test_response_over_the_limit_is_a_function_error(aws, create_function):
     largest = invoke(aws, name, {"return_bytes": 6 * 1024 * 1024 + 100 - 2})
     assert "FunctionError" not in largest
     assert len(largest["Body"]) == 6291556
+
+
+def test_a_handler_that_forges_the_runtime_protocol_is_stopped(aws, create_function):
+    # The handler shares its process with the runtime, so it can write to the runtime's channel
+    # to the server: a frame that announces 4 GiB must end the environment, not be waited for.
+    source = """
+        import os, time
+        def handler(event, context):
+            if event.get("forge"):
+                assert os.readlink("/proc/self/fd/3").startswith("pipe:")
+                os.write(3, b"\\xff\\xff\\xff\\xff")
+                time.sleep(60)
+            return "fine"
+    """
+    name = create_function(source, Timeout=30)
+    error = error_of(invoke(aws, name, {"forge": True}))
+    assert error["errorType"] == "Runtime.ExitError"
+    assert "Runtime exited with error: the runtime sent a malformed frame" in error["errorMessage"]
+    assert json.loads(invoke(aws, name, {})["Body"]) == "fine"
