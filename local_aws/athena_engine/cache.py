@@ -41,7 +41,9 @@ what ``bench.bench_athena`` compares against. `configure` changes it at run time
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
@@ -326,6 +328,7 @@ def scratch_dir() -> str:
         if _scratch is None or not os.path.isdir(_scratch):
             _scratch = tempfile.mkdtemp(prefix="local_aws-athena-")
             _loader = None  # it may read only the directory it was made for
+            atexit.register(shutil.rmtree, _scratch, True)  # spill files and any copy left behind
         return _scratch
 
 
