@@ -442,3 +442,56 @@ def test_the_loader_reads_only_the_engine_scratch_dir(tmp_path: Path) -> None:
             inside.unlink()
     finally:
         loader.close()
+
+
+# -- the served process: its real state dir and its real environment -----------------------------
+def test_a_served_local_aws_gives_away_neither_its_state_dir_nor_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.local_aws.server_process import ServerProcess
+    from tests.support import wait_until
+
+    environment_secret = unique("environment-secret")
+    stored_secret = unique("stored-secret")
+    monkeypatch.setenv("LOCAL_AWS_TEST_ONLY_SECRET", environment_secret)  # inherited by the server
+    state_dir = tmp_path / "state"
+    with ServerProcess(state_dir, snapshot_interval=0.5) as server:
+        s3, glue = server.client("s3"), server.client("glue")
+        s3.create_bucket(Bucket="results")
+        s3.create_bucket(Bucket="private")
+        s3.put_object(Bucket="private", Key="secret.txt", Body=stored_secret.encode())
+        glue.create_database(DatabaseInput={"Name": "db"})
+        # The state dir holds the server's snapshot and journal once it has written them.
+        files = wait_until(
+            lambda: [p for p in state_dir.rglob("*") if p.is_file() and p.stat().st_size > 0] or None,
+            timeout=60,
+            what="the server to write its state dir",
+        )
+        athena = server.client("athena")
+        relations = [f"{reader}('{path}')" for path in files for reader in ("read_blob", "read_text")]
+        relations += ["read_text('/proc/self/environ')", "read_blob('/proc/self/environ')"]
+        for relation in relations:
+            execution_id = athena.start_query_execution(
+                QueryString=f"SELECT * FROM {relation}",
+                QueryExecutionContext={"Database": "db"},
+                ResultConfiguration={"OutputLocation": "s3://results/q/"},
+            )["QueryExecutionId"]
+            status = wait_until(
+                lambda e=execution_id: (
+                    s
+                    if (s := athena.get_query_execution(QueryExecutionId=e)["QueryExecution"]["Status"])[
+                        "State"
+                    ]
+                    in ("SUCCEEDED", "FAILED", "CANCELLED")
+                    else None
+                ),
+                timeout=60,
+                what=f"the query over {relation}",
+            )
+            assert status["State"] == "FAILED", (relation, status)
+            assert re.fullmatch(
+                r"FUNCTION_NOT_FOUND: line 1:15: Function 'read_(blob|text)' not registered",
+                status["StateChangeReason"],
+            )
+            assert environment_secret not in status["StateChangeReason"]
+            assert stored_secret not in status["StateChangeReason"]
