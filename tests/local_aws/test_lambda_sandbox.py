@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import pwd
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from local_aws import lambda_sandbox
 from local_aws.lambda_sandbox import SANDBOX_USER
 from tests.local_aws import test_lambda
 from tests.local_aws.server_process import ServerProcess
@@ -120,6 +122,23 @@ def test_handler_sees_only_the_functions_and_the_runtimes_environment(aws, creat
     assert seen["environ"]["AWS_ACCESS_KEY_ID"] != os.environ["AWS_ACCESS_KEY_ID"]
     role_name = aws("lambda").get_function(FunctionName=name)["Configuration"]["Role"].split("/")[-1]
     assert f":assumed-role/{role_name}/{name}" in seen["caller"]
+
+
+def test_without_root_the_handler_keeps_the_scrubbed_environment(aws, create_function, monkeypatch):
+    # What a server that is not root does: no user to switch to, its own interpreter; the
+    # environment is still built from nothing.
+    same_user = lambda_sandbox.Sandbox(None, None, sys.executable, lambda_sandbox.sandbox().site_dirs)
+    monkeypatch.setattr(lambda_sandbox, "_prepared", same_user)
+    monkeypatch.setenv("LOCAL_AWS_TEST_DATABASE_PASSWORD", "server-only")
+    source = """
+        import os
+        import boto3
+        def handler(event, context):
+            return {"uid": os.getuid(), "environ": sorted(os.environ), "boto3": boto3.__version__}
+    """
+    seen = json.loads(invoke(aws, create_function(source, Timeout=30), {})["Body"])
+    assert seen["uid"] == os.getuid()
+    assert set(seen["environ"]) == RUNTIME_VARIABLES
 
 
 # -- hostile handlers against a server with a state dir ---------------------------------------
