@@ -18,8 +18,19 @@ delivery stream behaves as in AWS:
   still waiting for the processor are processed at once, so a record reaches S3 within the
   destination interval plus processing time. Objects are named ``<evaluated prefix><stream>-<version>-
   <yyyy-MM-dd-HH-mm-ss>-<uuid>[.gz]``; with dynamic partitioning there is one object per partition.
-- A failed S3 write keeps the buffer and is retried every second; as in AWS, data that cannot be
-  delivered to S3 for 24 hours (the delivery stream's retention) is discarded, with an error log.
+- Each object (and error-prefix object) is written as the delivery role (the destination's
+  RoleARN) over HTTPS: the bucket's policy is evaluated for that role's session, ``s3:PutObject``
+  on ``arn:aws:s3:::<bucket>/<key>``, with the context keys such a request carries
+  (``aws:SecureTransport`` true, ``aws:PrincipalArn``, ``aws:PrincipalAccount``...; see
+  `local_aws.bucket_policies`). An explicit Deny refuses the write; a bucket of another account
+  refuses it unless its policy allows the role.
+- A failed S3 write (``S3.AccessDenied``, ``S3.NoSuchBucket``...) keeps the sealed flush and
+  everything behind it, in order, and is retried with a backoff (0.5 s doubling to 5 s, AWS's
+  retry interval; ``LOCAL_AWS_FIREHOSE_S3_RETRY_SECONDS`` / ``..._RETRY_MAX_SECONDS``). Each
+  failure is written to the CloudWatchLoggingOptions log group and stream as Firehose's error
+  record (deliveryStreamARN, destination, deliveryStreamVersionId, message, errorCode). Once the
+  write succeeds the data is delivered (at least once, never dropped); as in AWS, data that cannot
+  be delivered for 24 hours (the delivery stream's retention) is discarded, with an error log.
 
 LIMITATIONS: destinations other than S3/ExtendedS3 are stored but deliver nothing; S3 backup,
 data format conversion, record de-aggregation, CustomTimeZone, FileExtension and KMS encryption
@@ -29,6 +40,17 @@ separately) and the 64 MiB minimum buffer size is not enforced. Lambda invocatio
 for a fraction of a second, not AWS's schedule. Some rejection messages (dynamic-partitioning
 rules, processor parameters) are worded here, not copied from AWS. Error objects use the
 destination's compression.
+Access to the destination is the bucket policy and the bucket's owner only: the delivery role's
+own identity policies, its trust policy (whether Firehose may assume it, even whether it exists),
+permissions boundaries, SCPs / RCPs, ACLs and S3 Object Ownership (objects written to another
+account's bucket belong to its owner, as with BucketOwnerEnforced), Block Public Access, VPC
+endpoint policies and KMS key policies are not evaluated, and the Lambda processor is invoked
+without checking the role's lambda:InvokeFunction. The requests carry no ``aws:SourceIp``,
+``aws:SourceVpce`` or ``s3:x-amz-acl`` (so a Deny conditioned on ``NotIpAddress`` applies, as it
+does to Firehose's own addresses in AWS). Delivery errors are not counted in
+DescribeDeliveryStream (nor in CloudWatch metrics): only the error log and the server log show
+them. A log group or stream that does not exist gets no error record. The role session is named
+``AWSFirehoseToS3`` here (a policy naming an assumed-role session ARN must use that name).
 """
 
 from __future__ import annotations
