@@ -52,7 +52,8 @@ data is one JSON object followed by ``"\\n"``::
 
 Configuration (environment variables): ``EVENT_TIME_ATTRIBUTE`` (default ``updated_at``).
 
-This file is deployed alone as a zip: standard library and boto3 (part of the Lambda runtime) only.
+Deployed as a zip of this file and the shared ``lake_rows`` module (timestamps, exact JSON; packed
+in by the provisioning's zip builder): standard library and boto3 (part of the Lambda runtime) only.
 """
 
 from __future__ import annotations
@@ -68,33 +69,28 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer
+from lake_rows import (
+    METADATA_FIELDS,
+    MalformedRecord,
+    decimal_text,
+    encode_json,
+    format_timestamp,
+    parse_timestamp,
+)
+from lake_rows import now as _now
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
 
 OK = "Ok"
-DROPPED = "Dropped"
 PROCESSING_FAILED = "ProcessingFailed"
 
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 SEQUENCE_DIGITS = 40
-METADATA_FIELDS = (
-    "event_id",
-    "event_name",
-    "sequence_number",
-    "event_time",
-    "approximate_creation_time",
-    "processed_at",
-    "is_deleted",
-)
 # Epoch values above this are milliseconds (Kinesis Data Streams for DynamoDB writes milliseconds,
 # Lambda/Pipes events write seconds); 1e11 seconds is the year 5138.
 _EPOCH_MILLIS_THRESHOLD = Decimal(10) ** 11
 _DIGITS = re.compile(rf"[0-9]{{1,{SEQUENCE_DIGITS}}}")
-
-
-class MalformedRecord(ValueError):
-    """The record cannot be transformed; it is reported as ProcessingFailed."""
 
 
 class _StreamDeserializer(TypeDeserializer):
@@ -110,10 +106,6 @@ class _StreamDeserializer(TypeDeserializer):
 
 
 _DESERIALIZER = _StreamDeserializer()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -139,7 +131,7 @@ def transform_record(
         stream_record = json.loads(raw, parse_float=Decimal)
         row = flatten_change(stream_record, time_attribute, record.get("approximateArrivalTimestamp"))
         row = _with_processed_at(row, processed_at or format_timestamp(_now()))
-        data = encode_json(row) + "\n"
+        data = encode_json(row, dynamodb_number_text) + "\n"
     except Exception as exc:  # one bad record must not fail the batch
         LOG.warning("record %s failed: %s: %s", record_id, type(exc).__name__, exc)
         return {"recordId": record_id, "result": PROCESSING_FAILED, "data": record.get("data") or ""}
@@ -230,28 +222,6 @@ def _with_processed_at(row: dict[str, Any], processed_at: str) -> dict[str, Any]
     return stamped
 
 
-def parse_timestamp(value: Any) -> datetime | None:
-    """An ISO-8601 string as an aware UTC datetime; None when it is not one (no offset means UTC)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
-
-
-def format_timestamp(moment: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (fixed width, so string order is time order)."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def _epoch_to_datetime(value: Any, millis: bool = False) -> datetime | None:
     """Epoch seconds (or milliseconds) as a UTC datetime; ISO strings are accepted too."""
     if isinstance(value, str):
@@ -293,24 +263,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def encode_json(value: Any) -> str:
-    """Compact JSON text where a Decimal is written as its exact digits (json.dumps would need floats)."""
-    if isinstance(value, Decimal):
-        return _decimal_text(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{encode_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(encode_json(v) for v in value) + "]"
-    if isinstance(value, float):
-        raise MalformedRecord("floats are never written: numbers must stay exact")
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _decimal_text(number: Decimal) -> str:
-    if not number.is_finite():
-        raise MalformedRecord(f"number is not finite: {number}")
-    text = format(number, "f")  # positional notation, every digit kept, never an exponent
+def dynamodb_number_text(number: Decimal) -> str:
+    """A DynamoDB number's exact digits; an integral value without a fraction (``2.0`` -> ``2``), so
+    that readers infer an integer column."""
+    text = decimal_text(number)
     if "." in text and number == number.to_integral_value():
-        # 2.0 is an integer: write 2 so that readers infer an integer column.
         text = text.rstrip("0").rstrip(".")
     return text

@@ -47,7 +47,8 @@ batch goes on. An S3 failure raises, so the event source mapping retries the bat
 Configuration (environment): ``BUCKET`` and ``DATASET`` (required), ``KEY_ATTRIBUTE`` (default
 ``event_id``), ``EVENT_TIME_ATTRIBUTE`` (default ``event_time``).
 
-This file is deployed alone as a zip: standard library and boto3 (part of the Lambda runtime) only.
+Deployed as a zip of this file and the shared ``lake_rows`` module (timestamps, exact JSON; packed
+in by the provisioning's zip builder): standard library and boto3 (part of the Lambda runtime) only.
 """
 
 from __future__ import annotations
@@ -62,32 +63,25 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from lake_rows import (
+    METADATA_FIELDS,
+    MalformedRecord,
+    encode_json,
+    format_timestamp,
+    parse_timestamp,
+    partition_path,
+)
+from lake_rows import now as _now
+
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
 
 #: Kinesis sequence numbers match ``0|([1-9]\d{0,128})``: at most 129 digits.
 SEQUENCE_DIGITS = 129
-METADATA_FIELDS = (
-    "event_id",
-    "event_name",
-    "sequence_number",
-    "event_time",
-    "approximate_creation_time",
-    "processed_at",
-    "is_deleted",
-)
 ERROR_CODE = "Lambda.ProcessingFailed"
 _DIGITS = re.compile(rf"0|[1-9][0-9]{{0,{SEQUENCE_DIGITS - 1}}}")
 
 _client: Any = None
-
-
-class MalformedRecord(ValueError):
-    """The record can never become a row; it goes to the error prefix."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _s3() -> Any:
@@ -141,10 +135,10 @@ def handle(
             line = encode_json(row)
         except MalformedRecord as exc:
             LOG.warning("record %s is malformed: %s", kinesis.get("sequenceNumber"), exc)
-            key = f"errors/{dataset}/processing-failed/{_partition(format_timestamp(arrival))}{name}"
+            key = f"errors/{dataset}/processing-failed/{partition_path(format_timestamp(arrival))}{name}"
             errors.setdefault(key, []).append(_error_line(kinesis, str(exc)))
             continue
-        rows.setdefault(f"{dataset}/{_partition(row['event_time'])}{name}", []).append(line)
+        rows.setdefault(f"{dataset}/{partition_path(row['event_time'])}{name}", []).append(line)
     written = []
     for objects in (rows, errors):
         for key, lines in objects.items():
@@ -235,11 +229,6 @@ def _arrival(kinesis: dict[str, Any]) -> datetime:
     return _now()
 
 
-def _partition(timestamp: str) -> str:
-    """``year=YYYY/month=MM/day=DD/hour=HH/`` of a formatted UTC timestamp."""
-    return f"year={timestamp[0:4]}/month={timestamp[5:7]}/day={timestamp[8:10]}/hour={timestamp[11:13]}/"
-
-
 def _error_line(kinesis: dict[str, Any], message: str) -> str:
     data = kinesis.get("data")
     return json.dumps(
@@ -253,38 +242,3 @@ def _error_line(kinesis: dict[str, Any], message: str) -> str:
         },
         ensure_ascii=False,
     )
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """An ISO-8601 string as an aware UTC datetime; None when it is not one (no offset means UTC)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
-
-
-def format_timestamp(moment: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (fixed width, so string order is time order)."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def encode_json(value: Any) -> str:
-    """Compact JSON where a Decimal is written as its exact digits (json.dumps would need a float)."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise MalformedRecord(f"number is not finite: {value}")
-        return format(value, "f")
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{encode_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(encode_json(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)

@@ -43,6 +43,8 @@ def lambda_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "functions" / "kinesis_consumer"
     folder.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "lambda" / "kinesis_consumer" / "handler.py", folder / "handler.py")
+    # The modules every function's zip carries, from beside the function folders.
+    shutil.copytree(REPO_ROOT / "lambda" / "shared", folder.parent / "shared")
     return folder
 
 

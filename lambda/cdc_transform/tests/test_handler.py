@@ -43,6 +43,7 @@ def test_processed_at_is_when_the_transform_ran(monkeypatch):
     row = json.loads(base64.b64decode(run(payload)[0]["data"]))
     assert row["processed_at"] == "2031-02-03T04:05:06.789Z"
 
+
 ORDER_ID = "6f1c2a52-8d0e-4b7a-9a51-3b2f0d1e7c11"
 
 
@@ -335,3 +336,36 @@ def test_a_batch_is_one_json_object_per_line_in_input_order():
 def test_an_empty_batch():
     assert handler.lambda_handler(firehose_event(), None) == {"records": []}
     assert handler.lambda_handler({"invocationId": "x", "records": []}, None) == {"records": []}
+
+
+def test_a_float_is_refused_never_written_rounded():
+    # DynamoDB numbers are exact; a float would round a price.
+    from decimal import Decimal
+
+    with pytest.raises(handler.MalformedRecord, match="floats are never written"):
+        handler.encode_json({"price": 349.99})
+    assert handler.encode_json({"price": Decimal("349.990")}, handler.dynamodb_number_text) == (
+        '{"price":349.990}'
+    )
+    assert handler.encode_json({"quantity": Decimal("2.0")}, handler.dynamodb_number_text) == '{"quantity":2}'
+
+
+def test_the_handler_uses_only_the_standard_library_boto3_and_the_shared_modules():
+    import ast
+    import sys
+
+    shared = {path.stem for path in (HERE.parents[1] / "shared").glob("*.py")}
+    tree = ast.parse((HERE.parent / "handler.py").read_text())
+    modules = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    modules |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert modules - {"boto3"} - shared <= sys.stdlib_module_names | {"__future__"}, modules
+    assert "lake_rows" in modules

@@ -1,5 +1,6 @@
 """Lambda functions deployed from `lambda/<folder>/` as a deterministic zip: the Firehose transform
-(and, through `FunctionSpec`, the direct topology's Kinesis consumer)."""
+(and, through `FunctionSpec`, the direct topology's Kinesis consumer). Each zip also carries the
+modules of `lambda/shared/` at its root, so the functions share one copy of their helpers."""
 
 from __future__ import annotations
 
@@ -21,32 +22,55 @@ KIND = "lambda:function"
 RESOURCE = "transform_function"
 RUNTIME = "python3.11"
 
+#: Beside the function folders: modules every function's zip carries at its root (`lake_rows.py`).
+SHARED_FOLDER = "shared"
+
 _EXCLUDED_DIRS = {"tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 _EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 # Zip timestamps cannot predate 1980; any fixed value makes the bytes depend on the code alone.
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def build_zip(folder: Path, handler_module: str = "handler") -> bytes:
-    """Zip `folder` deterministically: sorted paths, fixed timestamps and modes, no tests or caches.
-
-    The same code always gives the same bytes, hence the same CodeSha256, so an unchanged function
-    is never re-uploaded.
-    """
-    module_file = folder / (handler_module.replace(".", "/") + ".py")
-    if not module_file.is_file():
-        raise FileNotFoundError(f"no {module_file.name} in {folder}: is CDC_LAKE_LAMBDA_DIR right?")
-    files = sorted(
-        path
+def _code_files(folder: Path) -> dict[str, Path]:
+    """Archive name -> file, for every file of `folder` but tests, caches and hidden ones."""
+    return {
+        path.relative_to(folder).as_posix(): path
         for path in folder.rglob("*")
         if path.is_file()
         and not any(part in _EXCLUDED_DIRS or part.startswith(".") for part in path.relative_to(folder).parts)
         and path.suffix not in _EXCLUDED_SUFFIXES
-    )
+    }
+
+
+def zip_members(folder: Path, shared: Path | None = None) -> dict[str, Path]:
+    """What a function's zip holds: its folder's files, plus the shared modules at the root.
+
+    `shared` defaults to the `SHARED_FOLDER` beside `folder` (when there is one). A function file with
+    a shared module's name is refused: one of the two would silently not be deployed.
+    """
+    members = _code_files(folder)
+    shared = folder.parent / SHARED_FOLDER if shared is None else shared
+    if shared.is_dir():
+        for name, path in _code_files(shared).items():
+            if name in members:
+                raise ValueError(f"{folder / name} has the name of the shared module {path}: rename one")
+            members[name] = path
+    return members
+
+
+def build_zip(folder: Path, handler_module: str = "handler", shared: Path | None = None) -> bytes:
+    """Zip `folder` and the shared modules deterministically: sorted paths, fixed timestamps and modes.
+
+    The same code always gives the same bytes, hence the same CodeSha256, so an unchanged function
+    is never re-uploaded (a change to a shared module re-uploads every function that carries it).
+    """
+    module_file = folder / (handler_module.replace(".", "/") + ".py")
+    if not module_file.is_file():
+        raise FileNotFoundError(f"no {module_file.name} in {folder}: is CDC_LAKE_LAMBDA_DIR right?")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for path in files:
-            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=_FIXED_TIME)
+        for name, path in sorted(zip_members(folder, shared).items()):
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             info.create_system = 3  # Unix, so the mode above is honoured wherever we build
