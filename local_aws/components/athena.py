@@ -230,6 +230,40 @@ class AthenaComponent(Component):
         self._queue.put(execution_id)
         return execution_id
 
+    def _workgroup(self, account_id: str, region: str, name: str | None) -> Any:
+        workgroup = World.backend("athena", account_id, region).work_groups.get(name or "")
+        if workgroup is None:
+            raise AthenaRequestError(f"WorkGroup {name} is not found.")
+        return workgroup
+
+    def update_workgroup(self, account_id: str, region: str, params: dict[str, Any]) -> None:
+        """UpdateWorkGroup (moto has none): merge ConfigurationUpdates as Athena does, Remove* flags included."""
+        workgroup = self._workgroup(account_id, region, params.get("WorkGroup"))
+        updates = params.get("ConfigurationUpdates") or {}
+        configuration = dict(workgroup.configuration or {})
+        for key, value in updates.items():
+            if key.startswith("Remove") and key != "ResultConfigurationUpdates":
+                if value:
+                    configuration.pop(key[len("Remove") :], None)
+            elif key != "ResultConfigurationUpdates":
+                configuration[key] = value
+        results = dict(configuration.get("ResultConfiguration") or {})
+        for key, value in (updates.get("ResultConfigurationUpdates") or {}).items():
+            if key.startswith("Remove"):
+                if value:
+                    results.pop(key[len("Remove") :], None)
+            else:
+                results[key] = value
+        if results or "ResultConfiguration" in configuration:
+            configuration["ResultConfiguration"] = results
+        workgroup.configuration = configuration
+        if params.get("Description") is not None:
+            workgroup.description = params["Description"]
+        if params.get("State") is not None:
+            workgroup.state = params["State"]
+        assert self.world is not None
+        self.world.mark_dirty()
+
     def _record(self, account_id: str, region: str, execution_id: str | None) -> dict[str, Any]:
         record = self.executions.get(execution_id or "")
         if record is None or record["Account"] != account_id or record["Region"] != region:
@@ -591,6 +625,23 @@ def _json_body(body: Any) -> dict[str, Any]:
     return params
 
 
+def _get_work_group(self: Any) -> Any:
+    component = _component()
+    try:
+        component._workgroup(self.current_account, self.region, self._get_param("WorkGroup"))
+    except AthenaRequestError as error:  # moto answers null; Athena refuses a name it does not know
+        return _invalid(str(error))
+    return _ORIGINALS["get_work_group"](self)
+
+
+def _update_work_group(self: Any) -> Any:
+    try:
+        _component().update_workgroup(self.current_account, self.region, _json_body(self.body))
+    except AthenaRequestError as error:
+        return _invalid(str(error), error.error_type)
+    return json.dumps({})
+
+
 def _get_query_execution(self: Any) -> Any:
     try:
         execution = _component().describe(
@@ -653,6 +704,8 @@ _PATCHES = {
     "get_query_results": _get_query_results,
     "stop_query_execution": _stop_query_execution,
     "list_query_executions": _list_query_executions,
+    "get_work_group": _get_work_group,
+    "update_work_group": _update_work_group,
 }
 _ORIGINALS: dict[str, Any] = {}
 

@@ -108,6 +108,77 @@ def test_without_a_cutoff_the_same_query_runs(aws: Callable[..., Any], lake: dic
     assert execution["Statistics"]["DataScannedInBytes"] > CUTOFF
 
 
+def test_a_cutoff_set_and_removed_by_update_work_group_applies_to_the_next_query(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    athena = aws("athena")
+    name = unique("updated")
+    athena.create_work_group(
+        Name=name,
+        Configuration={"ResultConfiguration": {"OutputLocation": f"s3://{lake['results']}/updated/"}},
+    )
+    assert (
+        finish(aws, start(aws, lake, "SELECT count(*) FROM events", name))["Status"]["State"] == "SUCCEEDED"
+    )
+    athena.update_work_group(WorkGroup=name, ConfigurationUpdates={"BytesScannedCutoffPerQuery": CUTOFF})
+    configuration = athena.get_work_group(WorkGroup=name)["WorkGroup"]["Configuration"]
+    assert configuration["BytesScannedCutoffPerQuery"] == CUTOFF
+    assert configuration["ResultConfiguration"]["OutputLocation"] == f"s3://{lake['results']}/updated/"
+    failed = finish(aws, start(aws, lake, "SELECT count(*) FROM events", name))["Status"]
+    assert (failed["State"], failed["StateChangeReason"]) == ("FAILED", "Bytes scanned limit was exceeded")
+    athena.update_work_group(WorkGroup=name, ConfigurationUpdates={"RemoveBytesScannedCutoffPerQuery": True})
+    assert (
+        "BytesScannedCutoffPerQuery"
+        not in athena.get_work_group(WorkGroup=name)["WorkGroup"]["Configuration"]
+    )
+    assert (
+        finish(aws, start(aws, lake, "SELECT count(*) FROM events", name))["Status"]["State"] == "SUCCEEDED"
+    )
+
+
+def test_a_cutoff_under_athenas_minimum_is_refused(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
+    unvalidated = aws("athena", config=Config(parameter_validation=False))
+    with pytest.raises(ClientError) as error:
+        unvalidated.update_work_group(
+            WorkGroup=lake["workgroup"], ConfigurationUpdates={"BytesScannedCutoffPerQuery": 1024}
+        )
+    assert error.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert (
+        "Member must have value greater than or equal to 10000000" in error.value.response["Error"]["Message"]
+    )
+    configuration = aws("athena").get_work_group(WorkGroup=lake["workgroup"])["WorkGroup"]["Configuration"]
+    assert configuration["BytesScannedCutoffPerQuery"] == CUTOFF
+
+
+def test_an_unknown_work_group_is_refused(aws: Callable[..., Any]) -> None:
+    name = unique("nowhere")
+    for call in (
+        lambda: aws("athena").get_work_group(WorkGroup=name),
+        lambda: aws("athena").update_work_group(WorkGroup=name, State="DISABLED"),
+    ):
+        with pytest.raises(ClientError) as error:
+            call()
+        assert error.value.response["Error"]["Code"] == "InvalidRequestException"
+        assert error.value.response["Error"]["Message"] == f"WorkGroup {name} is not found."
+
+
+def test_a_disabled_work_group_takes_no_query(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
+    athena = aws("athena")
+    name = unique("paused")
+    athena.create_work_group(
+        Name=name,
+        Configuration={"ResultConfiguration": {"OutputLocation": f"s3://{lake['results']}/paused/"}},
+    )
+    athena.update_work_group(WorkGroup=name, State="DISABLED")
+    assert athena.get_work_group(WorkGroup=name)["WorkGroup"]["State"] == "DISABLED"
+    with pytest.raises(ClientError) as error:
+        start(aws, lake, "SELECT 1", name)
+    assert error.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert error.value.response["Error"]["Message"] == f"WorkGroup {name} is disabled."
+    athena.update_work_group(WorkGroup=name, State="ENABLED")
+    assert finish(aws, start(aws, lake, "SELECT 1", name))["Status"]["State"] == "SUCCEEDED"
+
+
 # -- query timeout ---------------------------------------------------------------------------------
 @pytest.fixture
 def athena_component(local_aws: Any) -> Iterator[AthenaComponent]:
