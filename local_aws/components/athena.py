@@ -22,6 +22,8 @@ every object the query reads, cached or not, because that is what Athena bills. 
 object is a new version and is parsed again; a deleted one is no longer listed, so not read. Results go to ``<OutputLocation>/<QueryExecutionId>.csv`` (+ ``.csv.metadata``) in
 Athena's CSV, or ``.txt`` for DDL and utility statements; GetQueryResults pages through that file.
 Views are stored in Glue the way Athena stores them (VIRTUAL_VIEW, a base64 "Presto View").
+UpdateWorkGroup (which moto lacks) merges ConfigurationUpdates, Remove* flags included, and State;
+GetWorkGroup and UpdateWorkGroup of an unknown name are InvalidRequestException.
 
 LIMITATIONS: DuckDB runs the SQL, so Trino semantics hold only as far as sqlglot transpiles them:
 decimal / decimal and AVG(decimal) give double (Trino keeps decimal), decimal products get
@@ -35,7 +37,7 @@ then counts it). Tables: JSON (OpenX/Hive JsonSerDe), Parquet, OpenCSVSerde and 
 text only (no ORC, Avro, Iceberg, partition projection, bucketing); partitions must be
 registered in Glue (an unregistered partition is not read, as in Athena). Partition filters are
 not pushed through views or into the nullable side of outer joins (those read every partition).
-Objects not yet cached are copied to a temporary directory to be parsed; the cache is in memory
+Objects not yet cached are copied to the engine's private scratch directory to be parsed; the cache is in memory
 only (a restart parses everything once again) and is not shared between processes. CREATE EXTERNAL TABLE and DROP TABLE
 change only the Glue catalog (as Athena does for external tables). SHOW TABLES / DATABASES /
 PARTITIONS / COLUMNS and DESCRIBE are answered from the catalog in Hive's plain-text layout. Not
@@ -53,7 +55,8 @@ The sandbox refuses engine functions by Trino's names: a Trino function sqlglot 
 DuckDB, or one missing from ``TRINO_FUNCTIONS``, is FUNCTION_NOT_FOUND here even where Athena has it;
 a refused relation or statement is reported without Athena's exact line:column in a few cases
 (engine statements are refused at their first word, paths in FROM as TABLE_NOT_FOUND where Trino
-gives a syntax error).
+gives a syntax error). UpdateWorkGroup does not check EngineVersion, encryption or ACL settings
+(it stores them), and the StateChangeReason of a disabled workgroup's query is our wording.
 """
 
 from __future__ import annotations
