@@ -20,7 +20,9 @@ the function's variables, Lambda's runtime variables (``_HANDLER``, ``AWS_LAMBDA
 role's temporary credentials from this local_aws's STS (AssumeRole, session named after the
 function), so a handler's boto3 clients talk to local_aws as that role, never to AWS.
 
-Quotas are Lambda's: a synchronous payload over 6 MB (6,291,456 bytes) or an asynchronous one
+Quotas are Lambda's: CreateFunction and UpdateFunctionCode refuse a package that unzips to more
+than 262,144,000 bytes (InvalidParameterValueException), so a zip bomb never reaches the disk; a
+synchronous payload over 6 MB (6,291,456 bytes) or an asynchronous one
 over 1 MB is refused with RequestEntityTooLargeException (HTTP 413); a response over 6,291,556
 bytes becomes a ``Function.ResponseSizeTooLarge`` function error. A handler still running at
 its Timeout is killed with everything it started (``Task timed out after N.NN seconds``); one
@@ -93,7 +95,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from moto.awslambda.exceptions import LambdaClientError, UnknownFunctionException
+from moto.awslambda.exceptions import (
+    InvalidParameterValueException,
+    LambdaClientError,
+    UnknownFunctionException,
+)
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LambdaStorage, LayerStorage
 from moto.awslambda.utils import make_function_arn
 
@@ -127,6 +133,8 @@ ADDRESS_SPACE_HEADROOM_MB = 1024
 MAX_PROCESSES = 1024
 # A frame header carries the invocation's log; the worker keeps that under 2 MiB.
 MAX_HEADER_BYTES = 2 * 1024 * 1024
+# Lambda's quota on a deployment package's unzipped size (250 MB).
+UNZIPPED_CODE_LIMIT = 262_144_000
 # Temporary credentials of the execution role: minted for an hour, renewed after 45 minutes.
 CREDENTIALS_SECONDS = 3600
 CREDENTIALS_RENEW_SECONDS = 2700
@@ -517,6 +525,7 @@ class LambdaRuntime(Component):
     _original_update_config: Any = None
     _original_delete: Any = None
     _original_backend_invoke: Any = None
+    _original_set_code: Any = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -545,6 +554,8 @@ class LambdaRuntime(Component):
             LambdaBackend.delete_function = _patched_delete  # type: ignore[method-assign]
             cls._original_backend_invoke = LambdaBackend.invoke
             LambdaBackend.invoke = _patched_backend_invoke  # type: ignore[method-assign]
+            cls._original_set_code = LambdaFunction._set_function_code
+            LambdaFunction._set_function_code = _patched_set_code  # type: ignore[method-assign]
             # moto's function and layer indexes hold a WeakValueDictionary and a lambda-made
             # defaultdict, which pickle cannot write: without this --state-dir fails on Lambda.
             for storage in (LambdaStorage, LayerStorage):
@@ -938,11 +949,13 @@ class LambdaRuntime(Component):
             if not os.path.isdir(target):
                 staging = tempfile.mkdtemp(dir=self._code_root)
                 try:
+                    if _unzipped_size(spec.code_bytes) > UNZIPPED_CODE_LIMIT:  # from an older state dir
+                        raise zipfile.BadZipFile(f"unzips to more than {UNZIPPED_CODE_LIMIT} bytes")
                     with zipfile.ZipFile(io.BytesIO(spec.code_bytes)) as archive:
                         archive.extractall(staging)
                         _make_read_only_for_others(staging, archive)
-                except zipfile.BadZipFile:
-                    self.log.warning("code of %s is not a zip file", spec.function_name)
+                except zipfile.BadZipFile as error:
+                    self.log.warning("code of %s is not unpacked: %s", spec.function_name, error)
                 os.chmod(staging, 0o755)
                 os.replace(staging, target)
         return target
@@ -1037,6 +1050,33 @@ def _patched_backend_invoke(
     return LambdaRuntime._original_backend_invoke(
         self, function_name, qualifier, body, headers, response_headers
     )
+
+
+def _unzipped_size(code: bytes) -> int:
+    """What a zip declares it unpacks to; zipfile never inflates a member past its declared size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(code)) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        return 0
+
+
+_CODE_FIELDS = ("code_bytes", "code_size", "code_sha_256", "code_digest")
+
+
+def _patched_set_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> None:
+    """CreateFunction and UpdateFunctionCode refuse a package over Lambda's unzipped quota, as
+    Lambda does, before a zip bomb ever reaches the disk; an update leaves the old code in place."""
+    saved = {name: getattr(self, name) for name in _CODE_FIELDS if hasattr(self, name)}
+    saved_code = dict(self.code) if isinstance(getattr(self, "code", None), dict) else None
+    LambdaRuntime._original_set_code(self, updated_spec)
+    if _unzipped_size(getattr(self, "code_bytes", b"") or b"") <= UNZIPPED_CODE_LIMIT:
+        return
+    for name, value in saved.items():
+        setattr(self, name, value)
+    if saved_code is not None and updated_spec is not self.code:
+        self.code = saved_code
+    raise InvalidParameterValueException(f"Unzipped size must be smaller than {UNZIPPED_CODE_LIMIT} bytes")
 
 
 def _patched_update_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> dict[str, Any]:

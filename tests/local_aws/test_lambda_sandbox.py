@@ -9,11 +9,13 @@ stay up with its state dir as it was.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import pwd
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -401,3 +403,45 @@ def test_a_handler_that_forges_the_runtime_protocol_is_stopped(aws, create_funct
     assert error["errorType"] == "Runtime.ExitError"
     assert "Runtime exited with error: the runtime sent a malformed frame" in error["errorMessage"]
     assert json.loads(invoke(aws, name, {})["Body"]) == "fine"
+
+
+def zip_bomb(unzipped_bytes: int) -> bytes:
+    """A valid deployment package whose one data file inflates to ``unzipped_bytes`` of zeros."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return 'bomb'\n")
+        with archive.open("data.bin", "w", force_zip64=True) as member:
+            chunk = bytes(1024 * 1024)
+            for _ in range(unzipped_bytes // len(chunk)):
+                member.write(chunk)
+            member.write(bytes(unzipped_bytes % len(chunk)))
+    return buffer.getvalue()
+
+
+def test_a_package_over_the_unzipped_quota_is_refused(aws, create_function, role_arn):
+    bomb = zip_bomb(262_144_000 - len("def handler(event, context):\n    return 'bomb'\n") + 1)
+    assert len(bomb) < 1024 * 1024  # small on the wire, 250 MB on disk
+    name = unique("fn")
+    with pytest.raises(ClientError) as caught:
+        aws("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=role_arn,
+            Handler="app.handler",
+            Code={"ZipFile": bomb},
+        )
+    error = caught.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "InvalidParameterValueException",
+        "Unzipped size must be smaller than 262144000 bytes",
+    )
+    with pytest.raises(ClientError) as missing:
+        aws("lambda").get_function(FunctionName=name)
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    # An update to a bomb is refused too, and the function keeps the code it had.
+    existing = create_function("def handler(event, context):\n    return 'kept'\n")
+    with pytest.raises(ClientError) as caught:
+        aws("lambda").update_function_code(FunctionName=existing, ZipFile=bomb)
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert json.loads(invoke(aws, existing, {})["Body"]) == "kept"
