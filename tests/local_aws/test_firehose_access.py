@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_aws import bucket_policies
+from tests.local_aws.server_process import ServerProcess
 from tests.local_aws.test_firehose import ACCOUNT_ID, ROLE, create_stream, lines, objects, wait_objects
 from tests.support import unique, wait_until
 
@@ -321,6 +323,62 @@ def test_the_error_prefix_obeys_the_same_policy(
     (record,) = lines(body)
     assert record["errorCode"] == "DynamicPartitioning.MetadataExtractionFailed"
     assert list(objects(aws, bucket, "orders/").values()) == [good], "nothing written twice"
+
+
+# -- a restart while blocked -------------------------------------------------------------------
+def test_records_held_by_a_deny_survive_a_kill_and_are_delivered_once_allowed(tmp_path: Path):
+    server = ServerProcess(tmp_path / "state", snapshot_interval=1.0)
+    clients: dict[str, Any] = {}
+
+    def aws(service: str) -> Any:
+        if service not in clients:
+            clients[service] = server.client(service)
+        return clients[service]
+
+    try:
+        server.start()
+        bucket, name = unique("fh-restart-bkt"), unique("hose")
+        options = {
+            "Enabled": True,
+            "LogGroupName": f"/aws/kinesisfirehose/{name}",
+            "LogStreamName": "S3Delivery",
+        }
+        aws("s3").create_bucket(Bucket=bucket)
+        aws("logs").create_log_group(logGroupName=options["LogGroupName"])
+        aws("logs").create_log_stream(logGroupName=options["LogGroupName"], logStreamName="S3Delivery")
+        aws("firehose").create_delivery_stream(
+            DeliveryStreamName=name,
+            ExtendedS3DestinationConfiguration={
+                "BucketARN": f"arn:aws:s3:::{bucket}",
+                "RoleARN": ROLE,
+                "BufferingHints": FAST,
+                "CloudWatchLoggingOptions": options,
+            },
+        )
+        put_policy(aws("s3"), bucket, deny({"AWS": ROLE}, f"arn:aws:s3:::{bucket}/*"))
+        sent = [f"held-{i}\n".encode() for i in range(50)]
+        send(aws, name, sent)
+        wait_for_errors(aws, options)
+
+        server.kill()
+        server.start()
+        # The restarted server still holds the records and still may not write them.
+        seen = len(logged_errors(aws, options))
+        wait_for_errors(aws, options, count=seen + 1)
+        assert objects(aws, bucket) == {}
+
+        aws("s3").delete_bucket_policy(Bucket=bucket)
+        wait_until(
+            lambda: sum(body.count(b"\n") for body in objects(aws, bucket).values()) >= len(sent),
+            timeout=60,
+            what="the held records after the restart",
+        )
+        received = [line for body in objects(aws, bucket).values() for line in body.splitlines(keepends=True)]
+        assert sorted(received) == sorted(sent), "nothing lost, nothing doubled"
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n--- server log ---\n{server.log_tail()}") from failure
+    finally:
+        server.stop()
 
 
 # -- the evaluator on its own -------------------------------------------------------------------
