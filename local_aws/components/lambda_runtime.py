@@ -1,71 +1,70 @@
-"""Lambda Invoke: run the handler from the uploaded zip in a warm, sandboxed Python process, as Lambda does.
+"""Lambda Invoke: run the uploaded zip's handler in a warm, sandboxed process, as Lambda does.
 
-moto stores functions but can run them only in Docker. Here `LambdaFunction.invoke` (which
-moto's Invoke API, SNS and SQS all call) is replaced: the function's code (ZipFile bytes or the
-S3 object moto read at CreateFunction/UpdateFunctionCode) is unpacked once per code hash into a
-task root the handler can read and not change, and the handler runs in a child process
+moto stores functions but can run them only in Docker. Here `LambdaFunction.invoke` (which moto's
+Invoke API, SNS and SQS all call) is replaced: the function's code (ZipFile bytes or the S3 object
+moto read at CreateFunction/UpdateFunctionCode) is unpacked once per code hash into a task root the
+handler can read and not change, and the handler runs in a child process
 (`local_aws/lambda_worker.py`) with the function's environment variables, its Timeout and
-MemorySize and a real ``context`` object. Such a process is an execution environment: it
-imports the handler once and is kept warm for the next invocation of the same function version
-with the same code and configuration; UpdateFunctionCode, UpdateFunctionConfiguration and
-DeleteFunction retire it.
+MemorySize and a real ``context`` object. Such a process is an execution environment: it imports
+the handler once and is kept warm for the next invocation of the same function version with the
+same code and configuration; UpdateFunctionCode, UpdateFunctionConfiguration and DeleteFunction
+retire it.
 
-Uploaded code is untrusted. When the server runs as root, the child runs as the unprivileged
-system user ``local_aws_lambda`` (created if missing; see `local_aws.lambda_sandbox`), with no
+Uploaded code is untrusted. When the server runs as root, the child runs as the unprivileged system
+user ``local_aws_lambda`` (created if missing; see `local_aws.lambda_sandbox`), with no
 supplementary groups, in a session of its own, so it cannot read the server's memory or
-environment, signal it, or touch its state dir (0700). Its environment is built from nothing:
-the function's variables, Lambda's runtime variables (``_HANDLER``, ``AWS_LAMBDA_*``,
-``AWS_REGION``, ``AWS_EXECUTION_ENV``, ``LAMBDA_TASK_ROOT``, ``LAMBDA_RUNTIME_DIR``,
-``TZ=:UTC``, ``LANG``, ``PATH``), ``AWS_ENDPOINT_URL`` set to this local_aws and the execution
-role's temporary credentials from this local_aws's STS (AssumeRole, session named after the
-function), so a handler's boto3 clients talk to local_aws as that role, never to AWS.
+environment, signal it, or touch its state dir (0700). Its environment is built from nothing: the
+function's variables, Lambda's runtime variables (``_HANDLER``, ``AWS_LAMBDA_*``, ``AWS_REGION``,
+``AWS_EXECUTION_ENV``, ``LAMBDA_TASK_ROOT``, ``LAMBDA_RUNTIME_DIR``, ``TZ=:UTC``, ``LANG``,
+``PATH``), ``AWS_ENDPOINT_URL`` set to this local_aws and the execution role's temporary
+credentials from this local_aws's STS (AssumeRole, session named after the function), so a
+handler's boto3 clients talk to local_aws as that role, never to AWS.
 
 Quotas are Lambda's: CreateFunction and UpdateFunctionCode refuse a package that unzips to more
 than 262,144,000 bytes (InvalidParameterValueException), so a zip bomb never reaches the disk; a
-synchronous payload over 6 MB (6,291,456 bytes) or an asynchronous one
-over 1 MB is refused with RequestEntityTooLargeException (HTTP 413); a response over 6,291,556
-bytes becomes a ``Function.ResponseSizeTooLarge`` function error. A handler still running at
-its Timeout is killed with everything it started (``Task timed out after N.NN seconds``); one
-whose peak resident memory (the kernel's VmHWM, polled every 20 ms while it runs and checked
-when it answers) passes MemorySize is killed and answered as Lambda answers a function that ran
-out of memory: FunctionError Unhandled, ``Runtime.ExitError`` "Runtime exited with error:
-signal: killed", ``Error Type: Runtime.OutOfMemory`` on the REPORT line. Either way the next
-invocation gets a fresh environment. The REPORT line's Max Memory Used is that measured peak.
+synchronous payload over 6 MB (6,291,456 bytes) or an asynchronous one over 1 MB is refused with
+RequestEntityTooLargeException (HTTP 413); a response over 6,291,556 bytes becomes a
+``Function.ResponseSizeTooLarge`` function error. A handler still running at its Timeout is killed
+with everything it started (``Task timed out after N.NN seconds``); one whose peak resident memory
+(the kernel's VmHWM, polled every 20 ms while it runs and checked when it answers) passes
+MemorySize is killed and answered as Lambda answers a function that ran out of memory:
+FunctionError Unhandled, ``Runtime.ExitError`` "Runtime exited with error: signal: killed", ``Error
+Type: Runtime.OutOfMemory`` on the REPORT line. Either way the next invocation gets a fresh
+environment. The REPORT line's Max Memory Used is that measured peak.
 
-The world lock is set down while a handler runs, so the handler's own boto3 calls, which reach
-this local_aws through ``AWS_ENDPOINT_URL``, and every other request proceed meanwhile.
+The world lock is set down while a handler runs, so the handler's own boto3 calls, which reach this
+local_aws through ``AWS_ENDPOINT_URL``, and every other request proceed meanwhile.
 
-Other components call `LambdaRuntime.invoke` (``world.component("lambda").invoke(...)``) and
-get an `Invocation` back; payload quotas are not applied to them (Firehose and event source
-mappings size their own batches), the response quota is.
+Other components call `LambdaRuntime.invoke` (``world.component("lambda").invoke(...)``) and get an
+`Invocation` back; payload quotas are not applied to them (Firehose and event source mappings size
+their own batches), the response quota is.
 
-LIMITATIONS: Python runtimes only (python3.x), all run by the interpreter that runs local_aws
-(or a read-only mirror of it the sandbox user can reach), whatever minor version the function
-names; any other runtime or PackageType Image fails with InvalidRuntimeException (HTTP 502).
-Layers, VPC config, reserved concurrency (no throttling), extensions, SnapStart, response
-streaming and Function URLs are not emulated. Isolation is by user, not by VM: all functions
-share one sandbox user, the host's /tmp (no per-environment /tmp, no 512 MB /tmp quota) and
-whatever files on the host are world-readable (the venv's site-packages are on the import path,
-so a handler can import more than boto3). When the server does not run as root there is no
-other user to switch to: the handler runs as the server's user in a separate process with a
-scrubbed environment, and can then read ``/proc/<server>/environ`` and ``mem``, signal the
-server and write its state dir; run the server as root (it drops handlers to the sandbox user)
-or in a container to contain untrusted code. Memory: only the worker process's own peak is
-measured, so memory held by processes the handler spawns is not counted (each is capped by the
-same address-space limit); between two polls a burst is bounded by an address-space limit of
-MemorySize + 1 GiB (RLIMIT_AS, which over-counts: thread arenas and mapped libraries), past
-which an allocation raises MemoryError in the handler instead of a kill. Processes and threads
-are capped at 1,024 per sandbox user (all environments together, not per environment), file
-descriptors at 1,024 per process. The async payload message's wording follows AWS's
-256 KB-era message with the documented 1 MB figure. Asynchronous (Event) invocations run on a
-small thread pool and are retried twice after a function error (after 1 s and 2 s, not Lambda's
-minutes); destinations and DLQs are not used, and pending ones are dropped at shutdown, not
-persisted. moto's own triggers (SNS subscriptions, SQS mappings) invoke synchronously inside
-the request that fired them. There is no concurrency limit: each concurrent invocation of a
-busy function starts another worker. Output written by native code straight to file
-descriptor 1 or 2 goes to the server's stderr, not to the function's log. Logs go to CloudWatch
-Logs (``/aws/lambda/<name>``, one stream per execution environment); a single invocation's log
-keeps its last 256 Ki characters.
+LIMITATIONS: Python runtimes only (python3.x), all run by the interpreter that runs local_aws (or a
+read-only mirror of it the sandbox user can reach), whatever minor version the function names; any
+other runtime or PackageType Image fails with InvalidRuntimeException (HTTP 502). Layers, VPC
+config, reserved concurrency (no throttling), extensions, SnapStart, response streaming and
+Function URLs are not emulated. Isolation is by user, not by VM: all functions share one sandbox
+user, the host's /tmp (no per-environment /tmp, no 512 MB /tmp quota) and whatever files on the
+host are world-readable (the venv's site-packages are on the import path, so a handler can import
+more than boto3). When the server does not run as root there is no other user to switch to: the
+handler runs as the server's user in a separate process with a scrubbed environment, and can then
+read ``/proc/<server>/environ`` and ``mem``, signal the server, write its state dir and read
+whatever that user can read; run the server as root (it drops handlers to the sandbox user) or in a
+container to contain untrusted code. Memory: only the worker process's own peak is measured, so
+memory held by processes the handler spawns is not counted (each is capped by the same
+address-space limit); between two polls a burst is bounded by an address-space limit of MemorySize
++ 1 GiB (RLIMIT_AS, which over-counts: thread arenas and mapped libraries), past which an
+allocation raises MemoryError in the handler instead of a kill. Processes and threads are capped at
+1,024 per sandbox user (all environments together, not per environment), file descriptors at 1,024
+per process. The async payload message's wording follows AWS's 256 KB-era message with the
+documented 1 MB figure. Asynchronous (Event) invocations run on a small thread pool and are retried
+twice after a function error (after 1 s and 2 s, not Lambda's minutes); destinations and DLQs are
+not used, and pending ones are dropped at shutdown, not persisted. moto's own triggers (SNS
+subscriptions, SQS mappings) invoke synchronously inside the request that fired them. There is no
+concurrency limit: each concurrent invocation of a busy function starts another worker. Output
+written by native code straight to file descriptor 1 or 2 goes to the server's stderr, not to the
+function's log. Logs go to CloudWatch Logs (``/aws/lambda/<name>``, one stream per execution
+environment); a single invocation's log keeps its last 256 Ki characters.
 """
 
 from __future__ import annotations
@@ -115,16 +114,16 @@ INIT_TIMEOUT_SECONDS = 10.0
 IDLE_WORKER_SECONDS = 300.0
 ASYNC_RETRY_DELAYS = (1.0, 2.0)
 _LENGTH = struct.Struct(">I")
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # Lambda's documented payload quotas: 6 MB for a synchronous request (its error names 6291456
 # bytes) and 1 MB for an asynchronous one; a response may be 6291556 bytes (100 more, as
 # Lambda's own error message says).
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024
 RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100
-# How often the resident memory of a running handler is sampled, and the address-space cap a
-# worker sets on itself as a backstop for an allocation burst between two samples. The cap is
-# above MemorySize because virtual memory over-counts what Lambda measures: every thread
+# How often the peak resident memory (VmHWM) of a running handler is checked, and the
+# address-space cap a worker sets on itself so that a burst between two checks cannot take the
+# host's memory (a kernel high-water mark catches the burst, but only after it happened). The
+# cap is above MemorySize because virtual memory over-counts what Lambda measures: every thread
 # reserves a malloc arena and a stack (4 threads add about 150 MB of address space for 10 MB
 # resident here), and shared libraries are mapped whole.
 MEMORY_POLL_SECONDS = 0.02
