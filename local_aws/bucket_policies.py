@@ -29,6 +29,7 @@ policies, SCPs / RCPs, session policies and KMS key policies are not part of the
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -86,12 +87,28 @@ class Decision:
 
 # -- reading a policy -------------------------------------------------------------------------
 def statements(policy: str | bytes | Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The statements of a policy document, always as a list (a single statement may be an object)."""
+    """The statements of a policy document, always as a list (a single statement may be an object).
+
+    Parsed documents are cached by text: the statements are copies, their nested values are shared
+    and must not be changed.
+    """
     if isinstance(policy, bytes | str):
-        try:
-            policy = json.loads(policy)
-        except ValueError as exc:
-            raise PolicyError(f"the bucket policy is not valid JSON: {exc}") from exc
+        text = policy if isinstance(policy, str) else policy.decode("utf-8", "replace")
+        return [dict(s) for s in _parsed(text)]
+    return _statements_of(policy)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> tuple[dict[str, Any], ...]:
+    """A policy document's statements, parsed once per text (callers get copies)."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise PolicyError(f"the bucket policy is not valid JSON: {exc}") from exc
+    return tuple(_statements_of(document))
+
+
+def _statements_of(policy: Any) -> list[dict[str, Any]]:
     if not isinstance(policy, Mapping):
         raise PolicyError("the bucket policy is not a JSON object")
     found = policy.get("Statement", [])
@@ -147,11 +164,16 @@ def _principal_matches(statement: Mapping[str, Any], request: Request) -> bool:
 
 
 # -- actions and resources --------------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)
+def _wildcard_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    # Policies are evaluated for every object a delivery writes: compile each pattern once.
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+
+
 def _wildcard(pattern: str, value: str, ignore_case: bool) -> bool:
     """IAM's wildcards: ``*`` any run of characters, ``?`` one character, nothing else special."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
-    return re.fullmatch(regex, value, flags) is not None
+    return _wildcard_regex(pattern, ignore_case).fullmatch(value) is not None
 
 
 def _element_matches(statement: Mapping[str, Any], name: str, value: str, ignore_case: bool) -> bool:
