@@ -30,7 +30,7 @@ bench: install ## benchmarks (numbers, not pass/fail)
 
 PIPELINE ?= sales_orders
 demo: install ## run one pipeline end to end (PIPELINE=name; default sales_orders)
-	PYTHONPATH=plugins:. $(PY) -m cdc_pipeline.demo --pipeline $(PIPELINE)
+	$(PY) -m cdc_cli.demo --pipeline $(PIPELINE)
 
 airflow: install ## Airflow (standalone) and the embedded AWS on this laptop: UI at http://127.0.0.1:8080
 	$(PY) scripts/airflow_local.py

@@ -17,59 +17,37 @@ Run: ``python -m bench.bench_drain [--records 100000] [--shards 5]``. The server
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
 
+from cdc_cli.local_server import start_local_aws
+
 REPO = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(workdir: str) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    log = open(os.path.join(workdir, "server.log"), "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_aws", "serve", "--port", str(port), "--log-level", "WARNING"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=REPO,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(endpoint + "/_local_aws/health", timeout=1).read()
-            return endpoint, process
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("local_aws did not start")
+    log_path = Path(workdir) / "server.log"
+    return start_local_aws(log_path, cwd=REPO, args=("--log-level", "WARNING"), env=env)
 
 
 def transform_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.write(REPO / "lambda" / "cdc_transform" / "handler.py", "handler.py")
-    return buffer.getvalue()
+    """The transform's zip as provisioning builds it (handler.py and the shared Lambda modules)."""
+    sys.path.insert(0, str(REPO / "plugins"))
+    from cdc_pipeline.provision.lambda_function import build_zip
+
+    return build_zip(REPO / "lambda" / "cdc_transform")
 
 
 class Pipeline:

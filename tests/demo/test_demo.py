@@ -28,7 +28,7 @@ def test_demo_uses_the_endpoint_it_is_given_and_leaves_its_results_there(tmp_pat
         env.pop("AIRFLOW_HOME", None)
         env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
         done = subprocess.run(
-            [sys.executable, "-m", "cdc_pipeline.demo", "--count", "150", "--hours", "1"],
+            [sys.executable, "-m", "cdc_cli.demo", "--count", "150", "--hours", "1"],
             env=env,
             cwd=REPO,
             capture_output=True,

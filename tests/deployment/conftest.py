@@ -19,13 +19,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from cdc_cli.local_server import free_port
 from scripts.airflow_local import (
     ADMIN_USER,
     VENV_BIN,
     Services,
     airflow_env,
     airflow_healthy,
-    free_port,
     start_local_aws,
     wait_until,
 )

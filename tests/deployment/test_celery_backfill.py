@@ -21,7 +21,8 @@ import psycopg
 import pytest
 import redis
 
-from scripts.airflow_local import VENV_BIN, Services, airflow_env, airflow_healthy, free_port, wait_until
+from cdc_cli.local_server import free_port
+from scripts.airflow_local import VENV_BIN, Services, airflow_env, airflow_healthy, wait_until
 from tests.deployment.conftest import (
     STARTUP_TIMEOUT,
     AirflowApi,

@@ -12,26 +12,43 @@ import argparse
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from cdc_pipeline.settings import REPO_ROOT
+from cdc_cli.local_server import LocalAWSStartError, start_local_aws
 
-# Where the demo keeps Airflow's home and logs, and where reports go; overridable for tests.
-BUILD = Path(os.environ.get("CDC_LAKE_DEMO_DIR") or REPO_ROOT / "build" / "demo")
-REPORTS = Path(os.environ.get("CDC_LAKE_DEMO_REPORTS_DIR") or REPO_ROOT / "reports")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # The generators' progress lines: "written 1,000 / 2,000 orders, 140 updates, ..." (never SQL text).
 _PROGRESS = re.compile(r"(written [\d,]+(?: / [\d,]+)? [a-z][^\]\n]*?)(?:\s+\[|$)")
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where the demo keeps Airflow's home and logs (`build`), and where reports go."""
+
+    build: Path
+    reports: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DemoPaths:
+        """``CDC_LAKE_DEMO_DIR`` and ``CDC_LAKE_DEMO_REPORTS_DIR``, else `build/demo` and `reports`."""
+        return cls(
+            build=Path(environ.get("CDC_LAKE_DEMO_DIR") or REPO_ROOT / "build" / "demo"),
+            reports=Path(environ.get("CDC_LAKE_DEMO_REPORTS_DIR") or REPO_ROOT / "reports"),
+        )
+
+    @property
+    def runs_log(self) -> Path:
+        return self.build / "airflow-runs.log"
 
 
 class DemoFailure(RuntimeError):
@@ -97,38 +114,19 @@ def _echo_progress(log_path: Path, start: int, stop: threading.Event, console: C
                 console.say(f"      {last}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def start_server(paths: DemoPaths, console: Console) -> tuple[str, Any]:
+    """The embedded AWS on a free port, its output in the build folder."""
+    try:
+        endpoint, process = start_local_aws(paths.build / "local_aws.log", cwd=REPO_ROOT)
+    except LocalAWSStartError as error:
+        raise DemoFailure(str(error)) from None
+    console.say(f"embedded AWS up at {endpoint}")
+    return endpoint, process
 
 
-def start_local_aws(console: Console) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
-    log = open(BUILD / "local_aws.log", "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO_ROOT,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DemoFailure(f"the embedded AWS exited at start; see {BUILD / 'local_aws.log'}")
-        try:
-            with urllib.request.urlopen(f"{endpoint}/_local_aws/health", timeout=1):
-                console.say(f"embedded AWS up at {endpoint}")
-                return endpoint, process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise DemoFailure("the embedded AWS did not answer within 60 s")
-
-
-def prepare_airflow(console: Console) -> None:
-    home = BUILD / "airflow"
+def prepare_airflow(paths: DemoPaths, console: Console) -> None:
+    """Airflow's home and metadata database under the build folder (migrated once)."""
+    home = paths.build / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     os.environ.update(
         {
@@ -146,8 +144,8 @@ def prepare_airflow(console: Console) -> None:
             [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, env=os.environ.copy()
         )
         if result.returncode != 0:
-            (BUILD / "airflow-migrate.log").write_bytes(result.stdout + result.stderr)
-            raise DemoFailure(f"airflow db migrate failed; see {BUILD / 'airflow-migrate.log'}")
+            (paths.build / "airflow-migrate.log").write_bytes(result.stdout + result.stderr)
+            raise DemoFailure(f"airflow db migrate failed; see {paths.build / 'airflow-migrate.log'}")
         stamp.touch()
 
 
@@ -200,30 +198,41 @@ def _shown(path: str | Path) -> str:
         return str(path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--pipeline", default=os.environ.get("PIPELINE") or "sales_orders")
+def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m cdc_cli.demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pipeline",
+        default=environ.get("PIPELINE") or "sales_orders",
+        help="the pipeline to run (default sales_orders, or $PIPELINE)",
+    )
     parser.add_argument("--count", type=int, default=1000, help="new items to generate (default 1000)")
     parser.add_argument(
         "--hours", type=int, default=1, help="past hours to spread them over, one hourly run each (default 1)"
     )
-    parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=42, help="the generator's seed (default 42)")
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv, os.environ)
+    paths = DemoPaths.from_env(os.environ)
+    # The pipeline package is Airflow's plugins folder; the demo imports it as the DAG files do.
+    plugins = str(REPO_ROOT / "plugins")
+    if plugins not in sys.path:
+        sys.path.insert(0, plugins)
     # Our own handle on the terminal: fd 1 points at Airflow's log while a DAG runs.
     sys.stdout.flush()
     console = Console(os.fdopen(os.dup(1), "w", buffering=1))
-    BUILD.mkdir(parents=True, exist_ok=True)
-    log_path = BUILD / "airflow-runs.log"
-    log_path.write_bytes(b"")
+    paths.build.mkdir(parents=True, exist_ok=True)
+    paths.runs_log.write_bytes(b"")
     server = None
     try:
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         if endpoint:
             console.say(f"using the AWS endpoint in AWS_ENDPOINT_URL: {endpoint}")
         else:
-            endpoint, server = start_local_aws(console)
-        return run_demo(args, console, endpoint, log_path)
+            endpoint, server = start_server(paths, console)
+        return run_demo(args, paths, console, endpoint)
     except DemoFailure as failure:
         console.say(f"FAILED: {failure}")
         return 1
@@ -233,44 +242,82 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=30)
 
 
-def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path: Path) -> int:
+@dataclass
+class Tally:
+    """What the hourly runs found, added up for the summary."""
+
+    passed: int = 0
+    failed: int = 0
+    totals: dict[str, Decimal] = field(default_factory=dict)
+    report_dirs: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def run_demo(args: argparse.Namespace, paths: DemoPaths, console: Console, endpoint: str) -> int:
+    """Provision, generate, then one hourly run per hour; print the summary. 1 if an hour failed."""
+    from cdc_pipeline.definitions import get_pipeline
     from cdc_pipeline.local_connections import local_env
+    from cdc_pipeline.settings import Settings
 
     prefix = os.environ.get("CDC_LAKE_PREFIX") or "cdc-lake"
     for name, value in local_env(endpoint, prefix=prefix, buffer_seconds=1).items():
         os.environ.setdefault(name, value)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    os.environ["CDC_LAKE_REPORTS_DIR"] = str(REPORTS)
-    prepare_airflow(console)
-
-    from cdc_pipeline.definitions import get_pipeline
-    from cdc_pipeline.settings import Settings
-    from cdc_pipeline.workflows import generate, hourly, provision
-
+    os.environ["CDC_LAKE_REPORTS_DIR"] = str(paths.reports)
+    prepare_airflow(paths, console)
     try:
         definition = get_pipeline(args.pipeline)
     except KeyError as error:
         raise DemoFailure(str(error)) from None
     settings = Settings.from_env()
+    dags = load_dags(definition, paths, console)
+    started = datetime.now(UTC)
+    end = started.replace(minute=0, second=0, microsecond=0)
+    provision_step(dags, definition, paths, console)
+    generate_step(dags, definition, args, end, paths, console)
+    tally = Tally()
+    for n in range(args.hours, 0, -1):
+        hourly_step(dags, definition, end - timedelta(hours=n), tally, paths, console)
+    with quiet_into(paths.runs_log, console):
+        scanned = athena_bytes_scanned(settings.athena_workgroup, started - timedelta(seconds=5))
+    print_summary(console.stream, definition.name, tally, scanned, paths)
+    for failure in tally.failures:
+        console.say(f"FAILED: {failure}")
+    return 1 if tally.failures else 0
+
+
+def load_dags(definition: Any, paths: DemoPaths, console: Console) -> dict[str, Any]:
     console.say(f"loading the DAGs of {definition.name}")
-    with quiet_into(log_path, console):
+    with quiet_into(paths.runs_log, console):
         from airflow.dag_processing.dagbag import DagBag
 
         bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     if bag.import_errors:
         raise DemoFailure(f"DAG import errors: {bag.import_errors}")
-    dags = bag.dags
-    started = datetime.now(UTC)
+    return bag.dags
+
+
+def provision_step(dags: dict[str, Any], definition: Any, paths: DemoPaths, console: Console) -> None:
+    from cdc_pipeline.workflows import provision
 
     console.say(f"1/3 provision ({provision.dag_id(definition)})")
-    run, _ = run_dag(dags, provision.dag_id(definition), console, log_path)
-    outcomes = xcom(run, "provision") or []
+    run, _ = run_dag(dags, provision.dag_id(definition), console, paths.runs_log)
     tally: dict[str, int] = {}
-    for outcome in outcomes:
+    for outcome in xcom(run, "provision") or []:
         tally[outcome["action"]] = tally.get(outcome["action"], 0) + 1
     console.say("    resources: " + ", ".join(f"{n} {action}" for action, n in sorted(tally.items())))
 
-    end = started.replace(minute=0, second=0, microsecond=0)
+
+def generate_step(
+    dags: dict[str, Any],
+    definition: Any,
+    args: argparse.Namespace,
+    end: datetime,
+    paths: DemoPaths,
+    console: Console,
+) -> None:
+    from cdc_pipeline.workflows import generate
+
     noun = generate.count_param(definition)
     span = "the hour" if args.hours == 1 else f"the {args.hours} hours"
     console.say(f"2/3 generate {args.count} {noun} over {span} before {end:%H:00} UTC")
@@ -284,70 +331,59 @@ def run_demo(args: argparse.Namespace, console: Console, endpoint: str, log_path
     }
     # Pipelines take different parameters (an event stream has no updates or deletes).
     accepted = set(dags[generate.dag_id(definition)].params.keys())
-    run, _ = run_dag(
-        dags,
-        generate.dag_id(definition),
-        console,
-        log_path,
-        run_conf={name: value for name, value in wanted.items() if name in accepted},
-    )
-    summary = xcom(run, "generate") or {}
-    counts = summary.get("counts", {})
+    conf = {name: value for name, value in wanted.items() if name in accepted}
+    run, _ = run_dag(dags, generate.dag_id(definition), console, paths.runs_log, run_conf=conf)
+    counts = (xcom(run, "generate") or {}).get("counts", {})
     console.say(
         "    " + ", ".join(f"{value} {name}" for name, value in counts.items() if not isinstance(value, dict))
     )
 
-    passed = failed = 0
-    grand: dict[str, Decimal] = {}
-    report_dirs = []
-    failures = []
-    for n in range(args.hours, 0, -1):
-        hour = end - timedelta(hours=n)
-        console.say(f"3/3 hourly run for {hour:%Y-%m-%d %H}:00 UTC")
-        try:
-            run, states = run_dag(
-                dags, hourly.dag_id(definition), console, log_path, logical_date=hour + timedelta(hours=1)
-            )
-        except DemoFailure as failure:
-            failures.append(str(failure))
-            continue
-        checks = {t: s for t, s in states.items() if t.startswith("check_")}
-        passed += sum(1 for s in checks.values() if s == "success")
-        failed += sum(1 for s in checks.values() if s == "failed")
-        published = xcom(run, "publish_report") or {}
-        totals = published.get("summary", {}).get("totals", {})
-        for column, value in totals.items():
-            try:
-                grand[column] = grand.get(column, Decimal(0)) + Decimal(str(value))
-            except (ArithmeticError, ValueError):
-                continue  # a text column of the totals report
-        if published.get("local_dir"):
-            report_dirs.append(published["local_dir"])
-        shown = ", ".join(f"{column} {value}" for column, value in totals.items())
-        console.say(
-            f"    checks passed {sum(1 for s in checks.values() if s == 'success')}/{len(checks)}; {shown}"
-        )
 
-    with quiet_into(log_path, console):
-        scanned = athena_bytes_scanned(settings.athena_workgroup, started - timedelta(seconds=5))
-    out = console.stream
-    out.write(f"\nSummary of the {definition.name} demo\n")
-    lines = [(f"{column} (reported hours)", str(value)) for column, value in grand.items()]
+def hourly_step(
+    dags: dict[str, Any], definition: Any, hour: datetime, tally: Tally, paths: DemoPaths, console: Console
+) -> None:
+    """The hourly run of `hour`; its checks, totals and report go into `tally` (a failure too)."""
+    from cdc_pipeline.workflows import hourly
+
+    console.say(f"3/3 hourly run for {hour:%Y-%m-%d %H}:00 UTC")
+    try:
+        run, states = run_dag(
+            dags, hourly.dag_id(definition), console, paths.runs_log, logical_date=hour + timedelta(hours=1)
+        )
+    except DemoFailure as failure:
+        tally.failures.append(str(failure))
+        return
+    checks = {t: s for t, s in states.items() if t.startswith("check_")}
+    tally.passed += sum(1 for s in checks.values() if s == "success")
+    tally.failed += sum(1 for s in checks.values() if s == "failed")
+    published = xcom(run, "publish_report") or {}
+    totals = published.get("summary", {}).get("totals", {})
+    for column, value in totals.items():
+        try:
+            tally.totals[column] = tally.totals.get(column, Decimal(0)) + Decimal(str(value))
+        except (ArithmeticError, ValueError):
+            continue  # a text column of the totals report
+    if published.get("local_dir"):
+        tally.report_dirs.append(published["local_dir"])
+    shown = ", ".join(f"{column} {value}" for column, value in totals.items())
+    console.say(
+        f"    checks passed {sum(1 for s in checks.values() if s == 'success')}/{len(checks)}; {shown}"
+    )
+
+
+def print_summary(out: TextIO, dataset: str, tally: Tally, scanned: int, paths: DemoPaths) -> None:
+    out.write(f"\nSummary of the {dataset} demo\n")
+    lines = [(f"{column} (reported hours)", str(value)) for column, value in tally.totals.items()]
     lines += [
-        ("quality checks", f"{passed} passed, {failed} failed"),
+        ("quality checks", f"{tally.passed} passed, {tally.failed} failed"),
         ("bytes Athena scanned", f"{scanned:,}"),
     ]
-    lines += [("report", f"{_shown(directory)}/index.html") for directory in report_dirs]
-    lines.append(("Airflow's log", _shown(log_path)))
+    lines += [("report", f"{_shown(directory)}/index.html") for directory in tally.report_dirs]
+    lines.append(("Airflow's log", _shown(paths.runs_log)))
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         out.write(f"  {label:<{width}} : {value}\n")
     out.flush()
-    if failures:
-        for failure in failures:
-            console.say(f"FAILED: {failure}")
-        return 1
-    return 0
 
 
 if __name__ == "__main__":
