@@ -175,10 +175,6 @@ class Pipeline:
             keys += [item["Key"] for item in page.get("Contents", [])]
         return keys
 
-    def count_records(self, keys: list[str]) -> int:
-        s3 = self.c("s3")
-        return sum(s3.get_object(Bucket=self.bucket, Key=k)["Body"].read().count(b"\n") for k in keys)
-
 
 def drain(endpoint: str, records: int, shards: int) -> dict[str, float]:
     pipeline = Pipeline(endpoint, shards, buffer_seconds=1, name="drain")
