@@ -131,11 +131,18 @@ def substitute_parameters(statement: exp.Expression, parameters: list[str]) -> e
         )
     for placeholder, value in zip(placeholders, parameters, strict=True):
         try:
-            placeholder.replace(sqlglot.parse_one(value, read=READ_DIALECT))
-        except sqlglot.errors.ParseError as error:
+            parsed = sqlglot.parse_one(value, read=READ_DIALECT)
+        except sqlglot.errors.SqlglotError as error:  # ParseError, or TokenError for an open quote
+            message = str(error).split("\n")[0]
             raise EngineError(
-                "INVALID_PARAMETER_USAGE", f"Cannot use parameter {value!r}: {error}"
+                "INVALID_PARAMETER_USAGE", f"Cannot use parameter {value!r}: {message}"
             ) from error
+        # A parameter is one value: never a second statement to smuggle in after it.
+        if isinstance(parsed, exp.Block) or parsed is None:
+            raise EngineError(
+                "INVALID_PARAMETER_USAGE", f"Cannot use parameter {value!r}: not a single value"
+            )
+        placeholder.replace(parsed)
     return statement
 
 
@@ -253,6 +260,8 @@ class QueryEngine:
             line, col = detail.get("line", 1), detail.get("col", 1)
             message = str(detail.get("description") or error).split("\n")[0]
             raise EngineError("SYNTAX_ERROR", f"line {line}:{col}: {message}") from error
+        except sqlglot.errors.SqlglotError as error:  # a TokenError: an unterminated string or comment
+            raise EngineError("SYNTAX_ERROR", f"line 1:1: {str(error).splitlines()[0]}") from error
         if not statements:
             raise EngineError("SYNTAX_ERROR", "line 1:1: empty statement")
         if len(statements) > 1:
@@ -788,7 +797,19 @@ def _parsed_view_body(sql: str) -> exp.Expression:
 
 
 def _parse_view_body(sql: str) -> exp.Expression:
-    """A stored view's body, parsed once per text when caching is on; each caller gets its own copy."""
+    """A stored view's body, parsed once per text when caching is on; each caller gets its own copy.
+
+    Raises sqlglot's ParseError for any text it cannot read (a TokenError included).
+    """
+    try:
+        return _parse_view_text(sql)
+    except sqlglot.errors.SqlglotError as error:
+        if isinstance(error, sqlglot.errors.ParseError):
+            raise
+        raise sqlglot.errors.ParseError(str(error).splitlines()[0]) from error
+
+
+def _parse_view_text(sql: str) -> exp.Expression:
     if not cache.enabled():
         return sqlglot.parse_one(sql, read=READ_DIALECT)
     return _parsed_view_body(sql).copy()

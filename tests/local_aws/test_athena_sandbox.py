@@ -264,7 +264,13 @@ def _presto_view(sql: str, schema: str) -> str:
     return f"/* Presto View: {base64.b64encode(json.dumps(definition).encode()).decode()} */"
 
 
-@pytest.mark.parametrize("relation", [r for _, r, _ in ESCAPES] + ["'/etc/passwd'"])
+# A path in FROM, next to a CTE of the same name that is out of its scope.
+PATH_BEHIND_A_CTE = (
+    """(WITH "/etc/passwd" AS (SELECT 1 AS x) SELECT x FROM "/etc/passwd") AS a, '/etc/passwd'"""
+)
+
+
+@pytest.mark.parametrize("relation", [r for _, r, _ in ESCAPES] + [PATH_BEHIND_A_CTE])
 def test_a_view_written_straight_into_glue_cannot_escape(
     aws: Callable[..., Any], lake: dict[str, Any], relation: str
 ) -> None:
@@ -495,3 +501,23 @@ def test_a_served_local_aws_gives_away_neither_its_state_dir_nor_its_environment
             )
             assert environment_secret not in status["StateChangeReason"]
             assert stored_secret not in status["StateChangeReason"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1; SELECT content FROM items",
+        "(SELECT 1); SELECT content FROM read_text('/etc/passwd')",
+        "'unterminated",
+    ],
+)
+def test_a_parameter_is_one_value_never_a_second_statement(
+    aws: Callable[..., Any], lake: dict[str, Any], value: str
+) -> None:
+    reason = refused(aws, lake, "SELECT id FROM items WHERE id = ?", ExecutionParameters=[value])
+    assert reason.startswith(f"INVALID_PARAMETER_USAGE: Cannot use parameter {value!r}: "), reason
+
+
+def test_an_unterminated_string_is_a_syntax_error(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
+    for sql in ("SELECT 'open FROM items", 'SELECT "open FROM items'):
+        assert refused(aws, lake, sql).startswith("SYNTAX_ERROR: line 1:"), sql
