@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from local_aws.journal import FRAME_SIZE
+from local_aws.journal import FRAME_SIZE, journal_header
 from local_aws.persistence import JOURNAL_PATTERN, LOCK_FILE, SNAPSHOT_FILE
 from tests.local_aws.server_process import ServerProcess
 
@@ -406,13 +406,20 @@ def test_a_wild_length_field_is_refused_without_reading_it(tmp_path):
     assert "MemoryError" not in done.stderr
 
 
-def test_a_record_cut_short_at_the_tail_is_dropped_silently(tmp_path):
-    """A kill in the middle of appending: that write was never acknowledged, so it is not damage."""
+def test_a_record_cut_short_is_dropped_silently_only_at_the_tail(tmp_path):
+    """A kill in the middle of appending: that write was never acknowledged, so it is not damage;
+    but a record cut short before a later segment was not cut by a kill, and is refused."""
     state_dir = str(tmp_path / "state")
     put_items_then_die(state_dir, 5)
     (journal,) = segments(state_dir)
-    size = os.path.getsize(journal)
-    os.truncate(journal, size - 7)
+    os.truncate(journal, os.path.getsize(journal) - 7)
+    number = int(JOURNAL_PATTERN.match(os.path.basename(journal)).group(1))
+    later = Path(state_dir, f"journal.{number + 1:010d}.log")
+    later.write_bytes(journal_header())
+    later.chmod(0o600)
+    assert_one_line_refusal(ServerProcess(state_dir).refused(), journal, "cut short before the next segment")
+
+    later.unlink()
     with ServerProcess(state_dir) as server:
         assert scanned_keys(server) == [f"o{i:03d}" for i in range(4)]
     assert "--recover" not in Path(server.log_path).read_text()
