@@ -894,14 +894,18 @@ class Firehose(Component):
                     self._authorize_put(settings, delivery.outbox_bucket, key)
                     self.world.put_s3_object(settings.account_id, delivery.outbox_bucket, key, body)
                 except Exception as exc:
-                    self._write_failed(delivery, settings, key, exc)
+                    if self._write_failed(delivery, settings, key, exc):
+                        continue  # the retention period is over: the flush is dropped, and acknowledged
                     return
                 delivery.outbox.pop(0)
                 delivery.failures = 0
             self._acknowledge(delivery)
 
-    def _write_failed(self, delivery: Delivery, settings: Settings, key: str, exc: Exception) -> None:
-        """Report one failed S3 write and schedule the retry, or give up after the retention period."""
+    def _write_failed(self, delivery: Delivery, settings: Settings, key: str, exc: Exception) -> bool:
+        """Report one failed S3 write and schedule the retry; True once the retention period is over.
+
+        Then, as in AWS, the flush is discarded (the caller acknowledges its source records).
+        """
         code, message = _delivery_error(exc)
         age_s = time.time() - delivery.outbox_oldest_ms / 1000
         if age_s >= RETENTION_S:
@@ -913,8 +917,10 @@ class Firehose(Component):
                 code,
                 exc,
             )
+            self._log_error(settings, delivery.outbox_bucket, code, message)
             delivery.outbox = []
-            return
+            delivery.failures = 0
+            return True
         delivery.failures += 1
         backoff = min(S3_RETRY_S * 2 ** (delivery.failures - 1), S3_RETRY_MAX_S)
         delivery.next_attempt = time.monotonic() + backoff
@@ -928,6 +934,7 @@ class Firehose(Component):
             exc,
         )
         self._log_error(settings, delivery.outbox_bucket, code, message)
+        return False
 
     def _authorize_put(self, settings: Settings, bucket_name: str, key: str) -> None:
         """Raise `AccessDenied` unless the bucket lets the delivery role put this object.

@@ -230,6 +230,33 @@ def test_a_deny_about_someone_or_something_else_does_not_block(
     assert objects(aws, bucket, "blocked/") == {}
 
 
+def test_after_the_retention_period_a_blocked_flush_is_discarded_and_its_records_acknowledged(
+    aws: Callable[..., Any],
+    local_aws: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    bucket: str,
+    create_stream,
+    error_log: dict[str, Any],
+):
+    from local_aws.components import firehose
+
+    monkeypatch.setattr(firehose, "RETENTION_S", 2)  # AWS keeps undeliverable data for 24 hours
+    name = create_stream(
+        bucket,
+        destination={"Prefix": "data/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},
+    )
+    put_policy(aws("s3"), bucket, deny({"AWS": ROLE}, f"arn:aws:s3:::{bucket}/*"))
+    send(aws, name, [b"too-late\n"])
+    wait_for_errors(aws, error_log)
+    state = local_aws.world.store("firehose")["streams"][stream_arn(aws, name)]
+    wait_until(lambda: not state["direct"], timeout=60, what="the discarded record acknowledged")
+
+    aws("s3").delete_bucket_policy(Bucket=bucket)
+    send(aws, name, [b"marker\n"])
+    delivered = wait_objects(aws, bucket, prefix="data/")
+    assert list(delivered.values()) == [b"marker\n"], "the discarded flush never comes back"
+
+
 # -- another account's bucket -----------------------------------------------------------------
 @pytest.fixture
 def other_account_s3(aws: Callable[..., Any]) -> Any:
