@@ -37,13 +37,61 @@ def extra_params(definition: PipelineDefinition) -> dict[str, Param]:
     }
 
 
+def dag_params(definition: PipelineDefinition) -> dict[str, Param]:
+    """The trigger form: how many (or how long), pace, shares (only for items that change), seed,
+    spread window, and the dataset's own parameters."""
+    noun = count_param(definition)
+    shares = (
+        {
+            name: Param(default, type="number", minimum=0, maximum=0.95, description=description)
+            for name, default, description in (
+                ("update_share", 0.2, "Share of writes that are updates."),
+                ("delete_share", 0.05, "Share of writes that are deletes."),
+            )
+        }
+        # Items that never change (events on a stream): no shares to ask for.
+        if definition.generator_class().changes
+        else {}
+    )
+    return {
+        noun: Param(
+            200,
+            type=["null", "integer"],
+            minimum=1,
+            description=f"How many new {noun} to write; set to null to run for duration_seconds instead.",
+        ),
+        "duration_seconds": Param(
+            None, type=["null", "number"], exclusiveMinimum=0, description="Run for this long instead."
+        ),
+        "rate_per_second": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            description="Writes per second; null = as fast as possible.",
+        ),
+        **shares,
+        "seed": Param(None, type=["null", "integer"], description="Seed for a reproducible run."),
+        "spread_hours": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=24 * 14,
+            description="Spread event times over this many whole past hours (for backfills); 0 = now.",
+        ),
+        "end_time": Param(
+            None,
+            type=["null", "string"],
+            description="ISO-8601 UTC end of the spread window; default now.",
+        ),
+        **extra_params(definition),
+    }
+
+
 def build(definition: PipelineDefinition, settings: Settings) -> DAG:
     noun = count_param(definition)
-    extra = extra_params(definition)
-    dataset_class = definition.generator_class()
-    writes_to = dataset_class.target
-    # Items that never change (events on a stream): no shares to ask for.
-    change_params = ("update_share", "delete_share") if dataset_class.changes else ()
+    writes_to = definition.generator_class().target
+    params = dag_params(definition)
+    form = tuple(params)
     with DAG(
         dag_id=dag_id(definition),
         description=(
@@ -55,45 +103,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         start_date=START_DATE,
         catchup=False,
         default_args={**default_args(settings), "retries": 0},
-        params={
-            noun: Param(
-                200,
-                type=["null", "integer"],
-                minimum=1,
-                description=f"How many new {noun} to write; set to null to run for duration_seconds instead.",
-            ),
-            "duration_seconds": Param(
-                None, type=["null", "number"], exclusiveMinimum=0, description="Run for this long instead."
-            ),
-            "rate_per_second": Param(
-                None,
-                type=["null", "number"],
-                minimum=0,
-                description="Writes per second; null = as fast as possible.",
-            ),
-            **{
-                name: Param(default, type="number", minimum=0, maximum=0.95, description=description)
-                for name, default, description in (
-                    ("update_share", 0.2, "Share of writes that are updates."),
-                    ("delete_share", 0.05, "Share of writes that are deletes."),
-                )
-                if name in change_params
-            },
-            "seed": Param(None, type=["null", "integer"], description="Seed for a reproducible run."),
-            "spread_hours": Param(
-                0,
-                type="integer",
-                minimum=0,
-                maximum=24 * 14,
-                description="Spread event times over this many whole past hours (for backfills); 0 = now.",
-            ),
-            "end_time": Param(
-                None,
-                type=["null", "string"],
-                description="ISO-8601 UTC end of the spread window; default now.",
-            ),
-            **extra,
-        },
+        params=params,
         tags=["cdc-lake", definition.name, "generate"],
         doc_md=__doc__,
     ) as dag:
@@ -109,19 +119,8 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             clients = ConnectionClients(settings.aws_conn_id)
             names = definition.resources(settings.with_account_id(clients.account_id()))
             dataset = definition.generator_class()()
-            arguments = {
-                name: params.get(name)
-                for name in (
-                    noun,
-                    "duration_seconds",
-                    "rate_per_second",
-                    *change_params,
-                    "seed",
-                    "spread_hours",
-                    "end_time",
-                    *extra,
-                )
-            }
+            # Exactly the form's parameters: each is the dataset's, so generate() checks every one.
+            arguments = {name: params.get(name) for name in form}
             destination = names.table if writes_to == "dynamodb" else names.stream
             log.info("writing into %s %s with %s", writes_to, destination, arguments)
             summary = dataset.generate(
