@@ -142,6 +142,8 @@ def substitute_parameters(statement: exp.Expression, parameters: list[str]) -> e
             raise EngineError(
                 "INVALID_PARAMETER_USAGE", f"Cannot use parameter {value!r}: not a single value"
             )
+        for node in parsed.walk():
+            node.meta.clear()  # its offsets are in the parameter's text, not the statement's
         placeholder.replace(parsed)
     return statement
 
@@ -207,6 +209,7 @@ class QueryEngine:
         self._con: Any = None
         self._schema_only = False
         self._pinned: list[str] = []  # snapshot tables this query reads (see `cache`)
+        self._sql: str | None = None  # the statement's text, for the line:column of an error
 
     # -- entry ------------------------------------------------------------------------------
     def run(self, sql: str, parameters: list[str] | None = None) -> Outcome:
@@ -223,6 +226,7 @@ class QueryEngine:
             except CatalogError as error:
                 raise EngineError(error.code, str(error).split(": ", 1)[-1]) from error
         statement = self._parse(sql)
+        self._sql = sql
         if parameters is not None or any(True for _ in statement.find_all(exp.Placeholder)):
             statement = substitute_parameters(statement, list(parameters or []))
         try:
@@ -331,7 +335,12 @@ class QueryEngine:
             catalog_name = node.catalog.lower() if node.catalog else "awsdatacatalog"
             if catalog_name != "awsdatacatalog":
                 raise EngineError("CATALOG_NOT_FOUND", f"Catalog '{catalog_name}' does not exist")
-            references.append((node, self.catalog.get_table(node.db or database, node.name)))
+            try:
+                references.append((node, self.catalog.get_table(node.db or database, node.name)))
+            except CatalogError as error:
+                # Trino places the error at the name in the statement; a view body's text is not the statement.
+                place = sandbox.where(node, self._sql) if not stack else ""
+                raise EngineError(error.code, place + str(error).split(": ", 1)[-1]) from error
         # Tables first grouped, so that each is read once with the union of what its references need.
         grouped: dict[tuple[str, str], list[tuple[exp.Table, TableDef]]] = {}
         for node, table in references:

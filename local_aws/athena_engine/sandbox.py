@@ -205,9 +205,9 @@ def _check_relation(node: exp.Table, sql: str | None) -> None:
         return  # bound to the catalog (TABLE_NOT_FOUND there) or to a CTE in scope
     if isinstance(source, exp.Func):
         name = _function_name(source)
-        raise SandboxError("FUNCTION_NOT_FOUND", f"{_where(source, sql)}Function '{name}' not registered")
+        raise SandboxError("FUNCTION_NOT_FOUND", f"{where(source, sql)}Function '{name}' not registered")
     raise SandboxError(
-        "TABLE_NOT_FOUND", f"{_where(node, sql)}Table '{node.sql(dialect='trino')}' does not exist"
+        "TABLE_NOT_FOUND", f"{where(node, sql)}Table '{node.sql(dialect='trino')}' does not exist"
     )
 
 
@@ -219,7 +219,7 @@ def _check_function(node: exp.Func, sql: str | None) -> None:
     name = _function_name(node)
     if name is None or name in TRINO_FUNCTIONS:
         return
-    raise SandboxError("FUNCTION_NOT_FOUND", f"{_where(node, sql)}Function '{name}' not registered")
+    raise SandboxError("FUNCTION_NOT_FOUND", f"{where(node, sql)}Function '{name}' not registered")
 
 
 def _function_name(node: exp.Func) -> str | None:
@@ -274,16 +274,22 @@ def _render_name(node: exp.Func) -> tuple[str | None, bool]:
     return (head.group(1).lower() if head else None), reusable
 
 
-def _where(node: exp.Expression, sql: str | None) -> str:
-    """``line L:C: `` for a node parsed from ``sql``, as Trino prefixes its analysis errors."""
-    meta = node.meta
-    if isinstance(node, exp.Anonymous) and isinstance(node.this, exp.Identifier):
-        meta = node.this.meta or meta
-    start = meta.get("start")
-    if sql is None or start is None:
-        line = meta.get("line")
-        return f"line {line}:1: " if line else ""
-    line, col = _position(sql, int(start))
+def where(node: exp.Expression, sql: str | None) -> str:
+    """``line L:C: `` for a node parsed from ``sql``, as Trino prefixes its analysis errors ("" if unknown).
+
+    A table is placed at the first part of its name, a function at its name.
+    """
+    if isinstance(node, exp.Table):
+        parts = [node.args.get(key) for key in ("catalog", "db", "this")]
+        metas = [part.meta for part in parts if isinstance(part, exp.Identifier)]
+    elif isinstance(node, exp.Anonymous) and isinstance(node.this, exp.Identifier):
+        metas = [node.this.meta, node.meta]
+    else:
+        metas = [node.meta]
+    starts = [int(meta["start"]) for meta in metas if meta.get("start") is not None]
+    if sql is None or not starts:
+        return ""
+    line, col = _position(sql, min(starts))
     return f"line {line}:{col}: "
 
 

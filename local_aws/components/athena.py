@@ -31,7 +31,7 @@ DuckDB's precision (scale is Trino's), division by zero gives NULL (Trino fails)
 date stays a date only when the argument is an explicit CAST(... AS DATE), approx_distinct is
 exact-ish, date_format/date_parse patterns follow sqlglot's mapping, some Trino functions are
 missing. Error names (TABLE_NOT_FOUND, COLUMN_NOT_FOUND, SCHEMA_NOT_FOUND, SYNTAX_ERROR...)
-follow Athena's but semantic errors carry no line:column, AthenaError.ErrorType is coarse (1000
+follow Athena's but only an unknown table, schema or function carries Trino's line:column, AthenaError.ErrorType is coarse (1000
 user, 1001 data, 100 internal), and a query can fail after reading its data (DataScannedInBytes
 then counts it). Tables: JSON (OpenX/Hive JsonSerDe), Parquet, OpenCSVSerde and LazySimpleSerDe
 text only (no ORC, Avro, Iceberg, partition projection, bucketing); partitions must be

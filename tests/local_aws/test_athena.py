@@ -505,6 +505,25 @@ def test_output_location_comes_from_the_workgroup_when_enforced_or_missing(
     assert error.value.response["Error"]["Code"] == "InvalidRequestException"
 
 
+def test_unknown_names_are_placed_at_their_line_and_column_as_trino_does(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    database = lake["database"]
+    for sql, reason in (
+        (
+            "SELECT * FROM nope",
+            f"TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.{database}.nope' does not exist",
+        ),
+        (
+            "SELECT o.orderid\nFROM orders AS o\n  JOIN no_such_db.items AS i ON true",
+            "SCHEMA_NOT_FOUND: line 3:8: Schema 'no_such_db' does not exist",
+        ),
+    ):
+        execution = finish(aws, start(aws, lake, sql))
+        assert execution["Status"]["State"] == "FAILED"
+        assert execution["Status"]["StateChangeReason"] == reason
+
+
 def test_a_long_query_blocks_nobody_and_can_be_stopped(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
     athena = aws("athena")
     slow = start(aws, lake, SLOW_QUERY)
