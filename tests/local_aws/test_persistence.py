@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -505,3 +506,28 @@ def test_a_replay_restores_the_original_stream_records(tmp_path):
         assert int(latest[21][1]) > int(latest[20][1]) and latest[21][0] not in {c[0] for c in latest[:21]}
     finally:
         server.stop()
+
+
+class _RunsCode:
+    """What an attacker would plant: unpickling it runs a shell command."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_journal_record_that_would_run_code_is_refused_without_running_it(tmp_path):
+    state_dir = str(tmp_path / "state")
+    marker = tmp_path / "code-ran"
+    put_items_then_die(state_dir, 2)
+    (journal,) = segments(state_dir)
+    payload = pickle.dumps((3, {"planted": _RunsCode(str(marker))}))
+    head = struct.pack(">QI", len(payload), zlib.crc32(payload))
+    with open(journal, "ab") as handle:  # a well-framed record, checksums and all
+        handle.write(head + struct.pack(">I", zlib.crc32(head)) + payload)
+    offset = record_offsets(journal)[2]
+    done = ServerProcess(state_dir).refused()
+    assert_one_line_refusal(done, journal, f"damaged at byte {offset}", "does not unpickle", "posix.system")
+    assert not marker.exists()
