@@ -175,7 +175,12 @@ def _reader_sql(con: Any, table: TableDef, fmt: str, files: list[DataFile], tree
             delimiter = chr(int(delimiter))
         quote, escape = "", ""
         null_option = f", nullstr={_literal(params.get('serialization.null.format', chr(92) + 'N'))}"
-    skip = int(table.parameters.get("skip.header.line.count", "0") or 0)
+    skip_text = table.parameters.get("skip.header.line.count", "0") or "0"
+    if not skip_text.strip().isdigit():
+        raise LoadError(
+            "HIVE_INVALID_METADATA", f"Invalid value for skip.header.line.count property: {skip_text}"
+        )
+    skip = int(skip_text)
     spec = "{" + ", ".join(f"{_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(names))) + "}"
     source = (
         f"read_csv({paths}, delim={_literal(delimiter)}, quote={_literal(quote)}, escape={_literal(escape)}, "

@@ -755,3 +755,31 @@ def test_concurrent_queries_over_objects_not_yet_read_agree(
         assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
         answers.append(rows_of(aws, execution_id)[1])
     assert answers == [["80", str(sum(range(80)))], ["30", str(sum(range(50, 80)))]] * 4
+
+
+def test_table_metadata_that_cannot_be_read_fails_as_bad_metadata(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    s3, glue = aws("s3"), aws("glue")
+    name = unique("headers").replace("-", "_")
+    s3.put_object(Bucket=lake["bucket"], Key=f"{name}/data.csv", Body=b"code,rate\nEUR,1.1\n")
+    glue.create_table(
+        DatabaseName=lake["database"],
+        TableInput={
+            "Name": name,
+            "Parameters": {"skip.header.line.count": "one"},
+            "StorageDescriptor": {
+                "Columns": [{"Name": "code", "Type": "string"}, {"Name": "rate", "Type": "double"}],
+                "Location": f"s3://{lake['bucket']}/{name}/",
+                "SerdeInfo": {
+                    "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+                    "Parameters": {"field.delim": ","},
+                },
+            },
+        },
+    )
+    execution = finish(aws, start(aws, lake, f"SELECT * FROM {name}"))
+    assert execution["Status"]["State"] == "FAILED"
+    assert execution["Status"]["StateChangeReason"] == (
+        "HIVE_INVALID_METADATA: Invalid value for skip.header.line.count property: one"
+    )
