@@ -12,6 +12,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from cdc_pipeline.generators import ChangeDriver, ChangeParams
 from cdc_pipeline.generators.events import EventDataset
 from cdc_pipeline.generators.orders import OrderDataset
@@ -106,46 +108,39 @@ def event_run(tick: float = 0.0, **params: Any) -> str:
     return digest(client.calls, progress, summary.to_json())
 
 
-def test_a_seeded_orders_run_is_pinned():
-    got = change_run(
-        OrderDataset(),
-        orders=120,
-        update_share=0.3,
-        delete_share=0.1,
-        seed=11,
-        spread_hours=3,
-        end_time=END,
-        progress_every=50,
-    )
-    assert got == "3eccddd7dbf8ebfe03c309d4c75fa490fadd44d7cc092313156670a92b6fd5e4"
+ORDERS = {"orders": 120, "update_share": 0.3, "delete_share": 0.1, "seed": 11, "spread_hours": 3}
+PROFILES = {"users": 80, "update_share": 0.35, "delete_share": 0.05, "seed": 3, "spread_hours": 2}
+
+#: (what runs, its parameters, the digest the generators gave before they were restructured)
+PINNED = {
+    "orders": (
+        lambda: change_run(OrderDataset(), **ORDERS, end_time=END, progress_every=50),
+        "3eccddd7dbf8ebfe03c309d4c75fa490fadd44d7cc092313156670a92b6fd5e4",
+    ),
+    "timed orders at a rate": (
+        lambda: change_run(
+            OrderDataset(), tick=0.01, duration_seconds=3, rate_per_second=20, update_share=0.4, seed=5
+        ),
+        "63daa2db59f4606617aae2ab321e647ab214aae705e1432f1dfc0f68b82ebd16",
+    ),
+    "profiles": (
+        lambda: change_run(
+            ProfileDataset(invalid_email_share=0.2), **PROFILES, end_time=END, progress_every=40
+        ),
+        "37b0a1344a581c0cfe3fc25613335c058b98f339812640867c868882f8f526f0",
+    ),
+    "events with failed records": (
+        lambda: event_run(events=700, seed=9, spread_hours=2, end_time=END, progress_every=300),
+        "a1964d5bfac2238bc405e82dfae8f2ec3acfa3084e9016408691df4b3c6b5c8a",
+    ),
+    "timed events at a rate": (
+        lambda: event_run(tick=0.005, duration_seconds=2, rate_per_second=50, seed=4),
+        "4ead636fae5a743dafcdb885bb57f2d2920cbd88aed69856c674e5be0bb0284e",
+    ),
+}
 
 
-def test_a_seeded_timed_orders_run_at_a_rate_is_pinned():
-    got = change_run(
-        OrderDataset(), tick=0.01, duration_seconds=3, rate_per_second=20, update_share=0.4, seed=5
-    )
-    assert got == "63daa2db59f4606617aae2ab321e647ab214aae705e1432f1dfc0f68b82ebd16"
-
-
-def test_a_seeded_profiles_run_is_pinned():
-    got = change_run(
-        ProfileDataset(invalid_email_share=0.2),
-        users=80,
-        update_share=0.35,
-        delete_share=0.05,
-        seed=3,
-        spread_hours=2,
-        end_time=END,
-        progress_every=40,
-    )
-    assert got == "37b0a1344a581c0cfe3fc25613335c058b98f339812640867c868882f8f526f0"
-
-
-def test_a_seeded_events_run_with_failed_records_is_pinned():
-    got = event_run(events=700, seed=9, spread_hours=2, end_time=END, progress_every=300)
-    assert got == "a1964d5bfac2238bc405e82dfae8f2ec3acfa3084e9016408691df4b3c6b5c8a"
-
-
-def test_a_seeded_timed_events_run_is_pinned():
-    got = event_run(tick=0.005, duration_seconds=2, rate_per_second=50, seed=4)
-    assert got == "4ead636fae5a743dafcdb885bb57f2d2920cbd88aed69856c674e5be0bb0284e"
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_a_seeded_run_is_pinned(name: str):
+    run, pinned = PINNED[name]
+    assert run() == pinned

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -72,6 +73,25 @@ def test_a_function_file_named_like_a_shared_module_is_refused(tmp_path: Path):
     (functions / SHARED_FOLDER / "helpers.py").write_text("")
     with pytest.raises(ValueError, match=r"helpers\.py has the name of the shared module"):
         build_zip(functions / "f")
+
+
+@pytest.mark.parametrize("folder", function_folders(), ids=lambda folder: folder.name)
+def test_each_handler_uses_only_the_standard_library_boto3_and_the_shared_modules(folder: Path):
+    shared = {path.stem for path in SHARED.glob("*.py")}
+    tree = ast.parse((folder / "handler.py").read_text())
+    modules = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    modules |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert modules - {"boto3"} - shared <= sys.stdlib_module_names | {"__future__"}, modules
+    assert "lake_rows" in modules
 
 
 @pytest.mark.parametrize("folder", function_folders(), ids=lambda folder: folder.name)

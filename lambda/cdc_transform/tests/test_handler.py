@@ -348,24 +348,3 @@ def test_a_float_is_refused_never_written_rounded():
         '{"price":349.990}'
     )
     assert handler.encode_json({"quantity": Decimal("2.0")}, handler.dynamodb_number_text) == '{"quantity":2}'
-
-
-def test_the_handler_uses_only_the_standard_library_boto3_and_the_shared_modules():
-    import ast
-    import sys
-
-    shared = {path.stem for path in (HERE.parents[1] / "shared").glob("*.py")}
-    tree = ast.parse((HERE.parent / "handler.py").read_text())
-    modules = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    }
-    modules |= {
-        node.module.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module
-    }
-    assert modules - {"boto3"} - shared <= sys.stdlib_module_names | {"__future__"}, modules
-    assert "lake_rows" in modules

@@ -277,27 +277,6 @@ def test_lambda_handler_reads_its_configuration_from_the_environment(monkeypatch
     assert row["item_event_id"] == "other"
 
 
-def test_the_handler_uses_only_the_standard_library_boto3_and_the_shared_modules():
-    import ast
-    import sys
-
-    shared = {path.stem for path in (HERE.parents[1] / "shared").glob("*.py")}
-    tree = ast.parse((HERE.parent / "handler.py").read_text())
-    modules = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    }
-    modules |= {
-        node.module.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module
-    }
-    assert modules - {"boto3"} - shared <= sys.stdlib_module_names | {"__future__"}, modules
-    assert "lake_rows" in modules
-
-
 def test_a_float_is_refused_never_written_rounded():
     # DynamoDB and the producer's JSON numbers are exact; a float would round a price.
     with pytest.raises(handler.MalformedRecord, match="floats are never written"):

@@ -29,16 +29,6 @@ from cdc_pipeline.generators.params import (
     reject_unknown_params,
 )
 
-__all__ = [
-    "ChangeParams",
-    "Dataset",
-    "GenerationProgress",
-    "GenerationSummary",
-    "GeneratorParamsError",
-    "RunRecord",
-    "jsonable",
-]
-
 
 @dataclass(frozen=True)
 class RunRecord:

@@ -44,7 +44,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from cdc_pipeline.generators.base import Dataset, RunRecord, jsonable
-from cdc_pipeline.generators.params import GeneratorParamsError, format_utc, hour_start
+from cdc_pipeline.generators.params import check_integer, format_utc, hour_start
 
 EVENT_TYPES = ("page_view", "search", "add_to_cart", "purchase", "login", "logout")
 #: The steps of the conversion funnel, in order.
@@ -190,9 +190,7 @@ class EventSummary:
 
 
 def _check_users(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_USERS:
-        raise GeneratorParamsError("users", f"must be a whole number in 1..{MAX_USERS:,} (got {value!r})")
-    return value
+    return check_integer("users", value, 1, MAX_USERS)
 
 
 def _weighted(rng: random.Random, choices: tuple[tuple[str, int], ...]) -> str:

@@ -116,15 +116,15 @@ class ChangeParams:
                 f"give exactly one of {count_param} (how many new {count_param}) or duration_seconds",
             )
         if count is not None:
-            count = _integer(count_param, count, 1, MAX_COUNT)
+            count = check_integer(count_param, count, 1, MAX_COUNT)
         if duration_seconds is not None:
-            duration_seconds = _number(
+            duration_seconds = check_number(
                 "duration_seconds", duration_seconds, 0, MAX_DURATION_SECONDS, low_open=True
             )
         if rate_per_second is not None:
-            rate_per_second = _number("rate_per_second", rate_per_second, 0, MAX_RATE_PER_SECOND) or None
-        update_share = _number("update_share", update_share, 0, 1, high_open=True)
-        delete_share = _number("delete_share", delete_share, 0, 1, high_open=True)
+            rate_per_second = check_number("rate_per_second", rate_per_second, 0, MAX_RATE_PER_SECOND) or None
+        update_share = check_number("update_share", update_share, 0, 1, high_open=True)
+        delete_share = check_number("delete_share", delete_share, 0, 1, high_open=True)
         if update_share + delete_share >= 1:
             raise GeneratorParamsError(
                 "update_share+delete_share",
@@ -139,8 +139,8 @@ class ChangeParams:
             )
         if seed is None:
             seed = random.SystemRandom().randrange(2**32)  # reported in the summary to replay the run
-        seed = _integer("seed", seed, 0, MAX_SEED)
-        spread_hours = _integer("spread_hours", spread_hours, 0, MAX_SPREAD_HOURS)
+        seed = check_integer("seed", seed, 0, MAX_SEED)
+        spread_hours = check_integer("spread_hours", spread_hours, 0, MAX_SPREAD_HOURS)
         if end_time is None:
             end_time = datetime.now(UTC)
         elif isinstance(end_time, (str, datetime)):
@@ -154,7 +154,7 @@ class ChangeParams:
             raise GeneratorParamsError(
                 "end_time", f"must be a datetime or ISO-8601 string (got {end_time!r})"
             )
-        progress_every = _integer("progress_every", progress_every, 1, 10**9)
+        progress_every = check_integer("progress_every", progress_every, 1, 10**9)
         return cls(
             count=count,
             duration_seconds=duration_seconds,
@@ -169,15 +169,17 @@ class ChangeParams:
         )
 
 
-def _integer(param: str, value: Any, low: int, high: int) -> int:
+def check_integer(param: str, value: Any, low: int, high: int) -> int:
+    """`value` if it is a whole number in ``[low, high]``, else `GeneratorParamsError` naming `param`."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise GeneratorParamsError(param, f"must be a whole number in {low:,}..{high:,} (got {value!r})")
     return value
 
 
-def _number(
+def check_number(
     param: str, value: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False
 ) -> float:
+    """`value` as a float if it is a finite number in the range, else `GeneratorParamsError` naming `param`."""
     allowed = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     ok = isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:

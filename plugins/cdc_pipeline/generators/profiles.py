@@ -30,17 +30,15 @@ Deletes remove users (account closures). Every profile can still change (`can_up
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from cdc_pipeline.generators.base import Dataset
-from cdc_pipeline.generators.params import GeneratorParamsError, format_utc, hour_start
+from cdc_pipeline.generators.params import check_number, format_utc, hour_start
 
 #: What a valid email looks like, as the checks and reports test it (Trino/RE2 and Python agree on it).
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
@@ -164,10 +162,7 @@ def age_band(age: int) -> str:
 
 def check_share(param: str, value: Any) -> float:
     """A share in [0, 1], or `GeneratorParamsError` naming `param` (as the driver's shares are checked)."""
-    ok = isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not 0 <= float(value) <= 1:
-        raise GeneratorParamsError(param, f"must be a number in [0, 1] (got {value!r})")
-    return float(value)
+    return check_number(param, value, 0, 1)
 
 
 class ProfileDataset(Dataset):

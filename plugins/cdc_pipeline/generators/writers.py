@@ -51,9 +51,20 @@ class Writer(Protocol):
         ...
 
 
-def _backoff(attempt: int) -> float:
-    """Seconds to wait before retry `attempt` + 1: exponential, capped, as the SDK guides advise."""
-    return min(0.05 * 2**attempt, 2.0)
+def send_until_taken(
+    send: Callable[[list[Any]], list[Any]], requests: list[Any], sleep: Callable[[float], None]
+) -> tuple[list[Any], int]:
+    """Send, then send again what the service did not take (`send` returns it), backing off between
+    rounds (exponential, capped, as the SDK guides advise). ``(left after RETRIES, resent)``."""
+    pending, resent = requests, 0
+    for attempt in range(RETRIES + 1):
+        pending = send(pending)
+        if not pending:
+            break
+        if attempt < RETRIES:
+            resent += len(pending)
+            sleep(min(0.05 * 2**attempt, 2.0))
+    return pending, resent
 
 
 class DynamoDBWriter:
@@ -77,17 +88,14 @@ class DynamoDBWriter:
         return key, {"PutRequest": {"Item": typed}}, 0
 
     def send(self, requests: list[Any]) -> None:
-        pending = {self.table_name: requests}
-        for attempt in range(RETRIES + 1):
-            response = self.client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            if attempt < RETRIES:
-                self.resent += sum(len(v) for v in pending.values())
-                self.sleep(_backoff(attempt))
-        left = sum(len(v) for v in pending.values())
-        raise RuntimeError(f"{left} writes to {self.table_name} stayed unprocessed after retries")
+        left, resent = send_until_taken(self._batch_write, requests, self.sleep)
+        self.resent += resent
+        if left:
+            raise RuntimeError(f"{len(left)} writes to {self.table_name} stayed unprocessed after retries")
+
+    def _batch_write(self, requests: list[Any]) -> list[Any]:
+        response = self.client.batch_write_item(RequestItems={self.table_name: requests})
+        return (response.get("UnprocessedItems") or {}).get(self.table_name, [])
 
 
 def encode_record(item: dict[str, Any]) -> bytes:
@@ -119,27 +127,26 @@ class KinesisWriter:
         return record["PartitionKey"], record, len(record["Data"]) + len(record["PartitionKey"])
 
     def send(self, requests: list[Any]) -> None:
-        pending = requests
-        for attempt in range(RETRIES + 1):
-            response = self.client.put_records(StreamName=self.stream_name, Records=pending)
-            if not response.get("FailedRecordCount"):
-                return
-            # Results are in request order; a failed one has ErrorCode instead of SequenceNumber.
-            pending = [
-                record
-                for record, result in zip(pending, response["Records"], strict=True)
-                if result.get("ErrorCode")
-            ]
-            if not pending:
-                return
-            if attempt < RETRIES:
-                codes = sorted({r["ErrorCode"] for r in response["Records"] if r.get("ErrorCode")})
-                LOG.info("%d records failed (%s); sending them again", len(pending), ", ".join(codes))
-                self.resent += len(pending)
-                self.sleep(_backoff(attempt))
-        raise RuntimeError(
-            f"{len(pending)} records to {self.stream_name} still failed after {RETRIES} retries"
-        )
+        left, resent = send_until_taken(self._put_records, requests, self.sleep)
+        self.resent += resent
+        if left:
+            raise RuntimeError(
+                f"{len(left)} records to {self.stream_name} still failed after {RETRIES} retries"
+            )
+
+    def _put_records(self, records: list[Any]) -> list[Any]:
+        response = self.client.put_records(StreamName=self.stream_name, Records=records)
+        if not response.get("FailedRecordCount"):
+            return []
+        # Results are in request order; a failed one has ErrorCode instead of SequenceNumber.
+        failed = [
+            record
+            for record, result in zip(records, response["Records"], strict=True)
+            if result.get("ErrorCode")
+        ]
+        codes = sorted({r["ErrorCode"] for r in response["Records"] if r.get("ErrorCode")})
+        LOG.info("%d records failed (%s)", len(failed), ", ".join(codes))
+        return failed
 
 
 def writer_for(
