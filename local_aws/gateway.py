@@ -10,6 +10,7 @@ ARNs, stream labels and ids that other resources already refer to.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -184,6 +185,10 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             status, headers, payload = self.handle(environ)
+        except NotImplementedError as missing:  # moto's "The X action has not been implemented"
+            protocol = _protocol_or_json(describe(environ, b""))
+            error = AwsError("NotImplemented", f"local_aws does not implement this operation: {missing}", 501)
+            status, headers, payload = render(error, protocol)
         except Exception:
             # A fault of ours or moto's, never the caller's: the traceback stays in the server log.
             log.exception("internal error on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
@@ -316,20 +321,34 @@ def _protocol_or_json(request: AwsRequest) -> str:
 def _reshape_html_error(
     status: str, headers: list[tuple[str, str]], payload: bytes, protocol: str, request: AwsRequest
 ) -> tuple[str, list[tuple[str, str]], bytes]:
-    """Werkzeug's HTML error pages (an unrouted path, a crash moto caught) in the service's shape."""
+    """An error moto answered without an AWS error in it (werkzeug's HTML page, a bare ``{}``) in
+    the service's shape; AWS errors that moto merely labels text/html pass through untouched."""
     code = int(status.split()[0])
-    content_type = next((value for key, value in headers if key.lower() == "content-type"), "")
-    if code < 400 or not content_type.startswith("text/html"):
+    if code < 400 or request.method == "HEAD" or _names_an_aws_error(headers, payload):
         return status, headers, payload
     if code >= 500:
         log.error("moto answered %s %s with %s: %r", request.method, request.path, status, payload[:500])
         return render(internal_error(protocol), protocol)
+    if code != 404 or protocol == REST_XML:
+        return status, headers, payload
     if protocol == QUERY:
         error = AwsError("InvalidAction", "The action or operation requested is invalid.")
-    elif protocol == REST_XML:
-        error = AwsError("InvalidRequest", f"{request.method} {request.path} is not an S3 operation", code)
     else:
-        error = AwsError(
-            "UnknownOperationException", f"Unknown operation {request.method} {request.path}", 404
-        )
+        kind = "NotFoundException" if request.service == "pipes" else "ResourceNotFoundException"
+        error = AwsError(kind, "The resource you requested does not exist.", 404)
     return render(error, protocol)
+
+
+def _names_an_aws_error(headers: list[tuple[str, str]], payload: bytes) -> bool:
+    if any(key.lower() == "x-amzn-errortype" for key, _ in headers):
+        return True
+    body = payload.lstrip()
+    if body.startswith((b"<?xml", b"<Error")):
+        return True
+    if body.startswith(b"{"):
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return False
+        return isinstance(document, dict) and any(key in document for key in ("__type", "code", "Code"))
+    return False

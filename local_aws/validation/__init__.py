@@ -20,6 +20,8 @@ from urllib.parse import parse_qs
 
 from local_aws.validation import dynamodb, kinesis, s3
 from local_aws.validation.errors import JSON, QUERY, REST_JSON, REST_XML, AwsError
+from local_aws.validation.query import check_query_input
+from local_aws.validation.rest_json import body_shape, operation_for
 from local_aws.validation.services import Service, protocol_of, resolve
 from local_aws.validation.shapes import check_json_input
 
@@ -50,7 +52,11 @@ def check(request: AwsRequest, world: World) -> None:
         except AwsError as error:
             # A service without ValidationException in its model (Athena) answers InvalidRequestException.
             names = {shape.name for shape in service.model.error_shapes}
-            if error.code == "ValidationException" and error.code not in names and "InvalidRequestException" in names:
+            if (
+                error.code == "ValidationException"
+                and error.code not in names
+                and "InvalidRequestException" in names
+            ):
                 raise AwsError("InvalidRequestException", error.message, error.status) from error
             raise
         _service_limits(service.name, request, document, world)
@@ -94,17 +100,35 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _rest_json_envelope(request: AwsRequest, service: Service) -> None:
-    if request.method not in ("POST", "PUT", "PATCH") or not request.body:
-        return
+    operation = operation_for(service.model, request.method, request.path)
+    if operation is None:
+        raise AwsError("UnknownOperationException", f"Unknown operation {request.method} {request.path}", 404)
     code = "InvalidRequestContentException" if service.name == "lambda" else "ValidationException"
-    try:
-        document = _parse_json(request.body, code)
-    except AwsError as error:
-        error.message = "Could not parse request body into json: " + error.message
-        raise
-    # An invocation's payload may be any JSON value; every other body is an object.
-    if not request.path.endswith("/invocations") and not isinstance(document, dict):
+    shape = body_shape(operation)
+    document: Any = {}
+    if (
+        shape is not None
+        and shape.members
+        and request.method in ("POST", "PUT", "PATCH")
+        and not request.body
+    ):
+        raise AwsError(code, "Could not parse request body into json: the body is empty")  # boto3 sends {}
+    if request.body:
+        try:
+            document = _parse_json(request.body, code)
+        except AwsError as error:
+            error.message = "Could not parse request body into json: " + error.message
+            raise
+    if shape is None:
+        return  # a raw payload (an invocation's event): any JSON value
+    if not isinstance(document, dict):
         raise AwsError(code, "Could not parse request body into json: a JSON object was expected")
+    try:
+        check_json_input(document, shape)
+    except AwsError as error:
+        if error.code == "SerializationException":
+            error.code = code
+        raise
 
 
 def _query_envelope(request: AwsRequest, service: Service) -> None:
@@ -125,6 +149,8 @@ def _query_envelope(request: AwsRequest, service: Service) -> None:
             f"The action or operation requested is invalid. Verify that the action is typed correctly: "
             f"{actions[0]} is not an action of {service.name}",
         )
+    shape = service.model.operation_model(actions[0]).input_shape
+    check_query_input(service.name, {key: values for key, values in params.items() if key != "Action"}, shape)
 
 
 # -- limits ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ _REASONS = {
     408: "Request Timeout",
     413: "Request Entity Too Large",
     500: "Internal Server Error",
+    501: "Not Implemented",
 }
 
 Answer = tuple[str, list[tuple[str, str]], bytes]

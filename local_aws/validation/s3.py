@@ -29,33 +29,39 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-# Sub-resources whose request body is an XML document.
-_XML_SUBRESOURCES = {
-    "accelerate",
-    "acl",
-    "analytics",
-    "cors",
-    "delete",
-    "encryption",
-    "intelligent-tiering",
-    "inventory",
-    "legal-hold",
-    "lifecycle",
-    "logging",
-    "metrics",
-    "notification",
-    "object-lock",
-    "ownershipControls",
-    "publicAccessBlock",
-    "replication",
-    "requestPayment",
-    "restore",
-    "retention",
-    "select",
-    "tagging",
-    "versioning",
-    "website",
+# Sub-resources whose request body is an XML document, and the root element S3 expects.
+_XML_ROOTS = {
+    "accelerate": "AccelerateConfiguration",
+    "acl": "AccessControlPolicy",
+    "analytics": "AnalyticsConfiguration",
+    "cors": "CORSConfiguration",
+    "delete": "Delete",
+    "encryption": "ServerSideEncryptionConfiguration",
+    "intelligent-tiering": "IntelligentTieringConfiguration",
+    "inventory": "InventoryConfiguration",
+    "legal-hold": "LegalHold",
+    "lifecycle": "LifecycleConfiguration",
+    "logging": "BucketLoggingStatus",
+    "metrics": "MetricsConfiguration",
+    "notification": "NotificationConfiguration",
+    "object-lock": "ObjectLockConfiguration",
+    "ownershipControls": "OwnershipControls",
+    "publicAccessBlock": "PublicAccessBlockConfiguration",
+    "replication": "ReplicationConfiguration",
+    "requestPayment": "RequestPaymentConfiguration",
+    "restore": "RestoreRequest",
+    "retention": "Retention",
+    "select": "SelectObjectContentRequest",
+    "tagging": "Tagging",
+    "versioning": "VersioningConfiguration",
+    "website": "WebsiteConfiguration",
 }
+# An ACL may come in headers instead of a body; a restore may have no body.
+_BODY_OPTIONAL = {"acl", "restore"}
+_MALFORMED_XML = "The XML you provided was not well-formed or did not validate against our published schema"
+# What S3 does with POST: DeleteObjects and browser uploads on a bucket; multipart uploads,
+# restores and selects on an object.
+_OBJECT_POSTS = {"uploads", "uploadId", "restore", "select"}
 _VIRTUAL_HOST = re.compile(r"^(?P<bucket>.+?)\.(s3[.-]|localhost)", re.IGNORECASE)
 
 
@@ -98,19 +104,47 @@ def check(request: AwsRequest) -> None:
         raise AwsError("InvalidBucketName", "The specified bucket is not valid.")
     if len(key) > MAX_KEY_BYTES:
         raise AwsError("KeyTooLongError", "Your key is too long")
-    if request.method in ("PUT", "POST") and request.body and _takes_xml(request, bucket, key, params):
-        try:
-            ElementTree.fromstring(request.body)
-        except ElementTree.ParseError as exc:
-            raise AwsError(
-                "MalformedXML",
-                "The XML you provided was not well-formed or did not validate against our published schema",
-            ) from exc
+    if request.method == "POST" and bucket and not _post_allowed(request, key, params):
+        raise AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
+    if request.method in ("PUT", "POST"):
+        _check_xml_body(request, bucket, key, params)
+
+
+def _check_xml_body(request: AwsRequest, bucket: str, key: bytes, params: dict[str, list[str]]) -> None:
+    """A configuration body must be well-formed XML with the root element S3 expects."""
+    subresources = [name for name in _XML_ROOTS if name in params]
+    if not request.body:
+        acl_headers = any(
+            name.lower().startswith("x-amz-acl") or "grant" in name.lower() for name in request.headers
+        )
+        if subresources and subresources[0] not in _BODY_OPTIONAL:
+            raise AwsError("MalformedXML", _MALFORMED_XML)
+        if subresources == ["acl"] and not acl_headers:
+            raise AwsError("MalformedXML", _MALFORMED_XML)
+        return
+    if not _takes_xml(request, bucket, key, params):
+        return
+    try:
+        root = ElementTree.fromstring(request.body)
+    except ElementTree.ParseError as exc:
+        raise AwsError("MalformedXML", _MALFORMED_XML) from exc
+    expected = _XML_ROOTS.get(subresources[0]) if subresources else None
+    if expected and root.tag.rsplit("}", 1)[-1] != expected:
+        raise AwsError("MalformedXML", _MALFORMED_XML)
+
+
+def _post_allowed(request: AwsRequest, key: bytes, params: dict[str, list[str]]) -> bool:
+    if key:
+        return bool(_OBJECT_POSTS & params.keys())
+    if "delete" in params:
+        return True
+    return not params and request.headers.get("Content-Type", "").startswith("multipart/form-data")
 
 
 def _takes_xml(request: AwsRequest, bucket: str, key: bytes, params: dict[str, list[str]]) -> bool:
-    if _XML_SUBRESOURCES & params.keys():
+    if _XML_ROOTS.keys() & params.keys():
         return True
     if request.method == "POST" and "uploadId" in params:
         return True  # CompleteMultipartUpload
-    return bool(bucket and not key and request.method == "PUT" and not params)  # CreateBucketConfiguration
+    # Every bucket-level PUT body is XML (CreateBucketConfiguration and the sub-resources) but a policy.
+    return bool(bucket and not key and request.method == "PUT" and "policy" not in params)
