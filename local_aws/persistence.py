@@ -145,6 +145,7 @@ class Persistence:
         self._lock_fd: int | None = None
         self._restored = False
         self._journal_fd: int | None = None
+        self._journal_size = 0  # bytes in the open segment: where a failed append is cut back to
         self._segment = 0  # number of the segment being appended to
         self._retired: list[str] = []  # segments a snapshot that has not yet succeeded covers
         self._pending_writes = 0
@@ -422,11 +423,26 @@ class Persistence:
         self._append(entry)
 
     def _append(self, entry: dict[str, Any]) -> None:
-        assert self._journal_fd is not None, "restore() first"
+        """Append one record, whole, before the response goes out; on failure, leave no part of it.
+
+        An OSError (a full disk) fails the request: it is not acknowledged.
+        """
+        if self._journal_fd is None:
+            self._open_segment()  # a rotation that failed to open the next segment
+        assert self._journal_fd is not None
+        data = memoryview(frame(self.sequence + 1, entry))
+        start = self._journal_size
+        try:
+            while data:
+                written = os.write(self._journal_fd, data)
+                self._journal_size += written
+                data = data[written:]
+        except OSError:
+            # A torn record in the middle of a segment would read as damage after the next one.
+            os.ftruncate(self._journal_fd, start)
+            self._journal_size = start
+            raise
         self.sequence += 1
-        data = memoryview(frame(self.sequence, entry))
-        while data:  # one record, written whole before the response goes out
-            data = data[os.write(self._journal_fd, data) :]
         self._pending_writes += 1
 
     def _make_durable(self) -> None:
@@ -450,14 +466,26 @@ class Persistence:
         """Start a new journal segment; return the segments the coming snapshot covers."""
         if self._journal_fd is not None:
             os.close(self._journal_fd)
+            self._journal_fd = None
             self._retired.append(os.path.join(self.state_dir, journal_name(self._segment)))
-        self._segment += 1
-        path = os.path.join(self.state_dir, journal_name(self._segment))
-        self._journal_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        os.write(self._journal_fd, journal_header())
+        self._open_segment()
         self._pending_writes = 0
         self.world.take_dirty()
         return list(self._retired)
+
+    def _open_segment(self) -> None:
+        self._segment += 1
+        path = os.path.join(self.state_dir, journal_name(self._segment))
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        header = journal_header()
+        try:
+            if os.write(descriptor, header) != len(header):
+                raise OSError(errno.ENOSPC, f"cannot write the header of {path}")
+        except OSError:
+            os.close(descriptor)
+            os.unlink(path)  # a headless segment before later ones would read as damage
+            raise
+        self._journal_fd, self._journal_size = descriptor, len(header)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -580,7 +608,8 @@ class Persistence:
                             self._snapshot_in_lock()
             except Exception:  # keep serving; the journal still holds the writes
                 log.exception("snapshot failed")
-                self._retry = True
+                # Release the control changes waiting for it; the next snapshot retries.
+                self._finished([], self._changes, saved=False)
 
     def request_snapshot(self) -> int:
         """Ask the snapshot thread for a snapshot of the world as it is now; `wait_for` the token."""
