@@ -17,6 +17,7 @@ a handler goes to the invocation's log, the way the Lambda runtime sends it to C
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import decimal
 import importlib
 import io
@@ -32,6 +33,7 @@ import traceback
 from typing import Any, BinaryIO
 
 _LENGTH = struct.Struct(">I")
+_PR_SET_DUMPABLE = 4  # from <linux/prctl.h>
 # The log travels in the frame header, which the server caps at 2 MiB: keep the tail. JSON
 # may spend 6 bytes on a character (\uXXXX), so 256 Ki characters always fit.
 _MAX_LOG_CHARS = 256 * 1024
@@ -187,6 +189,15 @@ def _apply_limits(options: dict[str, list[str]]) -> None:
     _limit(resource.RLIMIT_NOFILE, 1024)
 
 
+def _hide_from_other_environments() -> None:
+    """Make this process non-dumpable: every function's handler runs as the same sandbox user,
+    and without this another function could read this one's environment (its secrets and role
+    credentials) and memory through /proc or ptrace. The kernel then gives /proc/<pid> to root."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
 def _bounded(log: str) -> str:
     if len(log) <= _MAX_LOG_CHARS:
         return log
@@ -196,6 +207,7 @@ def _bounded(log: str) -> str:
 def main() -> int:
     options = _parse_arguments(sys.argv[1:])
     _apply_limits(options)
+    _hide_from_other_environments()
     # Keep the real stdout for frames; fd-level writes by the handler go to stderr instead.
     protocol_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -446,3 +446,30 @@ def test_a_package_over_the_unzipped_quota_is_refused(aws, create_function, role
         aws("lambda").update_function_code(FunctionName=existing, ZipFile=bomb)
     assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert json.loads(invoke(aws, existing, {})["Body"]) == "kept"
+
+
+def test_one_function_cannot_read_another_functions_environment(aws, create_function):
+    # Every function runs as the same sandbox user: what keeps them apart is that each
+    # environment's process is not dumpable, so /proc and ptrace refuse a same-user reader.
+    secret = unique("other-functions-secret")
+    holder = create_function(
+        "import os\ndef handler(event, context):\n    return os.getpid()\n",
+        Environment={"Variables": {"API_KEY": secret}},
+    )
+    pid = json.loads(invoke(aws, holder, {})["Body"])  # its environment stays warm
+    source = """
+        def attempt(path):
+            try:
+                with open(path, "rb") as handle:
+                    return handle.read(4096).decode("utf-8", "replace")
+            except PermissionError:
+                return "PermissionError"
+            except OSError as error:  # opened, then failed to read (mem at offset 0): not refused
+                return f"opened, then {error}"
+
+        def handler(event, context):
+            return {name: attempt(f"/proc/{event['pid']}/{name}") for name in ("environ", "mem")}
+    """
+    seen = json.loads(invoke(aws, create_function(source), {"pid": pid})["Body"])
+    assert seen == {"environ": "PermissionError", "mem": "PermissionError"}
+    assert json.loads(invoke(aws, holder, {})["Body"]) == pid  # the reader did not disturb it
