@@ -50,12 +50,16 @@ class RunRecord:
         window = self.params.window
         return (format_utc(window[0]), format_utc(window[1])) if window else None
 
-    def event_times(self) -> tuple[str | None, str | None]:
-        """The first and last event times, as written."""
-        return (
-            format_utc(self.first_at) if self.first_at else None,
-            format_utc(self.last_at) if self.last_at else None,
-        )
+    def summary_fields(self, dataset: Dataset) -> dict[str, Any]:
+        """What every summary says: the dataset, key, seed, first and last event times, the window."""
+        return {
+            "dataset": dataset.name,
+            "key": dataset.key,
+            "seed": self.params.seed,
+            "first_event_time": format_utc(self.first_at) if self.first_at else None,
+            "last_event_time": format_utc(self.last_at) if self.last_at else None,
+            "window": self.window,
+        }
 
 
 class Dataset(ABC):
@@ -137,20 +141,14 @@ class Dataset(ABC):
     def summary(self, run: RunRecord) -> GenerationSummary:
         """What the run wrote and the state the table (and the lake's current-state view) must now hold."""
         assert run.state is not None
-        first, last = run.event_times()
         return GenerationSummary(
-            dataset=self.name,
+            **run.summary_fields(self),
             table=run.destination,
-            key=self.key,
-            seed=run.params.seed,
             inserted=run.made["insert"],
             updated=run.made["update"],
             deleted=run.made["delete"],
             current=run.state,
             hourly=self.hourly_totals(run.state.values()),
-            first_event_time=first,
-            last_event_time=last,
-            window=run.window,
             planned=run.params.planned() if run.params.count is not None else None,
         )
 

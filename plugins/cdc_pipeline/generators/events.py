@@ -310,19 +310,13 @@ class EventDataset(Dataset):
         return EventProgress(sent=written["insert"], target=target, elapsed_seconds=elapsed, done=done)
 
     def summary(self, run: RunRecord) -> EventSummary:
-        first, last = run.event_times()
         return EventSummary(
-            dataset=self.name,
+            **run.summary_fields(self),
             stream=run.destination,
-            key=self.key,
-            seed=run.params.seed,
             sent=run.made["insert"],
             resent=run.resent,
             by_type=dict(self._by_type),
             hourly=self._totals.result(),
-            first_event_time=first,
-            last_event_time=last,
-            window=run.window,
         )
 
     def _next_event(

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 from boto3.dynamodb.types import TypeSerializer
 
@@ -31,24 +32,6 @@ BATCH_WRITE_LIMIT = 25  # BatchWriteItem's maximum number of requests
 PUT_RECORDS_LIMIT = 500  # PutRecords' maximum number of records
 PUT_RECORDS_BYTES = 5 * 1024 * 1024  # PutRecords' maximum request size (data plus partition keys)
 RETRIES = 8
-
-
-class Writer(Protocol):
-    """What the driver needs of a destination."""
-
-    #: Most requests in one batch; most bytes in one batch (None: no byte limit to keep).
-    limit: int
-    max_bytes: int | None
-    #: Requests sent again after the service refused them for now.
-    resent: int
-
-    def request(self, op: str, key: str, item: dict[str, Any] | None) -> tuple[str, Any, int]:
-        """``(group, request, size)`` of one write; `item` is None for a delete of `key`."""
-        ...
-
-    def send(self, requests: list[Any]) -> None:
-        """Send one batch, retrying what was not taken; raise when it still is not."""
-        ...
 
 
 def send_until_taken(
@@ -67,35 +50,64 @@ def send_until_taken(
     return pending, resent
 
 
-class DynamoDBWriter:
-    """BatchWriteItem into one table: puts of whole items, deletes by key."""
+class Writer(ABC):
+    """A destination of generated writes: its requests, batch limits and retries.
+
+    A writer holds the client, the destination, the ordering key and how many requests it sent again.
+    """
+
+    #: Most requests in one batch; most bytes in one batch (None: no byte limit to keep).
+    limit: ClassVar[int]
+    max_bytes: ClassVar[int | None]
+    #: What one request is called, and what became of those left, in the error after the retries.
+    noun: ClassVar[str]
+    failure: ClassVar[str]
+
+    def __init__(self, client: Any, destination: str, key: str, sleep: Callable[[float], None]) -> None:
+        self.client = client
+        self.destination = destination
+        self.key = key
+        self.sleep = sleep
+        #: Requests sent again after the service refused them for now.
+        self.resent = 0
+
+    @abstractmethod
+    def request(self, op: str, key: str, item: dict[str, Any] | None) -> tuple[str, Any, int]:
+        """``(group, request, size)`` of one write; `item` is None for a delete of `key`."""
+
+    def send(self, requests: list[Any]) -> None:
+        """Send one batch, retrying what was not taken; raise when it still is not."""
+        left, resent = send_until_taken(self._send_once, requests, self.sleep)
+        self.resent += resent
+        if left:
+            raise RuntimeError(f"{len(left)} {self.noun} to {self.destination} {self.failure}")
+
+    @abstractmethod
+    def _send_once(self, requests: list[Any]) -> list[Any]:
+        """Send one batch; return the requests the service did not take."""
+
+
+class DynamoDBWriter(Writer):
+    """BatchWriteItem into one table (`destination`): puts of whole items, deletes by `key`."""
 
     limit = BATCH_WRITE_LIMIT
     max_bytes = None
+    noun = "writes"
+    failure = "stayed unprocessed after retries"
 
-    def __init__(self, client: Any, table_name: str, key_attribute: str, sleep: Callable[[float], None]):
-        self.client = client
-        self.table_name = table_name
-        self.key_attribute = key_attribute
-        self.sleep = sleep
-        self.resent = 0
+    def __init__(self, client: Any, destination: str, key: str, sleep: Callable[[float], None]) -> None:
+        super().__init__(client, destination, key, sleep)
         self._serializer = TypeSerializer()
 
     def request(self, op: str, key: str, item: dict[str, Any] | None) -> tuple[str, Any, int]:
         if item is None:
-            return key, {"DeleteRequest": {"Key": {self.key_attribute: self._serializer.serialize(key)}}}, 0
+            return key, {"DeleteRequest": {"Key": {self.key: self._serializer.serialize(key)}}}, 0
         typed = {name: self._serializer.serialize(value) for name, value in item.items()}
         return key, {"PutRequest": {"Item": typed}}, 0
 
-    def send(self, requests: list[Any]) -> None:
-        left, resent = send_until_taken(self._batch_write, requests, self.sleep)
-        self.resent += resent
-        if left:
-            raise RuntimeError(f"{len(left)} writes to {self.table_name} stayed unprocessed after retries")
-
-    def _batch_write(self, requests: list[Any]) -> list[Any]:
-        response = self.client.batch_write_item(RequestItems={self.table_name: requests})
-        return (response.get("UnprocessedItems") or {}).get(self.table_name, [])
+    def _send_once(self, requests: list[Any]) -> list[Any]:
+        response = self.client.batch_write_item(RequestItems={self.destination: requests})
+        return (response.get("UnprocessedItems") or {}).get(self.destination, [])
 
 
 def encode_record(item: dict[str, Any]) -> bytes:
@@ -107,35 +119,23 @@ def encode_record(item: dict[str, Any]) -> bytes:
     return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
-class KinesisWriter:
-    """PutRecords onto one stream, each item a JSON record keyed by its `partition_key` attribute."""
+class KinesisWriter(Writer):
+    """PutRecords onto one stream (`destination`), each item a JSON record whose partition key is its
+    `key` attribute."""
 
     limit = PUT_RECORDS_LIMIT
     max_bytes = PUT_RECORDS_BYTES
-
-    def __init__(self, client: Any, stream_name: str, partition_key: str, sleep: Callable[[float], None]):
-        self.client = client
-        self.stream_name = stream_name
-        self.partition_key = partition_key
-        self.sleep = sleep
-        self.resent = 0
+    noun = "records"
+    failure = f"still failed after {RETRIES} retries"
 
     def request(self, op: str, key: str, item: dict[str, Any] | None) -> tuple[str, Any, int]:
         if op != "insert" or item is None:
             raise ValueError(f"a Kinesis stream only takes new records, not a {op} of {key!r}")
-        record = {"Data": encode_record(item), "PartitionKey": item[self.partition_key]}
+        record = {"Data": encode_record(item), "PartitionKey": item[self.key]}
         return record["PartitionKey"], record, len(record["Data"]) + len(record["PartitionKey"])
 
-    def send(self, requests: list[Any]) -> None:
-        left, resent = send_until_taken(self._put_records, requests, self.sleep)
-        self.resent += resent
-        if left:
-            raise RuntimeError(
-                f"{len(left)} records to {self.stream_name} still failed after {RETRIES} retries"
-            )
-
-    def _put_records(self, records: list[Any]) -> list[Any]:
-        response = self.client.put_records(StreamName=self.stream_name, Records=records)
+    def _send_once(self, records: list[Any]) -> list[Any]:
+        response = self.client.put_records(StreamName=self.destination, Records=records)
         if not response.get("FailedRecordCount"):
             return []
         # Results are in request order; a failed one has ErrorCode instead of SequenceNumber.
