@@ -47,9 +47,12 @@ LIMITATIONS: volatile operations (Athena StartQueryExecution, Glue StartCrawler,
 ReceiveMessage, Lambda Invoke) are kept only by the periodic snapshot; a query or crawl that was
 running when the server died is not resumed. The journal is flushed to the operating system, not
 fsynced: it survives the process being killed, not the machine losing power (snapshots are
-fsynced). A snapshot child needs as much memory again as the pages the parent changes while it
-runs (copy-on-write), and only Linux kills it with its parent; elsewhere an orphaned child still
-holds the lock until it has finished. If a snapshot fails, a control change stays applied in
+fsynced). A snapshot child may need as much memory again as the world: CPython's reference counts
+make it write to, and so copy, nearly every page it pickles. While it pickles it competes with the
+server for CPU and memory bandwidth, so requests slow down though none waits for the lock (see
+bench/bench_snapshot.py for the figures). A control change's own response waits for a whole
+snapshot (seconds with a large state). Only Linux kills a snapshot child with its parent;
+elsewhere an orphaned child still holds the lock until it has finished. If a snapshot fails, a control change stays applied in
 memory and its response says success; it is made durable by the next snapshot that succeeds.
 Stream records of a write replayed from the journal keep their ids, but the Kinesis records the
 Pipes wrote after the last snapshot are written again by the Pipes with new sequence numbers.
