@@ -5,6 +5,37 @@ directory is set, requests that change state are kept: data writes (PutItem, Put
 writes...) are appended to the journal before the response goes out; control-plane changes
 (CreateTable, CreatePipe...) trigger a snapshot instead, because replaying them would mint new
 ARNs, stream labels and ids that other resources already refer to.
+
+Bad input is answered before moto runs, so a refused request changes nothing: the body is read
+with a cap (``MAX_BODY_BYTES``) and under the server's socket timeout, then ``validation.check``
+answers in the service's own error shape (``SerializationException``, ``UnknownOperationException``,
+``ValidationException``, ``InvalidAction``, S3's XML errors...) with AWS's codes and limits. An
+exception in moto, a component or this module is logged with its traceback and answered as the
+service's ``InternalFailure`` / ``InternalError``; an operation moto lacks is ``NotImplemented``
+(501), naming it.
+
+LIMITATIONS: what local_aws still accepts, or answers differently, where AWS refuses:
+- request bodies are capped at 64 MiB (``RequestEntityTooLarge``, 413; S3's ``EntityTooLarge``):
+  a single S3 PutObject of up to 5 GB, which AWS takes, is refused here (use multipart uploads);
+- the read timeout (``--request-timeout``, 60 s) bounds each silent read, not a whole slow body;
+- JSON bodies are checked for types, required members, lengths and numeric ranges from botocore's
+  model, but not for patterns or enum values (an invalid ARN or an unknown ``StreamMode`` reaches
+  moto, which may accept it); query-protocol (IAM, SNS, STS) parameters are checked only at the top
+  level; REST-JSON bodies (Lambda, Pipes) are checked, URI and query-string members are not;
+- messages follow AWS's wording where it is documented or well known (coral's "1 validation error
+  detected: ..."); SerializationException and UnknownOperationException messages are our own, as
+  AWS's vary by service;
+- Kinesis: the 1 MiB record limit is the default one; a stream's ``MaxRecordSizeInKiB`` (up to
+  10 MiB) is not honoured;
+- DynamoDB: the 400 KB item size is checked on items written whole (PutItem, BatchWriteItem,
+  TransactWriteItems), not on the item an UpdateItem would produce; secondary-index key
+  attributes may still be empty strings; the number and nesting limits apply to every attribute
+  value in a request;
+- S3: bucket names are checked on CreateBucket only (other operations on a badly named bucket
+  answer NoSuchBucket); keys and bucket names are read from path-style requests and from
+  virtual-hosted ones addressed to ``<bucket>.s3...`` or ``<bucket>.localhost``; configuration
+  XML is checked for well-formedness and its root element, not against S3's schema;
+- SNS NextToken values must be moto's (numbers), not AWS's opaque tokens.
 """
 
 from __future__ import annotations
