@@ -45,18 +45,19 @@ other runtime or PackageType Image fails with InvalidRuntimeException (HTTP 502)
 config, reserved concurrency (no throttling), extensions, SnapStart, response streaming and
 Function URLs are not emulated. Isolation is by user, not by VM: all functions share one sandbox
 user, so they can read each other's code and /tmp files (each worker makes itself non-dumpable, so
-another function cannot read its environment or memory through /proc or ptrace, but a program a
-handler executes is dumpable again, and a process that leaves the worker's session with setsid
-outlives it); they share the host's /tmp (no per-environment /tmp, no 512 MB /tmp quota), its
-network (a handler reaches any service listening on the host's loopback, not only this local_aws)
-and whatever files on the host are world-readable (the venv's site-packages are on the import path,
-so a handler can import more than boto3). When the server does not run as root there is no other
-user to switch to: the handler runs as the server's user in a separate process with a scrubbed
-environment, and can then read ``/proc/<server>/environ`` and ``mem``, signal the server, write its
-state dir and read whatever that user can read; run the server as root (it drops handlers to the
-sandbox user) or in a container to contain untrusted code. Memory: only the worker process's own
-peak is measured, so memory held by processes the handler spawns is not counted (each is capped by
-the same address-space limit); between two polls a burst is bounded by an address-space limit of
+another function cannot read its environment or memory through /proc or ptrace; a side effect is
+that a handler cannot read its own /proc/self/environ either, os.environ is unaffected; but a
+program a handler executes is dumpable again, and a process that leaves the worker's session with
+setsid outlives it); they share the host's /tmp (no per-environment /tmp, no 512 MB /tmp quota),
+its network (a handler reaches any service listening on the host's loopback, not only this
+local_aws) and whatever files on the host are world-readable (the venv's site-packages are on the
+import path, so a handler can import more than boto3). When the server does not run as root there
+is no other user to switch to: the handler runs as the server's user in a separate process with a
+scrubbed environment, and can then read ``/proc/<server>/environ`` and ``mem``, signal the server,
+write its state dir and read whatever that user can read; run the server as root (it drops handlers
+to the sandbox user) or in a container to contain untrusted code. Memory: only the worker process's
+own peak is measured, so memory held by processes the handler spawns is not counted (each is capped
+by the same address-space limit); between two polls a burst is bounded by an address-space limit of
 MemorySize + 1 GiB (RLIMIT_AS, which over-counts: thread arenas and mapped libraries), past which
 an allocation raises MemoryError in the handler instead of a kill. Processes and threads are capped
 at 1,024 per sandbox user (all environments together, not per environment), file descriptors at
