@@ -257,6 +257,23 @@ def test_after_the_retention_period_a_blocked_flush_is_discarded_and_its_records
     assert list(delivered.values()) == [b"marker\n"], "the discarded flush never comes back"
 
 
+def test_a_missing_bucket_is_logged_as_s3_no_such_bucket_and_delivered_once_it_exists(
+    aws: Callable[..., Any], create_stream, error_log: dict[str, Any]
+):
+    bucket = unique("fh-missing-bkt")
+    name = create_stream(
+        bucket,
+        destination={"Prefix": "data/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},
+    )
+    send(aws, name, [b"waits\n"])
+    (entry, *_) = wait_for_errors(aws, error_log, code="S3.NoSuchBucket")
+    assert entry["destination"] == f"arn:aws:s3:::{bucket}"
+    assert entry["message"].startswith("The specified bucket does not exist.")
+
+    aws("s3").create_bucket(Bucket=bucket)
+    assert list(wait_objects(aws, bucket, prefix="data/").values()) == [b"waits\n"]
+
+
 # -- another account's bucket -----------------------------------------------------------------
 @pytest.fixture
 def other_account_s3(aws: Callable[..., Any]) -> Any:
