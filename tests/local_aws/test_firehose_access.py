@@ -15,10 +15,18 @@ import pytest
 
 from local_aws import bucket_policies
 from tests.local_aws.server_process import ServerProcess
-from tests.local_aws.test_firehose import ACCOUNT_ID, ROLE, create_stream, lines, objects, wait_objects
+from tests.local_aws.test_firehose import (
+    ACCOUNT_ID,
+    ROLE,
+    create_stream,
+    kinesis_stream,
+    lines,
+    objects,
+    wait_objects,
+)
 from tests.support import unique, wait_until
 
-__all__ = ["create_stream"]  # a fixture shared with test_firehose.py
+__all__ = ["create_stream", "kinesis_stream"]  # fixtures shared with test_firehose.py
 
 OTHER_ACCOUNT = "111122223333"
 ERROR_LOG_KEYS = {"deliveryStreamARN", "destination", "deliveryStreamVersionId", "message", "errorCode"}
@@ -126,6 +134,58 @@ def test_a_denied_role_keeps_its_records_logs_access_denied_and_delivers_them_on
     for body in delivered.values():
         order = body.splitlines(keepends=True)
         assert order == sorted(order, key=(first + second).index), "no record overtakes another"
+
+
+def test_a_blocked_kinesis_source_keeps_its_checkpoints_and_order_until_the_records_are_in_s3(
+    aws: Callable[..., Any],
+    local_aws: Any,
+    bucket: str,
+    create_stream,
+    kinesis_stream: tuple[str, str],
+    error_log: dict[str, Any],
+):
+    source_name, source_arn = kinesis_stream
+    name = create_stream(
+        bucket,
+        DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": source_arn, "RoleARN": ROLE},
+        destination={"Prefix": "cdc/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},
+    )
+    put_policy(aws("s3"), bucket, deny({"AWS": ROLE}, f"arn:aws:s3:::{bucket}/cdc/*"))
+    state = local_aws.world.store("firehose")["streams"][stream_arn(aws, name)]
+    checkpoints = dict(state["shards"])
+
+    def put(records: list[bytes]) -> None:
+        aws("kinesis").put_records(
+            StreamName=source_name,
+            Records=[{"Data": data, "PartitionKey": data.split(b"-")[0].decode()} for data in records],
+        )
+
+    first = [f"k{i % 3}-{i}\n".encode() for i in range(30)]
+    put(first)
+    wait_for_errors(aws, error_log)
+    later = [f"k{i % 3}-{i}\n".encode() for i in range(30, 60)]
+    put(later)
+    seen = len(logged_errors(aws, error_log))
+    wait_for_errors(aws, error_log, count=seen + 1)
+    assert objects(aws, bucket) == {}
+    assert state["shards"] == checkpoints, "no checkpoint moves while nothing is in S3"
+
+    aws("s3").delete_bucket_policy(Bucket=bucket)
+    sent = first + later
+    wait_until(
+        lambda: sum(body.count(b"\n") for body in objects(aws, bucket).values()) >= len(sent),
+        timeout=60,
+        what="every Kinesis record after the policy was removed",
+    )
+    delivered = objects(aws, bucket, "cdc/")
+    received = [line for body in delivered.values() for line in body.splitlines(keepends=True)]
+    assert sorted(received) == sorted(sent), "every record exactly once"
+    for body in delivered.values():
+        for key in (b"k0", b"k1", b"k2"):
+            mine = [line for line in body.splitlines(keepends=True) if line.startswith(key)]
+            assert mine == sorted(mine, key=sent.index), "one partition key's records stay in order"
+    wait_until(lambda: state["shards"] != checkpoints, timeout=30, what="checkpoints after delivery")
 
 
 MATCHING_DENIES = {
