@@ -113,19 +113,19 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             """Write the changes, logging progress, and return what was written (counts and hourly totals)."""
             import logging
 
-            from cdc_pipeline.aws_clients import ConnectionClients
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+            from airflow.providers.amazon.aws.hooks.sts import StsHook
 
             log = logging.getLogger("cdc_pipeline.generate")
-            clients = ConnectionClients(settings.aws_conn_id)
-            names = definition.resources(settings.with_account_id(clients.account_id()))
+            account_id = StsHook(aws_conn_id=settings.aws_conn_id).get_account_number()
+            names = definition.resources(settings.with_account_id(account_id))
             dataset = definition.generator_class()()
             # Exactly the form's parameters: each is the dataset's, so generate() checks every one.
             arguments = {name: params.get(name) for name in form}
             destination = names.table if writes_to == "dynamodb" else names.stream
             log.info("writing into %s %s with %s", writes_to, destination, arguments)
-            summary = dataset.generate(
-                clients(writes_to), destination, progress=lambda p: log.info("%s", p), **arguments
-            )
+            client = AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=writes_to).get_conn()
+            summary = dataset.generate(client, destination, progress=lambda p: log.info("%s", p), **arguments)
             result = summary.to_json()
             # The full current state can be large; the table itself holds it.
             result.pop("current", None)

@@ -36,10 +36,10 @@ def resolve_names(definition: PipelineDefinition, settings: Settings) -> Any:
     @task
     def resolve_names() -> dict[str, str]:
         """Names that need the AWS account id (bucket names), asked from STS at run time."""
-        from cdc_pipeline.aws_clients import ConnectionClients
+        from airflow.providers.amazon.aws.hooks.sts import StsHook
 
-        clients = ConnectionClients(settings.aws_conn_id)
-        names = definition.resources(settings.with_account_id(clients.account_id()))
+        account_id = StsHook(aws_conn_id=settings.aws_conn_id).get_account_number()
+        names = definition.resources(settings.with_account_id(account_id))
         return {"lake_bucket": names.lake_bucket, "table": names.table, "crawler": names.crawler}
 
     return resolve_names()
