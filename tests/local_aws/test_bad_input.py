@@ -175,7 +175,10 @@ def test_query_protocol_actions_and_encodings(endpoint_url: str, service: str, o
     answer = send(endpoint_url, service, "POST", "/", f"Action={operation}&Name=%FF".encode(), form)
     assert answer[0] == 404
     error = seen_by_boto3(service, operation, answer)
-    assert (error["Code"], error["Message"]) == ("MalformedQueryString", "The query string contains a syntax error.")
+    assert (error["Code"], error["Message"]) == (
+        "MalformedQueryString",
+        "The query string contains a syntax error.",
+    )
     error = seen_by_boto3(service, operation, send(endpoint_url, service, "POST", "/", b"Version=1", form))
     assert error["Code"] == "MissingAction"
 
@@ -246,3 +249,76 @@ def test_a_crash_in_a_component_is_an_internal_failure(local_aws: Any, aws: Call
     assert caught.value.response["Error"]["Code"] == "InternalFailure"
     assert "component bug" not in str(caught.value.response)
     assert "StreamNames" in aws("kinesis").list_streams(), "the server goes on answering"
+
+
+# -- what the fuzz test found -------------------------------------------------------------------
+def test_query_parameters_of_the_wrong_type_or_missing(endpoint_url: str) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = send(
+        endpoint_url, "iam", "POST", "/", b"Action=ListRoles&Version=2010-05-08&MaxItems=many", form
+    )
+    assert seen_by_boto3("iam", "ListRoles", answer) == {
+        "Type": "Sender",
+        "Code": "ValidationError",
+        "Message": "1 validation error detected: Value 'many' at 'maxItems' failed to satisfy constraint: "
+        "Member must be an integer",
+    }
+    answer = send(endpoint_url, "iam", "POST", "/", b"Action=GetRole&Version=2010-05-08", form)
+    assert seen_by_boto3("iam", "GetRole", answer)["Message"] == (
+        "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: Member must not be null"
+    )
+    answer = send(
+        endpoint_url, "sns", "POST", "/", b"Action=DeleteTopic&Version=2010-03-31&TopicArn=nope", form
+    )
+    error = seen_by_boto3("sns", "DeleteTopic", answer)
+    assert (error["Code"], error["Message"]) == (
+        "InvalidParameter",
+        "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 1",
+    )
+
+
+def test_rest_json_routes_and_bodies_are_checked_against_the_model(endpoint_url: str) -> None:
+    json_body = {"Content-Type": "application/json"}
+    answer = send(
+        endpoint_url, "lambda", "POST", "/2015-03-31/functions", b'{"Runtime": "python3.11"}', json_body
+    )
+    error = seen_by_boto3("lambda", "CreateFunction", answer)
+    assert error["Code"] == "ValidationException"
+    assert (
+        "Value null at 'functionName' failed to satisfy constraint: Member must not be null"
+        in error["Message"]
+    )
+    answer = send(endpoint_url, "lambda", "PUT", "/2015-03-31/functions/f/configuration", b"", json_body)
+    assert (
+        seen_by_boto3("lambda", "UpdateFunctionConfiguration", answer)["Code"]
+        == "InvalidRequestContentException"
+    )
+    answer = send(endpoint_url, "pipes", "PATCH", "/v1/pipes/p", b"{}", json_body)
+    assert answer[0] == 404
+    assert seen_by_boto3("pipes", "DescribePipe", answer) == {
+        "Code": "UnknownOperationException",
+        "Message": "Unknown operation PATCH /v1/pipes/p",
+    }
+
+
+def test_s3_posts_s3_does_not_take_and_xml_with_the_wrong_root(
+    aws: Callable[..., Any], endpoint_url: str
+) -> None:
+    bucket = unique("post")
+    aws("s3").create_bucket(Bucket=bucket)
+    answer = send(endpoint_url, "s3", "POST", f"/{bucket}?versioning", b"")
+    assert answer[0] == 405
+    assert seen_by_boto3("s3", "PutBucketVersioning", answer)["Code"] == "MethodNotAllowed"
+    wrong_root = b"<Delete><Object><Key>a</Key></Object></Delete>"
+    answer = send(endpoint_url, "s3", "PUT", f"/{bucket}?tagging", wrong_root)
+    assert seen_by_boto3("s3", "PutBucketTagging", answer)["Code"] == "MalformedXML"
+    answer = send(endpoint_url, "s3", "POST", f"/{bucket}?delete", b"")
+    assert seen_by_boto3("s3", "DeleteObjects", answer)["Code"] == "MalformedXML"
+
+
+def test_an_operation_moto_lacks_is_named_not_implemented(endpoint_url: str) -> None:
+    answer = json_call(endpoint_url, "glue", target_of("glue", "UpdateSourceControlFromJob"), b"{}")
+    assert answer[0] == 501
+    error = seen_by_boto3("glue", "UpdateSourceControlFromJob", answer)
+    assert error["Code"] == "NotImplemented"
+    assert "update_source_control_from_job" in error["Message"]
