@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from local_aws import validation
+from local_aws import iam, validation
 from local_aws.validation.errors import JSON, QUERY, REST_XML, AwsError, internal_error, render
 from local_aws.world import World
 
@@ -237,6 +237,9 @@ class Gateway:
             environ["CONTENT_LENGTH"] = str(len(body))
             request = describe(environ, body)
             validation.check(request, self.world)
+            denied = iam.authorize(self.world, request)  # as the signer's IAM policies allow
+            if denied is not None:
+                raise denied.as_error()
         except AwsError as error:
             return render(error, protocol)
         for interceptor in self.interceptors:
