@@ -234,13 +234,18 @@ def kill_during_snapshot(server: ServerProcess, writer: Writer, lake: Lake) -> i
 
 
 def journalled_records(state_dir: str) -> int:
-    """How many writes the newest journal segment holds: it was opened when the latest snapshot
-    began, so none of them is in a snapshot."""
+    """How many writes the journal holds that no finished snapshot has.
+
+    A snapshot's segments are deleted as soon as it is in place, and the next one starts only
+    after that, so the segments left by a kill hold writes newer than the last finished snapshot.
+    """
     from local_aws.journal import read_segment
     from local_aws.persistence import JOURNAL_PATTERN
 
-    newest = max(name for name in os.listdir(state_dir) if JOURNAL_PATTERN.match(name))
-    return len(read_segment(os.path.join(state_dir, newest), is_last=True).records)
+    names = sorted(name for name in os.listdir(state_dir) if JOURNAL_PATTERN.match(name))
+    return sum(
+        len(read_segment(os.path.join(state_dir, name), is_last=name == names[-1]).records) for name in names
+    )
 
 
 @pytest.mark.parametrize(
