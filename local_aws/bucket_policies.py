@@ -201,6 +201,8 @@ def _string_like(pattern: str, value: str) -> bool:
 def _arn_like(pattern: str, value: str) -> bool:
     # ARNs are compared component by component, so a wildcard never spans a colon-separated part.
     pattern_parts, value_parts = pattern.split(":", 5), value.split(":", 5)
+    if ":" not in pattern:
+        return _wildcard(pattern, value, ignore_case=False)  # a bare "*"
     if len(pattern_parts) != 6 or len(value_parts) != 6:
         return False
     return all(_wildcard(p, v, ignore_case=False) for p, v in zip(pattern_parts, value_parts, strict=True))

@@ -946,7 +946,11 @@ class Firehose(Component):
         bucket = self.world.backend("s3", settings.account_id).get_bucket(bucket_name)
         role_arn = settings.role_arn or f"arn:aws:iam::{settings.account_id}:root"
         request = bucket_policies.role_request(
-            role_arn, "s3:PutObject", f"arn:aws:s3:::{bucket_name}/{key}", ROLE_SESSION_NAME
+            role_arn,
+            "s3:PutObject",
+            f"arn:aws:s3:::{bucket_name}/{key}",
+            ROLE_SESSION_NAME,
+            self._role_keys(role_arn),
         )
         policy = bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy
         try:
@@ -955,6 +959,20 @@ class Firehose(Component):
             raise AccessDenied(str(exc)) from exc
         if not decision.allowed:
             raise AccessDenied(f"{role_arn} may not s3:PutObject on {request.resource}: {decision.reason}")
+
+    def _role_keys(self, role_arn: str) -> dict[str, str]:
+        """``aws:userid`` of the role's session (``<role id>:<session>``), when IAM knows the role.
+
+        Policies that exempt a role by its unique id (``StringNotLike aws:userid AROA...:*``)
+        need it; without the role, the key is absent, as its id is unknowable.
+        """
+        assert self.world is not None
+        try:
+            account = role_arn.split(":")[4]
+            role = self.world.backend("iam", account).get_role_by_arn(role_arn)
+        except Exception:  # no such role (or account): IAM enforcement is not modelled, see LIMITATIONS
+            return {}
+        return {"aws:userid": f"{role.id}:{ROLE_SESSION_NAME}"}
 
     def _log_error(self, settings: Settings, bucket_name: str, code: str, message: str) -> None:
         """Append Firehose's error record to the stream's CloudWatch Logs error log, if one is set.

@@ -334,6 +334,46 @@ def test_a_missing_bucket_is_logged_as_s3_no_such_bucket_and_delivered_once_it_e
     assert list(wait_objects(aws, bucket, prefix="data/").values()) == [b"waits\n"]
 
 
+def test_a_deny_that_exempts_the_role_by_its_unique_id_lets_only_that_role_write(
+    aws: Callable[..., Any], bucket: str, create_stream, error_log: dict[str, Any]
+):
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "firehose.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = aws("iam").create_role(RoleName=unique("fh-writer"), AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]
+    # AWS's documented way to let one role write: exempt its unique id (aws:userid is "<id>:<session>").
+    put_policy(
+        aws("s3"),
+        bucket,
+        deny(
+            "*",
+            f"arn:aws:s3:::{bucket}/*",
+            Condition={"StringNotLike": {"aws:userid": [f"{role['RoleId']}:*"]}},
+        ),
+    )
+    writer = create_stream(
+        bucket, destination={"RoleARN": role["Arn"], "Prefix": "writer/", "BufferingHints": FAST}
+    )
+    other = create_stream(
+        bucket,
+        destination={"Prefix": "other/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},
+    )
+    send(aws, writer, [b"mine\n"])
+    send(aws, other, [b"not mine\n"])
+    wait_for_errors(aws, error_log)
+    assert list(wait_objects(aws, bucket, prefix="writer/").values()) == [b"mine\n"]
+    assert objects(aws, bucket, "other/") == {}
+
+
 # -- another account's bucket -----------------------------------------------------------------
 @pytest.fixture
 def other_account_s3(aws: Callable[..., Any]) -> Any:
