@@ -525,3 +525,52 @@ def test_a_parameter_is_one_value_never_a_second_statement(
 def test_an_unterminated_string_is_a_syntax_error(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
     for sql in ("SELECT 'open FROM items", 'SELECT "open FROM items'):
         assert refused(aws, lake, sql).startswith("SYNTAX_ERROR: line 1:"), sql
+
+
+# -- any composition: a property of the engine itself ---------------------------------------------
+NESTING_TEMPLATES = list(NESTINGS.values()) + [
+    "SELECT * FROM items WHERE id IN (SELECT 1 FROM {r})",
+    "SELECT id FROM items UNION SELECT 1 FROM {r} INTERSECT SELECT 1 FROM {r}",
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM {r}) THEN 1 END AS x",
+    "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t, {r} WHERE n < 2) SELECT * FROM t",
+]
+
+
+def _hypothesis_escapes() -> Any:
+    from hypothesis import strategies as st
+
+    relations = st.sampled_from([relation for _, relation, _ in ESCAPES] + [PATH_BEHIND_A_CTE])
+
+    def nest(sql: str, template: str) -> str:
+        # The inner statement becomes a derived table of the outer one.
+        return template.format(r=f"({sql}) AS inner_{abs(hash((sql, template))) % 1000}")
+
+    def build(relation: str, templates: list[str]) -> str:
+        sql = templates[0].format(r=relation)
+        for template in templates[1:]:
+            sql = nest(sql, template)
+        return sql
+
+    return st.builds(build, relations, st.lists(st.sampled_from(NESTING_TEMPLATES), min_size=1, max_size=3))
+
+
+def test_no_composition_of_escapes_reaches_the_host(local_aws: Any, lake: dict[str, Any]) -> None:
+    """Straight through the engine (no HTTP): any nesting of any escape fails as an unknown name."""
+    from hypothesis import HealthCheck, given, settings
+
+    from local_aws.athena_engine.catalog import Catalog
+    from local_aws.athena_engine.engine import EngineError, QueryEngine
+    from tests.conftest import ACCOUNT_ID, REGION
+
+    catalog = Catalog(local_aws.world, ACCOUNT_ID, REGION)
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(_hypothesis_escapes())
+    def check(sql: str) -> None:
+        with pytest.raises(EngineError) as error:
+            QueryEngine(catalog, lake["database"]).run(sql)
+        assert error.value.code in ("FUNCTION_NOT_FOUND", "TABLE_NOT_FOUND"), (sql, str(error.value))
+        for mark in (PASSWD_MARK, ENVIRON_MARK, "enable_external_access", "library_version"):
+            assert mark not in str(error.value)
+
+    check()
