@@ -21,9 +21,9 @@ delivery stream behaves as in AWS:
 - Each object (and error-prefix object) is written as the delivery role (the destination's
   RoleARN) over HTTPS: the bucket's policy is evaluated for that role's session, ``s3:PutObject``
   on ``arn:aws:s3:::<bucket>/<key>``, with the context keys such a request carries
-  (``aws:SecureTransport`` true, ``aws:PrincipalArn``, ``aws:PrincipalAccount``...; see
-  `local_aws.bucket_policies`). An explicit Deny refuses the write; a bucket of another account
-  refuses it unless its policy allows the role.
+  (``aws:SecureTransport`` true, ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:userid``
+  when IAM knows the role...; see `local_aws.bucket_policies`). An explicit Deny refuses the
+  write; a bucket of another account refuses it unless its policy allows the role.
 - A failed S3 write (``S3.AccessDenied``, ``S3.NoSuchBucket``...) keeps the sealed flush and
   everything behind it, in order, and is retried with a backoff (0.5 s doubling to 5 s, AWS's
   retry interval; ``LOCAL_AWS_FIREHOSE_S3_RETRY_SECONDS`` / ``..._RETRY_MAX_SECONDS``). Each
