@@ -6,8 +6,8 @@ Importing this package is cheap (no Faker, no AWS call); Faker is imported when 
 
 from __future__ import annotations
 
-from cdc_pipeline.generators.base import Dataset, GenerationProgress, GenerationSummary, RunRecord
-from cdc_pipeline.generators.driver import ChangeDriver
+from cdc_pipeline.generators.base import Dataset, GenerationProgress, GenerationSummary
+from cdc_pipeline.generators.driver import ChangeDriver, RunRecord
 from cdc_pipeline.generators.params import ChangeParams, GeneratorParamsError
 
 __all__ = [

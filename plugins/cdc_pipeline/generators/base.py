@@ -21,45 +21,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from cdc_pipeline.generators.driver import ChangeDriver
+from cdc_pipeline.generators.driver import ChangeDriver, RunRecord
 from cdc_pipeline.generators.params import (
     ChangeParams,
     GeneratorParamsError,
     format_utc,
     reject_unknown_params,
 )
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What the driver did in one run, for the dataset to summarise."""
-
-    destination: str
-    params: ChangeParams
-    #: Writes made, by operation (insert, update, delete); every one was sent.
-    made: dict[str, int]
-    #: The current state (key -> item) for a dataset whose items change; None for an event stream.
-    state: dict[str, dict[str, Any]] | None
-    #: Requests the service refused for now and that were sent again.
-    resent: int
-    first_at: datetime | None
-    last_at: datetime | None
-
-    @property
-    def window(self) -> tuple[str, str] | None:
-        window = self.params.window
-        return (format_utc(window[0]), format_utc(window[1])) if window else None
-
-    def summary_fields(self, dataset: Dataset) -> dict[str, Any]:
-        """What every summary says: the dataset, key, seed, first and last event times, the window."""
-        return {
-            "dataset": dataset.name,
-            "key": dataset.key,
-            "seed": self.params.seed,
-            "first_event_time": format_utc(self.first_at) if self.first_at else None,
-            "last_event_time": format_utc(self.last_at) if self.last_at else None,
-            "window": self.window,
-        }
 
 
 class Dataset(ABC):

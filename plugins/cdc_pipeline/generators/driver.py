@@ -31,17 +31,50 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cdc_pipeline.generators.params import ChangeParams
+from cdc_pipeline.generators.params import ChangeParams, format_utc
 from cdc_pipeline.generators.writers import Batch, Writer, writer_for
 
 if TYPE_CHECKING:
-    from cdc_pipeline.generators.base import Dataset, RunRecord
+    from cdc_pipeline.generators.base import Dataset
 
 LOG = logging.getLogger(__name__)
 OPERATIONS = ("insert", "update", "delete")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the driver did in one run, for the dataset to summarise."""
+
+    destination: str
+    params: ChangeParams
+    #: Writes made, by operation (insert, update, delete); every one was sent.
+    made: dict[str, int]
+    #: The current state (key -> item) for a dataset whose items change; None for an event stream.
+    state: dict[str, dict[str, Any]] | None
+    #: Requests the service refused for now and that were sent again.
+    resent: int
+    first_at: datetime | None
+    last_at: datetime | None
+
+    @property
+    def window(self) -> tuple[str, str] | None:
+        window = self.params.window
+        return (format_utc(window[0]), format_utc(window[1])) if window else None
+
+    def summary_fields(self, dataset: Dataset) -> dict[str, Any]:
+        """What every summary says: the dataset, key, seed, first and last event times, the window."""
+        return {
+            "dataset": dataset.name,
+            "key": dataset.key,
+            "seed": self.params.seed,
+            "first_event_time": format_utc(self.first_at) if self.first_at else None,
+            "last_event_time": format_utc(self.last_at) if self.last_at else None,
+            "window": self.window,
+        }
 
 
 def spread_event_time(
@@ -283,8 +316,6 @@ class ChangeDriver:
             self.progress(report)
 
     def _record(self, state: Any, first_at: datetime | None, last_at: datetime | None) -> RunRecord:
-        from cdc_pipeline.generators.base import RunRecord
-
         return RunRecord(
             destination=self.destination,
             params=self.params,

@@ -43,7 +43,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from cdc_pipeline.generators.base import Dataset, RunRecord, jsonable
+from cdc_pipeline.generators.base import Dataset, jsonable
+from cdc_pipeline.generators.driver import RunRecord
 from cdc_pipeline.generators.params import check_integer, format_utc, hour_start
 
 EVENT_TYPES = ("page_view", "search", "add_to_cart", "purchase", "login", "logout")
