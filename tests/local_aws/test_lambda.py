@@ -39,6 +39,14 @@ def role_arn(aws: Callable[..., Any]) -> str:
         ],
     }
     role = aws("iam").create_role(RoleName=unique("lambda-role"), AssumeRolePolicyDocument=json.dumps(policy))
+    # Handlers act as their role (its temporary credentials), so the role must allow what they do.
+    permissions = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    aws("iam").put_role_policy(
+        RoleName=role["Role"]["RoleName"], PolicyName="handlers", PolicyDocument=json.dumps(permissions)
+    )
     return role["Role"]["Arn"]
 
 
@@ -53,7 +61,7 @@ def create_function(aws: Callable[..., Any], role_arn: str) -> Callable[..., str
         aws("lambda").create_function(
             FunctionName=name,
             Runtime=kwargs.pop("Runtime", "python3.11"),
-            Role=role_arn,
+            Role=kwargs.pop("Role", role_arn),
             Handler=handler,
             Code=code,
             **kwargs,

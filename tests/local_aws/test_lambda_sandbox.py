@@ -473,3 +473,45 @@ def test_one_function_cannot_read_another_functions_environment(aws, create_func
     seen = json.loads(invoke(aws, create_function(source), {"pid": pid})["Body"])
     assert seen == {"environ": "PermissionError", "mem": "PermissionError"}
     assert json.loads(invoke(aws, holder, {})["Body"]) == pid  # the reader did not disturb it
+
+
+def test_a_handler_acts_as_its_execution_role(aws, create_function):
+    # A role that may only read: the handler's write is refused as AWS refuses it, because its
+    # credentials are the role's, not the account's.
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = aws("iam").create_role(RoleName=unique("read-only"), AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]
+    reading = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    aws("iam").put_role_policy(
+        RoleName=role["RoleName"], PolicyName="read", PolicyDocument=json.dumps(reading)
+    )
+    bucket = unique("role-bucket")
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("s3").put_object(Bucket=bucket, Key="readable.txt", Body=b"allowed")
+    source = """
+        import boto3
+        from botocore.exceptions import ClientError
+        def handler(event, context):
+            s3 = boto3.client("s3")
+            read = s3.get_object(Bucket=event["bucket"], Key="readable.txt")["Body"].read().decode()
+            try:
+                s3.put_object(Bucket=event["bucket"], Key="written.txt", Body=b"no")
+                written = "written"
+            except ClientError as error:
+                written = error.response["Error"]["Code"]
+            return {"read": read, "write": written}
+    """
+    name = create_function(source, Role=role["Arn"], Timeout=30)
+    assert json.loads(invoke(aws, name, {"bucket": bucket})["Body"]) == {
+        "read": "allowed",
+        "write": "AccessDenied",
+    }
