@@ -47,8 +47,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from local_aws.iam import policy
 from local_aws.iam.errors import AccessDenied
-from local_aws.iam.evaluation import RESOURCE, Decision, evaluate, trust_allows
+from local_aws.iam.evaluation import (
+    RESOURCE,
+    Decision,
+    effect_of,
+    evaluate,
+    names_caller_itself,
+    trust_allows,
+)
 from local_aws.iam.principals import ROLE, Principal, account_of, find_role, principal_for_key, role_session
 from local_aws.iam.requests import UNCHECKED, describe
 
@@ -140,8 +148,30 @@ def _decide(
     context: Mapping[str, Any],
     bucket: str | None,
 ) -> Decision:
+    if action.lower() == "sts:assumerole" and resource:
+        return _assume_role(principal, resource, context)
     resource_policy, owner = _bucket_policy(world, bucket) if bucket else (None, None)
     return evaluate(principal, action, resource, context, resource_policy, owner)
+
+
+def _assume_role(principal: Principal, role_arn: str, context: Mapping[str, Any]) -> Decision:
+    """AssumeRole: the role's trust policy must allow the caller; within the account, the caller's
+    identity policies must allow it too unless the trust policy names the caller itself."""
+    role = find_role(role_arn)
+    trust = role.assume_role_policy_document if role is not None else None
+    if not trust:
+        return Decision(False, RESOURCE)
+    effect, sid = effect_of((trust,), "sts:AssumeRole", role_arn, context, principal=principal)
+    if effect == policy.DENY:
+        return Decision(False, RESOURCE, True, sid)
+    if effect != policy.ALLOW:
+        return Decision(False, RESOURCE)
+    owner = account_of(role_arn)
+    if owner == principal.account_id and names_caller_itself(
+        (trust,), principal, "sts:AssumeRole", role_arn, context
+    ):
+        return evaluate(principal, "sts:AssumeRole", role_arn, context, trust, owner)
+    return evaluate(principal, "sts:AssumeRole", role_arn, context)
 
 
 def authorize(world: World, request: AwsRequest) -> AccessDenied | None:

@@ -140,7 +140,7 @@ def principal_matches(statement: Mapping[str, Any], principal: Principal | None,
     return False  # a resource policy statement without a principal applies to no one
 
 
-def _names_caller_itself(
+def names_caller_itself(
     documents: tuple[str, ...],
     principal: Principal,
     action: str,
@@ -190,7 +190,7 @@ def evaluate(
     same_account = resource_account is None or resource_account == principal.account_id
     if same_account:
         if resource_allows and (
-            boundary_allows or _names_caller_itself(resource_documents, principal, action, resource, context)
+            boundary_allows or names_caller_itself(resource_documents, principal, action, resource, context)
         ):
             return ALLOWED
         if identity == policy.ALLOW and boundary_allows:

@@ -119,6 +119,8 @@ def _fill(template: str, params: dict[str, str], region: str, account: str) -> s
 
 def _parameter_for(placeholder: str, params: dict[str, str]) -> str | None:
     candidates = [placeholder, placeholder[:1].lower() + placeholder[1:]]
+    if placeholder.endswith("NameWithPath"):  # role/${RoleNameWithPath}: the request names RoleName
+        candidates.append(placeholder.removesuffix("WithPath"))
     if placeholder.endswith("Name"):
         stem = placeholder.removesuffix("Name")
         candidates += [stem, "Name", "name"]

@@ -1,0 +1,349 @@
+"""IAM enforced by local_aws, as a boto3 user with an IAM user's (or role session's) keys sees it.
+
+Each test gives a fresh IAM user exactly the policies it is about, then asserts what AWS answers:
+the call succeeds, or fails with the service's AccessDenied code and AWS's message naming the
+caller, the action, the resource and the kind of policy that decided.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support import unique
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+
+
+def document(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+class Identity:
+    """A fresh IAM user with its own keys; ``client("s3")`` signs as that user."""
+
+    def __init__(self, aws: Callable[..., Any], endpoint_url: str, *statements: dict[str, Any]) -> None:
+        self.iam = aws("iam")
+        self.endpoint_url = endpoint_url
+        self.name = unique("iam-user")
+        self.arn = self.iam.create_user(UserName=self.name)["User"]["Arn"]
+        if statements:
+            self.iam.put_user_policy(
+                UserName=self.name, PolicyName="inline", PolicyDocument=document(*statements)
+            )
+        key = self.iam.create_access_key(UserName=self.name)["AccessKey"]
+        self.credentials = {
+            "aws_access_key_id": key["AccessKeyId"],
+            "aws_secret_access_key": key["SecretAccessKey"],
+        }
+
+    def client(self, service: str, **credentials: str) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.endpoint_url, region_name=REGION, **(credentials or self.credentials)
+        )
+
+
+@pytest.fixture
+def identity(aws: Callable[..., Any], endpoint_url: str) -> Callable[..., Identity]:
+    return lambda *statements: Identity(aws, endpoint_url, *statements)
+
+
+@pytest.fixture
+def table(aws: Callable[..., Any]) -> str:
+    name = unique("iam-orders")
+    aws("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def table_arn(name: str) -> str:
+    return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+
+
+def denied(call: Callable[[], Any]) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as caught:
+        call()
+    error = caught.value.response["Error"]
+    return error["Code"], error["Message"], caught.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def put(client: Any, table: str) -> Any:
+    return client.put_item(TableName=table, Item={"k": {"S": "x"}})
+
+
+# -- allow, implicit deny, explicit deny ------------------------------------------------------
+def test_an_allowed_action_succeeds_and_another_is_implicitly_denied(identity, table):
+    user = identity(allow("dynamodb:PutItem", table_arn(table)))
+    ddb = user.client("dynamodb")
+    put(ddb, table)
+    assert denied(lambda: ddb.get_item(TableName=table, Key={"k": {"S": "x"}})) == (
+        "AccessDeniedException",
+        f"User: {user.arn} is not authorized to perform: dynamodb:GetItem on resource: {table_arn(table)} "
+        "because no identity-based policy allows the dynamodb:GetItem action",
+        403,
+    )
+
+
+def test_a_user_without_any_policy_is_denied_and_the_default_keys_are_not(aws, identity, table):
+    user = identity()
+    code, message, status = denied(lambda: put(user.client("dynamodb"), table))
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert message.endswith("because no identity-based policy allows the dynamodb:PutItem action")
+    put(aws("dynamodb"), table)  # the account's own keys: unrestricted, as the root user
+
+
+def test_an_explicit_deny_wins_over_an_allow(identity, table):
+    user = identity(allow("dynamodb:*"), deny("dynamodb:PutItem", table_arn(table)))
+    code, message, _ = denied(lambda: put(user.client("dynamodb"), table))
+    assert code == "AccessDeniedException"
+    assert message == (
+        f"User: {user.arn} is not authorized to perform: dynamodb:PutItem on resource: {table_arn(table)} "
+        "with an explicit deny in an identity-based policy"
+    )
+
+
+def test_actions_match_case_insensitively_with_wildcards_and_not_action(identity, table):
+    user = identity(allow("DynamoDB:put*"), {"Effect": "Allow", "NotAction": "dynamodb:*", "Resource": "*"})
+    put(user.client("dynamodb"), table)
+    user.client("sns").list_topics()  # NotAction dynamodb:* covers sns
+    code, _, _ = denied(lambda: user.client("dynamodb").delete_item(TableName=table, Key={"k": {"S": "x"}}))
+    assert code == "AccessDeniedException"
+
+
+# -- resources ----------------------------------------------------------------------------------
+def test_wildcard_arns_match_within_their_segment(identity, table):
+    prefix = table.rsplit("-", 1)[0]
+    user = identity(allow("dynamodb:PutItem", f"arn:aws:dynamodb:*:{ACCOUNT_ID}:table/{prefix}-????????"))
+    put(user.client("dynamodb"), table)
+    other = identity(allow("dynamodb:PutItem", f"arn:aws:dynamodb:us-*-1:{ACCOUNT_ID}:table/other-*"))
+    assert denied(lambda: put(other.client("dynamodb"), table))[0] == "AccessDeniedException"
+    # A wildcard inside the region segment does not run into the account segment.
+    across = identity(allow("dynamodb:PutItem", f"arn:aws:dynamodb:us*{ACCOUNT_ID}:table/{table}"))
+    assert denied(lambda: put(across.client("dynamodb"), table))[0] == "AccessDeniedException"
+
+
+def test_s3_objects_and_buckets_are_separate_resources(aws, identity):
+    bucket = unique("iam-bkt")
+    aws("s3").create_bucket(Bucket=bucket)
+    user = identity(allow(["s3:PutObject", "s3:GetObject"], f"arn:aws:s3:::{bucket}/data/*"))
+    s3 = user.client("s3")
+    s3.put_object(Bucket=bucket, Key="data/a/b.json", Body=b"{}")
+    assert s3.get_object(Bucket=bucket, Key="data/a/b.json")["Body"].read() == b"{}"
+    code, message, status = denied(lambda: s3.put_object(Bucket=bucket, Key="other/x", Body=b""))
+    assert (code, status) == ("AccessDenied", 403)
+    assert message == (
+        f'User: {user.arn} is not authorized to perform: s3:PutObject on resource: "arn:aws:s3:::{bucket}/other/x" '
+        "because no identity-based policy allows the s3:PutObject action"
+    )
+    # ListObjectsV2 is s3:ListBucket on the bucket, which the object wildcard does not name.
+    code, message, _ = denied(lambda: s3.list_objects_v2(Bucket=bucket))
+    assert code == "AccessDenied" and "s3:ListBucket" in message and f'"arn:aws:s3:::{bucket}"' in message
+
+
+def test_an_action_without_resource_type_is_granted_only_by_a_star(identity):
+    crawler_arn = f"arn:aws:glue:{REGION}:{ACCOUNT_ID}:crawler/cdc-lake-crawler"
+    scoped = identity(allow("glue:GetCrawlerMetrics", crawler_arn))
+    code, message, status = denied(lambda: scoped.client("glue").get_crawler_metrics())
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert message == (
+        f"User: {scoped.arn} is not authorized to perform: glue:GetCrawlerMetrics "
+        "because no identity-based policy allows the glue:GetCrawlerMetrics action"
+    )
+    star = identity(allow("glue:GetCrawlerMetrics", "*"))
+    assert "CrawlerMetricsList" in star.client("glue").get_crawler_metrics()
+
+
+def test_policy_variables_name_the_caller(aws, identity):
+    bucket = unique("iam-home")
+    aws("s3").create_bucket(Bucket=bucket)
+    user = identity(allow("s3:PutObject", f"arn:aws:s3:::{bucket}/home/${{aws:username}}/*"))
+    s3 = user.client("s3")
+    s3.put_object(Bucket=bucket, Key=f"home/{user.name}/notes.txt", Body=b"mine")
+    assert denied(lambda: s3.put_object(Bucket=bucket, Key="home/someone-else/notes.txt", Body=b""))[0] == (
+        "AccessDenied"
+    )
+
+
+# -- conditions ---------------------------------------------------------------------------------
+def test_secure_transport_and_requested_region_conditions(identity, table):
+    tls_only = identity(
+        allow("dynamodb:PutItem", table_arn(table), Condition={"Bool": {"aws:SecureTransport": "true"}}),
+        deny("dynamodb:*", Condition={"Bool": {"aws:SecureTransport": "false"}}),
+    )
+    put(tls_only.client("dynamodb"), table)
+    elsewhere = identity(
+        allow("dynamodb:PutItem", "*", Condition={"StringEquals": {"aws:RequestedRegion": "eu-west-1"}})
+    )
+    assert denied(lambda: put(elsewhere.client("dynamodb"), table))[0] == "AccessDeniedException"
+
+
+def test_pass_role_is_checked_with_the_service_it_is_passed_to(aws, identity):
+    role = aws("iam").create_role(
+        RoleName=unique("iam-fn-role"),
+        AssumeRolePolicyDocument=document(
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ),
+    )["Role"]["Arn"]
+    only_to_glue = identity(
+        allow("lambda:CreateFunction"),
+        allow(
+            "iam:PassRole", role, Condition={"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}
+        ),
+    )
+
+    def create(user: Identity) -> Any:
+        return user.client("lambda").create_function(
+            FunctionName=unique("iam-fn"),
+            Runtime="python3.12",
+            Role=role,
+            Handler="h.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )
+
+    code, message, status = denied(lambda: create(only_to_glue))
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert message == (
+        f"User: {only_to_glue.arn} is not authorized to perform: iam:PassRole on resource: {role} "
+        "because no identity-based policy allows the iam:PassRole action"
+    )
+    to_lambda = identity(
+        allow("lambda:CreateFunction"),
+        allow(
+            "iam:PassRole", role, Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
+        ),
+    )
+    try:
+        create(to_lambda)
+    except ClientError as error:  # past IAM: whatever Lambda says about the empty zip is not AccessDenied
+        assert "AccessDenied" not in error.response["Error"]["Code"]
+
+
+def test_permissions_boundary_condition_on_role_writes(aws, identity):
+    boundary = aws("iam").create_policy(
+        PolicyName=unique("iam-boundary"), PolicyDocument=document(allow("s3:*"))
+    )["Policy"]["Arn"]
+    trust = document(
+        {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    )
+    user = identity(
+        allow("iam:CreateRole", Condition={"StringEquals": {"iam:PermissionsBoundary": boundary}}),
+        allow("iam:GetRole"),
+    )
+    iam = user.client("iam")
+    code, message, status = denied(
+        lambda: iam.create_role(RoleName=unique("iam-unbounded"), AssumeRolePolicyDocument=trust)
+    )
+    assert (code, status) == ("AccessDenied", 403)
+    assert "iam:CreateRole" in message and "because no identity-based policy allows" in message
+    name = unique("iam-bounded")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary)
+    assert iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+
+
+# -- roles: boundaries, sessions, trust ---------------------------------------------------------
+def _role_with(
+    aws: Callable[..., Any], trusted_arn: str, *statements: dict[str, Any], boundary: str | None = None
+) -> str:
+    trust = document({"Effect": "Allow", "Principal": {"AWS": trusted_arn}, "Action": "sts:AssumeRole"})
+    extra = {"PermissionsBoundary": boundary} if boundary else {}
+    name = unique("iam-role")
+    arn = aws("iam").create_role(RoleName=name, AssumeRolePolicyDocument=trust, **extra)["Role"]["Arn"]
+    if statements:
+        aws("iam").put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=document(*statements))
+    return arn
+
+
+def _session(user: Identity, role_arn: str) -> dict[str, str]:
+    found = user.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="tester")["Credentials"]
+    return {
+        "aws_access_key_id": found["AccessKeyId"],
+        "aws_secret_access_key": found["SecretAccessKey"],
+        "aws_session_token": found["SessionToken"],
+    }
+
+
+def test_a_boundary_limits_what_a_role_session_may_do(aws, identity, table):
+    boundary = aws("iam").create_policy(
+        PolicyName=unique("iam-boundary"), PolicyDocument=document(allow("dynamodb:GetItem"))
+    )["Policy"]["Arn"]
+    user = identity()
+    role = _role_with(aws, user.arn, allow("dynamodb:*"), boundary=boundary)
+    session = _session(user, role)
+    ddb = user.client("dynamodb", **session)
+    ddb.get_item(TableName=table, Key={"k": {"S": "x"}})
+    role_name = role.rsplit("/", 1)[-1]
+    assert denied(lambda: put(ddb, table)) == (
+        "AccessDeniedException",
+        f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role_name}/tester is not authorized to perform: "
+        f"dynamodb:PutItem on resource: {table_arn(table)} because no permissions boundary allows the "
+        "dynamodb:PutItem action",
+        403,
+    )
+    assert (
+        user.client("sts", **session)
+        .get_caller_identity()["Arn"]
+        .endswith(f"assumed-role/{role_name}/tester")
+    )
+
+
+def test_assume_role_needs_a_trust_policy_that_names_the_caller(aws, identity):
+    user = identity(allow("sts:AssumeRole"))
+    stranger = aws("iam").create_user(UserName=unique("iam-stranger"))["User"]["Arn"]
+    role = _role_with(aws, stranger)
+    code, message, status = denied(lambda: _session(user, role))
+    assert (code, status) == ("AccessDenied", 403)
+    assert message == (
+        f"User: {user.arn} is not authorized to perform: sts:AssumeRole on resource: {role} "
+        "because no resource-based policy allows the sts:AssumeRole action"
+    )
+    # A trust policy naming the user itself is enough, with no identity policy.
+    named = identity()
+    _session(named, _role_with(aws, named.arn))
+
+
+# -- resource policies ---------------------------------------------------------------------------
+def test_a_bucket_policy_denies_and_allows_within_the_account(aws, identity):
+    bucket = unique("iam-bp")
+    aws("s3").create_bucket(Bucket=bucket)
+    user = identity(allow("s3:*"))
+    reader = identity()
+    aws("s3").put_bucket_policy(
+        Bucket=bucket,
+        Policy=document(
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": user.arn},
+                "Action": "s3:DeleteObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": reader.arn},
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+        ),
+    )
+    user.client("s3").put_object(Bucket=bucket, Key="k", Body=b"v")
+    code, message, _ = denied(lambda: user.client("s3").delete_object(Bucket=bucket, Key="k"))
+    assert code == "AccessDenied"
+    assert message.endswith("with an explicit deny in a resource-based policy")
+    assert reader.client("s3").get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
