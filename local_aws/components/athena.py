@@ -56,7 +56,10 @@ DuckDB, or one missing from ``TRINO_FUNCTIONS``, is FUNCTION_NOT_FOUND here even
 a refused relation or statement is reported without Athena's exact line:column in a few cases
 (engine statements are refused at their first word, paths in FROM as TABLE_NOT_FOUND where Trino
 gives a syntax error). UpdateWorkGroup does not check EngineVersion, encryption or ACL settings
-(it stores them), and the message refusing a query in a disabled workgroup is our wording.
+(it stores them), and the message refusing a query in a disabled workgroup is our wording. A
+statement nested deeper than Python's stack allows sqlglot to parse (about 40 nested function calls,
+48 parentheses or 85 subqueries) fails with Trino's "statement is too large" SYNTAX_ERROR, where
+Trino accepts far deeper nesting.
 """
 
 from __future__ import annotations

@@ -314,3 +314,20 @@ def test_a_query_string_that_is_not_a_string_is_refused(unvalidated: Any, lake: 
             unvalidated.start_query_execution(QueryString=value, ResultConfiguration=output)
         assert error.value.response["Error"]["Code"] == "SerializationException"
         assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["SELECT " + "(" * 3000 + "1" + ")" * 3000, "SELECT " + "upper(" * 500 + "'a'" + ")" * 500],
+    ids=["3000 parentheses", "500 nested calls"],
+)
+def test_a_statement_nested_too_deep_is_refused_in_trinos_words(
+    aws: Callable[..., Any], lake: dict[str, Any], sql: str
+) -> None:
+    status = finish(aws, start(aws, lake, sql))["Status"]
+    assert status["State"] == "FAILED"
+    assert (
+        status["StateChangeReason"]
+        == "SYNTAX_ERROR: line 1:1: statement is too large (stack overflow while parsing)"
+    )
+    assert status["AthenaError"]["ErrorCategory"] == 2
