@@ -8,9 +8,10 @@ adds what S3 does with that answer for the bucket's owner: an explicit Deny alwa
 the bucket owner's account, no matching statement leaves the decision to the caller's identity
 policies; a principal of another account needs an explicit Allow here (cross-account access).
 
-This module is the seed of a fuller evaluator: it knows nothing about S3 or moto, only the
-policy language, so identity policies, permissions boundaries and other resource policies can be
-folded in later through the same `Request` and `statement_applies`.
+The policy language itself (parsing, wildcards, condition operators) is `local_aws.iam.policy`,
+shared with the IAM evaluator (`local_aws.iam`), which applies identity policies, permissions
+boundaries and this bucket policy together; this module keeps the bucket-only view its callers
+and tests use.
 
 Condition operators: String(Not)Equals(IgnoreCase), String(Not)Like, Arn(Not)Equals,
 Arn(Not)Like, Bool, Null, (Not)IpAddress, Numeric*, Date*, BinaryEquals, each with the
@@ -29,15 +30,14 @@ policies, SCPs / RCPs, session policies and KMS key policies are not part of the
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
+
+from local_aws.iam import policy as iam_policy
 
 ALLOW = "Allow"
 DENY = "Deny"
@@ -89,32 +89,13 @@ class Decision:
 def statements(policy: str | bytes | Mapping[str, Any]) -> list[dict[str, Any]]:
     """The statements of a policy document, always as a list (a single statement may be an object).
 
-    Parsed documents are cached by text: the statements are copies, their nested values are shared
-    and must not be changed.
+    Parsed documents are cached by text (`local_aws.iam.policy.parse`): the statements are
+    copies, their nested values are shared and must not be changed.
     """
-    if isinstance(policy, bytes | str):
-        text = policy if isinstance(policy, str) else policy.decode("utf-8", "replace")
-        return [dict(s) for s in _parsed(text)]
-    return _statements_of(policy)
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed(text: str) -> tuple[dict[str, Any], ...]:
-    """A policy document's statements, parsed once per text (callers get copies)."""
     try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise PolicyError(f"the bucket policy is not valid JSON: {exc}") from exc
-    return tuple(_statements_of(document))
-
-
-def _statements_of(policy: Any) -> list[dict[str, Any]]:
-    if not isinstance(policy, Mapping):
-        raise PolicyError("the bucket policy is not a JSON object")
-    found = policy.get("Statement", [])
-    found = [found] if isinstance(found, Mapping) else found
-    if not isinstance(found, list) or not all(isinstance(s, Mapping) for s in found):
-        raise PolicyError("the bucket policy's Statement is not a list of objects")
+        found, _ = iam_policy.document_statements(policy)
+    except iam_policy.PolicyError as exc:
+        raise PolicyError(str(exc).replace("the policy", "the bucket policy")) from exc
     return [dict(s) for s in found]
 
 
@@ -164,164 +145,27 @@ def _principal_matches(statement: Mapping[str, Any], request: Request) -> bool:
 
 
 # -- actions and resources --------------------------------------------------------------------
-@functools.lru_cache(maxsize=4096)
-def _wildcard_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    # Policies are evaluated for every object a delivery writes: compile each pattern once.
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
-
-
-def _wildcard(pattern: str, value: str, ignore_case: bool) -> bool:
-    """IAM's wildcards: ``*`` any run of characters, ``?`` one character, nothing else special."""
-    return _wildcard_regex(pattern, ignore_case).fullmatch(value) is not None
-
-
 def _element_matches(statement: Mapping[str, Any], name: str, value: str, ignore_case: bool) -> bool:
     """Action/NotAction or Resource/NotResource; an absent pair matches everything."""
     if name in statement:
-        return any(_wildcard(str(p), value, ignore_case) for p in _as_list(statement[name]))
+        return any(iam_policy.wildcard(str(p), value, ignore_case) for p in _as_list(statement[name]))
     if f"Not{name}" in statement:
-        return not any(_wildcard(str(p), value, ignore_case) for p in _as_list(statement[f"Not{name}"]))
+        return not any(
+            iam_policy.wildcard(str(p), value, ignore_case) for p in _as_list(statement[f"Not{name}"])
+        )
     return True
 
 
-# -- conditions -------------------------------------------------------------------------------
-def _string_equals(pattern: str, value: str) -> bool:
-    return pattern == value
-
-
-def _string_equals_ignore_case(pattern: str, value: str) -> bool:
-    return pattern.lower() == value.lower()
-
-
-def _string_like(pattern: str, value: str) -> bool:
-    return _wildcard(pattern, value, ignore_case=False)
-
-
-def _arn_like(pattern: str, value: str) -> bool:
-    # ARNs are compared component by component, so a wildcard never spans a colon-separated part.
-    pattern_parts, value_parts = pattern.split(":", 5), value.split(":", 5)
-    if ":" not in pattern:
-        return _wildcard(pattern, value, ignore_case=False)  # a bare "*"
-    if len(pattern_parts) != 6 or len(value_parts) != 6:
-        return False
-    return all(_wildcard(p, v, ignore_case=False) for p, v in zip(pattern_parts, value_parts, strict=True))
-
-
-def _bool(pattern: str, value: str) -> bool:
-    return pattern.lower() == value.lower()
-
-
-def _ip_address(pattern: str, value: str) -> bool:
-    try:
-        return ipaddress.ip_address(value) in ipaddress.ip_network(pattern, strict=False)
-    except ValueError:
-        return False
-
-
-def _number(text: str) -> float:
-    return float(text)
-
-
-def _date(text: str) -> float:
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)  # epoch seconds
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp()
-
-
-def _compare(parse: Any, test: Any) -> Any:
-    def compare(pattern: str, value: str) -> bool:
-        try:
-            return bool(test(parse(value), parse(pattern)))
-        except (ValueError, TypeError, OverflowError):
-            return False
-
-    return compare
-
-
-# operator -> (comparison of one policy value with one request value, negated?)
-_OPERATORS: dict[str, tuple[Any, bool]] = {
-    "StringEquals": (_string_equals, False),
-    "StringNotEquals": (_string_equals, True),
-    "StringEqualsIgnoreCase": (_string_equals_ignore_case, False),
-    "StringNotEqualsIgnoreCase": (_string_equals_ignore_case, True),
-    "StringLike": (_string_like, False),
-    "StringNotLike": (_string_like, True),
-    "ArnEquals": (_arn_like, False),  # IAM treats ArnEquals like ArnLike
-    "ArnLike": (_arn_like, False),
-    "ArnNotEquals": (_arn_like, True),
-    "ArnNotLike": (_arn_like, True),
-    "Bool": (_bool, False),
-    "IpAddress": (_ip_address, False),
-    "NotIpAddress": (_ip_address, True),
-    "BinaryEquals": (_string_equals, False),
-    "NumericEquals": (_compare(_number, lambda v, p: v == p), False),
-    "NumericNotEquals": (_compare(_number, lambda v, p: v == p), True),
-    "NumericLessThan": (_compare(_number, lambda v, p: v < p), False),
-    "NumericLessThanEquals": (_compare(_number, lambda v, p: v <= p), False),
-    "NumericGreaterThan": (_compare(_number, lambda v, p: v > p), False),
-    "NumericGreaterThanEquals": (_compare(_number, lambda v, p: v >= p), False),
-    "DateEquals": (_compare(_date, lambda v, p: v == p), False),
-    "DateNotEquals": (_compare(_date, lambda v, p: v == p), True),
-    "DateLessThan": (_compare(_date, lambda v, p: v < p), False),
-    "DateLessThanEquals": (_compare(_date, lambda v, p: v <= p), False),
-    "DateGreaterThan": (_compare(_date, lambda v, p: v > p), False),
-    "DateGreaterThanEquals": (_compare(_date, lambda v, p: v >= p), False),
-}
-
-
-class UnknownOperator(ValueError):
-    """A condition operator this evaluator does not implement."""
-
-
-def _lookup(context: Mapping[str, str | list[str]], key: str) -> list[str] | None:
-    wanted = key.lower()
-    for name, value in context.items():
-        if name.lower() == wanted:
-            return [_text(v) for v in _as_list(value)]
-    return None
-
-
-def _text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _key_holds(operator: str, patterns: list[str], values: list[str] | None) -> bool:
-    """One operator and one condition key against the request's values of that key."""
-    qualifier, _, base = operator.rpartition(":")
-    if base == "Null":
-        return any((values is None) == (p.lower() == "true") for p in patterns)
-    if_exists = base.endswith("IfExists")
-    base = base.removesuffix("IfExists")
-    if base not in _OPERATORS:
-        raise UnknownOperator(operator)
-    compare, negated = _OPERATORS[base]
-    if values is None or (qualifier and not values):
-        if qualifier == "ForAllValues":
-            return True  # vacuously true for an absent or empty set, as IAM documents
-        return if_exists or negated
-
-    def one(value: str) -> bool:
-        hit = any(compare(p, value) for p in patterns)
-        return not hit if negated else hit
-
-    if qualifier == "ForAllValues":
-        return all(one(v) for v in values)
-    return any(one(v) for v in values)
+# -- conditions: the IAM evaluator's (local_aws.iam.policy) ----------------------------------
+UnknownOperator = iam_policy.UnknownOperator
 
 
 def conditions_hold(condition: Mapping[str, Any] | None, context: Mapping[str, str | list[str]]) -> bool:
     """Whether a statement's Condition block is satisfied by the request context.
 
-    Raises `UnknownOperator` for an operator this module does not implement.
+    Raises `UnknownOperator` for an operator the evaluator does not implement.
     """
-    for operator, keys in (condition or {}).items():
-        if not isinstance(keys, Mapping):
-            raise UnknownOperator(operator)
-        for key, patterns in keys.items():
-            if not _key_holds(operator, [_text(p) for p in _as_list(patterns)], _lookup(context, key)):
-                return False
-    return True
+    return iam_policy.conditions_hold(condition, context)
 
 
 # -- statements and policies ------------------------------------------------------------------
