@@ -377,16 +377,14 @@ def test_a_deny_that_exempts_the_role_by_its_unique_id_lets_only_that_role_write
 # -- another account's bucket -----------------------------------------------------------------
 @pytest.fixture
 def other_account_s3(aws: Callable[..., Any]) -> Any:
-    """An S3 client of another account (a session of a role there, as a boto3 user would get one)."""
-    credentials = aws("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/bucket-owner", RoleSessionName="owner"
-    )["Credentials"]
-    return aws(
-        "s3",
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    """An S3 client of another account's owner (moto picks the account from ``x-moto-account-id``)."""
+    client = aws("s3", aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def as_other_account(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = OTHER_ACCOUNT
+
+    client.meta.events.register("before-sign.s3.*", as_other_account)
+    return client
 
 
 def test_a_bucket_of_another_account_needs_an_explicit_allow_for_the_role(
@@ -394,6 +392,9 @@ def test_a_bucket_of_another_account_needs_an_explicit_allow_for_the_role(
 ):
     bucket = unique("fh-xacct-bkt")
     other_account_s3.create_bucket(Bucket=bucket)
+    assert bucket not in [b["Name"] for b in aws("s3").list_buckets()["Buckets"]], (
+        "owned by the other account"
+    )
     name = create_stream(
         bucket,
         destination={"Prefix": "in/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},
