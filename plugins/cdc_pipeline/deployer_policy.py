@@ -78,12 +78,20 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
                 "s3:PutBucketPolicy",
                 "s3:DeleteBucketPolicy",
                 "s3:GetBucketVersioning",
+                # Teardown aborts unfinished uploads: a bucket that has any cannot be deleted.
+                "s3:ListBucketMultipartUploads",
             ],
             [f"arn:{partition}:s3:::{b}" for b in buckets],
         ),
         (
             "Objects",
-            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:AbortMultipartUpload",
+            ],
             [f"arn:{partition}:s3:::{b}/*" for b in buckets],
         ),
         (

@@ -264,3 +264,135 @@ def test_a_deployer_that_may_not_create_the_boundary_is_told_what_to_run(
     assert boundary_policy_arn(deployment.settings) in message and "does not exist" in message
     assert "python -m cdc_pipeline.deployer_policy --boundary" in message
     assert "aws iam create-policy" in message
+
+
+# -- the same, enforced: local_aws evaluates requests signed by the deployer's role session ---------
+
+
+def _access_denied(call: Callable[[], Any], action: str, code: str = "AccessDenied") -> str:
+    """IAM answers AccessDenied; Lambda (a JSON service) AccessDeniedException."""
+    with pytest.raises(ClientError) as error:
+        call()
+    response = error.value.response["Error"]
+    assert response["Code"] == code, response
+    assert f"is not authorized to perform: {action}" in response["Message"], response
+    return response["Message"]
+
+
+def _zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def test_the_deployer_provisions_and_tears_down_but_cannot_escalate(
+    local_settings: Settings, aws: Callable[..., Any], endpoint_url: str
+) -> None:
+    import boto3
+
+    account = aws("sts").get_caller_identity()["Account"]
+    settings = local_settings.with_account_id(account)
+    prefix = settings.prefix
+    iam = aws("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    # Named under the prefix on purpose: the deployer must not be able to widen its own role.
+    own_role = f"{prefix}-airflow"
+    iam.create_role(RoleName=own_role, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName=own_role, PolicyName="deployer", PolicyDocument=json.dumps(deployer_policy(settings))
+    )
+    credentials = aws("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{own_role}", RoleSessionName="airflow"
+    )["Credentials"]
+
+    def deployer(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    boundary = boundary_policy_arn(settings)
+    try:
+        # The boundary is the administrator's: the deployer is refused and told what to run.
+        with pytest.raises(BoundaryNotWritableError, match="deployer_policy --boundary"):
+            ensure_boundary(Deployment.build(SALES_ORDERS, settings, deployer))
+        ensure_boundary(Deployment.build(SALES_ORDERS, settings, aws))
+
+        first = provision(SALES_ORDERS, settings, deployer)
+        assert {o.action for o in first} == {"created", "unchanged"}, first
+        assert {o.action for o in provision(SALES_ORDERS, settings, deployer)} == {"unchanged"}
+
+        anything = json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        )
+        lambda_trust = json.dumps(role_specs(SALES_ORDERS.resources(settings))[0].trust)
+        pipe_role = SALES_ORDERS.resources(settings).pipe_role
+        client = deployer("iam")
+        _access_denied(
+            lambda: client.create_role(
+                RoleName=f"{prefix}-x-pipe-role", AssumeRolePolicyDocument=lambda_trust
+            ),
+            "iam:CreateRole",
+        )
+        _access_denied(
+            lambda: client.create_role(
+                RoleName=f"{prefix}-admin",
+                AssumeRolePolicyDocument=lambda_trust,
+                PermissionsBoundary=boundary,
+            ),
+            "iam:CreateRole",
+        )
+        _access_denied(
+            lambda: client.put_role_policy(
+                RoleName=own_role, PolicyName="everything", PolicyDocument=anything
+            ),
+            "iam:PutRolePolicy",
+        )
+        message = _access_denied(
+            lambda: client.create_policy_version(
+                PolicyArn=boundary, PolicyDocument=anything, SetAsDefault=True
+            ),
+            "iam:CreatePolicyVersion",
+        )
+        assert "explicit deny" in message
+        _access_denied(
+            lambda: client.delete_role_permissions_boundary(RoleName=pipe_role),
+            "iam:DeleteRolePermissionsBoundary",
+        )
+        # A pipe's role handed to a Lambda function (whose code the deployer writes) is refused.
+        _access_denied(
+            lambda: deployer("lambda").create_function(
+                FunctionName=f"{prefix}-sales-orders-escape",
+                Runtime="python3.11",
+                Handler="handler.lambda_handler",
+                Role=f"arn:aws:iam::{account}:role/{pipe_role}",
+                Code={"ZipFile": _zip()},
+            ),
+            "iam:PassRole",
+            code="AccessDeniedException",
+        )
+
+        down = {o.resource: o.action for o in teardown(SALES_ORDERS, settings, deployer)}
+        assert down.pop("permissions_boundary") == "unchanged"  # left to the administrator
+        assert set(down.values()) <= {"deleted", "absent"}, down
+    finally:
+        teardown(SALES_ORDERS, settings, aws)
+        iam.delete_role_policy(RoleName=own_role, PolicyName="deployer")
+        iam.delete_role(RoleName=own_role)
