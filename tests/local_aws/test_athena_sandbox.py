@@ -574,3 +574,37 @@ def test_no_composition_of_escapes_reaches_the_host(local_aws: Any, lake: dict[s
             assert mark not in str(error.value)
 
     check()
+
+
+def test_with_the_cache_off_each_query_gets_a_locked_database_and_still_reads_the_lake(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    """``LOCAL_AWS_ATHENA_CACHE_MB=0``: a database per query, locked the same way, rows as before."""
+    from local_aws.athena_engine import cache
+
+    cache.configure(enabled=False)
+    try:
+        connection = cache.connect()
+        try:
+            settings = dict(
+                connection.execute(
+                    "SELECT name, value FROM duckdb_settings() "
+                    "WHERE name IN ('enable_external_access', 'lock_configuration')"
+                ).fetchall()
+            )
+            assert settings == {"enable_external_access": "false", "lock_configuration": "true"}
+            assert "disabled by configuration" in _duckdb_error(
+                connection, "SELECT * FROM read_text('/etc/passwd')"
+            )
+        finally:
+            connection.close()
+        assert query(aws, lake, "SELECT id, name FROM items ORDER BY id") == [
+            ["id", "name"],
+            ["1", "lamp"],
+            ["2", "desk"],
+        ]
+        reason = refused(aws, lake, "SELECT * FROM read_text('/etc/passwd')")
+        assert reason == "FUNCTION_NOT_FOUND: line 1:15: Function 'read_text' not registered"
+    finally:
+        cache.configure(enabled=True)
+    assert cache.enabled()
