@@ -594,7 +594,7 @@ def _query_string(params: dict[str, Any]) -> str:
         raise AthenaRequestError(
             f"QueryString must be a string, not {type(query).__name__}", error_type="SerializationException"
         )
-    if not query.strip():
+    if not query:  # (a blank but non-empty one is queued and fails as a syntax error, as in Athena)
         raise AthenaRequestError(
             f"1 validation error detected: Value '{query}' at 'queryString' failed to satisfy constraint: "
             "Member must have length greater than or equal to 1"
