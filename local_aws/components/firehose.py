@@ -77,7 +77,7 @@ from moto.firehose.exceptions import (
     ValidationException,
 )
 
-from local_aws import bucket_policies
+from local_aws import bucket_policies, iam
 from local_aws.components import firehose_prefixes as prefixes
 from local_aws.components import firehose_processing as processing
 from local_aws.components.base import Component
@@ -788,6 +788,16 @@ class Firehose(Component):
                 runtime: Any = self.world.components.get("lambda")
                 if runtime is None:
                     raise RuntimeError("the Lambda runtime component is not installed")
+                denied = settings.role_arn and iam.check_service_role(
+                    self.world,
+                    settings.role_arn,
+                    "lambda:InvokeFunction",
+                    lambda_arn,
+                    service_principal="firehose.amazonaws.com",
+                    source_arn=settings.arn,
+                )
+                if denied:  # the delivery role may not invoke the processor
+                    raise processing.TransformError(("Lambda.InvokeAccessDenied", denied.message))
                 result = runtime.invoke(lambda_arn, payload, settings.account_id, settings.region)
                 if result.function_error or not 200 <= int(result.status_code) < 300:
                     outcome.failure = processing.FUNCTION_ERROR
@@ -945,6 +955,17 @@ class Firehose(Component):
         assert self.world is not None
         bucket = self.world.backend("s3", settings.account_id).get_bucket(bucket_name)
         role_arn = settings.role_arn or f"arn:aws:iam::{settings.account_id}:root"
+        # The delivery role's trust, policies and boundary (local_aws.iam), then the bucket's policy.
+        denied = iam.check_service_role(
+            self.world,
+            role_arn,
+            "s3:PutObject",
+            f"arn:aws:s3:::{bucket_name}/{key}",
+            service_principal="firehose.amazonaws.com",
+            source_arn=settings.arn,
+        )
+        if denied is not None:
+            raise AccessDenied(denied.message)
         request = bucket_policies.role_request(
             role_arn,
             "s3:PutObject",

@@ -427,7 +427,7 @@ class PipesComponent(Component):
         if config is None:
             return None
         if status in (CREATING, UPDATING, STARTING):
-            problem = _resource_problem(config)
+            problem = _resource_problem(config) or _role_problem(self.world, pipe, config)
             if problem and (pipe.desired_state == RUNNING or status == CREATING):
                 self._set_state(pipe, _FAILED_STATE[status], problem)
                 return None
@@ -486,6 +486,16 @@ class PipesComponent(Component):
             started = self._window_started.setdefault(key, time.monotonic())
             if time.monotonic() - started < config.window:
                 return None
+        problem = _role_problem(self.world, pipe, config)
+        if problem:  # the role lost a permission: hold the records until it is back, as Pipes retries
+            if pipe.state_reason != problem:
+                self.log.warning("pipe %s: %s", pipe.name, problem)
+                pipe.state_reason = problem
+                self.world.mark_dirty()
+            return None
+        if pipe.state_reason and pipe.state_reason.startswith(_ROLE_REASON):
+            pipe.state_reason = None
+            self.world.mark_dirty()
         return _Job(
             arn=pipe.arn,
             incarnation=entry["id"],
@@ -859,3 +869,14 @@ def _patch_kinesis_shard() -> None:
         return
     Shard.get_max_sequence_number = _fast_max_sequence_number  # type: ignore[method-assign]
     Shard.get_min_sequence_number = _fast_min_sequence_number  # type: ignore[method-assign]
+
+
+_ROLE_REASON = "Pipes cannot use the execution role: "
+
+
+def _role_problem(world: Any, pipe: Any, config: PipeConfig) -> str | None:
+    """Why the pipe's role (trust or permissions, checked by local_aws.iam) stops it, or None."""
+    from local_aws.iam import service_steps
+
+    denied = service_steps.pipe(world, pipe.arn, pipe.role_arn, config.source, config.target)
+    return f"{_ROLE_REASON}{denied.message}" if denied is not None else None
