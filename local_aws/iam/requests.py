@@ -188,7 +188,7 @@ def describe(request: AwsRequest, account: str) -> Described | None:
     action = f"{prefix}:{_operation_name(prefix, operation)}"
     params = _parameters(body)
     checks = [
-        Check(action, arn, _action_context(action, params, account))
+        Check(action, arn, _action_context(action, params, account, region))
         for arn in resources_for(action, params, region, account)
     ]
     checks += _pass_role_checks(prefix, operation, body, account)
@@ -213,9 +213,20 @@ def _path_labels(uri: str, path: str) -> dict[str, str]:
     return {name: unquote(value) for name, value in zip(names, match.groups(), strict=False)}
 
 
-def _action_context(action: str, params: dict[str, str], account: str) -> dict[str, Any]:
+def _action_context(
+    action: str, params: dict[str, str], account: str, region: str = "us-east-1"
+) -> dict[str, Any]:
     """Condition keys the action itself carries (iam:PermissionsBoundary for role writes)."""
     context: dict[str, Any] = {}
+    # CreateEventSourceMapping has no resource type: its lambda:FunctionArn key is how policies scope it.
+    function = params.get("FunctionName")
+    if action.lower() == "lambda:createeventsourcemapping" and function:
+        name = (
+            function
+            if function.startswith("arn:")
+            else f"arn:aws:lambda:{region}:{account}:function:{function}"
+        )
+        context["lambda:FunctionArn"] = name
     if action.lower().startswith("iam:") and "Role" in action:
         boundary = params.get("PermissionsBoundary") or _existing_boundary(params.get("RoleName"), account)
         if boundary:
