@@ -1,7 +1,8 @@
 """Least-privilege IAM documents for the pipeline's roles: named actions on named resource ARNs.
 
-Never `Action: "*"`, never a service-wide `s3:*`, never `Resource: "*"`; a trailing `*` appears only
-after a named prefix (`<table>/stream/*`, `<bucket>/<dataset>/*`, the function's log streams).
+Never `Action: "*"`, never a service-wide `s3:*`; `Resource: "*"` only for an action AWS does not scope
+to a resource at all (dynamodb:ListStreams, which Pipes needs); a trailing `*` appears only after a
+named prefix (`<table>/stream/*`, `<bucket>/<dataset>/*`, the function's log streams).
 Trust policies name one service principal and pin `aws:SourceAccount`, so another account's
 Firehose or Pipe cannot be tricked into using the role (the confused-deputy guard AWS recommends).
 
@@ -76,8 +77,8 @@ def lambda_policy(names: ResourceNames) -> Document:
 def pipe_policy(names: ResourceNames) -> Document:
     """Read the table's stream, put to the Kinesis stream.
 
-    dynamodb:ListStreams is left out: it cannot be scoped to a resource, and a Pipe whose source is
-    a stream ARN does not need it.
+    dynamodb:ListStreams is among the permissions EventBridge Pipes documents for a DynamoDB stream
+    source; AWS scopes it to no resource (it lists names only), so it alone gets `"*"`.
     """
     return _policy(
         _allow(
@@ -85,6 +86,7 @@ def pipe_policy(names: ResourceNames) -> Document:
             ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
             [names.table_streams_arn],
         ),
+        _allow("ListTableStreams", ["dynamodb:ListStreams"], ["*"]),
         _allow("PutToKinesis", ["kinesis:PutRecord", "kinesis:PutRecords"], [names.stream_arn]),
     )
 
@@ -221,7 +223,7 @@ def boundary_policy(settings: Settings) -> Document:
     """The most any service role under the prefix may do: the inline policies' actions, on prefixed resources.
 
     No iam:*, sts:* or any action that changes a policy: a role inside the boundary cannot widen
-    itself or another role. The lake bucket's objects are `<bucket>/*` because datasets come and go
+    itself or another role. `"*"` only for the two ListStreams, which AWS scopes to no resource. The lake bucket's objects are `<bucket>/*` because datasets come and go
     while the boundary stays; each role's inline policy narrows that to its dataset's prefixes.
     """
     account = settings.require_account_id()
@@ -244,6 +246,9 @@ def boundary_policy(settings: Settings) -> Document:
             ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
             [arn("dynamodb", f"table/{prefix}-*/stream/*")],
         ),
+        # Names only, and AWS scopes them to no resource: Pipes (DynamoDB source) and Lambda's
+        # Kinesis event source mappings list as their services document.
+        _allow("ListStreams", ["dynamodb:ListStreams", "kinesis:ListStreams"], ["*"]),
         _allow(
             "ReadAndPutStreams",
             [
