@@ -256,6 +256,9 @@ class ChangeDriver:
         from faker import Faker  # imported here: DAG files import this package without paying for Faker
 
         p = self.params
+        self.made = dict.fromkeys(OPERATIONS, 0)
+        self.written = dict.fromkeys(OPERATIONS, 0)
+        self._next_report = p.progress_every
         rng = random.Random(p.seed)
         fake = Faker()
         fake.seed_instance(p.seed)
@@ -283,7 +286,9 @@ class ChangeDriver:
         self._report(done=True)
         return self.dataset.summary(self._record(plan.state, first_at, last_at))
 
-    def _next_write(self, plan: ChangePlan | AppendPlan, rng: random.Random, index: int):
+    def _next_write(
+        self, plan: ChangePlan | AppendPlan, rng: random.Random, index: int
+    ) -> tuple[str, float] | None:
         """``(op, elapsed seconds)`` of write `index`, waiting for its paced time; None when done."""
         p = self.params
         elapsed = self.monotonic() - self._started
