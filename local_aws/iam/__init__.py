@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -200,7 +199,7 @@ def authorize(world: World, request: AwsRequest) -> AccessDenied | None:
 
 def _session_name(service_principal: str) -> str:
     # Services name their sessions after themselves; the exact names are not documented.
-    return service_principal.split(".", 1)[0].capitalize() + "Session-" + str(int(time.time()))
+    return service_principal.split(".", 1)[0].capitalize() + "Session"
 
 
 def check_service_role(

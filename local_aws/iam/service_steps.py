@@ -34,7 +34,12 @@ PIPES, FIREHOSE, GLUE, LAMBDA = (
     "lambda.amazonaws.com",
 )
 _DDB_STREAM_READS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
-_KINESIS_READS = ("kinesis:DescribeStream", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards")
+_KINESIS_READS = (
+    "kinesis:DescribeStream",
+    "kinesis:GetShardIterator",
+    "kinesis:GetRecords",
+    "kinesis:ListShards",
+)
 
 
 def _first_denial(
@@ -69,13 +74,20 @@ def pipe(world: World, pipe_arn: str, role_arn: str, source: str, target: str) -
     return _first_denial(world, role_arn, PIPES, checks, pipe_arn)
 
 
-def firehose_source(world: World, stream_arn: str, role_arn: str, kinesis_arn: str) -> iam.AccessDenied | None:
+def firehose_source(
+    world: World, stream_arn: str, role_arn: str, kinesis_arn: str
+) -> iam.AccessDenied | None:
     """A delivery stream reading its Kinesis source as the source configuration's role."""
     return _first_denial(world, role_arn, FIREHOSE, _stream_reads(kinesis_arn), stream_arn)
 
 
 def crawler_reads(
-    world: World, crawler_arn: str, role_arn: str, bucket: str, keys: Iterable[str], database_arn: str | None = None
+    world: World,
+    crawler_arn: str,
+    role_arn: str,
+    bucket: str,
+    keys: Iterable[str],
+    database_arn: str | None = None,
 ) -> iam.AccessDenied | None:
     """A crawler listing an S3 target and reading its objects as the crawler's role."""
     checks: list[tuple[str, str | None]] = [("s3:ListBucket", f"arn:aws:s3:::{bucket}")]

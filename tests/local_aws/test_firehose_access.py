@@ -350,6 +350,13 @@ def test_a_deny_that_exempts_the_role_by_its_unique_id_lets_only_that_role_write
     role = aws("iam").create_role(RoleName=unique("fh-writer"), AssumeRolePolicyDocument=json.dumps(trust))[
         "Role"
     ]
+    writes = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}],
+    }
+    aws("iam").put_role_policy(  # an existing role's own policies are checked too (local_aws.iam)
+        RoleName=role["RoleName"], PolicyName="writes", PolicyDocument=json.dumps(writes)
+    )
     # AWS's documented way to let one role write: exempt its unique id (aws:userid is "<id>:<session>").
     put_policy(
         aws("s3"),

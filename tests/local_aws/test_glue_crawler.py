@@ -36,6 +36,13 @@ class Lake:
         self.role_arn = aws("iam").create_role(
             RoleName=unique("crawler-role"), AssumeRolePolicyDocument=TRUST_POLICY
         )["Role"]["Arn"]
+        # local_aws checks the crawler's role (local_aws.iam): let it read every object here.
+        reads = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}
+        aws("iam").put_role_policy(
+            RoleName=self.role_arn.rsplit("/", 1)[-1],
+            PolicyName="reads",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [reads]}),
+        )
         self.s3.create_bucket(Bucket=self.bucket)
         self.glue.create_database(DatabaseInput={"Name": self.database})
 

@@ -284,3 +284,29 @@ def test_a_running_pipe_whose_role_loses_put_records_holds_its_records_until_it_
         what="the five held changes",
     )
     assert sorted(r["key"] for r in moved) == [f"o-{i}" for i in range(5)]
+
+
+# -- Glue crawler -----------------------------------------------------------------------------------
+def test_a_crawler_whose_role_may_not_read_the_objects_fails_naming_the_denied_read(aws, bucket):
+    from tests.local_aws.test_glue_crawler import Lake
+
+    lake = Lake(aws)
+    lake.put_json("lake/orders/part-0.json", [{"id": 1}])
+    list_only = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{lake.bucket}"}
+    _, role_arn = make_role(aws, trust("glue.amazonaws.com"), list_only)
+    crawler = lake.crawl(lake.crawler(Role=role_arn))
+    assert crawler["LastCrawl"]["Status"] == "FAILED"
+    assert crawler["LastCrawl"]["ErrorMessage"] == (
+        f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/GlueSession"
+        f' is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::{lake.bucket}/lake/orders/part-0.json"'
+        " because no identity-based policy allows the s3:GetObject action"
+        " (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)"
+    )
+    _, pipes_role = make_role(
+        aws, trust("pipes.amazonaws.com"), {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    )
+    crawler = lake.crawl(lake.crawler(Role=pipes_role))
+    assert crawler["LastCrawl"]["Status"] == "FAILED"
+    assert crawler["LastCrawl"]["ErrorMessage"] == (
+        f"Service is unable to assume provided role {pipes_role}. Please verify role's TrustPolicy."
+    )

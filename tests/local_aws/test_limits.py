@@ -342,6 +342,10 @@ def test_a_gzip_bomb_does_not_grow_the_crawling_server(tmp_path: Path) -> None:
         role = server.client("iam").create_role(RoleName="crawler", AssumeRolePolicyDocument=TRUST)["Role"][
             "Arn"
         ]
+        reads = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}
+        server.client("iam").put_role_policy(  # local_aws checks the crawler's role (local_aws.iam)
+            RoleName="crawler", PolicyName="reads", PolicyDocument=json.dumps({"Statement": [reads]})
+        )
         s3.create_bucket(Bucket="lake")
         s3.put_object(Bucket="lake", Key="data/bomb.json.gz", Body=bomb)
         s3.put_object(Bucket="lake", Key="data/good.json.gz", Body=gzip.compress(b'{"id": 1}\n{"id": 2}\n'))

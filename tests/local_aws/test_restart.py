@@ -73,9 +73,15 @@ def role(server: ServerProcess, service: str) -> str:
             }
         ],
     }
-    return server.client("iam").create_role(
+    arn = server.client("iam").create_role(
         RoleName=f"{service}-role", AssumeRolePolicyDocument=json.dumps(trust)
     )["Role"]["Arn"]
+    # local_aws checks service roles (local_aws.iam); this test is about restarts, not permissions.
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    server.client("iam").put_role_policy(
+        RoleName=f"{service}-role", PolicyName="all", PolicyDocument=json.dumps(everything)
+    )
+    return arn
 
 
 def build_pipeline(server: ServerProcess) -> None:
