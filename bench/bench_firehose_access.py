@@ -86,7 +86,7 @@ def bench_decisions(count: int) -> None:
             start = time.perf_counter()
             for n in range(count // 5):
                 request = bucket_policies.role_request(
-                    ROLE, "s3:PutObject", f"arn:aws:s3:::{bucket}/data/{n}", "AWSFirehoseToS3"
+                    ROLE, "s3:PutObject", f"arn:aws:s3:::{bucket}/data/{n}", "FirehoseSession"
                 )
                 bucket_policies.decide(text, "123456789012", request)
             samples.append((time.perf_counter() - start) / (count // 5))

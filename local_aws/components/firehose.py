@@ -40,17 +40,18 @@ separately) and the 64 MiB minimum buffer size is not enforced. Lambda invocatio
 for a fraction of a second, not AWS's schedule. Some rejection messages (dynamic-partitioning
 rules, processor parameters) are worded here, not copied from AWS. Error objects use the
 destination's compression.
-Access to the destination is the bucket policy and the bucket's owner only: the delivery role's
-own identity policies, its trust policy (whether Firehose may assume it, even whether it exists),
-permissions boundaries, SCPs / RCPs, ACLs and S3 Object Ownership (objects written to another
-account's bucket belong to its owner, as with BucketOwnerEnforced), Block Public Access, VPC
-endpoint policies and KMS key policies are not evaluated, and the Lambda processor is invoked
-without checking the role's lambda:InvokeFunction. The requests carry no ``aws:SourceIp``,
-``aws:SourceVpce`` or ``s3:x-amz-acl`` (so a Deny conditioned on ``NotIpAddress`` applies, as it
-does to Firehose's own addresses in AWS). Delivery errors are not counted in
-DescribeDeliveryStream (nor in CloudWatch metrics): only the error log and the server log show
-them. A log group or stream that does not exist gets no error record. The role session is named
-``AWSFirehoseToS3`` here (a policy naming an assumed-role session ARN must use that name).
+Access to the destination: for a delivery role IAM knows, `local_aws.iam` checks its trust
+policy, its policies and boundary (and ``lambda:InvokeFunction`` before the processor runs); a
+role IAM does not know is not refused for itself (tests and demos name roles they never create),
+but the bucket policy and the bucket's owner still decide its writes. SCPs / RCPs, ACLs and S3
+Object Ownership (objects written to another account's bucket belong to its owner, as with
+BucketOwnerEnforced), Block Public Access, VPC endpoint policies and KMS key policies are not
+evaluated. The requests carry no ``aws:SourceIp``, ``aws:SourceVpce`` or ``s3:x-amz-acl`` (so a
+Deny conditioned on ``NotIpAddress`` applies, as it does to Firehose's own addresses in AWS).
+Delivery errors are not counted in DescribeDeliveryStream (nor in CloudWatch metrics): only the
+error log and the server log show them. A log group or stream that does not exist gets no error
+record. The role session is named ``FirehoseSession`` here (AWS does not document its name; a
+policy naming an assumed-role session ARN or an ``aws:userid`` session must use this one).
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ RETENTION_S = 24 * 3600
 # doubles up to the cap, both overridable (tests and demos should not wait on AWS's pace).
 S3_RETRY_S = float(os.environ.get("LOCAL_AWS_FIREHOSE_S3_RETRY_SECONDS", "0.5"))
 S3_RETRY_MAX_S = float(os.environ.get("LOCAL_AWS_FIREHOSE_S3_RETRY_MAX_SECONDS", "5"))
-# The role session name Firehose's S3 requests carry (assumed-role ARNs in bucket policies).
-ROLE_SESSION_NAME = "AWSFirehoseToS3"
+# The role session name Firehose's S3 requests carry (assumed-role ARNs, aws:userid): the name
+# local_aws.iam gives Firehose's sessions, so that both checks see the same session.
+ROLE_SESSION_NAME = "FirehoseSession"
 # Firehose's error codes and messages for S3 delivery, as its CloudWatch error logs show them.
 S3_ACCESS_DENIED = (
     "S3.AccessDenied",
