@@ -288,6 +288,11 @@ class EventSourceMappings(Component):
                     continue
             window_started = None
             payload = json.dumps({"Records": [record.event for record in batch]}).encode()
+            problem = _role_problem(config.function_arn, config.source_arn)
+            if problem:  # the execution role lost a read permission: retried until it is back
+                self._set_result(uuid, f"PROBLEM: {problem}")
+                world.stopping.wait(1.0)
+                continue
             try:
                 invocation = runtime.invoke(config.function_arn, payload)  # type: ignore[attr-defined]
             except FunctionNotFound:
@@ -669,6 +674,7 @@ def _no_delivery(self: LambdaBackend, *args: Any, **kwargs: Any) -> None:
 
 def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> EventSourceMapping:
     _check_filters(spec)
+    _check_role(self, spec)
     esm = EventSourceMappings._originals["create_event_source_mapping"](self, spec)
     component = _component()
     if component is not None and _is_polled(esm):
@@ -687,3 +693,35 @@ def _patched_get_configuration(self: EventSourceMapping) -> dict[str, Any]:
     if component is not None and _is_polled(self):
         config["LastProcessingResult"] = component.last_result(self.uuid) or "No records processed"
     return config
+
+
+def _role_problem(function_arn: str, source_arn: str) -> str | None:
+    """Lambda's complaint when the execution role may not read the stream (local_aws.iam), or None."""
+    from local_aws.iam import service_steps
+
+    role = _function_role(function_arn)
+    if not role or not _is_stream(source_arn):
+        return None
+    denied = service_steps.event_source_mapping(current(), role, source_arn)
+    if denied is None:
+        return None
+    return (
+        f"Cannot access stream {source_arn}. Please ensure the role can perform the GetRecords, "
+        f"GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM. ({denied.message})"
+    )
+
+
+def _is_stream(arn: str) -> bool:
+    return ":kinesis:" in arn or (":dynamodb:" in arn and "/stream/" in arn)
+
+
+def _check_role(backend: LambdaBackend, spec: dict[str, Any]) -> None:
+    """CreateEventSourceMapping checks that the function's role can read the stream, as Lambda does."""
+    source = str(spec.get("EventSourceArn") or "")
+    try:
+        function_arn = backend.get_function(spec.get("FunctionName", "")).function_arn
+    except Exception:  # moto answers an unknown function itself
+        return
+    problem = _role_problem(function_arn, source)
+    if problem:
+        raise InvalidParameterValueException(problem)

@@ -74,10 +74,14 @@ def consumer_zip() -> bytes:
 
 @pytest.fixture(scope="module")
 def role_arn(aws: Callable[..., Any]) -> str:
-    policy = {"Version": "2012-10-17", "Statement": []}
-    return aws("iam").create_role(RoleName=unique("esm-role"), AssumeRolePolicyDocument=json.dumps(policy))[
-        "Role"
-    ]["Arn"]
+    # local_aws checks the execution role (local_aws.iam): Lambda must be trusted, and the role must
+    # read the streams and let the handlers write their output.
+    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    policy = {"Version": "2012-10-17", "Statement": [trust]}
+    role = aws("iam").create_role(RoleName=unique("esm-role"), AssumeRolePolicyDocument=json.dumps(policy))["Role"]
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    aws("iam").put_role_policy(RoleName=role["RoleName"], PolicyName="all", PolicyDocument=json.dumps(everything))
+    return role["Arn"]
 
 
 @pytest.fixture(scope="module")
@@ -369,7 +373,12 @@ RESTART_SCRIPT = textwrap.dedent(
         raise SystemExit(f"timed out waiting for {expected}: {numbers()}")
 
     if phase == "first":
-        role = boto3.client("iam", **kw).create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        trust = '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+        role = boto3.client("iam", **kw).create_role(RoleName="r", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        boto3.client("iam", **kw).put_role_policy(
+            RoleName="r", PolicyName="all",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}',
+        )
         s3.create_bucket(Bucket="lake")
         lam.create_function(
             FunctionName="consumer", Runtime="python3.11", Role=role, Handler="consumer.handler",

@@ -310,3 +310,58 @@ def test_a_crawler_whose_role_may_not_read_the_objects_fails_naming_the_denied_r
     assert crawler["LastCrawl"]["ErrorMessage"] == (
         f"Service is unable to assume provided role {pipes_role}. Please verify role's TrustPolicy."
     )
+
+
+# -- Lambda event source mappings ------------------------------------------------------------------
+def test_an_event_source_mapping_needs_an_execution_role_that_can_read_the_stream(aws):
+    import io
+    import zipfile
+
+    from botocore.exceptions import ClientError
+
+    kinesis = aws("kinesis")
+    stream_name = unique("svc-events")
+    kinesis.create_stream(StreamName=stream_name, ShardCount=1)
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    role_name, role_arn = make_role(aws, trust("lambda.amazonaws.com"))
+    function = aws("lambda").create_function(
+        FunctionName=unique("svc-fn"),
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )["FunctionArn"]
+
+    def create() -> dict[str, Any]:
+        return aws("lambda").create_event_source_mapping(
+            FunctionName=function, EventSourceArn=stream_arn, StartingPosition="TRIM_HORIZON"
+        )
+
+    with pytest.raises(ClientError) as caught:
+        create()
+    error = caught.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValueException"
+    assert error["Message"].startswith(
+        f"Cannot access stream {stream_arn}. Please ensure the role can perform the GetRecords, "
+        "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM."
+    )
+    reads = {
+        "Effect": "Allow",
+        "Action": [
+            "kinesis:DescribeStream",
+            "kinesis:DescribeStreamSummary",
+            "kinesis:GetRecords",
+            "kinesis:GetShardIterator",
+            "kinesis:ListShards",
+            "kinesis:ListStreams",
+        ],
+        "Resource": "*",
+    }
+    aws("iam").put_role_policy(RoleName=role_name, PolicyName="access", PolicyDocument=document(reads))
+    mapping = create()
+    aws("lambda").delete_event_source_mapping(UUID=mapping["UUID"])

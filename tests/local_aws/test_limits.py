@@ -344,7 +344,7 @@ def test_a_gzip_bomb_does_not_grow_the_crawling_server(tmp_path: Path) -> None:
         ]
         reads = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}
         server.client("iam").put_role_policy(  # local_aws checks the crawler's role (local_aws.iam)
-            RoleName="crawler", PolicyName="reads", PolicyDocument=json.dumps({"Statement": [reads]})
+            RoleName="crawler", PolicyName="reads", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [reads]})
         )
         s3.create_bucket(Bucket="lake")
         s3.put_object(Bucket="lake", Key="data/bomb.json.gz", Body=bomb)
