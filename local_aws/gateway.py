@@ -358,8 +358,10 @@ def _reshape_html_error(
     """An error moto answered without an AWS error in it (werkzeug's HTML page, a bare ``{}``) in
     the service's shape; AWS errors that moto merely labels text/html pass through untouched."""
     code = int(status.split()[0])
-    if code < 400 or request.method == "HEAD" or _names_an_aws_error(headers, payload):
+    if code < 400 or request.method == "HEAD":
         return status, headers, payload
+    if _names_an_aws_error(headers, payload):
+        return status, _aws_content_type(headers, payload, protocol), payload
     if code >= 500:
         log.error("moto answered %s %s with %s: %r", request.method, request.path, status, payload[:500])
         return render(internal_error(protocol), protocol)
@@ -371,6 +373,16 @@ def _reshape_html_error(
         kind = "NotFoundException" if request.service == "pipes" else "ResourceNotFoundException"
         error = AwsError(kind, "The resource you requested does not exist.", 404)
     return render(error, protocol)
+
+
+def _aws_content_type(headers: list[tuple[str, str]], payload: bytes, protocol: str) -> list[tuple[str, str]]:
+    """moto labels many of its errors text/html: give them the type their body has."""
+    if not any(key.lower() == "content-type" and value.startswith("text/html") for key, value in headers):
+        return headers
+    kind = "application/xml" if payload.lstrip().startswith(b"<") else "application/json"
+    if kind == "application/json" and protocol == JSON:
+        kind = "application/x-amz-json-1.1"
+    return [(key, kind if key.lower() == "content-type" else value) for key, value in headers]
 
 
 def _names_an_aws_error(headers: list[tuple[str, str]], payload: bytes) -> bool:

@@ -158,7 +158,14 @@ def _service_limits(name: str, request: AwsRequest, document: dict[str, Any], wo
     if name == "kinesis":
         kinesis.check(request.operation, document)
     elif name == "dynamodb":
-        dynamodb.check(request.operation, document, lambda table: _key_names(world, request.region, table))
+        known: dict[str, tuple[str, ...]] = {}  # a batch names its table once per item: look it up once
+
+        def key_names(table: str) -> tuple[str, ...]:
+            if table not in known:
+                known[table] = _key_names(world, request.region, table)
+            return known[table]
+
+        dynamodb.check(request.operation, document, key_names)
 
 
 def _key_names(world: World, region: str, table_name: str) -> tuple[str, ...]:

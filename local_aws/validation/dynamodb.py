@@ -12,13 +12,12 @@ Messages are DynamoDB's own, as boto3 users see them in ``ValidationException``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import decimal
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from local_aws.validation.errors import AwsError
+from local_aws.validation.shapes import blob_length
 
 MAX_ITEM_BYTES = 400 * 1024
 MAX_NESTING = 32
@@ -184,7 +183,5 @@ def _number_size(text: str) -> int:
 
 
 def _binary_size(text: str) -> int:
-    try:
-        return len(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError):
-        return len(text)
+    size = blob_length(text)
+    return len(text) if size is None else size

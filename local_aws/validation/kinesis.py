@@ -13,11 +13,10 @@ The partition key's 256 characters and the shape of each field are checked from 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from local_aws.validation.errors import AwsError
+from local_aws.validation.shapes import blob_length
 
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_PUT_RECORDS = 500
@@ -45,9 +44,8 @@ def check(operation: str, document: dict[str, Any]) -> None:
 
 def _record_size(record: dict[str, Any], path: str) -> int:
     """The bytes one record counts against the limits: its data plus its partition key."""
-    try:
-        data = len(base64.b64decode(record.get("Data") or "", validate=True))
-    except (binascii.Error, ValueError, TypeError):
+    data = blob_length(record.get("Data") or "") if isinstance(record.get("Data") or "", str) else None
+    if data is None:
         return 0  # the shape check has already refused it
     if data > MAX_RECORD_BYTES:
         raise AwsError(
