@@ -8,43 +8,32 @@ adds what S3 does with that answer for the bucket's owner: an explicit Deny alwa
 the bucket owner's account, no matching statement leaves the decision to the caller's identity
 policies; a principal of another account needs an explicit Allow here (cross-account access).
 
-The policy language itself (parsing, wildcards, condition operators) is `local_aws.iam.policy`,
-shared with the IAM evaluator (`local_aws.iam`), which applies identity policies, permissions
-boundaries and this bucket policy together; this module keeps the bucket-only view its callers
-and tests use.
+The policy language itself (wildcards, ARN segments, condition operators, policy variables) is
+`local_aws.iam.policy`'s, shared with the IAM enforcement; this module adds the principals of one
+role session and the bucket owner's rule, for callers (Firehose's writes, the TLS-only policy of
+`s3_secure_transport`) that have no signed request to hand to `local_aws.iam`.
 
-Condition operators: String(Not)Equals(IgnoreCase), String(Not)Like, Arn(Not)Equals,
-Arn(Not)Like, Bool, Null, (Not)IpAddress, Numeric*, Date*, BinaryEquals, each with the
-``...IfExists`` suffix and the ``ForAnyValue:`` / ``ForAllValues:`` set qualifiers. As in IAM,
-condition key names are case-insensitive, values of one key are ORed (a negated operator needs
-none of them to match), keys and operators are ANDed, and a key missing from the request makes a
-positive operator false and a negated one true (``...IfExists`` makes it true, ``Null`` tests it).
-
-LIMITATIONS: policy variables (``${aws:username}``...) are compared literally; principals are
-matched as an assumed-role session carries them (its account, its role ARN, its session ARN), so
-``Service``, ``Federated`` and ``CanonicalUser`` principals never match a role's request; an
-operator this module does not know makes its statement not apply (AWS rejects such a policy at
-PutBucketPolicy). ACLs, Object Ownership, S3 Block Public Access, access points, VPC endpoint
-policies, SCPs / RCPs, session policies and KMS key policies are not part of the decision.
+LIMITATIONS: principals are matched as an assumed-role session carries them (its account, its
+role ARN, its session ARN), so ``Service``, ``Federated`` and ``CanonicalUser`` principals never
+match a role's request; an operator the policy language does not know makes its statement not
+apply (AWS rejects such a policy at PutBucketPolicy). ACLs, Object Ownership, S3 Block Public
+Access, access points, VPC endpoint policies, SCPs / RCPs, session policies and KMS key policies
+are not part of the decision.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from local_aws.iam import policy as iam_policy
+from local_aws.iam import policy as language
+from local_aws.iam.policy import PolicyError, UnknownOperator
 
 ALLOW = "Allow"
 DENY = "Deny"
-
-
-class PolicyError(ValueError):
-    """The bucket policy is not a JSON policy document."""
 
 
 class Effect(Enum):
@@ -89,20 +78,18 @@ class Decision:
 def statements(policy: str | bytes | Mapping[str, Any]) -> list[dict[str, Any]]:
     """The statements of a policy document, always as a list (a single statement may be an object).
 
-    Parsed documents are cached by text (`local_aws.iam.policy.parse`): the statements are
-    copies, their nested values are shared and must not be changed.
+    Parsed documents are cached by text: the statements are copies, their nested values are shared
+    and must not be changed.
     """
-    try:
-        found, _ = iam_policy.document_statements(policy)
-    except iam_policy.PolicyError as exc:
-        raise PolicyError(str(exc).replace("the policy", "the bucket policy")) from exc
-    return [dict(s) for s in found]
+    return language.document_statements(policy)[0]
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+def conditions_hold(condition: Mapping[str, Any] | None, context: Mapping[str, str | list[str]]) -> bool:
+    """Whether a statement's Condition block is satisfied by the request context.
+
+    Raises `UnknownOperator` for an operator the policy language does not implement.
+    """
+    return language.conditions_hold(condition, context)
 
 
 # -- principals -------------------------------------------------------------------------------
@@ -125,7 +112,7 @@ def _listed_principals(principal: Any) -> tuple[bool, set[str]]:
         return True, set()
     if not isinstance(principal, Mapping):
         return False, set()
-    aws = {str(name) for name in _as_list(principal.get("AWS"))}
+    aws = {str(name) for name in language.as_list(principal.get("AWS"))}
     return "*" in aws, aws
 
 
@@ -144,41 +131,22 @@ def _principal_matches(statement: Mapping[str, Any], request: Request) -> bool:
     return False  # a bucket policy statement without a principal applies to no one
 
 
-# -- actions and resources --------------------------------------------------------------------
-def _element_matches(statement: Mapping[str, Any], name: str, value: str, ignore_case: bool) -> bool:
-    """Action/NotAction or Resource/NotResource; an absent pair matches everything."""
-    if name in statement:
-        return any(iam_policy.wildcard(str(p), value, ignore_case) for p in _as_list(statement[name]))
-    if f"Not{name}" in statement:
-        return not any(
-            iam_policy.wildcard(str(p), value, ignore_case) for p in _as_list(statement[f"Not{name}"])
-        )
-    return True
-
-
-# -- conditions: the IAM evaluator's (local_aws.iam.policy) ----------------------------------
-UnknownOperator = iam_policy.UnknownOperator
-
-
-def conditions_hold(condition: Mapping[str, Any] | None, context: Mapping[str, str | list[str]]) -> bool:
-    """Whether a statement's Condition block is satisfied by the request context.
-
-    Raises `UnknownOperator` for an operator the evaluator does not implement.
-    """
-    return iam_policy.conditions_hold(condition, context)
-
-
 # -- statements and policies ------------------------------------------------------------------
-def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
-    """Whether one statement is about this request (principal, action, resource, condition)."""
+def statement_applies(statement: Mapping[str, Any], request: Request, variables: bool = False) -> bool:
+    """Whether one statement is about this request (principal, action, resource, condition).
+
+    :param variables: whether the policy's language version has policy variables (2012-10-17)
+    """
     if not _principal_matches(statement, request):
         return False
-    if not _element_matches(statement, "Action", request.action, ignore_case=True):
+    if ("Action" in statement or "NotAction" in statement) and not language.action_in(
+        statement, request.action
+    ):
         return False
-    if not _element_matches(statement, "Resource", request.resource, ignore_case=False):
+    if not language.resource_matches(statement, request.resource, request.context, variables):
         return False
     try:
-        return conditions_hold(statement.get("Condition"), request.context)
+        return language.conditions_hold(statement.get("Condition"), request.context, variables)
     except UnknownOperator:
         return False  # see LIMITATIONS: AWS would not have accepted the policy at all
 
@@ -188,8 +156,9 @@ def evaluate(policy: str | bytes | Mapping[str, Any] | None, request: Request) -
     if policy is None:
         return Effect.NONE, None
     allowed_by: str | None = None
-    for index, statement in enumerate(statements(policy)):
-        if not statement_applies(statement, request):
+    found, variables = language.document_statements(policy)
+    for index, statement in enumerate(found):
+        if not statement_applies(statement, request, variables):
             continue
         sid = str(statement.get("Sid") or f"statement {index + 1}")
         if statement.get("Effect") == DENY:
@@ -266,9 +235,7 @@ def with_statements(
     policy: str | bytes | Mapping[str, Any], keep: Iterable[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """A copy of ``policy`` whose Statement is ``keep`` (for callers that filter statements)."""
-    document = json.loads(policy) if isinstance(policy, bytes | str) else dict(policy)
-    document["Statement"] = list(keep)
-    return document
+    return language.with_statements(policy, list(keep))
 
 
 __all__ = [
