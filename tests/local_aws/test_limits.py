@@ -344,7 +344,9 @@ def test_a_gzip_bomb_does_not_grow_the_crawling_server(tmp_path: Path) -> None:
         ]
         reads = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}
         server.client("iam").put_role_policy(  # local_aws checks the crawler's role (local_aws.iam)
-            RoleName="crawler", PolicyName="reads", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [reads]})
+            RoleName="crawler",
+            PolicyName="reads",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [reads]}),
         )
         s3.create_bucket(Bucket="lake")
         s3.put_object(Bucket="lake", Key="data/bomb.json.gz", Body=bomb)
@@ -378,3 +380,35 @@ def test_a_gzip_object_past_the_cap_is_classified_from_its_first_records() -> No
     assert (info.classification, info.compression) == ("json", "gzip")
     assert dict(info.fields) == {"id": "int", "pad": "string"}
     assert 0 < info.records < 400_000  # a sample of whole records, as the crawler reads a file's start
+
+
+def test_a_chunked_body_past_the_cap_is_refused(local_aws: Any) -> None:
+    head = (
+        "POST / HTTP/1.1\r\nHost: localhost\r\n"
+        f"Authorization: {SIGNED.format(service='kinesis')}\r\n"
+        "X-Amz-Target: Kinesis_20131202.ListStreams\r\nContent-Type: application/x-amz-json-1.1\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    chunk = b"x" * 4096
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(4)) + b"0\r\n\r\n"
+    local_aws.gateway.max_body_bytes = 10_000
+    try:
+        answer = raw_exchange(local_aws.endpoint_url, head, body)
+    finally:
+        local_aws.gateway.max_body_bytes = 64 * MIB
+    status, _, payload = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 413")
+    assert json.loads(payload)["__type"] == "RequestEntityTooLarge"
+
+
+def test_a_body_cut_short_is_an_incomplete_body(endpoint_url: str) -> None:
+    host, port = endpoint_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(request_head("s3", 100, path=f"/{unique('cut')}/key") + b"only ten b")
+        connection.shutdown(socket.SHUT_WR)  # the client is done: 10 of 100 bytes
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"<Code>IncompleteBody</Code>" in answer
+    assert b"10 of 100 bytes received" in answer
