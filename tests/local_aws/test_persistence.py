@@ -23,6 +23,7 @@ import pytest
 from local_aws.journal import FRAME_SIZE, journal_header
 from local_aws.persistence import JOURNAL_PATTERN, LOCK_FILE, SNAPSHOT_FILE
 from tests.local_aws.server_process import ServerProcess
+from tests.support import wait_until
 
 
 def journal_bytes(state_dir: str) -> int:
@@ -531,3 +532,63 @@ def test_a_journal_record_that_would_run_code_is_refused_without_running_it(tmp_
     done = ServerProcess(state_dir).refused()
     assert_one_line_refusal(done, journal, f"damaged at byte {offset}", "does not unpickle", "posix.system")
     assert not marker.exists()
+
+
+def kinesis_records(server: ServerProcess) -> list[tuple[str, bytes, Any]]:
+    kinesis = server.client("kinesis")
+    shard = kinesis.list_shards(StreamName="feed")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName="feed", ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    return [
+        (r["SequenceNumber"], r["Data"], r["ApproximateArrivalTimestamp"])
+        for r in kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    ]
+
+
+def test_a_replayed_kinesis_put_keeps_the_sequence_number_it_was_acknowledged_with(tmp_path):
+    """A pipe's write to the stream is redone, not journalled; a client's PutRecord after it is
+    journalled, and its replay must not take the number the pipe's record had."""
+    from tests.local_aws.test_restart import role
+
+    server = ServerProcess(tmp_path / "state", snapshot_interval=3600)
+    try:
+        server.start()
+        ddb, kinesis, pipes = server.client("dynamodb"), server.client("kinesis"), server.client("pipes")
+        table_stream = ddb.create_table(
+            TableName="orders",
+            KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        kinesis.create_stream(StreamName="feed", ShardCount=1)
+        feed = kinesis.describe_stream_summary(StreamName="feed")["StreamDescriptionSummary"]["StreamARN"]
+        pipes.create_pipe(
+            Name="orders-to-feed",
+            Source=table_stream,
+            Target=feed,
+            RoleArn=role(server, "pipes"),
+            SourceParameters={
+                "DynamoDBStreamParameters": {"StartingPosition": "TRIM_HORIZON", "BatchSize": 10}
+            },
+            TargetParameters={"KinesisStreamParameters": {"PartitionKey": "$.dynamodb.Keys.orderid.S"}},
+        )
+        wait_until(
+            lambda: pipes.describe_pipe(Name="orders-to-feed")["CurrentState"] == "RUNNING", timeout=60
+        )
+        ddb.put_item(TableName="orders", Item={"orderid": {"S": "o1"}})
+        wait_until(lambda: len(kinesis_records(server)) == 1, timeout=60, what="the pipe's record")
+        acknowledged = kinesis.put_record(StreamName="feed", Data=b"from a client", PartitionKey="p")
+        (client_record,) = [r for r in kinesis_records(server) if r[1] == b"from a client"]
+        assert client_record[0] == acknowledged["SequenceNumber"]
+        server.kill()
+
+        server.start()
+        # The pipe delivers the item's change again (at-least-once), after the client's record.
+        wait_until(lambda: len(kinesis_records(server)) == 2, timeout=60, what="the pipe's record again")
+        after = kinesis_records(server)
+        assert [r for r in after if r[1] == b"from a client"] == [client_record]
+        assert int(after[-1][0]) > int(client_record[0])
+    finally:
+        server.stop()
