@@ -104,8 +104,9 @@ def principal_of(world: World, request: AwsRequest) -> Principal | None:
     key = access_key_of(request)
     if not key:
         return None
-    with world.lock:
-        return principal_for_key(key)
+    # Read without the world lock: a request must not wait for a data-plane step or a snapshot
+    # holding it, and moto's dicts are only read here (lookups and copies, atomic under the GIL).
+    return principal_for_key(key)
 
 
 def _base_context(principal: Principal, region: str) -> dict[str, Any]:
@@ -184,16 +185,15 @@ def authorize(world: World, request: AwsRequest) -> AccessDenied | None:
     if described is None:
         return None
     base = _base_context(principal, described.region)
-    with world.lock:
-        for check in described.checks:
-            if check.action in UNCHECKED:
-                continue
-            context = {**base, **check.context}
-            decision = _decide(world, principal, check.action, check.resource, context, check.bucket)
-            if not decision.allowed:
-                return AccessDenied(
-                    principal.caller_arn, check.action, check.resource, decision, described.service
-                )
+    for check in described.checks:  # without the world lock, as in principal_of
+        if check.action in UNCHECKED:
+            continue
+        context = {**base, **check.context}
+        decision = _decide(world, principal, check.action, check.resource, context, check.bucket)
+        if not decision.allowed:
+            return AccessDenied(
+                principal.caller_arn, check.action, check.resource, decision, described.service
+            )
     return None
 
 

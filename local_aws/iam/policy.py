@@ -123,8 +123,16 @@ def arn_matches(pattern: str, arn: str | None) -> bool:
     return _arn_regex(pattern).fullmatch(arn) is not None
 
 
+@functools.lru_cache(maxsize=4096)
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    # One regex per Action list: a statement's actions are tested with one match, not one per entry.
+    alternatives = "|".join(_wildcard_regex(p, True).pattern for p in patterns)
+    return re.compile(f"(?:{alternatives})", re.IGNORECASE | re.DOTALL)
+
+
 def action_matches(patterns: Any, action: str) -> bool:
-    return any(wildcard(str(p), action, ignore_case=True) for p in as_list(patterns))
+    key = (patterns,) if isinstance(patterns, str) else tuple(str(p) for p in as_list(patterns))
+    return _any_of(key).fullmatch(action) is not None
 
 
 # -- policy variables -----------------------------------------------------------------------

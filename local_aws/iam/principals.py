@@ -61,8 +61,8 @@ def _managed_document(backend: Any, arn: str) -> str | None:
 
 
 def _documents(entity: Any) -> list[str]:
-    inline = [str(text) for text in entity.policies.values()]
-    attached = [_default_document(p) for p in entity.managed_policies.values()]
+    inline = [str(text) for text in list(entity.policies.values())]
+    attached = [_default_document(p) for p in list(entity.managed_policies.values())]
     return inline + attached
 
 
@@ -85,7 +85,7 @@ def principal_for_key(access_key_id: str) -> Principal | None:
 def _session_name(account_id: str, access_key_id: str) -> str:
     from moto.sts.models import sts_backends
 
-    for partition in sts_backends[account_id].values():
+    for partition in list(sts_backends[account_id].values()):
         session = partition.get_assumed_role_from_access_key(access_key_id)
         if session is not None:
             return str(session.session_name)
@@ -97,8 +97,8 @@ def _user(backend: Any, account_id: str, user_name: str) -> Principal | None:
     if user is None:
         return None  # the user was deleted: its keys went with it
     documents = _documents(user)
-    for group in backend.groups.values():
-        if user in group.users:
+    for group in list(backend.groups.values()):
+        if user in list(group.users):
             documents += _documents(group)
     return Principal(
         kind=USER,
@@ -119,7 +119,7 @@ def find_role(role_arn: str) -> Any | None:
     if account is None:
         return None
     backend = account["aws"]
-    for role in backend.roles.values():
+    for role in list(backend.roles.values()):
         if role.arn == role_arn:
             return role
     return None

@@ -241,7 +241,7 @@ def _existing_boundary(role_name: str | None, account: str) -> str | None:
 
     role = iam_backends[account]["aws"].roles.get(role_name) if account in iam_backends else None
     if role is None:
-        for candidate in iam_backends[account]["aws"].roles.values():
+        for candidate in list(iam_backends[account]["aws"].roles.values()):
             if candidate.name == role_name:
                 role = candidate
                 break
