@@ -3,8 +3,11 @@
 Never `Action: "*"`, never a service-wide `s3:*`; `Resource: "*"` only for an action AWS does not scope
 to a resource at all (dynamodb:ListStreams, which Pipes needs); a trailing `*` appears only after a
 named prefix (`<table>/stream/*`, `<bucket>/<dataset>/*`, the function's log streams).
-Trust policies name one service principal and pin `aws:SourceAccount`, so another account's
-Firehose or Pipe cannot be tricked into using the role (the confused-deputy guard AWS recommends).
+Trust policies name one service principal, and carry the confused-deputy condition each service
+documents in its own trust policy, on a key that service actually sends: Pipes `aws:SourceAccount`,
+Firehose `sts:ExternalId` (the account id). A condition on a key the service does not send makes
+the role unusable, so Glue's and Lambda's trust policies, for which AWS documents none, have no
+condition; those roles reach a service only through iam:PassRole, which never crosses accounts.
 
 Every role also carries the permissions boundary `<prefix>-boundary` (`boundary_policy`): a managed
 policy holding the union of what the service roles of every pipeline under the prefix may do. A role's
@@ -37,18 +40,23 @@ class RoleSpec:
     policy: Document
 
 
+#: The condition key each service sends when it assumes a role, per its documented trust policy.
+TRUST_CONDITION_KEYS = {
+    "pipes.amazonaws.com": "aws:SourceAccount",
+    "firehose.amazonaws.com": "sts:ExternalId",
+}
+
+
 def trust_policy(service_principal: str, account_id: str) -> Document:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": service_principal},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ],
+    statement: Document = {
+        "Effect": "Allow",
+        "Principal": {"Service": service_principal},
+        "Action": "sts:AssumeRole",
     }
+    key = TRUST_CONDITION_KEYS.get(service_principal)
+    if key is not None:
+        statement["Condition"] = {"StringEquals": {key: account_id}}
+    return {"Version": "2012-10-17", "Statement": [statement]}
 
 
 def _policy(*statements: Document) -> Document:

@@ -24,9 +24,10 @@ ROLE_RESOURCE = "consumer_role"
 def consumer_policy(names: ResourceNames) -> dict[str, Any]:
     """Read its one Kinesis stream, put objects under the dataset's lake and error prefixes, write its logs.
 
-    No s3:GetObject or s3:ListBucket (it only writes), no kinesis:ListStreams (it cannot be scoped to
-    a stream, and a mapping that names the stream ARN does not need it), no SubscribeToShard (the
-    mapping is a shared-throughput consumer, not enhanced fan-out).
+    No s3:GetObject or s3:ListBucket (it only writes), no SubscribeToShard (the mapping is a
+    shared-throughput consumer, not enhanced fan-out). kinesis:ListStreams is needed: Lambda refuses
+    a Kinesis mapping whose role cannot "perform the GetRecords, GetShardIterator, DescribeStream,
+    and ListStreams Actions"; AWS scopes ListStreams to no resource, so it alone gets `"*"`.
     """
     bucket = names.lake_bucket_arn
     log_group = names.function_log_group
@@ -45,6 +46,7 @@ def consumer_policy(names: ResourceNames) -> dict[str, Any]:
                 ],
                 "Resource": [names.stream_arn],
             },
+            {"Sid": "ListStreams", "Effect": "Allow", "Action": ["kinesis:ListStreams"], "Resource": ["*"]},
             {
                 "Sid": "WriteLakePrefixes",
                 "Effect": "Allow",
