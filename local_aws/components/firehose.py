@@ -589,6 +589,8 @@ class Firehose(Component):
         stream = self._kinesis_stream(settings.kinesis_arn)
         if stream is None:
             return
+        if self._source_denied(settings, model, state):
+            return
         if not state.get("source_seen"):
             state["source_seen"] = True  # the stream appeared after the delivery stream: read all of it
         budget = MAX_PULL_RECORDS
@@ -633,6 +635,20 @@ class Firehose(Component):
                 seq += 1
                 budget -= 1
             delivery.cursors[shard_id] = cursor
+
+    def _source_denied(self, settings: Settings, model: Any, state: dict[str, Any]) -> bool:
+        """Whether the source's role may not read the stream (local_aws.iam); logged once per reason."""
+        from local_aws.iam import service_steps
+
+        role = str((model.source or {}).get("RoleARN") or "")
+        denied = role and service_steps.firehose_source(self.world, settings.arn, role, settings.kinesis_arn or "")
+        message = denied.message if denied else None
+        if message != state.get("source_denied"):
+            state["source_denied"] = message
+            if message:
+                self.log.warning("firehose %s: cannot read its source: %s", settings.name, message)
+                self._log_error(settings, settings.bucket or "", "Kinesis.AccessDenied", message)
+        return bool(message)
 
     @staticmethod
     def _enqueue(delivery: Delivery, record: SourceRecord) -> None:

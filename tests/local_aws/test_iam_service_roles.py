@@ -365,3 +365,59 @@ def test_an_event_source_mapping_needs_an_execution_role_that_can_read_the_strea
     aws("iam").put_role_policy(RoleName=role_name, PolicyName="access", PolicyDocument=document(reads))
     mapping = create()
     aws("lambda").delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_a_kinesis_source_role_that_may_not_read_the_stream_logs_access_denied_until_fixed(
+    aws: Callable[..., Any], bucket: str, error_log: dict[str, Any]
+):
+    kinesis = aws("kinesis")
+    stream_name = unique("svc-source")
+    kinesis.create_stream(StreamName=stream_name, ShardCount=1)
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    writes = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+    role_name, role_arn = make_role(aws, trust("firehose.amazonaws.com"), writes)
+    aws("firehose").create_delivery_stream(
+        DeliveryStreamName=unique("svc-hose"),
+        DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": stream_arn, "RoleARN": role_arn},
+        ExtendedS3DestinationConfiguration={
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "RoleARN": role_arn,
+            "Prefix": "data/",
+            "BufferingHints": FAST,
+            "CloudWatchLoggingOptions": error_log,
+        },
+    )
+    records = [f"change-{i}\n".encode() for i in range(10)]
+    for record in records:
+        kinesis.put_record(StreamName=stream_name, Data=record, PartitionKey="k")
+    (entry, *_) = wait_for_errors(aws, error_log, code="Kinesis.AccessDenied")
+    assert entry["message"].endswith(
+        "because no identity-based policy allows the kinesis:DescribeStream action"
+    )
+    assert objects(aws, bucket) == {}
+
+    reads = {
+        "Effect": "Allow",
+        "Action": [
+            "kinesis:DescribeStream",
+            "kinesis:GetShardIterator",
+            "kinesis:GetRecords",
+            "kinesis:ListShards",
+        ],
+        "Resource": stream_arn,
+    }
+    aws("iam").put_role_policy(
+        RoleName=role_name, PolicyName="access", PolicyDocument=document(writes, reads)
+    )
+    wait_until(
+        lambda: sum(body.count(b"\n") for body in objects(aws, bucket).values()) >= len(records),
+        timeout=60,
+        what="the held changes once the role may read the stream",
+    )
+    delivered = [
+        line for body in objects(aws, bucket, "data/").values() for line in body.splitlines(keepends=True)
+    ]
+    assert delivered == records
