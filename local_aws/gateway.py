@@ -305,6 +305,8 @@ def _read_body(environ: dict[str, Any], cap: int, s3: bool) -> bytes:
             chunk = stream.read(want)
         except TimeoutError as exc:
             raise _timed_out(received, s3) from exc
+        except (OSError, ValueError) as exc:  # werkzeug's dechunker on a malformed chunk header
+            raise AwsError("InvalidRequest", f"The request body could not be read: {exc}") from exc
         if not chunk:
             if length < 0:
                 break

@@ -35,7 +35,10 @@ __all__ = ["AwsError", "check", "protocol_for"]
 def protocol_for(request: AwsRequest) -> str:
     """The wire protocol a request's errors must be written in."""
     target = request.headers.get("X-Amz-Target", "")
-    return protocol_of(resolve(request.service, target))
+    service = resolve(request.service, target)
+    if service is None and not target:
+        return REST_XML  # unsigned and untargeted: an anonymous or presigned S3 request
+    return protocol_of(service)
 
 
 def check(request: AwsRequest, world: World) -> None:

@@ -412,3 +412,13 @@ def test_a_body_cut_short_is_an_incomplete_body(endpoint_url: str) -> None:
     assert answer.startswith(b"HTTP/1.1 400")
     assert b"<Code>IncompleteBody</Code>" in answer
     assert b"10 of 100 bytes received" in answer
+
+
+def test_a_malformed_chunk_header_is_a_bad_request(endpoint_url: str) -> None:
+    head = (
+        f"PUT /{unique('chunks')}/key HTTP/1.1\r\nHost: localhost\r\n"
+        f"Authorization: {SIGNED.format(service='s3')}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(endpoint_url, head, b"zz\r\nabc\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"<Code>InvalidRequest</Code>" in answer and b"could not be read" in answer
