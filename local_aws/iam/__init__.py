@@ -56,6 +56,7 @@ from local_aws.iam.evaluation import (
     names_caller_itself,
     trust_allows,
 )
+from local_aws.iam.passed_roles import check_lambda_role
 from local_aws.iam.principals import ROLE, Principal, account_of, find_role, principal_for_key, role_session
 from local_aws.iam.requests import UNCHECKED, describe
 
@@ -175,9 +176,13 @@ def _assume_role(principal: Principal, role_arn: str, context: Mapping[str, Any]
 
 
 def authorize(world: World, request: AwsRequest) -> AccessDenied | None:
-    """The AccessDenied AWS would answer ``request`` with, or None when it is allowed."""
+    """The AccessDenied AWS would answer ``request`` with, or None when it is allowed.
+
+    Raises `AwsError` for a role handed to Lambda that Lambda cannot assume (`passed_roles`).
+    """
     if not ENFORCE:
         return None
+    check_lambda_role(request)
     principal = principal_of(world, request)
     if principal is None:
         return None

@@ -106,7 +106,9 @@ def test_each_handler_imports_from_its_zip_alone(folder: Path, tmp_path: Path):
 
 
 def test_the_deployed_transform_runs_on_the_embedded_lambda(aws: Any):
-    policy = {"Version": "2012-10-17", "Statement": []}
+    # Lambda refuses a role it cannot assume (local_aws.iam.passed_roles), as on AWS.
+    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    policy = {"Version": "2012-10-17", "Statement": [trust]}
     role = aws("iam").create_role(RoleName=unique("zip-role"), AssumeRolePolicyDocument=json.dumps(policy))
     name = unique("zip-transform")
     lam = aws("lambda")

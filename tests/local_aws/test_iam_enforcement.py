@@ -347,3 +347,26 @@ def test_a_bucket_policy_denies_and_allows_within_the_account(aws, identity):
     assert code == "AccessDenied"
     assert message.endswith("with an explicit deny in a resource-based policy")
     assert reader.client("s3").get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+
+
+def test_lambda_refuses_a_role_it_cannot_assume_even_for_the_account_keys(aws):
+    trust_glue = document(
+        {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    )
+    role = aws("iam").create_role(RoleName=unique("iam-not-lambda"), AssumeRolePolicyDocument=trust_glue)[
+        "Role"
+    ]["Arn"]
+    code, message, status = denied(
+        lambda: aws("lambda").create_function(
+            FunctionName=unique("iam-fn"),
+            Runtime="python3.12",
+            Role=role,
+            Handler="h.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )
+    )
+    assert (code, message, status) == (
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+        400,
+    )
