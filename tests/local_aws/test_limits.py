@@ -300,13 +300,13 @@ def request_threads() -> list[threading.Thread]:
 def test_a_body_that_stops_halfway_is_answered_and_frees_its_thread(
     local_aws: Any, aws: Callable[..., Any]
 ) -> None:
-    local_aws.request_timeout = 1.0
+    previous, local_aws.request_timeout = local_aws.request_timeout, 1.0
     try:
         head = request_head("kinesis", 100, target="Kinesis_20131202.ListStreams")
         answer = raw_exchange(local_aws.endpoint_url, head, b'{"Limit":')  # 9 of 100 bytes, then silence
         s3_answer = raw_exchange(local_aws.endpoint_url, request_head("s3", 100, path="/b/k"), b"half")
     finally:
-        local_aws.request_timeout = 60.0
+        local_aws.request_timeout = previous
     status, _, body = answer.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 408")
     assert json.loads(body)["__type"] == "RequestTimeoutException"
@@ -391,11 +391,11 @@ def test_a_chunked_body_past_the_cap_is_refused(local_aws: Any) -> None:
     ).encode()
     chunk = b"x" * 4096
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(4)) + b"0\r\n\r\n"
-    local_aws.gateway.max_body_bytes = 10_000
+    previous, local_aws.gateway.max_body_bytes = local_aws.gateway.max_body_bytes, 10_000
     try:
         answer = raw_exchange(local_aws.endpoint_url, head, body)
     finally:
-        local_aws.gateway.max_body_bytes = 64 * MIB
+        local_aws.gateway.max_body_bytes = previous
     status, _, payload = answer.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 413")
     assert json.loads(payload)["__type"] == "RequestEntityTooLarge"
