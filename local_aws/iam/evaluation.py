@@ -83,7 +83,10 @@ def effect_of(
     allowed_by: str | None = None
     allowed = False
     for document in documents:
-        statements, variables = policy.document_statements(document)
+        try:
+            statements, variables = policy.document_statements(document)
+        except policy.PolicyError:
+            continue  # IAM refuses such a document when it is stored: it grants and denies nothing
         for index, statement in enumerate(statements):
             if (principal is not None or service is not None) and not principal_matches(
                 statement, principal, service

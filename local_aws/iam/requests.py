@@ -187,6 +187,8 @@ def describe(request: AwsRequest, account: str) -> Described | None:
         return None
     action = f"{prefix}:{_operation_name(prefix, operation)}"
     params = _parameters(body)
+    if prefix == "athena":
+        _athena_workgroup(operation, params)
     checks = [
         Check(action, arn, _action_context(action, params, account, region))
         for arn in resources_for(action, params, region, account)
@@ -296,3 +298,22 @@ def _delete_keys(body: bytes) -> list[str]:
     except ElementTree.ParseError:
         return []
     return [element.text or "" for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Key"]
+
+
+def _athena_workgroup(operation: str, params: dict[str, str]) -> None:
+    """Athena checks a query's workgroup: the one it ran in (by QueryExecutionId), else ``primary``
+    for a query started without one, as Athena does."""
+    if "WorkGroup" in params:
+        return
+    query_id = params.get("QueryExecutionId")
+    if query_id:
+        from local_aws.world import current
+
+        try:
+            execution = current().store("athena").get("executions", {}).get(query_id) or {}
+        except RuntimeError:  # no local_aws in this process
+            return
+        if execution.get("WorkGroup"):
+            params["WorkGroup"] = str(execution["WorkGroup"])
+    elif operation == "StartQueryExecution":
+        params["WorkGroup"] = "primary"

@@ -370,3 +370,28 @@ def test_lambda_refuses_a_role_it_cannot_assume_even_for_the_account_keys(aws):
         "The role defined for the function cannot be assumed by Lambda.",
         400,
     )
+
+
+def test_athena_query_calls_are_checked_on_the_workgroup_the_query_ran_in(aws, identity):
+    bucket, workgroup = unique("iam-athena"), unique("iam-wg")
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("athena").create_work_group(
+        Name=workgroup, Configuration={"ResultConfiguration": {"OutputLocation": f"s3://{bucket}/results/"}}
+    )
+    workgroup_arn = f"arn:aws:athena:{REGION}:{ACCOUNT_ID}:workgroup/{workgroup}"
+    user = identity(allow(["athena:StartQueryExecution", "athena:GetQueryExecution"], workgroup_arn))
+    athena = user.client("athena")
+    query_id = athena.start_query_execution(QueryString="SELECT 1", WorkGroup=workgroup)["QueryExecutionId"]
+    assert athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["WorkGroup"] == workgroup
+    other = identity(
+        allow("athena:GetQueryExecution", f"arn:aws:athena:{REGION}:{ACCOUNT_ID}:workgroup/other")
+    )
+    code, message, _ = denied(lambda: other.client("athena").get_query_execution(QueryExecutionId=query_id))
+    assert code == "AccessDeniedException"
+    assert f"athena:GetQueryExecution on resource: {workgroup_arn} because" in message
+    # Without a WorkGroup a query runs in (and is checked on) the primary workgroup.
+    code, message, _ = denied(lambda: athena.start_query_execution(QueryString="SELECT 1"))
+    assert code == "AccessDeniedException" and message.endswith(
+        f"athena:StartQueryExecution on resource: arn:aws:athena:{REGION}:{ACCOUNT_ID}:workgroup/primary "
+        "because no identity-based policy allows the athena:StartQueryExecution action"
+    )
