@@ -189,6 +189,8 @@ def describe(request: AwsRequest, account: str) -> Described | None:
     params = _parameters(body)
     if prefix == "athena":
         _athena_workgroup(operation, params)
+    if "ShardIterator" in params:
+        _iterator_stream(prefix, params)
     checks = [
         Check(action, arn, _action_context(action, params, account, region))
         for arn in resources_for(action, params, region, account)
@@ -317,3 +319,17 @@ def _athena_workgroup(operation: str, params: dict[str, str]) -> None:
             params["WorkGroup"] = str(execution["WorkGroup"])
     elif operation == "StartQueryExecution":
         params["WorkGroup"] = "primary"
+
+
+def _iterator_stream(prefix: str, params: dict[str, str]) -> None:
+    """GetRecords names its stream only inside the shard iterator (moto's encodings): recover it."""
+    iterator = params["ShardIterator"]
+    if prefix == "dynamodb" and iterator.startswith("arn:") and "StreamArn" not in params:
+        params["StreamArn"] = iterator.split("|", 1)[0]
+    elif prefix == "kinesis" and "StreamARN" not in params and "StreamName" not in params:
+        from moto.kinesis.utils import decompose_shard_iterator
+
+        try:
+            params["StreamName"] = decompose_shard_iterator(iterator)[0]
+        except (ValueError, UnicodeDecodeError, IndexError):
+            return  # not one of ours: the stream stays unknown (only "*" grants it)

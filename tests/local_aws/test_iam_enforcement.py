@@ -395,3 +395,26 @@ def test_athena_query_calls_are_checked_on_the_workgroup_the_query_ran_in(aws, i
         f"athena:StartQueryExecution on resource: arn:aws:athena:{REGION}:{ACCOUNT_ID}:workgroup/primary "
         "because no identity-based policy allows the athena:StartQueryExecution action"
     )
+
+
+def test_get_records_is_checked_on_the_stream_its_shard_iterator_belongs_to(aws, identity):
+    name = unique("iam-stream")
+    aws("kinesis").create_stream(StreamName=name, ShardCount=1)
+    stream_arn = aws("kinesis").describe_stream_summary(StreamName=name)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    aws("kinesis").put_record(StreamName=name, Data=b"x", PartitionKey="k")
+    reader = identity(
+        allow(["kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"], stream_arn)
+    )
+    kinesis = reader.client("kinesis")
+    shard = kinesis.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    assert [r["Data"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]] == [b"x"]
+    no_reads = identity(allow(["kinesis:GetRecords"], f"{stream_arn}-other"))
+    code, message, _ = denied(lambda: no_reads.client("kinesis").get_records(ShardIterator=iterator))
+    assert (
+        code == "AccessDeniedException" and f"kinesis:GetRecords on resource: {stream_arn} because" in message
+    )
