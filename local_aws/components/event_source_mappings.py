@@ -35,7 +35,10 @@ decoded as JSON when it is JSON, a DynamoDB record on the record itself; a recor
 matches is consumed without invoking the function. A pattern that does not parse is refused at
 CreateEventSourceMapping / UpdateEventSourceMapping.
 A mapping whose function was deleted shows LastProcessingResult "PROBLEM: Function not found"
-and keeps retrying.
+and keeps retrying. The function's execution role must trust Lambda and read the stream
+(`local_aws.iam.service_steps.event_source_mapping`): CreateEventSourceMapping refuses it with
+Lambda's "Cannot access stream" message, and a role that loses a read later shows it as a PROBLEM
+and is retried.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ GetCrawlerMetrics and log events in ``/aws-glue/crawlers``.
 The schema inferred for each object is cached in the component store, keyed by ETag and size, so
 an hourly re-crawl of a growing lake reads only the objects that are new or changed.
 
+The crawl reads as the crawler's role (`local_aws.iam.service_steps.crawler_reads`): a role that
+does not trust glue.amazonaws.com, or may not list the bucket or read an object, fails the crawl
+with Glue's message (catalog writes are not checked against the role).
+
 Also added to moto: CreateClassifier / GetClassifier(s) / UpdateClassifier / DeleteClassifier,
 UpdateCrawler and GetCrawlerMetrics.
 

@@ -7,7 +7,9 @@ straight to their end (a pipe created STOPPED reads RUNNING). This component:
   transitional state, ValidationException for bad parameters and invalid filter patterns or
   templates), and drives CurrentState itself: CREATING / UPDATING / STARTING -> RUNNING or
   STOPPED, STOPPING -> STOPPED, ``CREATE_FAILED`` / ``START_FAILED`` with a StateReason when the
-  source or target does not exist;
+  source or target does not exist, or the pipe's role does not trust pipes.amazonaws.com or may not
+  read the source or write the target (`local_aws.iam.service_steps.pipe`; a RUNNING pipe whose
+  role loses a permission holds its records, with a StateReason, until it is back);
 - runs one worker that, for each RUNNING pipe whose source is a DynamoDB stream, reads the table's
   stream records straight from moto's dynamodb backend (``Table.stream_shard.items``, the list
   DynamoDB Streams GetRecords serves), honouring StartingPosition, BatchSize and
