@@ -6,7 +6,9 @@ Run: ``python -m bench.bench_iam [--calls 2000]``.
    keys (no check), an IAM user with a one-statement policy, and an IAM user whose policy is the
    project's generated deployer policy (dozens of statements, conditions, a boundary on roles),
    timed over ``--calls`` decisions.
-2. Served PutItem calls through boto3 against an in-process `LocalAWS`, signed with the default
+2. `local_aws.iam.check_service_role` for a pipe's role (trust policy and a 3-statement policy)
+   and for a role IAM does not know: what each data-plane step pays per check.
+3. Served PutItem calls through boto3 against an in-process `LocalAWS`, signed with the default
    keys and with the deployer user's keys: requests per second each way.
 
 The numbers are for reading, never for asserting: nothing here fails on a slow machine.
@@ -91,6 +93,49 @@ def _time_authorize(world: Any, request: AwsRequest, calls: int) -> float:
     return statistics.median(samples) * 1e6
 
 
+def _time_service_role(world: Any, iam_client: Any, calls: int) -> dict[str, float]:
+    """check_service_role for a role IAM knows (trust + 3-statement policy) and one it does not."""
+    from local_aws import iam
+
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "pipes.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    access = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords"],
+                "Resource": "*",
+            },
+            {"Effect": "Allow", "Action": "dynamodb:ListStreams", "Resource": "*"},
+            {"Effect": "Allow", "Action": ["kinesis:PutRecord", "kinesis:PutRecords"], "Resource": "*"},
+        ],
+    }
+    role = iam_client.create_role(RoleName="bench-pipe-role", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]
+    iam_client.put_role_policy(RoleName=role["RoleName"], PolicyName="p", PolicyDocument=json.dumps(access))
+    target = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/out"
+    found = {}
+    for label, arn in (
+        ("role IAM knows", role["Arn"]),
+        ("role IAM does not know", f"arn:aws:iam::{ACCOUNT}:role/none"),
+    ):
+        samples = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            iam.check_service_role(
+                world, arn, "kinesis:PutRecords", target, service_principal="pipes.amazonaws.com"
+            )
+            samples.append(time.perf_counter() - start)
+        found[label] = statistics.median(samples) * 1e6
+    return found
+
+
 def _served(client: Any, table: str, calls: int) -> float:
     start = time.perf_counter()
     for index in range(calls):
@@ -136,6 +181,9 @@ def main(argv: list[str] | None = None) -> None:
             (f"user, {len(deployer_document['Statement'])} statements", deployer["aws_access_key_id"]),
         ):
             micros = _time_authorize(server.world, _request(key_id, table), args.calls)
+            print(f"  {label:<28} {micros:8.1f} us")
+        print(f"iam.check_service_role, median of {args.calls:,} calls (a pipe's role, kinesis:PutRecords):")
+        for label, micros in _time_service_role(server.world, iam, args.calls).items():
             print(f"  {label:<28} {micros:8.1f} us")
         calls = max(100, args.calls // 4)
         print(f"served PutItem through boto3, {calls:,} calls each:")
