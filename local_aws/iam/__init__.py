@@ -38,7 +38,7 @@ role it cannot assume). Service control policies, resource control policies, ses
 it absent. Resource-based policies take part only for S3 buckets and role trust policies (SNS
 topic, Lambda function, KMS key and queue policies do not). moto has no user permissions
 boundaries (PutUserPermissionsBoundary), so only roles have boundaries. Every request counts as
-``aws:SecureTransport`` true (loopback; see `local_aws.components.s3_secure_transport`). A
+``aws:SecureTransport`` true (loopback; see `local_aws.components.s3_moto_policy_check`). A
 resource the request's parameters do not name (a required resource type whose ARN cannot be
 built) is checked as "no resource", which only ``"Resource": "*"`` grants: stricter than AWS,
 never more lenient; the resource types are parliament's (its copy lists, for example, no
@@ -189,11 +189,18 @@ def _assume_role(principal: Principal, role_arn: str, context: Mapping[str, Any]
 def authorize(world: World, request: AwsRequest) -> AccessDenied | None:
     """The AccessDenied AWS would answer ``request`` with, or None when it is allowed.
 
-    Raises `AwsError` for a role handed to Lambda that Lambda cannot assume (`passed_roles`).
+    Raises `AwsError` for a role handed to Lambda that Lambda cannot assume (`passed_roles`), once
+    the caller is authorized (iam:PassRole is checked first, as on AWS).
     """
     if not ENFORCE:
         return None
-    check_lambda_role(request)
+    denied = _authorize(world, request)
+    if denied is None:
+        check_lambda_role(request)
+    return denied
+
+
+def _authorize(world: World, request: AwsRequest) -> AccessDenied | None:
     principal = principal_of(world, request)
     if principal is None:
         return None

@@ -349,7 +349,7 @@ def test_a_bucket_policy_denies_and_allows_within_the_account(aws, identity):
     assert reader.client("s3").get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
 
 
-def test_lambda_refuses_a_role_it_cannot_assume_even_for_the_account_keys(aws):
+def test_lambda_refuses_a_role_it_cannot_assume_even_for_the_account_keys(aws, identity):
     trust_glue = document(
         {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}
     )
@@ -370,6 +370,18 @@ def test_lambda_refuses_a_role_it_cannot_assume_even_for_the_account_keys(aws):
         "The role defined for the function cannot be assumed by Lambda.",
         400,
     )
+    # Authorization comes first: a caller who may not pass the role hears about iam:PassRole.
+    user = identity(allow("lambda:CreateFunction"))
+    code, message, _ = denied(
+        lambda: user.client("lambda").create_function(
+            FunctionName=unique("iam-fn"),
+            Runtime="python3.12",
+            Role=role,
+            Handler="h.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )
+    )
+    assert code == "AccessDeniedException" and "iam:PassRole" in message
 
 
 def test_athena_query_calls_are_checked_on_the_workgroup_the_query_ran_in(aws, identity):
