@@ -10,8 +10,8 @@ policies; a principal of another account needs an explicit Allow here (cross-acc
 
 The policy language itself (wildcards, ARN segments, condition operators, policy variables) is
 `local_aws.iam.policy`'s, shared with the IAM enforcement; this module adds the principals of one
-role session and the bucket owner's rule, for callers (Firehose's writes, the TLS-only policy of
-`s3_secure_transport`) that have no signed request to hand to `local_aws.iam`.
+role session and the bucket owner's rule, for callers (Firehose's writes) that have no signed
+request to hand to `local_aws.iam` (moto's own check is neutralised: `s3_moto_policy_check`).
 
 LIMITATIONS: principals are matched as an assumed-role session carries them (its account, its
 role ARN, its session ARN), so ``Service``, ``Federated`` and ``CanonicalUser`` principals never
