@@ -275,7 +275,14 @@ def _pass_role_checks(prefix: str, operation: str, body: dict[str, Any], account
 
 
 def _describe_s3(request: AwsRequest, region: str) -> Described | None:
-    target = s3_operations.resolve(request.method, request.path, request.query_string, request.headers)
+    from local_aws.validation.s3 import split_path
+
+    bucket, raw_key = split_path(request)  # path-style or virtual-hosted, the key's bytes as UTF-8
+    key = raw_key.decode("utf-8", "replace")
+    path = f"/{bucket}/{key}" if key else f"/{bucket}" if bucket else "/"
+    target = s3_operations.resolve(
+        request.method, path, request.query_string, request.headers, (bucket or None, key or None)
+    )
     if target is None:
         return None
     keys = _delete_keys(request.body) if target.operation == "DeleteObjects" else None

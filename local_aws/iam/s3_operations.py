@@ -127,8 +127,18 @@ def _routes() -> tuple[_Route, ...]:
     return tuple(routes)
 
 
-def resolve(method: str, path: str, query_string: str, headers: dict[str, str]) -> S3Target | None:
-    """The S3 operation of a path-style request, its IAM action, bucket and key."""
+def resolve(
+    method: str,
+    path: str,
+    query_string: str,
+    headers: dict[str, str],
+    bucket_and_key: tuple[str | None, str | None] | None = None,
+) -> S3Target | None:
+    """The S3 operation of a path-style request, its IAM action, bucket and key.
+
+    :param bucket_and_key: the request's bucket and key when the caller has them (a
+        virtual-hosted request names its bucket in Host); else they are read from ``path``
+    """
     params = {key: values[0] for key, values in parse_qs(query_string, keep_blank_values=True).items()}
     lowered = {key.lower() for key in headers}
     for route in _routes():
@@ -145,7 +155,7 @@ def resolve(method: str, path: str, query_string: str, headers: dict[str, str]) 
             continue
         if any(header not in lowered for header in route.required_headers):
             continue
-        bucket, key = _bucket_and_key(path)
+        bucket, key = bucket_and_key or _bucket_and_key(path)
         action = "s3:" + _ACTIONS.get(route.name, route.name)
         return S3Target(route.name, action, bucket, key, params)
     return None

@@ -430,3 +430,12 @@ def test_get_records_is_checked_on_the_stream_its_shard_iterator_belongs_to(aws,
     assert (
         code == "AccessDeniedException" and f"kinesis:GetRecords on resource: {stream_arn} because" in message
     )
+
+
+def test_object_keys_are_matched_as_the_caller_wrote_them(aws, identity):
+    bucket = unique("iam-utf8")
+    aws("s3").create_bucket(Bucket=bucket)
+    user = identity(allow("s3:PutObject", f"arn:aws:s3:::{bucket}/données/*%41"))
+    user.client("s3").put_object(Bucket=bucket, Key="données/été %41", Body=b"x")
+    code, message, _ = denied(lambda: user.client("s3").put_object(Bucket=bucket, Key="données/A", Body=b""))
+    assert code == "AccessDenied" and f'"arn:aws:s3:::{bucket}/données/A"' in message
