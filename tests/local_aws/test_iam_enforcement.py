@@ -439,3 +439,22 @@ def test_object_keys_are_matched_as_the_caller_wrote_them(aws, identity):
     user.client("s3").put_object(Bucket=bucket, Key="données/été %41", Body=b"x")
     code, message, _ = denied(lambda: user.client("s3").put_object(Bucket=bucket, Key="données/A", Body=b""))
     assert code == "AccessDenied" and f'"arn:aws:s3:::{bucket}/données/A"' in message
+
+
+def test_group_and_attached_managed_policies_speak_for_the_user(aws, identity, table):
+    user = identity()
+    iam = aws("iam")
+    group = unique("iam-group")
+    iam.create_group(GroupName=group)
+    managed = iam.create_policy(
+        PolicyName=unique("iam-writers"), PolicyDocument=document(allow("dynamodb:PutItem", table_arn(table)))
+    )["Policy"]["Arn"]
+    ddb = user.client("dynamodb")
+    assert denied(lambda: put(ddb, table))[0] == "AccessDeniedException"
+    iam.attach_group_policy(GroupName=group, PolicyArn=managed)
+    iam.add_user_to_group(GroupName=group, UserName=user.name)
+    put(ddb, table)
+    iam.put_user_policy(
+        UserName=user.name, PolicyName="no-writes", PolicyDocument=document(deny("dynamodb:Put*"))
+    )
+    assert denied(lambda: put(ddb, table))[1].endswith("with an explicit deny in an identity-based policy")
