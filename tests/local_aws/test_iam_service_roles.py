@@ -13,12 +13,26 @@ from typing import Any
 import pytest
 
 from local_aws import iam
-from tests.local_aws.test_firehose import objects
+from tests.local_aws.test_firehose import (
+    TRANSFORM,
+    function,
+    lambda_processor,
+    lambda_role,
+    lines,
+    objects,
+    wait_objects,
+)
 from tests.local_aws.test_firehose_access import error_log, logged_errors, send, wait_for_errors
 from tests.local_aws.test_pipes import read_stream, stream, table
 from tests.support import unique, wait_until
 
-__all__ = ["error_log", "stream", "table"]  # fixtures shared with test_firehose_access.py, test_pipes.py
+__all__ = [
+    "error_log",
+    "function",
+    "lambda_role",
+    "stream",
+    "table",
+]  # fixtures shared with test_firehose_access.py, test_pipes.py
 
 ACCOUNT_ID = "123456789012"
 FAST = {"SizeInMBs": 1, "IntervalInSeconds": 0}
@@ -421,3 +435,36 @@ def test_a_kinesis_source_role_that_may_not_read_the_stream_logs_access_denied_u
         line for body in objects(aws, bucket, "data/").values() for line in body.splitlines(keepends=True)
     ]
     assert delivered == records
+
+
+def test_a_delivery_role_that_may_not_invoke_the_processor_fails_records_as_invoke_access_denied(
+    aws: Callable[..., Any], bucket: str, function
+):
+    transform = function(TRANSFORM)
+    writes = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+    other_function = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": f"{transform}-other"}
+    _, role_arn = make_role(aws, trust("firehose.amazonaws.com"), writes, other_function)
+    name = unique("svc-hose")
+    aws("firehose").create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration={
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "RoleARN": role_arn,
+            "Prefix": "ok/",
+            "ErrorOutputPrefix": "failed/!{firehose:error-output-type}/",
+            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
+            "ProcessingConfiguration": {
+                "Enabled": True,
+                "Processors": [lambda_processor(transform, retries=1)],
+            },
+        },
+    )
+    send(aws, name, [b'{"a": 1}'])
+    (body,) = wait_objects(aws, bucket, prefix="failed/processing-failed/").values()
+    (error,) = lines(body)
+    assert error["errorCode"] == "Lambda.InvokeAccessDenied"
+    assert error["errorMessage"].endswith(
+        f"lambda:InvokeFunction on resource: {transform} because no identity-based policy allows the "
+        "lambda:InvokeFunction action"
+    )
+    assert objects(aws, bucket, "ok/") == {}
