@@ -92,10 +92,11 @@ def _session_name(account_id: str, access_key_id: str) -> str:
     return "session"
 
 
-def _user(backend: Any, account_id: str, user_name: str) -> Principal | None:
+def _user(backend: Any, account_id: str, user_name: str) -> Principal:
     user = backend.users.get(user_name)
-    if user is None:
-        return None  # the user was deleted: its keys went with it
+    if user is None:  # a key that outlived its user: it speaks for no one, so nothing is allowed
+        arn = f"arn:aws:iam::{account_id}:user/{user_name}"
+        return Principal(kind=USER, arn=arn, account_id=account_id, name=user_name, caller_arn=arn)
     documents = _documents(user)
     for group in list(backend.groups.values()):
         if user in list(group.users):

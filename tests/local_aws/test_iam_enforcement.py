@@ -458,3 +458,11 @@ def test_group_and_attached_managed_policies_speak_for_the_user(aws, identity, t
         UserName=user.name, PolicyName="no-writes", PolicyDocument=document(deny("dynamodb:Put*"))
     )
     assert denied(lambda: put(ddb, table))[1].endswith("with an explicit deny in an identity-based policy")
+
+
+def test_a_key_that_outlives_its_user_allows_nothing(aws, identity, table):
+    user = identity()
+    aws("iam").delete_user(UserName=user.name)  # moto leaves the user's keys behind
+    code, message, _ = denied(lambda: put(user.client("dynamodb"), table))
+    assert code == "AccessDeniedException"
+    assert message.startswith(f"User: {user.arn} is not authorized to perform: dynamodb:PutItem")
