@@ -4,9 +4,9 @@
 (``CDC_LAKE_ACCOUNT_ID`` must be set, or it is asked from STS); ``--boundary`` prints the permissions
 boundary instead, for the administrator to create (see below). Every statement names its actions and
 the resources by the settings' prefix; ``"Resource": "*"`` appears only for actions AWS does not
-scope to a resource (sts:GetCallerIdentity, glue:CreateCrawler, glue:GetCrawlerMetrics, the Lambda
-event source mapping list, and CreateEventSourceMapping, which is held to the prefix's functions by
-its ``lambda:FunctionArn`` condition).
+scope to a resource (sts:GetCallerIdentity, glue:CreateCrawler, glue:GetCrawlerMetrics,
+kinesis:UpdateShardCount, the Lambda event source mapping list, and CreateEventSourceMapping, which
+is held to the prefix's functions by its ``lambda:FunctionArn`` condition).
 
 Why the deployer cannot escalate. A deployer that may create roles and write their policies could
 write itself ``Action: "*"`` on a role and hand that role to a service that runs its code. Three
@@ -99,6 +99,8 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
             [
                 "dynamodb:CreateTable",
                 "dynamodb:DescribeTable",
+                # Provisioning switches an older table to on-demand billing.
+                "dynamodb:UpdateTable",
                 "dynamodb:DeleteTable",
                 "dynamodb:Scan",
                 "dynamodb:PutItem",
@@ -173,6 +175,7 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
             [
                 "glue:CreateDatabase",
                 "glue:GetDatabase",
+                "glue:UpdateDatabase",
                 "glue:DeleteDatabase",
                 "glue:GetTable",
                 "glue:GetTables",
@@ -198,6 +201,8 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
                 "glue:UpdateCrawler",
                 "glue:DeleteCrawler",
                 "glue:StartCrawler",
+                # Teardown stops a running crawler before deleting it.
+                "glue:StopCrawler",
                 "glue:TagResource",
             ],
             [arn("glue", f"crawler/{prefix}-*")],
@@ -232,6 +237,8 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
         ("FunctionLogs", ["logs:DeleteLogGroup"], [arn("logs", f"log-group:/aws/lambda/{prefix}-*")]),
         # AWS scopes none of these to a resource (the Service Authorization Reference lists no resource
         # type for them). CreateCrawler names the crawler's role, which PassRole limits to crawler roles.
+        # kinesis:UpdateShardCount (provisioning resizes a stream to the settings' shard count) has no
+        # resource type in parliament's copy of the reference, which local_aws.iam enforces.
         (
             "Unscoped",
             [
@@ -239,6 +246,7 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
                 "lambda:ListEventSourceMappings",
                 "glue:CreateCrawler",
                 "glue:GetCrawlerMetrics",
+                "kinesis:UpdateShardCount",
             ],
             ["*"],
         ),

@@ -161,6 +161,9 @@ def crawler_policy(names: ResourceNames) -> Document:
                 "glue:BatchCreatePartition",
                 "glue:UpdatePartition",
                 "glue:BatchUpdatePartition",
+                # Crawlers create partition indexes for S3 targets by default (CreatePartitionIndex).
+                "glue:GetPartitionIndexes",
+                "glue:CreatePartitionIndex",
             ],
             [
                 names.arn("glue", "catalog"),
@@ -296,6 +299,9 @@ def boundary_policy(settings: Settings) -> Document:
                 "glue:BatchCreatePartition",
                 "glue:UpdatePartition",
                 "glue:BatchUpdatePartition",
+                # Crawlers create partition indexes for S3 targets by default (CreatePartitionIndex).
+                "glue:GetPartitionIndexes",
+                "glue:CreatePartitionIndex",
             ],
             [arn("glue", "catalog"), arn("glue", f"database/{database}"), arn("glue", f"table/{database}/*")],
         ),

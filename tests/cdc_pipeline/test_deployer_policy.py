@@ -69,6 +69,7 @@ def test_only_unscopable_actions_get_every_resource():
         "lambda:ListEventSourceMappings",
         "glue:CreateCrawler",
         "glue:GetCrawlerMetrics",
+        "kinesis:UpdateShardCount",  # no resource type in parliament's copy, which local_aws enforces
     }
     # The one write on "*" is held to the prefix's functions by its condition key.
     assert unscoped["CreateEventSourceMappings"]["Condition"] == {
@@ -398,3 +399,86 @@ def test_the_deployer_provisions_and_tears_down_but_cannot_escalate(
         teardown(definition, settings, aws)
         iam.delete_role_policy(RoleName=own_role, PolicyName="deployer")
         iam.delete_role(RoleName=own_role)
+
+
+# -- the update paths, enforced: every call provisioning makes when a resource drifted --------------
+
+
+def _deployer_session(aws: Callable[..., Any], endpoint_url: str, settings: Settings) -> Callable[[str], Any]:
+    """Clients signed by a role session whose only policy is the deployer policy (cleaned up by the caller)."""
+    import boto3
+
+    account = settings.require_account_id()
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    own_role = f"{settings.prefix}-airflow"
+    aws("iam").create_role(RoleName=own_role, AssumeRolePolicyDocument=json.dumps(trust))
+    aws("iam").put_role_policy(
+        RoleName=own_role, PolicyName="deployer", PolicyDocument=json.dumps(deployer_policy(settings))
+    )
+    credentials = aws("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{own_role}", RoleSessionName="airflow"
+    )["Credentials"]
+
+    def deployer(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    return deployer
+
+
+def test_the_deployer_may_converge_drifted_resources_and_stop_a_crawler(
+    local_settings: Settings, aws: Callable[..., Any], endpoint_url: str
+) -> None:
+    """UpdateShardCount, UpdateTable, UpdateDatabase and StopCrawler: each was missing from the policy."""
+    settings = local_settings.with_account_id(aws("sts").get_caller_identity()["Account"])
+    names = SALES_ORDERS.resources(settings)
+    deployer = _deployer_session(aws, endpoint_url, settings)
+    try:
+        ensure_boundary(Deployment.build(SALES_ORDERS, settings, aws))
+        provision(SALES_ORDERS, settings, deployer)
+        # Drift made by someone else: an older table on provisioned billing, another description.
+        aws("dynamodb").update_table(
+            TableName=names.table,
+            BillingMode="PROVISIONED",
+            ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        )
+        aws("glue").update_database(
+            Name=names.glue_database, DatabaseInput={"Name": names.glue_database, "Description": "older"}
+        )
+        resized = settings.replace(kinesis_shard_count=2)
+        outcomes = {o.resource: o.action for o in provision(SALES_ORDERS, resized, deployer)}
+        assert outcomes["stream"] == "updated", outcomes
+        assert outcomes["table"] == "updated", outcomes
+        assert outcomes["glue_database"] == "updated", outcomes
+        # Teardown stops a running crawler: the deployer is authorised, and Glue answers on the merits.
+        with pytest.raises(ClientError) as error:
+            deployer("glue").stop_crawler(Name=names.crawler)
+        assert error.value.response["Error"]["Code"] == "CrawlerNotRunningException"
+    finally:
+        teardown(SALES_ORDERS, settings, aws)
+        aws("iam").delete_role_policy(RoleName=f"{settings.prefix}-airflow", PolicyName="deployer")
+        aws("iam").delete_role(RoleName=f"{settings.prefix}-airflow")
+
+
+def test_the_crawler_role_may_create_the_partition_indexes_crawlers_create_by_default() -> None:
+    names = SALES_ORDERS.resources(SETTINGS)
+    (crawler,) = [s for s in role_specs(names) if s.resource == "crawler_role"]
+    table = f"arn:aws:glue:us-east-1:{ACCOUNT}:table/{names.glue_database}/sales_orders"
+    for action in ("glue:CreatePartitionIndex", "glue:GetPartitionIndexes"):
+        assert allows(crawler.policy, action, table), action
+        assert allows(boundary_policy(SETTINGS), action, table), action
