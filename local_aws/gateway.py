@@ -26,7 +26,9 @@ LIMITATIONS: what local_aws still accepts, or answers differently, where AWS ref
   detected: ..."); SerializationException and UnknownOperationException messages are our own, as
   AWS's vary by service;
 - Kinesis: the 1 MiB record limit is the default one; a stream's ``MaxRecordSizeInKiB`` (up to
-  10 MiB) is not honoured;
+  10 MiB) is not honoured; the 500-shard quota is checked per CreateStream or UpdateShardCount, not
+  summed over the account's streams; Firehose's 4 MiB PutRecordBatch total is not checked (its
+  per-record 1,000 KiB and 500 records are, from the model);
 - DynamoDB: the 400 KB item size is checked on items written whole (PutItem, BatchWriteItem,
   TransactWriteItems), not on the item an UpdateItem would produce; secondary-index key
   attributes may still be empty strings; the number and nesting limits apply to every attribute

@@ -24,6 +24,7 @@ from local_aws.validation.query import check_query_input
 from local_aws.validation.rest_json import body_shape, operation_for
 from local_aws.validation.services import Service, protocol_of, resolve
 from local_aws.validation.shapes import check_json_input
+from local_aws.world import DEFAULT_ACCOUNT_ID
 
 if TYPE_CHECKING:
     from local_aws.gateway import AwsRequest
@@ -159,7 +160,13 @@ def _query_envelope(request: AwsRequest, service: Service) -> None:
 # -- limits ---------------------------------------------------------------------------------
 def _service_limits(name: str, request: AwsRequest, document: dict[str, Any], world: World) -> None:
     if name == "kinesis":
-        kinesis.check(request.operation, document)
+        kinesis.check(
+            request.operation,
+            document,
+            lambda: _open_shards(world, request.region),
+            DEFAULT_ACCOUNT_ID,
+            request.region,
+        )
     elif name == "dynamodb":
         known: dict[str, tuple[str, ...]] = {}  # a batch names its table once per item: look it up once
 
@@ -169,6 +176,16 @@ def _service_limits(name: str, request: AwsRequest, document: dict[str, Any], wo
             return known[table]
 
         dynamodb.check(request.operation, document, key_names)
+
+
+def _open_shards(world: World, region: str) -> int:
+    """The shards of the account's streams in a region, for the quota's message."""
+    try:
+        with world.lock:
+            streams = world.backend("kinesis", region=region).streams.values()
+            return sum(len(stream.shards) for stream in streams)
+    except Exception:  # an unknown region: moto answers that itself
+        return 0
 
 
 def _key_names(world: World, region: str, table_name: str) -> tuple[str, ...]:

@@ -7,12 +7,18 @@
   ``ValidationException`` at ``records`` and ``InvalidArgumentException`` "Records size exceeds
   5 MB limit" (AWS's message; its limit is 5 MiB).
 
+CreateStream and UpdateShardCount may not ask for more shards than the account's quota (500, AWS's
+default in the large regions): ``LimitExceededException``, as AWS words it. Without it a
+``ShardCount`` of a billion would have moto build a billion shards and take the server down. The
+quota is checked per request, not summed over the account's streams.
+
 The partition key's 256 characters and the shape of each field are checked from botocore's model
 (``shapes.py``) before this module runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from local_aws.validation.errors import AwsError
@@ -21,11 +27,20 @@ from local_aws.validation.shapes import blob_length
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_PUT_RECORDS = 500
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+SHARD_QUOTA = 500
 
 
-def check(operation: str, document: dict[str, Any]) -> None:
-    """Raise AWS's error when a PutRecord or PutRecords request is over a limit."""
-    if operation == "PutRecord":
+def check(
+    operation: str, document: dict[str, Any], open_shards: Callable[[], int], account: str, region: str
+) -> None:
+    """Raise AWS's error when a request is over a limit; ``open_shards()`` counts the account's shards."""
+    if operation in ("CreateStream", "UpdateShardCount"):
+        wanted = (
+            document.get("ShardCount") if operation == "CreateStream" else document.get("TargetShardCount")
+        )
+        if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > 0:
+            _check_shard_quota(wanted, open_shards, account, region)
+    elif operation == "PutRecord":
         _record_size(document, "data")
     elif operation == "PutRecords":
         records = document.get("Records") or []
@@ -40,6 +55,19 @@ def check(operation: str, document: dict[str, Any]) -> None:
         )
         if total > MAX_PUT_RECORDS_BYTES:
             raise AwsError("InvalidArgumentException", "Records size exceeds 5 MB limit")
+
+
+def _check_shard_quota(wanted: int, open_shards: Callable[[], int], account: str, region: str) -> None:
+    # One request over the quota is refused; shards summed over many streams are not (LIMITATIONS).
+    if wanted <= SHARD_QUOTA:
+        return
+    raise AwsError(
+        "LimitExceededException",
+        f"This request would exceed the shard limit for the account {account} in {region}. "
+        f"Current shard count for the account: {open_shards()}. Limit: {SHARD_QUOTA}. "
+        f"Number of additional shards that would have resulted from this request: {wanted}. "
+        "Refer to the AWS Service Limits page for the current limits.",
+    )
 
 
 def _record_size(record: dict[str, Any], path: str) -> int:

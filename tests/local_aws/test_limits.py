@@ -90,6 +90,20 @@ def test_a_partition_key_over_256_characters_is_refused(aws: Callable[..., Any],
     assert stream_records(aws, stream) == [b"x"]
 
 
+def test_a_stream_over_the_shard_quota_is_refused_and_not_created(aws: Callable[..., Any]) -> None:
+    kinesis = aws("kinesis")
+    name = unique("quota")
+    code, message = error_of(lambda: kinesis.create_stream(StreamName=name, ShardCount=501))
+    assert code == "LimitExceededException"
+    assert message.startswith(
+        "This request would exceed the shard limit for the account 123456789012 in us-east-1."
+    )
+    assert (
+        "Limit: 500. Number of additional shards that would have resulted from this request: 501." in message
+    )
+    assert name not in kinesis.list_streams()["StreamNames"]
+
+
 # -- DynamoDB -----------------------------------------------------------------------------------
 @pytest.fixture
 def table(aws: Callable[..., Any]) -> Iterator[str]:
