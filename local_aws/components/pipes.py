@@ -32,6 +32,9 @@ exists again; a source that disappears or is disabled turns the pipe STOPPED wit
 state transitions take one worker tick (about 50 ms) instead of a minute or two; DeletePipe
 forgets the pipe at once (DescribePipe answers NotFoundException, never DELETING);
 StartingPosition LATEST means "from CreatePipe" (AWS: roughly from when the pipe first polls).
+A source BatchSize above its target's documented maximum (Kinesis and Firehose 500, SQS, SNS and
+event buses 10, CloudWatch Logs 10,000) is refused with ValidationException, in our own words:
+AWS documents the limit, not its message.
 """
 
 from __future__ import annotations
@@ -232,6 +235,30 @@ class PipeConfigError(ValueError):
     """A pipe parameter AWS would reject with ValidationException."""
 
 
+# The largest batch each batchable target takes ("Amazon EventBridge Pipes batching and concurrency"):
+# a pipe cannot be configured with a larger source BatchSize than its target supports.
+TARGET_MAX_BATCH_SIZE = {
+    "kinesis": ("Kinesis stream", 500),
+    "firehose": ("Firehose stream", 500),
+    "logs": ("CloudWatch Logs", 10000),
+    "events": ("EventBridge event bus", 10),
+    "sns": ("Amazon SNS topic", 10),
+    "sqs": ("Amazon SQS queue", 10),
+}
+
+
+def _check_target_batch_size(batch_size: int, target: str) -> None:
+    service = target.split(":")[2] if target.count(":") >= 2 else ""
+    if service not in TARGET_MAX_BATCH_SIZE:
+        return
+    label, limit = TARGET_MAX_BATCH_SIZE[service]
+    if batch_size > limit:
+        raise PipeConfigError(
+            f"BatchSize {batch_size} exceeds the maximum batch size the target supports: a {label} "
+            f"target takes at most {limit} records per batch."
+        )
+
+
 @dataclass
 class PipeConfig:
     """What the worker needs of a pipe, parsed once per configuration."""
@@ -273,6 +300,7 @@ def parse_config(
         batch_size = ddb.get("BatchSize", DEFAULT_BATCH_SIZE)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= 10000:
             raise PipeConfigError("BatchSize must be an integer between 1 and 10000.")
+        _check_target_batch_size(batch_size, target)
         window = ddb.get("MaximumBatchingWindowInSeconds", 0)
         if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= 300:
             raise PipeConfigError("MaximumBatchingWindowInSeconds must be an integer between 0 and 300.")

@@ -19,8 +19,9 @@ known once a client asks STS, so provisioning calls `Settings.with_account_id()`
 | `CDC_LAKE_FIREHOSE_BUFFER_SIZE` | `64` | Firehose BufferingHints.SizeInMBs (1-128) |
 | `CDC_LAKE_ENFORCE_AWS_MINIMUMS` | `false` when `AWS_ENDPOINT_URL` is a loopback address, else `true` | refuse values AWS rejects with dynamic partitioning (interval < 60 s, size < 64 MB) |
 | `CDC_LAKE_KINESIS_SHARDS` | `1` | shard count of each Kinesis stream |
-| `CDC_LAKE_PIPE_BATCH_SIZE` | `100` | the Pipe's DynamoDB-stream BatchSize (1-10000) |
-| `CDC_LAKE_PIPE_BATCH_WINDOW` | `1` | the Pipe's MaximumBatchingWindowInSeconds (0-300) |
+| `CDC_LAKE_PIPE_BATCH_SIZE` | `100` | the Pipe's DynamoDB-stream BatchSize (1-500: a Pipe with a Kinesis target takes at most 500 records a batch) |
+| `CDC_LAKE_ESM_BATCH_SIZE` | `100` | the consumer's Kinesis event source mapping BatchSize (1-10000) |
+| `CDC_LAKE_PIPE_BATCH_WINDOW` | `1` | MaximumBatchingWindowInSeconds of the Pipe and of the event source mapping (0-300) |
 | `CDC_LAKE_TRANSFORM_TIMEOUT` | `60` | the transform Lambda's Timeout in seconds (1-900) |
 | `CDC_LAKE_TRANSFORM_MEMORY` | `256` | the transform Lambda's MemorySize in MB (128-10240) |
 | `CDC_LAKE_LAMBDA_DIR` | `<repo>/lambda` | where the Lambda function folders are |
@@ -58,6 +59,9 @@ FIREHOSE_SIZE_RANGE = (1, 128)
 # With dynamic partitioning on, AWS has no zero buffering and a 64 MB minimum buffer size.
 FIREHOSE_DYNAMIC_PARTITIONING_MIN_INTERVAL = 60
 FIREHOSE_DYNAMIC_PARTITIONING_MIN_SIZE = 64
+# EventBridge Pipes: the largest batch a Kinesis stream target takes; Lambda: a Kinesis source's.
+PIPE_KINESIS_TARGET_MAX_BATCH = 500
+ESM_KINESIS_MAX_BATCH = 10000
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$|^[a-z]$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -100,6 +104,7 @@ class Settings:
     kinesis_shard_count: int = field(default=1, metadata=_env("CDC_LAKE_KINESIS_SHARDS"))
     pipe_batch_size: int = field(default=100, metadata=_env("CDC_LAKE_PIPE_BATCH_SIZE"))
     pipe_batching_window_seconds: int = field(default=1, metadata=_env("CDC_LAKE_PIPE_BATCH_WINDOW"))
+    esm_batch_size: int = field(default=100, metadata=_env("CDC_LAKE_ESM_BATCH_SIZE"))
     transform_timeout_seconds: int = field(default=60, metadata=_env("CDC_LAKE_TRANSFORM_TIMEOUT"))
     transform_memory_mb: int = field(default=256, metadata=_env("CDC_LAKE_TRANSFORM_MEMORY"))
     lambda_dir: Path = field(default=REPO_ROOT / "lambda", metadata=_env("CDC_LAKE_LAMBDA_DIR"))
@@ -138,6 +143,7 @@ class Settings:
             "kinesis_shard_count",
             "pipe_batch_size",
             "pipe_batching_window_seconds",
+            "esm_batch_size",
             "transform_timeout_seconds",
             "transform_memory_mb",
             "role_propagation_timeout_seconds",
@@ -252,7 +258,10 @@ class Settings:
         self._check_range("firehose_buffer_interval_seconds", *FIREHOSE_INTERVAL_RANGE)
         self._check_range("firehose_buffer_size_mb", *FIREHOSE_SIZE_RANGE)
         self._check_range("kinesis_shard_count", 1, 500)
-        self._check_range("pipe_batch_size", 1, 10000)
+        # The limits differ by hop: a Pipe takes at most what its target takes (Kinesis: 500), an
+        # event source mapping reads up to 10,000 records of a Kinesis stream at once.
+        self._check_range("pipe_batch_size", 1, PIPE_KINESIS_TARGET_MAX_BATCH)
+        self._check_range("esm_batch_size", 1, ESM_KINESIS_MAX_BATCH)
         self._check_range("pipe_batching_window_seconds", 0, 300)
         self._check_range("transform_timeout_seconds", 1, 900)
         self._check_range("transform_memory_mb", 128, 10240)

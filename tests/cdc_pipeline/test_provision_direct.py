@@ -55,7 +55,7 @@ def settings(lambda_dir: Path) -> Settings:
             "CDC_LAKE_PREFIX": unique("t"),
             "CDC_LAKE_ENFORCE_AWS_MINIMUMS": "false",
             "CDC_LAKE_LAMBDA_DIR": str(lambda_dir.parent),
-            "CDC_LAKE_PIPE_BATCH_SIZE": "100",
+            "CDC_LAKE_ESM_BATCH_SIZE": "100",
             "CDC_LAKE_PIPE_BATCH_WINDOW": "0",
             "CDC_LAKE_ROLE_PROPAGATION_TIMEOUT": "0",
         }
@@ -205,13 +205,14 @@ def test_the_mapping_is_found_again_and_updated_in_place(
     awslambda = aws("lambda")
     (original,) = mappings(aws, names)
 
-    changed = settings.replace(pipe_batch_size=250, pipe_batching_window_seconds=3)
+    # The mapping's own batch size, above what a Pipe to Kinesis may take (500).
+    changed = settings.replace(esm_batch_size=2500, pipe_batching_window_seconds=3)
     outcomes = actions(provision(USER_EVENTS, changed, clients))
     assert outcomes.pop("event_source_mapping") == "updated"
     assert set(outcomes.values()) == {"unchanged"}
     (updated,) = mappings(aws, names)
     assert updated["UUID"] == original["UUID"]
-    assert (updated["BatchSize"], updated["MaximumBatchingWindowInSeconds"]) == (250, 3)
+    assert (updated["BatchSize"], updated["MaximumBatchingWindowInSeconds"]) == (2500, 3)
 
     # Disabled by hand, and a second mapping made beside it: both are put right.
     awslambda.update_event_source_mapping(UUID=original["UUID"], Enabled=False)

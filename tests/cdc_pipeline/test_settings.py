@@ -52,6 +52,7 @@ def test_every_variable_overrides_its_setting() -> None:
             "CDC_LAKE_KINESIS_SHARDS": "4",
             "CDC_LAKE_PIPE_BATCH_SIZE": "500",
             "CDC_LAKE_PIPE_BATCH_WINDOW": "5",
+            "CDC_LAKE_ESM_BATCH_SIZE": "10000",
             "CDC_LAKE_TRANSFORM_TIMEOUT": "120",
             "CDC_LAKE_TRANSFORM_MEMORY": "512",
             "CDC_LAKE_LAMBDA_DIR": "/opt/functions",
@@ -69,10 +70,12 @@ def test_every_variable_overrides_its_setting() -> None:
         settings.kinesis_shard_count,
         settings.pipe_batch_size,
         settings.pipe_batching_window_seconds,
+        settings.esm_batch_size,
     ) == (
         4,
         500,
         5,
+        10000,
     )
     assert (settings.transform_timeout_seconds, settings.transform_memory_mb) == (120, 512)
     assert settings.lambda_dir == Path("/opt/functions")
@@ -126,7 +129,10 @@ def test_settings_are_frozen_and_replace_revalidates() -> None:
         ({"CDC_LAKE_FIREHOSE_BUFFER_SIZE": "129"}, "CDC_LAKE_FIREHOSE_BUFFER_SIZE"),
         ({"CDC_LAKE_FIREHOSE_BUFFER_SIZE": "1.5"}, "CDC_LAKE_FIREHOSE_BUFFER_SIZE"),
         ({"CDC_LAKE_KINESIS_SHARDS": "0"}, "CDC_LAKE_KINESIS_SHARDS"),
-        ({"CDC_LAKE_PIPE_BATCH_SIZE": "10001"}, "CDC_LAKE_PIPE_BATCH_SIZE"),
+        # A Pipe with a Kinesis target takes at most 500 records a batch; a mapping up to 10,000.
+        ({"CDC_LAKE_PIPE_BATCH_SIZE": "501"}, "CDC_LAKE_PIPE_BATCH_SIZE"),
+        ({"CDC_LAKE_ESM_BATCH_SIZE": "10001"}, "CDC_LAKE_ESM_BATCH_SIZE"),
+        ({"CDC_LAKE_ESM_BATCH_SIZE": "0"}, "CDC_LAKE_ESM_BATCH_SIZE"),
         ({"CDC_LAKE_PIPE_BATCH_WINDOW": "301"}, "CDC_LAKE_PIPE_BATCH_WINDOW"),
         ({"CDC_LAKE_TRANSFORM_MEMORY": "64"}, "CDC_LAKE_TRANSFORM_MEMORY"),
         ({"CDC_LAKE_LAKE_BUCKET": "My_Lake"}, "CDC_LAKE_LAKE_BUCKET"),

@@ -679,3 +679,43 @@ def test_a_killed_server_resumes_from_its_checkpoint(tmp_path):
     assert 0 < before_kill < 2000, "the server was killed while the pipe was delivering"
     delivered = run("2")["delivered"]
     assert sorted(delivered) == list(range(2050)), "every change exactly once: none lost, none replayed"
+
+
+def test_a_kinesis_target_takes_at_most_500_records_a_batch(aws, table, stream, make_pipe):
+    """Pipes refuses a source BatchSize above what the target takes (Kinesis: 500), on create and update."""
+    pipes = aws("pipes")
+    base = {
+        "Name": unique("big-batch"),
+        "Source": table["stream_arn"],
+        "Target": stream["arn"],
+        "RoleArn": ROLE_ARN,
+    }
+    kinesis_target = {"KinesisStreamParameters": {"PartitionKey": "$.dynamodb.Keys.orderid.S"}}
+    response = _error(
+        pipes.create_pipe,
+        **base,
+        SourceParameters={"DynamoDBStreamParameters": {"StartingPosition": "LATEST", "BatchSize": 501}},
+        TargetParameters=kinesis_target,
+    )
+    assert response["Error"]["Code"] == "ValidationException"
+    assert response["Error"]["Message"] == (
+        "BatchSize 501 exceeds the maximum batch size the target supports: a Kinesis stream target "
+        "takes at most 500 records per batch."
+    )
+    assert not pipes.list_pipes(NamePrefix=base["Name"])["Pipes"], "nothing was created"
+
+    name = make_pipe(table["stream_arn"], stream["arn"])["Name"]
+    response = _error(
+        pipes.update_pipe,
+        Name=name,
+        RoleArn=ROLE_ARN,
+        SourceParameters={"DynamoDBStreamParameters": {"BatchSize": 1000}},
+    )
+    assert response["Error"]["Code"] == "ValidationException"
+    assert "at most 500 records per batch" in response["Error"]["Message"]
+    # 500 itself is the target's limit, and legal.
+    pipes.update_pipe(
+        Name=name, RoleArn=ROLE_ARN, SourceParameters={"DynamoDBStreamParameters": {"BatchSize": 500}}
+    )
+    described = pipes.describe_pipe(Name=name)
+    assert described["SourceParameters"]["DynamoDBStreamParameters"]["BatchSize"] == 500

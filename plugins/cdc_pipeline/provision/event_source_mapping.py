@@ -3,8 +3,9 @@
 A mapping has no name: it is found by its stream ARN and function ARN (ListEventSourceMappings), so
 provisioning twice never makes a second one. BatchSize, MaximumBatchingWindowInSeconds and the
 enabled state are updated in place; a duplicate made outside provisioning is deleted (two mappings
-would deliver every record twice). The batch settings are the Pipe's (`CDC_LAKE_PIPE_BATCH_SIZE`,
-`CDC_LAKE_PIPE_BATCH_WINDOW`): both read a stream in batches for the next hop. StartingPosition is
+would deliver every record twice). BatchSize is `CDC_LAKE_ESM_BATCH_SIZE`, not the Pipe's: a mapping
+reads up to 10,000 Kinesis records at once, a Pipe to Kinesis at most 500; the batching window is
+the Pipe's (`CDC_LAKE_PIPE_BATCH_WINDOW`). StartingPosition is
 TRIM_HORIZON, so events put before the mapping existed are consumed too; it cannot be changed in
 place (AWS refuses), and is not compared.
 """
@@ -32,7 +33,7 @@ def _label(deployment: Deployment) -> str:
 def desired_settings(deployment: Deployment) -> dict[str, Any]:
     settings = deployment.settings
     return {
-        "BatchSize": settings.pipe_batch_size,
+        "BatchSize": settings.esm_batch_size,
         "MaximumBatchingWindowInSeconds": settings.pipe_batching_window_seconds,
     }
 
