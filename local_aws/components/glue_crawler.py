@@ -717,7 +717,7 @@ class GlueCrawler(Component):
         listed: dict[str, set[str]] = {}
         for target in config.s3_targets:
             bucket, prefix, refs = self._list_target(config, target)
-            _check_role_reads(self.world, config, bucket, refs)
+            _check_role_reads(self.world, config, bucket, refs, prefix)
             seen_roots.append((bucket, prefix))
             listed.setdefault(bucket, set()).update(ref.key for ref in refs)
             if config.new_folders_only:
@@ -1213,16 +1213,24 @@ def _schema_signature(table_input: dict[str, Any]) -> Any:
     )
 
 
-def _check_role_reads(world: World, config: CrawlerConfig, bucket: str, refs: list[ObjectRef]) -> None:
+def _check_role_reads(
+    world: World, config: CrawlerConfig, bucket: str, refs: list[ObjectRef], prefix: str = ""
+) -> None:
     """Fail the crawl as Glue does when its role may not list the bucket or read an object
     (trust and permissions checked by local_aws.iam)."""
     from local_aws.iam import service_steps
 
-    role = config.role if config.role.startswith("arn:") else f"arn:aws:iam::{config.account}:role/{config.role}"
+    role = (
+        config.role if config.role.startswith("arn:") else f"arn:aws:iam::{config.account}:role/{config.role}"
+    )
     crawler_arn = f"arn:aws:glue:{config.region}:{config.account}:crawler/{config.name}"
-    denied = service_steps.crawler_reads(world, crawler_arn, role, bucket, [ref.key for ref in refs])
+    denied = service_steps.crawler_reads(
+        world, crawler_arn, role, bucket, [ref.key for ref in refs], prefix=prefix
+    )
     if denied is None:
         return
     if denied.action == "sts:AssumeRole":
-        raise CrawlFailed(f"Service is unable to assume provided role {config.role}. Please verify role's TrustPolicy.")
+        raise CrawlFailed(
+            f"Service is unable to assume provided role {config.role}. Please verify role's TrustPolicy."
+        )
     raise CrawlFailed(f"{denied.message} (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)")

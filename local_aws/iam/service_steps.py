@@ -88,10 +88,25 @@ def crawler_reads(
     bucket: str,
     keys: Iterable[str],
     database_arn: str | None = None,
+    prefix: str = "",
 ) -> iam.AccessDenied | None:
-    """A crawler listing an S3 target and reading its objects as the crawler's role."""
-    checks: list[tuple[str, str | None]] = [("s3:ListBucket", f"arn:aws:s3:::{bucket}")]
-    checks += [("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}") for key in keys]
+    """A crawler listing an S3 target and reading its objects as the crawler's role.
+
+    The listing carries the target's path as s3:prefix, as Glue's ListObjects does, so a role
+    that may list only its dataset's prefix (a `s3:prefix` condition) can crawl it.
+    """
+    listing = iam.check_service_role(
+        world,
+        role_arn,
+        "s3:ListBucket",
+        f"arn:aws:s3:::{bucket}",
+        context={"s3:prefix": prefix},
+        service_principal=GLUE,
+        source_arn=crawler_arn,
+    )
+    if listing is not None:
+        return listing
+    checks: list[tuple[str, str | None]] = [("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}") for key in keys]
     if database_arn:
         checks.append(("glue:GetDatabase", database_arn))
     return _first_denial(world, role_arn, GLUE, checks, crawler_arn)
