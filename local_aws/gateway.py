@@ -37,7 +37,8 @@ LIMITATIONS: what local_aws still accepts, or answers differently, where AWS ref
   answer NoSuchBucket); keys and bucket names are read from path-style requests and from
   virtual-hosted ones addressed to ``<bucket>.s3...`` or ``<bucket>.localhost``; configuration
   XML is checked for well-formedness and its root element, not against S3's schema;
-- SNS NextToken values must be moto's (numbers), not AWS's opaque tokens.
+- SNS NextToken values must be moto's (numbers), not AWS's opaque tokens; DynamoDB ListExports
+  needs a TableArn (501 NotImplemented without one).
 """
 
 from __future__ import annotations

@@ -92,6 +92,9 @@ def check(operation: str, document: dict[str, Any], key_names: Callable[[str], t
     ``key_names(table)`` gives a table's key attribute names (empty when the table is unknown:
     then moto answers ResourceNotFoundException as AWS does).
     """
+    if operation == "ListExports" and not document.get("TableArn"):
+        # AWS lists every export of the account; moto only one table's (and crashes without it).
+        raise AwsError("NotImplemented", "local_aws lists exports of one table only: give TableArn", 501)
     source = _SOURCES.get(operation)
     if source is None:
         return

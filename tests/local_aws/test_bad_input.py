@@ -322,3 +322,9 @@ def test_an_operation_moto_lacks_is_named_not_implemented(endpoint_url: str) -> 
     error = seen_by_boto3("glue", "UpdateSourceControlFromJob", answer)
     assert error["Code"] == "NotImplemented"
     assert "update_source_control_from_job" in error["Message"]
+    answer = json_call(endpoint_url, "dynamodb", target_of("dynamodb", "ListExports"), b"{}")
+    assert answer[0] == 501
+    assert seen_by_boto3("dynamodb", "ListExports", answer) == {
+        "Code": "NotImplemented",
+        "Message": "local_aws lists exports of one table only: give TableArn",
+    }
