@@ -39,8 +39,14 @@ Other components call `LambdaRuntime.invoke` (``world.component("lambda").invoke
 `Invocation` back; payload quotas are not applied to them (Firehose and event source mappings size
 their own batches), the response quota is.
 
+CreateFunction refuses a runtime past its block-create date, UpdateFunctionCode and
+UpdateFunctionConfiguration one past its block-update date, with Lambda's
+InvalidParameterValueException (AWS's published dates: `local_aws.lambda_runtimes`).
+
 LIMITATIONS: Python runtimes only (python3.x), all run by the interpreter that runs local_aws (or a
-read-only mirror of it the sandbox user can reach), whatever minor version the function names; any
+read-only mirror of it the sandbox user can reach), whatever minor version the function names: a
+python3.14 function runs on this server's Python 3.11 here, so code that needs a newer language
+feature or standard library fails here and not on AWS; any
 other runtime or PackageType Image fails with InvalidRuntimeException (HTTP 502). Layers, VPC
 config, reserved concurrency (no throttling), extensions, SnapStart, response streaming and
 Function URLs are not emulated. Isolation is by user, not by VM: all functions share one sandbox
@@ -107,6 +113,7 @@ from moto.awslambda.exceptions import (
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LambdaStorage, LayerStorage
 from moto.awslambda.utils import make_function_arn
 
+from local_aws import lambda_runtimes
 from local_aws.components.base import Component
 from local_aws.gateway import AwsRequest
 from local_aws.lambda_sandbox import sandbox
@@ -528,6 +535,7 @@ class LambdaRuntime(Component):
     _original_update_code: Any = None
     _original_update_config: Any = None
     _original_delete: Any = None
+    _original_create: Any = None
     _original_backend_invoke: Any = None
     _original_set_code: Any = None
 
@@ -552,6 +560,8 @@ class LambdaRuntime(Component):
             cls._original_update_code = LambdaFunction.update_function_code
             cls._original_update_config = LambdaFunction.update_configuration
             cls._original_delete = LambdaBackend.delete_function
+            cls._original_create = LambdaBackend.create_function
+            LambdaBackend.create_function = _patched_create  # type: ignore[method-assign]
             LambdaFunction.invoke = _patched_invoke  # type: ignore[method-assign]
             LambdaFunction.update_function_code = _patched_update_code  # type: ignore[method-assign]
             LambdaFunction.update_configuration = _patched_update_config  # type: ignore[method-assign]
@@ -1083,7 +1093,20 @@ def _patched_set_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> Non
     raise InvalidParameterValueException(f"Unzipped size must be smaller than {UNZIPPED_CODE_LIMIT} bytes")
 
 
+def _refuse_blocked_runtime(runtime: str | None, operation: str) -> None:
+    """CreateFunction / updates on a runtime past its block date fail as on AWS (`lambda_runtimes`)."""
+    message = lambda_runtimes.refusal(runtime, operation)
+    if message is not None:
+        raise InvalidParameterValueException(message)
+
+
+def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
+    _refuse_blocked_runtime(spec.get("Runtime"), lambda_runtimes.CREATE)
+    return LambdaRuntime._original_create(self, spec)
+
+
 def _patched_update_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> dict[str, Any]:
+    _refuse_blocked_runtime(self.run_time, lambda_runtimes.UPDATE)
     result = LambdaRuntime._original_update_code(self, updated_spec)
     runtime = _runtime()
     if runtime is not None:
@@ -1092,6 +1115,7 @@ def _patched_update_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> 
 
 
 def _patched_update_config(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+    _refuse_blocked_runtime(config_updates.get("Runtime") or self.run_time, lambda_runtimes.UPDATE)
     result = LambdaRuntime._original_update_config(self, config_updates)
     runtime = _runtime()
     if runtime is not None:

@@ -122,7 +122,7 @@ def test_provision_twice_creates_then_changes_nothing(
     assert (stream["StreamStatus"], stream["OpenShardCount"]) == ("ACTIVE", settings.kinesis_shard_count)
 
     function = aws("lambda").get_function(FunctionName=names.function)["Configuration"]
-    assert (function["Runtime"], function["Handler"]) == ("python3.11", "handler.lambda_handler")
+    assert (function["Runtime"], function["Handler"]) == ("python3.14", "handler.lambda_handler")
     assert function["Role"] == names.role_arn(names.lambda_role)
     assert function["Environment"]["Variables"] == {"EVENT_TIME_ATTRIBUTE": "updated_at"}
     assert function["CodeSha256"] == code_sha256(build_zip(settings.lambda_dir / "cdc_transform"))
@@ -235,6 +235,33 @@ def test_function_code_is_uploaded_only_when_it_changes(
     assert actions(provision(SALES_ORDERS, bigger, clients))["transform_function"] == "updated"
     assert awslambda.get_function(FunctionName=names.function)["Configuration"]["MemorySize"] == 512
     teardown(SALES_ORDERS, settings, clients)
+
+
+def test_a_function_on_a_blocked_runtime_moves_to_ours_before_its_code_changes(
+    settings: Settings,
+    names: ResourceNames,
+    lambda_dir: Path,
+    clients: Callable[[str], Any],
+    aws: Callable[..., Any],
+) -> None:
+    """Lambda refuses new code for a function on a runtime past its block-update date (python3.9 since
+    September 2026): provisioning must change the runtime first, then the code."""
+    from moto.awslambda.models import lambda_backends
+
+    from cdc_pipeline.provision.lambda_function import RUNTIME
+
+    provision(SALES_ORDERS, settings, clients)
+    try:
+        # Made by an older version of the project while python3.9 was allowed (set in the backend:
+        # CreateFunction refuses python3.9 now).
+        lambda_backends[ACCOUNT]["us-east-1"].get_function(names.function).run_time = "python3.9"
+        (lambda_dir / "handler.py").write_text(HANDLER + "\nVERSION = 2\n")
+        assert actions(provision(SALES_ORDERS, settings, clients))["transform_function"] == "updated"
+        config = aws("lambda").get_function(FunctionName=names.function)["Configuration"]
+        assert config["Runtime"] == RUNTIME
+        assert config["CodeSha256"] == code_sha256(build_zip(lambda_dir))
+    finally:
+        teardown(SALES_ORDERS, settings, clients)
 
 
 def test_zip_is_deterministic_and_leaves_out_tests_and_caches(lambda_dir: Path) -> None:

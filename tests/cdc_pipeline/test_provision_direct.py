@@ -104,7 +104,7 @@ def test_provision_twice_then_an_event_reaches_the_lake_then_teardown_leaves_not
 
     assert names.function.endswith("-user-events-consumer")
     function = aws("lambda").get_function(FunctionName=names.function)["Configuration"]
-    assert (function["Runtime"], function["Handler"]) == ("python3.11", "handler.lambda_handler")
+    assert (function["Runtime"], function["Handler"]) == ("python3.14", "handler.lambda_handler")
     assert function["Role"] == names.role_arn(names.lambda_role)
     assert function["CodeSha256"] == code_sha256(build_zip(lambda_dir))
     assert function["Environment"]["Variables"] == {

@@ -373,3 +373,58 @@ def test_python_api_for_other_components(local_aws, create_function):
     with pytest.raises(LookupError):
         runtime.invoke(unique("missing"), b"{}")
     assert issubclass(FunctionNotFound, LookupError)
+
+
+# -- runtime lifecycle: AWS's block-create and block-update dates ---------------------------------
+BLOCKED_MESSAGE = (
+    "The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
+    "functions. We recommend you use the new runtime (python3.14) while creating or updating functions."
+)
+
+
+def test_create_function_refuses_a_runtime_past_its_block_create_date(aws, create_function):
+    name = unique("fn-py37")
+    with pytest.raises(ClientError) as error:
+        create_function(ECHO, FunctionName=name, Runtime="python3.7")
+    assert error.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert error.value.response["Error"]["Message"] == BLOCKED_MESSAGE.format(runtime="python3.7")
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError) as missing:
+        aws("lambda").get_function(FunctionName=name)
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_updates_are_refused_past_the_block_update_date_but_moving_to_a_supported_runtime_is_not(
+    aws, create_function
+):
+    from moto.awslambda.models import lambda_backends
+
+    name = create_function(ECHO)
+    # A function created on python3.8 while AWS still allowed it: set in the backend directly,
+    # since CreateFunction now refuses python3.8.
+    function = lambda_backends[ACCOUNT_ID]["us-east-1"].get_function(name)
+    function.run_time = "python3.8"
+    client = aws("lambda")
+    with pytest.raises(ClientError) as error:
+        client.update_function_code(FunctionName=name, ZipFile=make_zip(ECHO))
+    assert error.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert error.value.response["Error"]["Message"] == BLOCKED_MESSAGE.format(runtime="python3.8")
+    with pytest.raises(ClientError) as error:
+        client.update_function_configuration(FunctionName=name, Timeout=5)
+    assert error.value.response["Error"]["Message"] == BLOCKED_MESSAGE.format(runtime="python3.8")
+    # The way out AWS documents: change the runtime to a supported one.
+    client.update_function_configuration(FunctionName=name, Runtime="python3.14")
+    assert client.get_function_configuration(FunctionName=name)["Runtime"] == "python3.14"
+
+
+def test_the_lifecycle_table_blocks_on_the_published_dates():
+    from datetime import date
+
+    from local_aws.lambda_runtimes import CREATE, UPDATE, refusal
+
+    assert refusal("python3.11", CREATE, on=date(2027, 7, 30)) is None
+    assert refusal("python3.11", CREATE, on=date(2027, 7, 31)) is not None
+    assert refusal("python3.11", UPDATE, on=date(2027, 8, 30)) is None
+    assert refusal("python3.11", UPDATE, on=date(2027, 8, 31)) is not None
+    assert refusal("python3.13", CREATE, on=date(2029, 7, 30)) is None
+    assert refusal("nodejs22.x", CREATE, on=date(2099, 1, 1)) is None  # not in the table

@@ -20,7 +20,9 @@ from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagat
 
 KIND = "lambda:function"
 RESOURCE = "transform_function"
-RUNTIME = "python3.11"
+# The Python runtime AWS supports longest (Lambda's runtime table: deprecation June 2029); python3.11
+# is blocked for new functions from July 2027. local_aws runs it on its own interpreter.
+RUNTIME = "python3.14"
 
 #: Beside the function folders: modules every function's zip carries at its root (`lake_rows.py`).
 SHARED_FOLDER = "shared"
@@ -183,14 +185,16 @@ def ensure_function(deployment: Deployment, spec: FunctionSpec | None = None) ->
         _wait_ready(awslambda, name)
         return Outcome(spec.resource, KIND, name, "created")
     changed = False
-    if current.get("CodeSha256") != code_sha256(zip_bytes):
-        _wait_ready(awslambda, name)
-        awslambda.update_function_code(FunctionName=name, ZipFile=zip_bytes)
-        changed = True
+    # Configuration first: a function on a runtime past its block-update date takes no new code
+    # until it has moved to RUNTIME.
     differences = _configuration_differences(current, desired)
     if differences:
         _wait_ready(awslambda, name)
         awslambda.update_function_configuration(FunctionName=name, **differences)
+        changed = True
+    if current.get("CodeSha256") != code_sha256(zip_bytes):
+        _wait_ready(awslambda, name)
+        awslambda.update_function_code(FunctionName=name, ZipFile=zip_bytes)
         changed = True
     if changed:
         _wait_ready(awslambda, name)
