@@ -150,6 +150,16 @@ def test_check_service_role_trust_context_keys(aws: Callable[..., Any], local_aw
         )
         is None
     )
+    # ... and another pipe's ARN is not this one's: the trust does not hold for it.
+    denied = iam.check_service_role(
+        world,
+        pipes_role,
+        "kinesis:PutRecords",
+        "arn:aws:kinesis:us-east-1:123456789012:stream/s",
+        service_principal="pipes.amazonaws.com",
+        source_arn=f"{pipe_arn}-other",
+    )
+    assert denied is not None and denied.action == "sts:AssumeRole"
     # Glue sends neither when a crawler assumes its role: the same condition fails, as on AWS.
     _, glue_role = make_role(
         aws, trust("glue.amazonaws.com", StringEquals={"aws:SourceAccount": ACCOUNT_ID}), allow_all
