@@ -466,3 +466,21 @@ def test_a_key_that_outlives_its_user_allows_nothing(aws, identity, table):
     code, message, _ = denied(lambda: put(user.client("dynamodb"), table))
     assert code == "AccessDeniedException"
     assert message.startswith(f"User: {user.arn} is not authorized to perform: dynamodb:PutItem")
+
+
+def test_a_wildcard_ending_a_segment_runs_past_colons(aws, identity):
+    group = f"/cdc/{unique('iam-logs')}"
+    aws("logs").create_log_group(logGroupName=group)
+    aws("logs").create_log_stream(logGroupName=group, logStreamName="s")
+    user = identity(allow("logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}:*"))
+    events = [{"timestamp": 1_700_000_000_000, "message": "m"}]
+    user.client("logs").put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
+    # Inside a segment a wildcard stays there: "log-group:/cdc*" does not reach ":log-stream:s".
+    inner = identity(allow("logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/cdc*s"))
+    code, message, _ = denied(
+        lambda: inner.client("logs").put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
+    )
+    assert code == "AccessDeniedException"
+    assert (
+        f"on resource: arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}:log-stream:s because" in message
+    )
