@@ -30,7 +30,8 @@ patterns are cached by their text; a decision for the project's deployer policy 
 LIMITATIONS: keys moto did not mint are the account root's (backwards compatible: the tests' and
 the project's default keys), where AWS answers an unknown key with UnrecognizedClientException /
 InvalidClientTokenId / InvalidAccessKeyId: signatures are not verified, and expired sessions and
-inactive keys still work. Likewise a service role ARN that names no role in IAM is not checked
+inactive keys still work. GetSessionToken / GetFederationToken credentials (moto hands everyone
+the same documentation key) allow nothing, since they cannot be tied to their caller. Likewise a service role ARN that names no role in IAM is not checked
 (moto accepts such ARNs at CreatePipe / CreateDeliveryStream / CreateFunction, where AWS refuses a
 role it cannot assume). Service control policies, resource control policies, session policies
 (AssumeRole's Policy / PolicyArns), ABAC (``aws:ResourceTag``, ``aws:PrincipalTag``,

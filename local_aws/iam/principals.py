@@ -66,10 +66,18 @@ def _documents(entity: Any) -> list[str]:
     return inline + attached
 
 
+# moto answers every GetSessionToken / GetFederationToken with AWS's documentation example key,
+# whoever asked: it cannot be tied to the caller, so it speaks for no one (never for the root).
+SHARED_SESSION_KEY = "AKIAIOSFODNN7EXAMPLE"
+
+
 def principal_for_key(access_key_id: str) -> Principal | None:
     """The user or role session behind ``access_key_id``; None for a key moto did not mint."""
     if not access_key_id:
         return None
+    if access_key_id == SHARED_SESSION_KEY:
+        arn = "arn:aws:sts::123456789012:federated-user/unknown"
+        return Principal(kind=USER, arn=arn, account_id="123456789012", name="unknown", caller_arn=arn)
     for account_id, account in list(_iam_backends().items()):
         backend = account["aws"]
         key = backend.access_keys.get(access_key_id)

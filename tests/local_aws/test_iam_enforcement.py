@@ -484,3 +484,14 @@ def test_a_wildcard_ending_a_segment_runs_past_colons(aws, identity):
     assert (
         f"on resource: arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}:log-stream:s because" in message
     )
+
+
+def test_session_token_credentials_do_not_escape_the_callers_policies(identity, table):
+    user = identity(allow("sts:GetSessionToken"))
+    found = user.client("sts").get_session_token()["Credentials"]
+    session = {
+        "aws_access_key_id": found["AccessKeyId"],
+        "aws_secret_access_key": found["SecretAccessKey"],
+        "aws_session_token": found["SessionToken"],
+    }
+    assert denied(lambda: put(user.client("dynamodb", **session), table))[0] == "AccessDeniedException"
