@@ -58,6 +58,16 @@ _XML_ROOTS = {
 }
 # An ACL may come in headers instead of a body; a restore may have no body.
 _BODY_OPTIONAL = {"acl", "restore"}
+_CANNED_ACLS = {
+    "private",
+    "public-read",
+    "public-read-write",
+    "aws-exec-read",
+    "authenticated-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+    "log-delivery-write",
+}
 _MALFORMED_XML = "The XML you provided was not well-formed or did not validate against our published schema"
 # What S3 does with POST: DeleteObjects and browser uploads on a bucket; multipart uploads,
 # restores and selects on an object.
@@ -104,6 +114,9 @@ def check(request: AwsRequest) -> None:
         raise AwsError("InvalidBucketName", "The specified bucket is not valid.")
     if len(key) > MAX_KEY_BYTES:
         raise AwsError("KeyTooLongError", "Your key is too long")
+    acl = next((value for name, value in request.headers.items() if name.lower() == "x-amz-acl"), None)
+    if acl is not None and acl not in _CANNED_ACLS:
+        raise AwsError("InvalidArgument", f"Argument x-amz-acl contains an invalid value: {acl[:64]!r}")
     if request.method == "POST" and bucket and not _post_allowed(request, key, params):
         raise AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
     if request.method in ("PUT", "POST"):

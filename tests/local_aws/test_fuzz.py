@@ -232,6 +232,24 @@ def test_query_services_answer_random_requests_with_4xx(
 
 # -- REST protocols -----------------------------------------------------------------------------
 segments = st.text(alphabet=string.ascii_lowercase + string.digits + "-._", min_size=1, max_size=30)
+# Headers S3 reads, given random values.
+_S3_HEADERS = [
+    "Range",
+    "x-amz-copy-source",
+    "x-amz-copy-source-range",
+    "x-amz-acl",
+    "x-amz-tagging",
+    "x-amz-meta-owner",
+    "x-amz-storage-class",
+    "x-amz-server-side-encryption",
+    "Content-MD5",
+    "If-Match",
+    "If-None-Match",
+    "If-Modified-Since",
+    "x-amz-checksum-sha256",
+    "x-amz-object-lock-mode",
+    "x-amz-expected-bucket-owner",
+]
 _S3_SUBRESOURCES = [
     "",
     "tagging",
@@ -244,6 +262,7 @@ _S3_SUBRESOURCES = [
     "location",
     "cors",
 ]
+_REST_HEADERS = ["X-Amz-Invocation-Type", "X-Amz-Log-Type", "X-Amz-Client-Context"]
 _REST_PATHS = {
     "lambda": [
         "/2015-03-31/functions",
@@ -267,7 +286,8 @@ def s3_requests(draw: st.DrawFn) -> tuple[str, str, bytes, dict[str, str]]:
     body = draw(
         st.binary(max_size=200) | st.sampled_from([b"<Delete><Object><Key>a</Key></Object></Delete>", b"<x>"])
     )
-    return method, path + (f"?{query}" if query else ""), body, {}
+    headers = draw(st.dictionaries(st.sampled_from(_S3_HEADERS), header_text, max_size=3))
+    return method, path + (f"?{query}" if query else ""), body, headers
 
 
 @st.composite
@@ -286,7 +306,10 @@ def rest_json_requests(draw: st.DrawFn, service: str) -> tuple[str, str, bytes, 
             max_size=5,
         ).map(lambda value: json.dumps(value).encode())
     )
-    return method, path, body, {"Content-Type": "application/json"}
+    headers = draw(st.dictionaries(st.sampled_from(_REST_HEADERS), header_text, max_size=2))
+    query = draw(st.sampled_from(["", "?Qualifier=", "?Marker=", "?MaxItems="]))
+    query += urllib.parse.quote(draw(header_text)) if query else ""
+    return method, path + query, body, {"Content-Type": "application/json", **headers}
 
 
 @pytest.mark.parametrize("service", ["s3", "lambda", "pipes"])
