@@ -31,7 +31,9 @@ LIMITATIONS: keys moto did not mint are the account root's (backwards compatible
 the project's default keys), where AWS answers an unknown key with UnrecognizedClientException /
 InvalidClientTokenId / InvalidAccessKeyId: signatures are not verified, and expired sessions and
 inactive keys still work. GetSessionToken / GetFederationToken credentials (moto hands everyone
-the same documentation key) allow nothing, since they cannot be tied to their caller. Likewise a service role ARN that names no role in IAM is not checked
+the same documentation key) allow nothing, since they cannot be tied to their caller.
+AssumeRoleWithWebIdentity / AssumeRoleWithSAML are unsigned and their tokens are not verified, so
+they yield a session of any role (whose own policies then apply) without its trust policy. Likewise a service role ARN that names no role in IAM is not checked
 (moto accepts such ARNs at CreatePipe / CreateDeliveryStream / CreateFunction, where AWS refuses a
 role it cannot assume). Service control policies, resource control policies, session policies
 (AssumeRole's Policy / PolicyArns), ABAC (``aws:ResourceTag``, ``aws:PrincipalTag``,

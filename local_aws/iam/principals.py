@@ -87,17 +87,27 @@ def principal_for_key(access_key_id: str) -> Principal | None:
             return role_session(account_id, key.role_arn, _session_name(account_id, access_key_id))
         if key.user_name:
             return _user(backend, account_id, key.user_name)
+        session = _session(account_id, access_key_id)  # AssumeRoleWithWebIdentity / WithSAML
+        if session is not None:
+            return role_session(account_id, session.role_arn, str(session.session_name))
+        arn = f"arn:aws:sts::{account_id}:assumed-role/unknown/unknown"  # minted, but for no one
+        return Principal(kind=ROLE, arn=arn, account_id=account_id, name="unknown", caller_arn=arn)
     return None
 
 
-def _session_name(account_id: str, access_key_id: str) -> str:
+def _session(account_id: str, access_key_id: str) -> Any | None:
     from moto.sts.models import sts_backends
 
     for partition in list(sts_backends[account_id].values()):
         session = partition.get_assumed_role_from_access_key(access_key_id)
         if session is not None:
-            return str(session.session_name)
-    return "session"
+            return session
+    return None
+
+
+def _session_name(account_id: str, access_key_id: str) -> str:
+    session = _session(account_id, access_key_id)
+    return str(session.session_name) if session is not None else "session"
 
 
 def _user(backend: Any, account_id: str, user_name: str) -> Principal:
