@@ -314,6 +314,11 @@ def test_s3_posts_s3_does_not_take_and_xml_with_the_wrong_root(
     assert seen_by_boto3("s3", "PutBucketTagging", answer)["Code"] == "MalformedXML"
     answer = send(endpoint_url, "s3", "POST", f"/{bucket}?delete", b"")
     assert seen_by_boto3("s3", "DeleteObjects", answer)["Code"] == "MalformedXML"
+    answer = send(endpoint_url, "s3", "PUT", f"/{bucket}?acl", b"", {"x-amz-acl": "everyone-please"})
+    assert seen_by_boto3("s3", "PutBucketAcl", answer) == {
+        "Code": "InvalidArgument",
+        "Message": "Argument x-amz-acl contains an invalid value: 'everyone-please'",
+    }
 
 
 def test_an_operation_moto_lacks_is_named_not_implemented(endpoint_url: str) -> None:
