@@ -82,8 +82,9 @@ PLANNED = [
     "table",
     "stream",
     "transform_function",
-    "pipe",
+    # Firehose reads its Kinesis source from LATEST: it must be ACTIVE before the Pipe writes there.
     "delivery_stream",
+    "pipe",
     "glue_database",
     "crawler",
     "athena_workgroup",
@@ -260,6 +261,33 @@ def test_a_function_on_a_blocked_runtime_moves_to_ours_before_its_code_changes(
         config = aws("lambda").get_function(FunctionName=names.function)["Configuration"]
         assert config["Runtime"] == RUNTIME
         assert config["CodeSha256"] == code_sha256(build_zip(lambda_dir))
+    finally:
+        teardown(SALES_ORDERS, settings, clients)
+
+
+def test_failed_creations_are_deleted_and_recreated(
+    settings: Settings, names: ResourceNames, clients: Callable[[str], Any], aws: Callable[..., Any]
+) -> None:
+    """A delivery stream in CREATING_FAILED and a pipe in CREATE_FAILED or START_FAILED accept only a
+    delete on AWS: provisioning deletes them, waits, and creates them again instead of failing on
+    every run. The failed states are set in the backends directly (AWS reaches them through
+    internal errors or permissions that propagate late, which the embedded AWS does not produce)."""
+    from moto.firehose.models import firehose_backends
+    from moto.pipes.models import pipes_backends
+
+    provision(SALES_ORDERS, settings, clients)
+    try:
+        for pipe_state in ("CREATE_FAILED", "START_FAILED"):
+            stream = firehose_backends[ACCOUNT]["us-east-1"].delivery_streams[names.delivery_stream]
+            stream.delivery_stream_status = "CREATING_FAILED"
+            pipes_backends[ACCOUNT]["us-east-1"].pipes[names.pipe]._status = pipe_state
+            outcomes = actions(provision(SALES_ORDERS, settings, clients))
+            assert outcomes.pop("delivery_stream") == "recreated", pipe_state
+            assert outcomes.pop("pipe") == "recreated", pipe_state
+            assert set(outcomes.values()) == {"unchanged"}, outcomes
+            described = aws("firehose").describe_delivery_stream(DeliveryStreamName=names.delivery_stream)
+            assert described["DeliveryStreamDescription"]["DeliveryStreamStatus"] == "ACTIVE"
+            assert aws("pipes").describe_pipe(Name=names.pipe)["CurrentState"] == "RUNNING"
     finally:
         teardown(SALES_ORDERS, settings, clients)
 
@@ -485,8 +513,8 @@ def test_teardown_leaves_nothing_behind_and_is_safe_twice(
         "athena_workgroup",
         "crawler",
         "glue_database",
-        "delivery_stream",
         "pipe",
+        "delivery_stream",
         "transform_function",
         "transform_log_group",
         "stream",

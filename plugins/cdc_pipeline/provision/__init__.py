@@ -65,7 +65,8 @@ def plan(deployment: Deployment) -> list[Step]:
     Roles come before the table and stream (their policies name ARNs, which are known in advance)
     so IAM has a little time to propagate before the Pipe, delivery stream and crawler name them.
     The Firehose transform must exist before the delivery stream names it, the table's stream before
-    the Pipe reads it, the lake bucket before the crawler targets it.
+    the Pipe reads it, the delivery stream (ACTIVE) before the Pipe writes to its Kinesis source, the
+    lake bucket before the crawler targets it.
     """
     if deployment.definition.topology is Topology.DIRECT:
         return _shared_steps(deployment) + _direct_steps(deployment)
@@ -103,8 +104,10 @@ def _cdc_steps(deployment: Deployment) -> list[Step]:
         Step("table", dynamodb.ensure_table, dynamodb.delete_table),
         Step("stream", kinesis.ensure_stream, kinesis.delete_stream),
         Step("transform_function", lambda_function.ensure_function, _delete_function_and_logs),
-        Step("pipe", pipes.ensure_pipe, pipes.delete_pipe),
+        # Firehose reads its Kinesis source from LATEST: records the Pipe (which reads the table's
+        # stream from TRIM_HORIZON) put before the delivery stream is ACTIVE would never be delivered.
         Step("delivery_stream", firehose.ensure_delivery_stream, firehose.delete_delivery_stream),
+        Step("pipe", pipes.ensure_pipe, pipes.delete_pipe),
         Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
         Step("crawler", glue.ensure_crawler, glue.delete_crawler),
         Step("athena_workgroup", athena.ensure_workgroup, athena.delete_workgroup, shared=True),

@@ -113,27 +113,45 @@ def _differences(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
     return differing
 
 
-def ensure_delivery_stream(deployment: Deployment) -> Outcome:
-    """Create the delivery stream, or UpdateDestination in place (with the current version id)."""
-    firehose = deployment.client("firehose")
+# States a delivery stream can only be deleted from (CreateDeliveryStream failed, or a delete did).
+_DELETE_ONLY = {"CREATING_FAILED", "DELETING_FAILED"}
+
+
+def _create(deployment: Deployment, firehose: Any) -> None:
     names = deployment.names
     desired = destination(deployment)
     source = {"KinesisStreamARN": names.stream_arn, "RoleARN": names.role_arn(names.firehose_role)}
+    retry_while_role_propagates(
+        lambda: firehose.create_delivery_stream(
+            DeliveryStreamName=names.delivery_stream,
+            DeliveryStreamType="KinesisStreamAsSource",
+            KinesisStreamSourceConfiguration=source,
+            ExtendedS3DestinationConfiguration=desired,
+            Tags=[{"Key": "cdc-lake:dataset", "Value": deployment.definition.name}],
+        ),
+        f"create delivery stream {names.delivery_stream}",
+        deployment.settings.role_propagation_timeout_seconds,
+    )
+    _wait_active(firehose, names.delivery_stream)
+
+
+def ensure_delivery_stream(deployment: Deployment) -> Outcome:
+    """Create the delivery stream, or UpdateDestination in place (with the current version id).
+
+    A stream in CREATING_FAILED or DELETING_FAILED accepts nothing but a delete: it is deleted,
+    waited for, and created again.
+    """
+    firehose = deployment.client("firehose")
+    names = deployment.names
+    desired = destination(deployment)
     current = _describe(firehose, names.delivery_stream)
     if current is None:
-        retry_while_role_propagates(
-            lambda: firehose.create_delivery_stream(
-                DeliveryStreamName=names.delivery_stream,
-                DeliveryStreamType="KinesisStreamAsSource",
-                KinesisStreamSourceConfiguration=source,
-                ExtendedS3DestinationConfiguration=desired,
-                Tags=[{"Key": "cdc-lake:dataset", "Value": deployment.definition.name}],
-            ),
-            f"create delivery stream {names.delivery_stream}",
-            deployment.settings.role_propagation_timeout_seconds,
-        )
-        _wait_active(firehose, names.delivery_stream)
+        _create(deployment, firehose)
         return Outcome(RESOURCE, KIND, names.delivery_stream, "created")
+    if current.get("DeliveryStreamStatus") in _DELETE_ONLY:
+        delete_delivery_stream(deployment)
+        _create(deployment, firehose)
+        return Outcome(RESOURCE, KIND, names.delivery_stream, "recreated")
 
     current = _wait_active(firehose, names.delivery_stream)
     kinesis_source = (current.get("Source") or {}).get("KinesisStreamSourceDescription") or {}

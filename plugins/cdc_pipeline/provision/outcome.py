@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Action = Literal["created", "updated", "unchanged", "deleted", "absent"]
+# "recreated": found in a state AWS allows only deleting (a failed creation), deleted and made again.
+Action = Literal["created", "recreated", "updated", "unchanged", "deleted", "absent"]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ KIND = "pipes:pipe"
 RESOURCE = "pipe"
 _STABLE = {"RUNNING", "STOPPED"}
 _FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "START_FAILED", "STOP_FAILED", "CREATE_ROLLBACK_FAILED"}
+# A pipe that never got going: nothing but DeletePipe helps, so provisioning deletes and recreates it
+# (its records are still in the table's stream, read again from TRIM_HORIZON; the lake dedupes).
+_RECREATE = {"CREATE_FAILED", "START_FAILED", "CREATE_ROLLBACK_FAILED"}
 
 
 class PipeSourceChangedError(RuntimeError):
@@ -56,34 +59,52 @@ def _wait_stable(pipes: Any, name: str) -> dict[str, Any]:
     return wait_for(stable, f"pipe {name} to settle")
 
 
+def _target_parameters(deployment: Deployment) -> dict[str, Any]:
+    return {"KinesisStreamParameters": {"PartitionKey": partition_key(deployment)}}
+
+
+def _create(deployment: Deployment, pipes: Any, source: str) -> None:
+    names = deployment.names
+    role_arn = names.role_arn(names.pipe_role)
+    target_parameters = _target_parameters(deployment)
+    retry_while_role_propagates(
+        lambda: pipes.create_pipe(
+            Name=names.pipe,
+            Description=f"cdc-lake {deployment.definition.name}: table changes to Kinesis",
+            DesiredState="RUNNING",
+            Source=source,
+            SourceParameters={
+                "DynamoDBStreamParameters": {"StartingPosition": "TRIM_HORIZON", **_batching(deployment)}
+            },
+            Target=names.stream_arn,
+            TargetParameters=target_parameters,
+            RoleArn=role_arn,
+            Tags={"cdc-lake:dataset": deployment.definition.name},
+        ),
+        f"create pipe {names.pipe}",
+        deployment.settings.role_propagation_timeout_seconds,
+    )
+    _wait_stable(pipes, names.pipe)
+
+
 def ensure_pipe(deployment: Deployment) -> Outcome:
-    """Create the Pipe, or UpdatePipe in place when batching, target or role differ; never recreate."""
+    """Create the Pipe, or UpdatePipe in place when batching, target or role differ.
+
+    A pipe in a failed creation or start state is deleted and created again (`_RECREATE`).
+    """
     pipes = deployment.client("pipes")
     names = deployment.names
     source = dynamodb.latest_stream_arn(deployment)
     role_arn = names.role_arn(names.pipe_role)
-    target_parameters = {"KinesisStreamParameters": {"PartitionKey": partition_key(deployment)}}
+    target_parameters = _target_parameters(deployment)
     current = _describe(pipes, names.pipe)
     if current is None:
-        retry_while_role_propagates(
-            lambda: pipes.create_pipe(
-                Name=names.pipe,
-                Description=f"cdc-lake {deployment.definition.name}: table changes to Kinesis",
-                DesiredState="RUNNING",
-                Source=source,
-                SourceParameters={
-                    "DynamoDBStreamParameters": {"StartingPosition": "TRIM_HORIZON", **_batching(deployment)}
-                },
-                Target=names.stream_arn,
-                TargetParameters=target_parameters,
-                RoleArn=role_arn,
-                Tags={"cdc-lake:dataset": deployment.definition.name},
-            ),
-            f"create pipe {names.pipe}",
-            deployment.settings.role_propagation_timeout_seconds,
-        )
-        _wait_stable(pipes, names.pipe)
+        _create(deployment, pipes, source)
         return Outcome(RESOURCE, KIND, names.pipe, "created")
+    if current.get("CurrentState") in _RECREATE:
+        delete_pipe(deployment)
+        _create(deployment, pipes, source)
+        return Outcome(RESOURCE, KIND, names.pipe, "recreated")
 
     if current["Source"] != source:
         raise PipeSourceChangedError(
