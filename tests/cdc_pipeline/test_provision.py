@@ -292,6 +292,26 @@ def test_failed_creations_are_deleted_and_recreated(
         teardown(SALES_ORDERS, settings, clients)
 
 
+def test_arns_name_the_region_of_the_clients_not_a_disagreeing_setting(
+    settings: Settings, names: ResourceNames, clients: Callable[[str], Any], aws: Callable[..., Any]
+) -> None:
+    """The connection's clients call us-east-1; CDC_LAKE_REGION says eu-west-1. Resources are made
+    where the clients call, so every ARN (the Pipe's target, the roles' policies) must name that
+    region, or the Pipe would write to a stream that does not exist."""
+    from cdc_pipeline.provision.context import Deployment
+
+    elsewhere = settings.replace(region="eu-west-1")
+    deployment = Deployment.build(SALES_ORDERS, elsewhere, clients)
+    assert deployment.settings.region == "us-east-1"
+    assert deployment.names.stream_arn == names.stream_arn
+    try:
+        provision(SALES_ORDERS, elsewhere, clients)
+        pipe = aws("pipes").describe_pipe(Name=names.pipe)
+        assert (pipe["Target"], pipe["CurrentState"]) == (names.stream_arn, "RUNNING")
+    finally:
+        teardown(SALES_ORDERS, elsewhere, clients)
+
+
 def test_zip_is_deterministic_and_leaves_out_tests_and_caches(lambda_dir: Path) -> None:
     import io
     import zipfile

@@ -27,6 +27,14 @@ def client_factory(session: Any, region: str) -> ClientFactory:
     raise TypeError(f"expected a boto3 Session or a client factory, got {type(session).__name__}")
 
 
+def settings_in_region_of(settings: Settings, client: Any) -> Settings:
+    """`settings` in the region ``client`` calls (boto3's ``meta.region_name``), when it has one."""
+    region = getattr(getattr(client, "meta", None), "region_name", None)
+    if isinstance(region, str) and region and region != settings.region:
+        return settings.replace(region=region)
+    return settings
+
+
 @dataclass
 class Deployment:
     """One dataset's pipeline under one set of settings, with a client per service (made once)."""
@@ -39,10 +47,17 @@ class Deployment:
 
     @classmethod
     def build(cls, definition: PipelineDefinition, settings: Settings, session: Any) -> Deployment:
-        """Resolve the account id (asking STS only when the settings do not name it)."""
+        """Resolve the account id (asking STS only when the settings do not name it) and the region.
+
+        The region is the clients' (the Airflow connection's): every resource is made there, so every
+        ARN must name it too. A `CDC_LAKE_REGION` that disagrees would put other regions in the
+        ARNs (the Pipe's target, the roles' policies) of resources that live in the clients' region.
+        """
         factory = client_factory(session, settings.region)
+        sts = factory("sts")
+        settings = settings_in_region_of(settings, sts)
         if not settings.account_id:
-            settings = settings.with_account_id(factory("sts").get_caller_identity()["Account"])
+            settings = settings.with_account_id(sts.get_caller_identity()["Account"])
         return cls(definition, settings, definition.resources(settings), factory)
 
     def client(self, service: str) -> Any:

@@ -38,8 +38,12 @@ def resolve_names(definition: PipelineDefinition, settings: Settings) -> Any:
         """Names that need the AWS account id (bucket names), asked from STS at run time."""
         from airflow.providers.amazon.aws.hooks.sts import StsHook
 
-        account_id = StsHook(aws_conn_id=settings.aws_conn_id).get_account_number()
-        names = definition.resources(settings.with_account_id(account_id))
+        from cdc_pipeline.provision.context import settings_in_region_of
+
+        sts = StsHook(aws_conn_id=settings.aws_conn_id)
+        # Names and ARNs in the connection's region, where the resources are (as provisioning does).
+        resolved = settings_in_region_of(settings, sts.get_conn())
+        names = definition.resources(resolved.with_account_id(sts.get_account_number()))
         return {"lake_bucket": names.lake_bucket, "table": names.table, "crawler": names.crawler}
 
     return resolve_names()
