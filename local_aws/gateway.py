@@ -239,6 +239,7 @@ class Gateway:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
             request = describe(environ, body)
+            protocol = _protocol_or_json(request)  # a form body may name the query Action
             validation.check(request, self.world)
             denied = iam.authorize(self.world, request)  # as the signer's IAM policies allow
             if denied is not None:

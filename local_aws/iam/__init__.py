@@ -32,8 +32,8 @@ the project's default keys), where AWS answers an unknown key with UnrecognizedC
 InvalidClientTokenId / InvalidAccessKeyId: signatures are not verified, and expired sessions and
 inactive keys still work. GetSessionToken / GetFederationToken credentials (moto hands everyone
 the same documentation key) allow nothing, since they cannot be tied to their caller.
-AssumeRoleWithWebIdentity / AssumeRoleWithSAML are unsigned and their tokens are not verified, so
-they yield a session of any role (whose own policies then apply) without its trust policy. Likewise a service role ARN that names no role in IAM is not checked
+AssumeRoleWithWebIdentity / AssumeRoleWithSAML need a trust statement with a Federated principal
+(`federation`), but neither the token nor the statement's conditions are verified. Likewise a service role ARN that names no role in IAM is not checked
 (moto accepts such ARNs at CreatePipe / CreateDeliveryStream / CreateFunction, where AWS refuses a
 role it cannot assume). Service control policies, resource control policies, session policies
 (AssumeRole's Policy / PolicyArns), ABAC (``aws:ResourceTag``, ``aws:PrincipalTag``,
@@ -70,6 +70,7 @@ from local_aws.iam.evaluation import (
     names_caller_itself,
     trust_allows,
 )
+from local_aws.iam.federation import check_federated_assume
 from local_aws.iam.passed_roles import check_lambda_role
 from local_aws.iam.principals import ROLE, Principal, account_of, find_role, principal_for_key, role_session
 from local_aws.iam.requests import UNCHECKED, describe
@@ -197,6 +198,7 @@ def authorize(world: World, request: AwsRequest) -> AccessDenied | None:
     """
     if not ENFORCE:
         return None
+    check_federated_assume(request)
     denied = _authorize(world, request)
     if denied is None:
         check_lambda_role(request)

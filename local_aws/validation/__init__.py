@@ -38,7 +38,9 @@ def protocol_for(request: AwsRequest) -> str:
     target = request.headers.get("X-Amz-Target", "")
     service = resolve(request.service, target)
     if service is None and not target:
-        return REST_XML  # unsigned and untargeted: an anonymous or presigned S3 request
+        # Unsigned and untargeted: a query Action (STS's AssumeRoleWithWebIdentity / WithSAML),
+        # else an anonymous or presigned S3 request.
+        return QUERY if request.operation else REST_XML
     return protocol_of(service)
 
 

@@ -495,3 +495,44 @@ def test_session_token_credentials_do_not_escape_the_callers_policies(identity, 
         "aws_session_token": found["SessionToken"],
     }
     assert denied(lambda: put(user.client("dynamodb", **session), table))[0] == "AccessDeniedException"
+
+
+def test_web_identity_sessions_need_a_role_that_trusts_a_federated_provider(aws, endpoint_url):
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    sts = boto3.client(
+        "sts", endpoint_url=endpoint_url, region_name=REGION, config=Config(signature_version=UNSIGNED)
+    )
+    admin = aws("iam").create_role(
+        RoleName=unique("iam-admin"),
+        AssumeRolePolicyDocument=document(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ),
+    )["Role"]["Arn"]
+
+    def assume(role: str) -> Any:
+        return sts.assume_role_with_web_identity(
+            RoleArn=role, RoleSessionName="web", WebIdentityToken="t" * 10
+        )
+
+    assert denied(lambda: assume(admin)) == (
+        "AccessDenied",
+        "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        403,
+    )
+    federated = aws("iam").create_role(
+        RoleName=unique("iam-web"),
+        AssumeRolePolicyDocument=document(
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": "accounts.google.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+            }
+        ),
+    )["Role"]["Arn"]
+    assert assume(federated)["AssumedRoleUser"]["Arn"].endswith("/web")
