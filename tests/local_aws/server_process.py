@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -22,17 +21,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from cdc_cli.local_server import free_port
 from tests.support import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 HEALTH_PATH = "/_local_aws/health"
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _env() -> dict[str, str]:
