@@ -15,6 +15,7 @@ known once a client asks STS, so provisioning calls `Settings.with_account_id()`
 | `CDC_LAKE_ATHENA_WORKGROUP` | `<prefix>` | the Athena workgroup (enforces the results location) |
 | `CDC_LAKE_ALERTS_TOPIC` | `<prefix>-alerts` | the SNS topic that failed checks publish to |
 | `CDC_LAKE_AWS_CONN_ID` | `aws_default` | the Airflow connection the DAGs build their clients from |
+| `CDC_LAKE_ATHENA_CONN_ID` | `athena_default` | the Airflow Athena connection of the SQL checks (its credentials come from the AWS connection) |
 | `CDC_LAKE_FIREHOSE_BUFFER_INTERVAL` | `60` | Firehose BufferingHints.IntervalInSeconds (0-900) |
 | `CDC_LAKE_FIREHOSE_BUFFER_SIZE` | `64` | Firehose BufferingHints.SizeInMBs (1-128) |
 | `CDC_LAKE_ENFORCE_AWS_MINIMUMS` | `false` when `AWS_ENDPOINT_URL` is a loopback address, else `true` | refuse values AWS rejects with dynamic partitioning (interval < 60 s, size < 64 MB) |
@@ -96,6 +97,7 @@ class Settings:
     athena_workgroup: str = field(default=DEFAULT_PREFIX, metadata=_env("CDC_LAKE_ATHENA_WORKGROUP"))
     alerts_topic: str = field(default=f"{DEFAULT_PREFIX}-alerts", metadata=_env("CDC_LAKE_ALERTS_TOPIC"))
     aws_conn_id: str = field(default="aws_default", metadata=_env("CDC_LAKE_AWS_CONN_ID"))
+    athena_conn_id: str = field(default="athena_default", metadata=_env("CDC_LAKE_ATHENA_CONN_ID"))
     firehose_buffer_interval_seconds: int = field(
         default=60, metadata=_env("CDC_LAKE_FIREHOSE_BUFFER_INTERVAL")
     )
@@ -133,7 +135,13 @@ class Settings:
         values["glue_database"] = _get(env, "CDC_LAKE_GLUE_DATABASE") or prefix.replace("-", "_")
         values["athena_workgroup"] = _get(env, "CDC_LAKE_ATHENA_WORKGROUP") or prefix
         values["alerts_topic"] = _get(env, "CDC_LAKE_ALERTS_TOPIC") or f"{prefix}-alerts"
-        for name in ("account_id", "lake_bucket_override", "athena_results_bucket_override", "aws_conn_id"):
+        for name in (
+            "account_id",
+            "lake_bucket_override",
+            "athena_results_bucket_override",
+            "aws_conn_id",
+            "athena_conn_id",
+        ):
             raw = _get(env, _var(name))
             if raw:
                 values[name] = raw
@@ -251,7 +259,7 @@ class Settings:
                 f"CDC_LAKE_GLUE_DATABASE={self.glue_database!r}: use lower-case letters, digits and '_' "
                 "(Athena cannot query other database names without quoting)"
             )
-        for name in ("athena_workgroup", "alerts_topic", "aws_conn_id"):
+        for name in ("athena_workgroup", "alerts_topic", "aws_conn_id", "athena_conn_id"):
             value = getattr(self, name)
             if not _NAME_RE.match(value):
                 raise SettingsError(f"{_var(name)}={value!r}: use letters, digits, '.', '_' and '-'")

@@ -262,3 +262,26 @@ def test_hourly_start_is_a_whole_utc_hour():
         Settings.from_env({"CDC_LAKE_HOURLY_START": "2027-01-02T03:30:00Z"})
     with pytest.raises(SettingsError, match="CDC_LAKE_HOURLY_START.*ISO-8601"):
         Settings.from_env({"CDC_LAKE_HOURLY_START": "yesterday"})
+
+
+def test_the_sql_checks_use_the_configured_athena_and_aws_connections():
+    """Not a hard-coded athena_default with the default AWS connection: both conn ids are settings."""
+    from airflow.providers.common.sql.operators.sql import SQLCheckOperator
+
+    from cdc_pipeline.definitions import SALES_ORDERS
+    from cdc_pipeline.workflows.hourly import build
+    from cdc_pipeline.workflows.hourly.checks import check_files
+
+    settings = Settings.from_env(
+        {"CDC_LAKE_ATHENA_CONN_ID": "athena_prod", "CDC_LAKE_AWS_CONN_ID": "aws_prod"}
+    )
+    assert (settings.athena_conn_id, settings.aws_conn_id) == ("athena_prod", "aws_prod")
+    dag = build(SALES_ORDERS, settings)
+    # The quality checks, one per SQL file (the reconciliation's own check is its module's business).
+    names = {path.stem for path in check_files(SALES_ORDERS)}
+    checks = [t for t in dag.tasks if isinstance(t, SQLCheckOperator) and t.task_id in names]
+    assert len(checks) == len(names) > 0, [t.task_id for t in dag.tasks]
+    for check in checks:
+        assert (check.conn_id, check.hook_params) == ("athena_prod", {"aws_conn_id": "aws_prod"}), (
+            check.task_id
+        )

@@ -108,4 +108,6 @@ def test_a_negative_price_fails_the_check_and_alerts(pipeline):
     alert = next(m for m in messages if "check_price_quantity_range" in m.get("Subject", ""))
     assert f"{hour:%Y-%m-%d %H}:00" in alert["Subject"]
     assert "prices_out_of_range=1" in alert["Message"]
+    # As people read it (Trino prints a double cast to varchar as -5.0E0).
+    assert "min_price=-5.00" in alert["Message"], alert["Message"]
     assert "-5" in alert["Message"]

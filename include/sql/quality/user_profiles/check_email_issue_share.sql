@@ -11,7 +11,9 @@ SELECT
     -- An hour with fewer than min_email_sample writes passes: a handful of sign-ups says nothing.
     writes < {{ lake.min_email_sample }}
         OR CAST(missing_emails + invalid_emails AS double) / greatest(writes, 1) <= {{ lake.max_email_issue_share }} AS passed,
-    'email_issue_share=' || CAST(round(CAST(missing_emails + invalid_emails AS double) / greatest(writes, 1), 4) AS varchar)
+    -- As a decimal: Trino prints a double in scientific notation (1.25E-1).
+    'email_issue_share='
+        || CAST(CAST(CAST(missing_emails + invalid_emails AS double) / greatest(writes, 1) AS DECIMAL(5, 4)) AS varchar)
         || ' missing=' || CAST(missing_emails AS varchar)
         || ' invalid=' || CAST(invalid_emails AS varchar)
         || ' of ' || CAST(writes AS varchar)

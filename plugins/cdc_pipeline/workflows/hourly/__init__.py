@@ -73,7 +73,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         hour_over, delivered = sensors.wait_for_hour(settings)
         changes_view, current_view = crawl.create_views(settings)
         names >> hour_over >> delivered >> crawl.crawl(settings) >> changes_view >> current_view
-        current_view >> checks.sql_checks(definition)
+        current_view >> checks.sql_checks(definition, settings)
         current_view >> checks.error_records_check(definition, settings, names["lake_bucket"])
         # A direct pipeline has no table to reconcile with: its events are only in the stream.
         if definition.topology is Topology.CDC:

@@ -12,6 +12,7 @@ from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import SQL_ROOT, error_prefix
 
+# The default of CDC_LAKE_ATHENA_CONN_ID (`Settings.athena_conn_id`), which the checks use.
 ATHENA_CONN_ID = "athena_default"
 
 
@@ -25,12 +26,17 @@ def check_files(definition: PipelineDefinition) -> list[Path]:
     return sql_files(root, "check_*.sql") + sql_files(root / definition.name, "check_*.sql")
 
 
-def sql_checks(definition: PipelineDefinition) -> list[SQLCheckOperator]:
-    """One task per check file, on the Athena connection; a failure names the numbers it found."""
+def sql_checks(definition: PipelineDefinition, settings: Settings) -> list[SQLCheckOperator]:
+    """One task per check file, on the configured Athena connection; a failure names the numbers it found.
+
+    The Athena SQL hook takes its credentials and region from the configured AWS connection (the
+    identity every other task uses), and the Athena connection's workgroup and extras.
+    """
     return [
         SQLCheckOperator(
             task_id=path.stem,
-            conn_id=ATHENA_CONN_ID,
+            conn_id=settings.athena_conn_id,
+            hook_params={"aws_conn_id": settings.aws_conn_id},
             sql=str(path.relative_to(SQL_ROOT)),
             retries=0,
         )
