@@ -35,12 +35,20 @@ def migrate_metadata_db() -> None:
 
 
 @contextmanager
-def pipeline_environment(endpoint_url: str, buffer_seconds: int = 1) -> Iterator[dict[str, str]]:
-    """Point the DAGs at the embedded AWS under a prefix no other test uses; restore env after."""
-    from cdc_pipeline.local_connections import local_env
+def pipeline_environment(
+    endpoint_url: str, buffer_seconds: int = 1, overrides: dict[str, str] | None = None
+) -> Iterator[dict[str, str]]:
+    """Point the DAGs at the embedded AWS under a prefix no other test uses; restore env after.
+
+    ``overrides`` replaces settings of the local environment (e.g. AWS's buffering defaults).
+    """
+    from cdc_pipeline.local_connections import deployer_env, local_env
 
     prefix = f"t{uuid.uuid4().hex[:7]}"
     env = local_env(endpoint_url, prefix=prefix, buffer_seconds=buffer_seconds)
+    env.update(overrides or {})
+    # Airflow runs as the deployer: a role whose only policy is the generated deployer policy.
+    env.update(deployer_env(env))
     env["CDC_LAKE_REPORTS_DIR"] = os.path.join(os.environ["AIRFLOW_HOME"], "reports", prefix)
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
@@ -122,13 +130,16 @@ def athena_rows(endpoint_url: str, sql: str, workgroup: str, database: str) -> l
 
 
 @contextmanager
-def deployed_pipeline(endpoint_url: str, provision: str | None = None) -> Iterator[dict[str, Any]]:
+def deployed_pipeline(
+    endpoint_url: str, provision: str | None = None, overrides: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
     """The DAGs parsed for a fresh prefix; with ``provision`` (a pipeline name), provisioned first.
 
+    ``overrides``: settings to use instead of the fast local ones (see ``pipeline_environment``).
     Yields ``{"env", "dags", "endpoint", "prefix"}`` for the helpers below.
     """
     migrate_metadata_db()
-    with pipeline_environment(endpoint_url) as env:
+    with pipeline_environment(endpoint_url, overrides=overrides) as env:
         dags = load_dags()
         if provision is not None:
             run = run_dag(dags[f"{provision}_provision"])
