@@ -110,7 +110,12 @@ def deployer_policy(settings: Settings) -> dict[str, Any]:
             ],
             [arn("dynamodb", f"table/{prefix}-*")],
         ),
-        ("TableStreams", ["dynamodb:DescribeStream"], [arn("dynamodb", f"table/{prefix}-*/stream/*")]),
+        (
+            # GetShardIterator and GetRecords: the hourly reconciliation reads the stream.
+            "TableStreams",
+            ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"],
+            [arn("dynamodb", f"table/{prefix}-*/stream/*")],
+        ),
         (
             "Streams",
             [
