@@ -931,13 +931,11 @@ class LambdaRuntime(Component):
                 "AWS_SESSION_TOKEN": role.session_token,
             }
             self.world.mark_dirty()
-        except Exception as error:  # a role moto cannot parse: the handler still runs
+        except Exception as error:  # a role STS cannot assume: the handler runs with no credentials
+            # Never fall back to the account's own keys: local_aws treats those as the root user,
+            # so a handler whose role cannot be assumed would act unrestricted.
             self.log.warning("could not assume %s for %s: %s", spec.role, spec.function_name, error)
-            credentials = {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_SESSION_TOKEN": "testing",
-            }
+            credentials = {}
         with self._pool_lock:
             self._role_credentials[key] = (time.monotonic() + CREDENTIALS_RENEW_SECONDS, credentials)
         return credentials

@@ -515,3 +515,32 @@ def test_a_handler_acts_as_its_execution_role(aws, create_function):
         "read": "allowed",
         "write": "AccessDenied",
     }
+
+
+def test_a_role_sts_cannot_assume_leaves_the_handler_without_credentials(
+    aws, create_function, local_aws, monkeypatch
+):
+    # The account's own keys act as its root user here: a handler must never fall back to them.
+    from moto.sts.models import STSBackend
+
+    def refuse(self, **kwargs):
+        raise RuntimeError("the role cannot be assumed")
+
+    source = """
+        import os
+        import boto3
+        from botocore.exceptions import NoCredentialsError
+        def handler(event, context):
+            keys = sorted(k for k in os.environ if k.startswith("AWS_") and "KEY" in k or k == "AWS_SESSION_TOKEN")
+            try:
+                boto3.client("s3").list_buckets()
+                outcome = "listed"
+            except NoCredentialsError:
+                outcome = "no credentials"
+            return {"keys": keys, "outcome": outcome}
+    """
+    name = create_function(source, Timeout=30)
+    runtime = local_aws.world.component("lambda")
+    monkeypatch.setattr(STSBackend, "assume_role", refuse)
+    monkeypatch.setattr(runtime, "_role_credentials", {})
+    assert json.loads(invoke(aws, name, {})["Body"]) == {"keys": [], "outcome": "no credentials"}
