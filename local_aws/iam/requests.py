@@ -193,10 +193,26 @@ def describe(request: AwsRequest, account: str) -> Described | None:
         _iterator_stream(prefix, params)
     checks = [
         Check(action, arn, _action_context(action, params, account, region))
-        for arn in resources_for(action, params, region, account)
+        for table_params in _batch_tables(prefix, operation, body, params)
+        for arn in resources_for(action, table_params, region, account)
     ]
     checks += _pass_role_checks(prefix, operation, body, account)
     return Described(checks, region, prefix)
+
+
+def _batch_tables(
+    prefix: str, operation: str, body: dict[str, Any], params: dict[str, str]
+) -> list[dict[str, str]]:
+    """DynamoDB's batch calls name their tables as the keys of ``RequestItems``: one check per table,
+    as AWS authorizes them; any other request is checked once, with its own parameters."""
+    items = body.get("RequestItems")
+    if (
+        prefix != "dynamodb"
+        or operation not in ("BatchWriteItem", "BatchGetItem")
+        or not isinstance(items, dict)
+    ):
+        return [params]
+    return [{**params, "TableName": str(table)} for table in items] or [params]
 
 
 def _json(body: bytes) -> dict[str, Any]:
