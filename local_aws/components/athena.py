@@ -64,7 +64,6 @@ Trino accepts far deeper nesting.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import queue
@@ -84,12 +83,10 @@ from local_aws.athena_engine.engine import (
     classify,
 )
 from local_aws.athena_engine.rendering import parse_csv, parse_text, to_csv, to_text
+from local_aws.components.athena_responses import AthenaRequestError, patch_moto
 from local_aws.components.base import Component
-from local_aws.world import World, current
+from local_aws.world import World
 
-MAX_RESULTS = 1000
-# Athena's limit on QueryString, in bytes of UTF-8 (not adjustable).
-MAX_QUERY_BYTES = 262_144
 ENV_QUERY_TIMEOUT = "LOCAL_AWS_ATHENA_QUERY_TIMEOUT"
 DEFAULT_QUERY_TIMEOUT = 30 * 60.0  # seconds: Athena's default DML query timeout
 ENV_MAX_RUNNING = "LOCAL_AWS_ATHENA_MAX_RUNNING"
@@ -100,14 +97,6 @@ _NO_OUTPUT = (
     "No output location provided. An output location is required either through the Workgroup "
     "result configuration setting or as an API input."
 )
-
-
-class AthenaRequestError(Exception):
-    """Answered to the caller as Athena's InvalidRequestException (or ``error_type``)."""
-
-    def __init__(self, message: str, error_type: str = "InvalidRequestException") -> None:
-        super().__init__(message)
-        self.error_type = error_type
 
 
 def _positive_setting(name: str, default: float) -> float:
@@ -147,7 +136,7 @@ class AthenaComponent(Component):
     # -- lifecycle --------------------------------------------------------------------------
     def install(self, world: World) -> None:
         super().install(world)
-        _patch_moto()
+        patch_moto()
 
     def start(self) -> None:
         assert self.world is not None
@@ -184,7 +173,7 @@ class AthenaComponent(Component):
 
     # -- API (called under the world lock by the patched moto responses) ----------------------
     def start_query(self, account_id: str, region: str, params: dict[str, Any]) -> str:
-        query = _query_string(params)
+        query = params["QueryString"]  # checked by the wire layer (`athena_responses`)
         workgroup_name = params.get("WorkGroup") or "primary"
         backend = World.backend("athena", account_id, region)
         workgroup = backend.work_groups.get(workgroup_name)
@@ -236,7 +225,7 @@ class AthenaComponent(Component):
         self._queue.put(execution_id)
         return execution_id
 
-    def _workgroup(self, account_id: str, region: str, name: str | None) -> Any:
+    def workgroup(self, account_id: str, region: str, name: str | None) -> Any:
         workgroup = World.backend("athena", account_id, region).work_groups.get(name or "")
         if workgroup is None:
             raise AthenaRequestError(f"WorkGroup {name} is not found.")
@@ -244,7 +233,7 @@ class AthenaComponent(Component):
 
     def update_workgroup(self, account_id: str, region: str, params: dict[str, Any]) -> None:
         """UpdateWorkGroup (moto has none): merge ConfigurationUpdates as Athena does, Remove* flags included."""
-        workgroup = self._workgroup(account_id, region, params.get("WorkGroup"))
+        workgroup = self.workgroup(account_id, region, params.get("WorkGroup"))
         updates = params.get("ConfigurationUpdates") or {}
         configuration = dict(workgroup.configuration or {})
         for key, value in updates.items():
@@ -270,56 +259,11 @@ class AthenaComponent(Component):
         assert self.world is not None
         self.world.mark_dirty()
 
-    def _record(self, account_id: str, region: str, execution_id: str | None) -> dict[str, Any]:
+    def record(self, account_id: str, region: str, execution_id: str | None) -> dict[str, Any]:
         record = self.executions.get(execution_id or "")
         if record is None or record["Account"] != account_id or record["Region"] != region:
             raise AthenaRequestError(f"QueryExecution {execution_id} was not found")
         return record
-
-    def describe(self, account_id: str, region: str, execution_id: str | None) -> dict[str, Any]:
-        """One QueryExecution as GetQueryExecution returns it."""
-        record = self._record(account_id, region, execution_id)
-        status: dict[str, Any] = {"State": record["State"], "SubmissionDateTime": record["Submitted"]}
-        if record["Completed"] is not None:
-            status["CompletionDateTime"] = record["Completed"]
-        if record["StateChangeReason"]:
-            status["StateChangeReason"] = record["StateChangeReason"]
-        if record["AthenaError"]:
-            status["AthenaError"] = record["AthenaError"]
-        submitted = record["Submitted"]
-        started = record["Started"] or submitted
-        completed = record["Completed"]
-        statistics = {
-            "EngineExecutionTimeInMillis": record["EngineMillis"],
-            "DataScannedInBytes": record["DataScannedInBytes"],
-            "TotalExecutionTimeInMillis": int(((completed or time.time()) - submitted) * 1000),
-            "QueryQueueTimeInMillis": int((started - submitted) * 1000) if record["Started"] else 0,
-            "ServicePreProcessingTimeInMillis": 0,
-            "QueryPlanningTimeInMillis": 0,
-            "ServiceProcessingTimeInMillis": (
-                max(0, int((completed - started) * 1000) - record["EngineMillis"]) if completed else 0
-            ),
-            "ResultReuseInformation": {"ReusedPreviousResult": False},
-        }
-        execution: dict[str, Any] = {
-            "QueryExecutionId": record["QueryExecutionId"],
-            "Query": record["Query"],
-            "StatementType": record["StatementType"],
-            "SubstatementType": record["SubstatementType"],
-            "ResultConfiguration": {"OutputLocation": record["OutputLocation"]},
-            "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
-            "QueryExecutionContext": record["QueryExecutionContext"],
-            "Status": status,
-            "Statistics": statistics,
-            "WorkGroup": record["WorkGroup"],
-            "EngineVersion": {
-                "SelectedEngineVersion": "AUTO",
-                "EffectiveEngineVersion": "Athena engine version 3",
-            },
-        }
-        if record["ExecutionParameters"] is not None:
-            execution["ExecutionParameters"] = record["ExecutionParameters"]
-        return execution
 
     def list_ids(self, account_id: str, region: str, workgroup: str | None) -> list[str]:
         records = [
@@ -333,7 +277,7 @@ class AthenaComponent(Component):
         return [r["QueryExecutionId"] for r in records]
 
     def stop_query(self, account_id: str, region: str, execution_id: str | None) -> None:
-        record = self._record(account_id, region, execution_id)
+        record = self.record(account_id, region, execution_id)
         if record["State"] in _FINAL_STATES:
             return
         record["State"] = "CANCELLED"
@@ -357,49 +301,7 @@ class AthenaComponent(Component):
                 except Exception:  # the query may have just finished
                     self.log.debug("interrupting %s failed", execution_id, exc_info=True)
 
-    def results(
-        self, account_id: str, region: str, execution_id: str | None, max_results: Any, next_token: str | None
-    ) -> dict[str, Any]:
-        """One page of GetQueryResults. Called under the lock; parsing a cached file is quick."""
-        record = self._record(account_id, region, execution_id)
-        if record["State"] in ("QUEUED", "RUNNING"):
-            raise AthenaRequestError(f"Query has not yet finished. Current state: {record['State']}")
-        if record["State"] != "SUCCEEDED":
-            raise AthenaRequestError(
-                f"Query did not finish successfully. Final query state: {record['State']}"
-            )
-        limit = MAX_RESULTS if max_results in (None, "") else int(max_results)
-        if limit < 1 or limit > MAX_RESULTS:
-            raise AthenaRequestError(
-                f"1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy "
-                f"constraint: Member must have value less than or equal to {MAX_RESULTS}"
-            )
-        offset = 0
-        if next_token:
-            try:
-                token = json.loads(base64.urlsafe_b64decode(next_token.encode()))
-                if token["id"] != record["QueryExecutionId"]:
-                    raise ValueError("token of another query")
-                offset = int(token["offset"])
-            except (ValueError, KeyError, TypeError) as error:
-                raise AthenaRequestError("The NextToken is not valid.") from error
-        rows = self._rows(record)
-        page = rows[offset : offset + limit]
-        answer: dict[str, Any] = {
-            "UpdateCount": 0,
-            "ResultSet": {
-                "Rows": [
-                    {"Data": [{"VarCharValue": v} if v is not None else {} for v in row]} for row in page
-                ],
-                "ResultSetMetadata": {"ColumnInfo": record["ColumnInfo"]},
-            },
-        }
-        if offset + limit < len(rows):
-            token_data = {"id": record["QueryExecutionId"], "offset": offset + limit}
-            answer["NextToken"] = base64.urlsafe_b64encode(json.dumps(token_data).encode()).decode()
-        return answer
-
-    def _rows(self, record: dict[str, Any]) -> list[list[str | None]]:
+    def rows(self, record: dict[str, Any]) -> list[list[str | None]]:
         execution_id = record["QueryExecutionId"]
         with self._cache_lock:
             cached = self._result_cache.get(execution_id)
@@ -531,6 +433,18 @@ class AthenaComponent(Component):
                     error_type=401,
                     category=1,
                 )
+        self._finish(execution_id, outcome, failure, engine_millis, engine.data_scanned)
+
+    def _finish(
+        self,
+        execution_id: str,
+        outcome: Outcome | None,
+        failure: EngineError | None,
+        engine_millis: int,
+        data_scanned: int,
+    ) -> None:
+        """Record how a query ended: its state, statistics and, for a failure, Athena's AthenaError."""
+        assert self.world is not None
         with self.world.lock:
             record = self.executions.get(execution_id)
             if record is None or record["State"] == "CANCELLED":
@@ -541,7 +455,7 @@ class AthenaComponent(Component):
                 return
             record["Completed"] = time.time()
             record["EngineMillis"] = engine_millis
-            record["DataScannedInBytes"] = engine.data_scanned
+            record["DataScannedInBytes"] = data_scanned
             if failure is None and outcome is not None:
                 record["State"] = "SUCCEEDED"
                 record["StatementType"] = outcome.statement_type
@@ -573,154 +487,3 @@ class AthenaComponent(Component):
             catalog.put_object(output_location, to_text(outcome.rows))
             rows = parse_text(to_text(outcome.rows))
         self._remember(output_location.rsplit("/", 1)[-1].rsplit(".", 1)[0], rows)
-
-
-# -- moto patches --------------------------------------------------------------------------------
-def _component() -> AthenaComponent:
-    component = current().component(AthenaComponent.name)
-    assert isinstance(component, AthenaComponent)
-    return component
-
-
-def _query_string(params: dict[str, Any]) -> str:
-    """StartQueryExecution's QueryString, checked as Athena checks it (length in bytes of UTF-8)."""
-    query = params.get("QueryString")
-    if query is None:
-        raise AthenaRequestError(
-            "1 validation error detected: Value null at 'queryString' failed to satisfy constraint: "
-            "Member must not be null"
-        )
-    if not isinstance(query, str):
-        raise AthenaRequestError(
-            f"QueryString must be a string, not {type(query).__name__}", error_type="SerializationException"
-        )
-    if not query:  # (a blank but non-empty one is queued and fails as a syntax error, as in Athena)
-        raise AthenaRequestError(
-            f"1 validation error detected: Value '{query}' at 'queryString' failed to satisfy constraint: "
-            "Member must have length greater than or equal to 1"
-        )
-    if len(query.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
-        raise AthenaRequestError(
-            "1 validation error detected: Value at 'queryString' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {MAX_QUERY_BYTES}"
-        )
-    return query
-
-
-def _invalid(message: str, error_type: str = "InvalidRequestException") -> tuple[str, dict[str, Any]]:
-    # Typed as JSON, as AWS answers: without it the answer goes out as an HTML page.
-    headers = {"status": 400, "Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error_type}
-    return json.dumps({"__type": error_type, "Message": message}), headers
-
-
-def _start_query_execution(self: Any) -> Any:
-    try:
-        execution_id = _component().start_query(self.current_account, self.region, _json_body(self.body))
-    except AthenaRequestError as error:
-        return _invalid(str(error), error.error_type)
-    return json.dumps({"QueryExecutionId": execution_id})
-
-
-def _json_body(body: Any) -> dict[str, Any]:
-    try:
-        params = json.loads(body or "{}")
-    except ValueError as error:
-        raise AthenaRequestError("The request body is not valid JSON", "SerializationException") from error
-    if not isinstance(params, dict):
-        raise AthenaRequestError("The request body must be a JSON object", "SerializationException")
-    return params
-
-
-def _get_work_group(self: Any) -> Any:
-    component = _component()
-    try:
-        component._workgroup(self.current_account, self.region, self._get_param("WorkGroup"))
-    except AthenaRequestError as error:  # moto answers null; Athena refuses a name it does not know
-        return _invalid(str(error))
-    return _ORIGINALS["get_work_group"](self)
-
-
-def _update_work_group(self: Any) -> Any:
-    try:
-        _component().update_workgroup(self.current_account, self.region, _json_body(self.body))
-    except AthenaRequestError as error:
-        return _invalid(str(error), error.error_type)
-    return json.dumps({})
-
-
-def _get_query_execution(self: Any) -> Any:
-    try:
-        execution = _component().describe(
-            self.current_account, self.region, self._get_param("QueryExecutionId")
-        )
-    except AthenaRequestError as error:
-        return _invalid(str(error))
-    return json.dumps({"QueryExecution": execution})
-
-
-def _batch_get_query_execution(self: Any) -> Any:
-    component = _component()
-    found, missing = [], []
-    for execution_id in self._get_param("QueryExecutionIds") or []:
-        try:
-            found.append(component.describe(self.current_account, self.region, execution_id))
-        except AthenaRequestError as error:
-            missing.append(
-                {"QueryExecutionId": execution_id, "ErrorCode": "INVALID_INPUT", "ErrorMessage": str(error)}
-            )
-    return json.dumps({"QueryExecutions": found, "UnprocessedQueryExecutionIds": missing})
-
-
-def _get_query_results(self: Any) -> Any:
-    try:
-        answer = _component().results(
-            self.current_account,
-            self.region,
-            self._get_param("QueryExecutionId"),
-            self._get_param("MaxResults"),
-            self._get_param("NextToken"),
-        )
-    except AthenaRequestError as error:
-        return _invalid(str(error))
-    return json.dumps(answer)
-
-
-def _stop_query_execution(self: Any) -> Any:
-    try:
-        _component().stop_query(self.current_account, self.region, self._get_param("QueryExecutionId"))
-    except AthenaRequestError as error:
-        return _invalid(str(error))
-    return json.dumps({})
-
-
-def _list_query_executions(self: Any) -> Any:
-    ids = _component().list_ids(self.current_account, self.region, self._get_param("WorkGroup"))
-    limit = int(self._get_param("MaxResults") or 50)
-    offset = int(self._get_param("NextToken") or 0)
-    answer: dict[str, Any] = {"QueryExecutionIds": ids[offset : offset + limit]}
-    if offset + limit < len(ids):
-        answer["NextToken"] = str(offset + limit)
-    return json.dumps(answer)
-
-
-_PATCHES = {
-    "start_query_execution": _start_query_execution,
-    "get_query_execution": _get_query_execution,
-    "batch_get_query_execution": _batch_get_query_execution,
-    "get_query_results": _get_query_results,
-    "stop_query_execution": _stop_query_execution,
-    "list_query_executions": _list_query_executions,
-    "get_work_group": _get_work_group,
-    "update_work_group": _update_work_group,
-}
-_ORIGINALS: dict[str, Any] = {}
-
-
-def _patch_moto() -> None:
-    """Route the query-execution calls here; idempotent, keeps moto's originals."""
-    from moto.athena.responses import AthenaResponse
-
-    for method_name, replacement in _PATCHES.items():
-        if method_name not in _ORIGINALS:
-            _ORIGINALS[method_name] = AthenaResponse.__dict__.get(method_name)
-        setattr(AthenaResponse, method_name, replacement)

@@ -1,0 +1,277 @@
+"""DDL and catalog utilities: CREATE [OR REPLACE] VIEW, DROP VIEW/TABLE, CREATE EXTERNAL TABLE,
+SHOW TABLES / DATABASES / SCHEMAS / PARTITIONS / COLUMNS, DESCRIBE, all answered from the Glue catalog.
+
+Views are stored the way Athena stores them (VIRTUAL_VIEW, a base64 "Presto View" in
+ViewOriginalText); CREATE EXTERNAL TABLE and DROP TABLE change only the catalog, as Athena does for
+external tables.
+
+LIMITATIONS: SHOW and DESCRIBE answer in Hive's plain-text layout without comments; table
+properties are stored as written (none is validated).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from sqlglot import exp
+
+from local_aws.athena_engine.binding import Binder
+from local_aws.athena_engine.catalog import CatalogError, TableDef
+from local_aws.athena_engine.errors import EngineError, Outcome
+from local_aws.athena_engine.rewrite import READ_DIALECT, name_output_columns, trino_fixups
+from local_aws.athena_engine.types import duckdb_to_hive, duckdb_to_presto
+
+
+class DdlStatements(Binder):
+    """The DDL and SHOW / DESCRIBE family."""
+
+    def _create_view(self, statement: exp.Create, sql: str) -> Outcome:
+        target = statement.this
+        if isinstance(target, exp.Schema):
+            target = target.this
+        database = (target.db or self.database).lower()
+        name = target.name.lower()
+        body = statement.expression
+        original = _original_view_sql(sql) or body.sql(dialect=READ_DIALECT)
+        self._schema_only = True
+        bound = trino_fixups(self._bind(body.copy(), database, (f"{database}.{name}",)))
+        name_output_columns(bound)
+        relation = self._con.sql(bound.sql(dialect="duckdb"))
+        columns = list(zip(relation.columns, relation.types, strict=True))
+        definition = {
+            "originalSql": original,
+            "catalog": "awsdatacatalog",
+            "schema": database,
+            "columns": [{"name": n, "type": duckdb_to_presto(t)} for n, t in columns],
+            "owner": "local_aws",
+            "runAsInvoker": False,
+            "properties": {},
+        }
+        encoded = base64.b64encode(json.dumps(definition).encode("utf-8")).decode("ascii")
+        table_input = {
+            "Name": name,
+            "TableType": "VIRTUAL_VIEW",
+            "Parameters": {"presto_view": "true", "comment": "Presto View"},
+            "ViewOriginalText": f"/* Presto View: {encoded} */",
+            "ViewExpandedText": "/* Presto View */",
+            "PartitionKeys": [],
+            "StorageDescriptor": {
+                "Columns": [{"Name": n, "Type": duckdb_to_hive(t)} for n, t in columns],
+                "Location": "",
+                "SerdeInfo": {},
+                "Compressed": False,
+                "NumberOfBuckets": 0,
+                "StoredAsSubDirectories": False,
+            },
+        }
+        replace = bool(statement.args.get("replace"))
+        if replace:
+            try:
+                existing = self.catalog.get_table(database, name)
+            except CatalogError:
+                existing = None
+            if existing is not None and not existing.is_view:
+                raise EngineError(
+                    "TABLE_ALREADY_EXISTS", f"Table 'awsdatacatalog.{database}.{name}' is not a view"
+                )
+        try:
+            self.catalog.put_table(database, name, table_input, replace=replace)
+        except CatalogError as error:
+            if error.code == "ALREADY_EXISTS":
+                raise EngineError(
+                    "ALREADY_EXISTS", f"View 'awsdatacatalog.{database}.{name}' already exists"
+                ) from error
+            raise
+        return Outcome("DDL", "CREATE_VIEW")
+
+    def _drop(self, statement: exp.Drop) -> Outcome:
+        kind = (statement.args.get("kind") or "").upper()
+        targets = statement.args.get("tables") or [statement.this]
+        target = targets[0]
+        if not isinstance(target, exp.Table):
+            raise EngineError("SYNTAX_ERROR", f"DROP {kind} needs a name")
+        database = (target.db or self.database).lower()
+        name = target.name.lower()
+        if kind not in ("VIEW", "TABLE"):
+            raise EngineError("NOT_SUPPORTED", f"DROP {kind} is not supported by local_aws")
+        try:
+            existing: TableDef | None = self.catalog.get_table(database, name)
+        except CatalogError:
+            existing = None
+        noun = "View" if kind == "VIEW" else "Table"
+        if existing is None or (kind == "VIEW" and not existing.is_view):
+            if statement.args.get("exists"):
+                return Outcome("DDL", f"DROP_{kind}")
+            raise EngineError("TABLE_NOT_FOUND", f"{noun} 'awsdatacatalog.{database}.{name}' does not exist")
+        self.catalog.drop_table(database, name)
+        return Outcome("DDL", f"DROP_{kind}")
+
+    # -- CREATE EXTERNAL TABLE ----------------------------------------------------------------
+    def _create_table(self, statement: exp.Create) -> Outcome:
+        schema = statement.this
+        if not isinstance(schema, exp.Schema):
+            raise EngineError("SYNTAX_ERROR", "CREATE TABLE needs a column list")
+        target = schema.this
+        database = (target.db or self.database).lower()
+        name = target.name.lower()
+        columns = [_column_def(c) for c in schema.expressions if isinstance(c, exp.ColumnDef)]
+        partition_keys: list[dict[str, str]] = []
+        serde_library = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+        serde_parameters: dict[str, str] = {}
+        input_format = "org.apache.hadoop.mapred.TextInputFormat"
+        output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+        location = ""
+        parameters: dict[str, str] = {"EXTERNAL": "TRUE"}
+        for prop in (statement.args.get("properties") or exp.Properties()).expressions:
+            if isinstance(prop, exp.PartitionedByProperty):
+                partition_keys = [
+                    _column_def(c) for c in prop.this.expressions if isinstance(c, exp.ColumnDef)
+                ]
+            elif isinstance(prop, exp.RowFormatSerdeProperty):
+                serde_library = prop.this.name
+                serde_props = prop.args.get("serde_properties")
+                if serde_props is not None:
+                    serde_parameters.update({p.name: p.text("value") for p in serde_props.expressions})
+            elif isinstance(prop, exp.RowFormatDelimitedProperty):
+                if prop.args.get("fields"):
+                    serde_parameters["field.delim"] = prop.args["fields"].name
+            elif isinstance(prop, exp.FileFormatProperty):
+                inner = prop.this
+                if isinstance(inner, exp.InputOutputFormat):
+                    input_format = inner.args["input_format"].name
+                    output_format = inner.args["output_format"].name
+                elif inner is not None and inner.name.upper() == "PARQUET":
+                    serde_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+                    input_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+                    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+            elif isinstance(prop, exp.LocationProperty):
+                location = prop.this.name
+            elif isinstance(prop, exp.Property):
+                parameters[prop.name] = prop.text("value")
+        table_input = {
+            "Name": name,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": parameters,
+            "PartitionKeys": partition_keys,
+            "StorageDescriptor": {
+                "Columns": columns,
+                "Location": location,
+                "InputFormat": input_format,
+                "OutputFormat": output_format,
+                "SerdeInfo": {"SerializationLibrary": serde_library, "Parameters": serde_parameters},
+                "Compressed": False,
+                "NumberOfBuckets": -1,
+                "StoredAsSubDirectories": False,
+            },
+        }
+        try:
+            self.catalog.put_table(database, name, table_input, replace=False)
+        except CatalogError as error:
+            if error.code == "ALREADY_EXISTS" and statement.args.get("exists"):
+                return Outcome("DDL", "CREATE_TABLE")
+            if error.code == "ALREADY_EXISTS":
+                raise EngineError("ALREADY_EXISTS", f"Table {database}.{name} already exists") from error
+            raise
+        return Outcome("DDL", "CREATE_TABLE")
+
+    # -- SHOW / DESCRIBE ----------------------------------------------------------------------
+    def _show(self, rest: str) -> Outcome:
+        words = rest.split()
+        what = words[0].upper() if words else ""
+        if what in ("DATABASES", "SCHEMAS"):
+            names = self.catalog.database_names()
+            pattern = _like_pattern(words[1:])
+            rows = [[n] for n in names if pattern is None or pattern.fullmatch(n)]
+            return Outcome("UTILITY", "SHOW_DATABASES", [_text_column("database_name")], rows)
+        if what == "TABLES":
+            database = self.database
+            tail = words[1:]
+            if len(tail) >= 2 and tail[0].upper() in ("IN", "FROM"):
+                database = tail[1].strip('`"').lower()
+                tail = tail[2:]
+            pattern = _like_pattern(tail)
+            names = self.catalog.table_names(database)
+            rows = [[n] for n in names if pattern is None or pattern.fullmatch(n)]
+            return Outcome("UTILITY", "SHOW_TABLES", [_text_column("tab_name")], rows)
+        if what == "PARTITIONS" and len(words) >= 2:
+            table = self._named_table(words[1])
+            if not table.partition_keys:
+                raise EngineError("NOT_SUPPORTED", f"Table {table.database}.{table.name} is not partitioned")
+            rows = [
+                ["/".join(f"{k}={v}" for (k, _), v in zip(table.partition_keys, p.values, strict=False))]
+                for p in table.partitions
+            ]
+            return Outcome("UTILITY", "SHOW_PARTITIONS", [_text_column("partition")], rows)
+        if what == "COLUMNS" and len(words) >= 3 and words[1].upper() in ("IN", "FROM"):
+            table = self._named_table(words[2])
+            rows = [[n] for n, _ in table.columns + table.partition_keys]
+            return Outcome("UTILITY", "SHOW_COLUMNS", [_text_column("field")], rows)
+        raise EngineError("NOT_SUPPORTED", f"SHOW {rest} is not supported by local_aws")
+
+    def _named_table(self, text: str) -> TableDef:
+        parts = [p.strip('`"') for p in text.split(".")]
+        if len(parts) == 3:
+            parts = parts[1:]
+        database, name = (parts[0], parts[1]) if len(parts) == 2 else (self.database, parts[0])
+        return self.catalog.get_table(database, name)
+
+    def _describe(self, target: exp.Expression) -> Outcome:
+        if not isinstance(target, exp.Table):
+            raise EngineError("NOT_SUPPORTED", "DESCRIBE needs a table name")
+        table = self.catalog.get_table(target.db or self.database, target.name)
+        rows = [[f"{n:<20}\t{t:<20}\t"] for n, t in table.columns + table.partition_keys]
+        if table.partition_keys:
+            rows += [
+                [""],
+                ["# Partition Information"],
+                [f"{'# col_name':<20}\t{'data_type':<20}\t{'comment':<20}"],
+                [""],
+            ]
+            rows += [[f"{n:<20}\t{t:<20}\t"] for n, t in table.partition_keys]
+        return Outcome("UTILITY", "DESCRIBE", [_text_column("col_name")], rows)
+
+
+def _original_view_sql(sql: str) -> str | None:
+    match = re.match(
+        r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?:\"[^\"]+\"|`[^`]+`|[^\s(]+)(?:\s*\.\s*(?:\"[^\"]+\"|`[^`]+`|[^\s(]+))*\s+AS\s+(.*)$",
+        sql,
+        re.IGNORECASE | re.DOTALL,
+    )
+    if not match:
+        return None
+    return match.group(1).strip().rstrip(";").strip()
+
+
+def _column_def(column: exp.ColumnDef) -> dict[str, str]:
+    kind = column.args.get("kind")
+    type_text = kind.sql(dialect="hive").lower().replace(": ", ":").replace(", ", ",") if kind else "string"
+    return {"Name": column.name.lower(), "Type": type_text}
+
+
+def _text_column(name: str) -> dict[str, Any]:
+    return {
+        "CatalogName": "hive",
+        "SchemaName": "",
+        "TableName": "",
+        "Name": name,
+        "Label": name,
+        "Type": "varchar",
+        "Precision": 0,
+        "Scale": 0,
+        "Nullable": "UNKNOWN",
+        "CaseSensitive": False,
+    }
+
+
+def _like_pattern(words: list[str]) -> re.Pattern[str] | None:
+    """SHOW ... [LIKE] 'pattern': Hive's pattern, ``*`` any characters and ``|`` alternatives."""
+    if words and words[0].upper() == "LIKE":
+        words = words[1:]
+    if not words:
+        return None
+    pattern = " ".join(words).strip("'\"")
+    alternatives = [re.escape(p).replace(r"\*", ".*") for p in pattern.split("|")]
+    return re.compile("|".join(alternatives), re.IGNORECASE)
