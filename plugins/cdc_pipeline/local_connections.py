@@ -7,8 +7,10 @@ is the same.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from typing import Any
 
 # The embedded AWS accepts any credentials; these only satisfy boto3's signer.
 LOCAL_ACCESS_KEY = "local"
@@ -69,3 +71,65 @@ def local_env(
     workgroup = os.environ.get("CDC_LAKE_ATHENA_WORKGROUP") or prefix
     env.update(connection_env(endpoint_url, region, workgroup))
     return env
+
+
+def deployer_env(env: dict[str, str]) -> dict[str, str]:
+    """The connections of ``env`` (a `local_env`), signed as the deployer instead of the account's keys.
+
+    With the account's own keys (the administrator), this creates what an administrator creates on
+    AWS: the permissions boundary, and a role ``<prefix>-airflow`` whose only policy is the
+    generated deployer policy (a role, not a user: the policy is too large for a user's inline
+    policies, 2,048 characters, or one managed policy, 6,144). The returned ``AIRFLOW_CONN_*``
+    variables carry a session of that role, so the DAGs run as the deployer, and the service roles
+    provisioning creates are used exactly as provisioned. Needs a local_aws that enforces IAM.
+    """
+    import boto3
+
+    from cdc_pipeline.definitions import SALES_ORDERS
+    from cdc_pipeline.deployer_policy import deployer_policy
+    from cdc_pipeline.provision.context import Deployment
+    from cdc_pipeline.provision.iam import ensure_boundary
+    from cdc_pipeline.settings import Settings
+
+    endpoint_url, region = env["AWS_ENDPOINT_URL"], env["AWS_DEFAULT_REGION"]
+
+    def admin(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    account = admin("sts").get_caller_identity()["Account"]
+    settings = Settings.from_env(env).with_account_id(account)
+    ensure_boundary(Deployment.build(SALES_ORDERS, settings, admin))
+    role = f"{settings.prefix}-airflow"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam = admin("iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName=role, PolicyName="deployer", PolicyDocument=json.dumps(deployer_policy(settings))
+    )
+    credentials = admin("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="airflow", DurationSeconds=43200
+    )["Credentials"]
+    aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
+    aws["login"], aws["password"] = credentials["AccessKeyId"], credentials["SecretAccessKey"]
+    aws["extra"] = {**aws["extra"], "aws_session_token": credentials["SessionToken"]}
+    athena = json.loads(env["AIRFLOW_CONN_ATHENA_DEFAULT"])
+    # No credentials of its own: the Athena SQL hook then signs with the AWS connection's.
+    athena.pop("login", None)
+    athena.pop("password", None)
+    return {"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws), "AIRFLOW_CONN_ATHENA_DEFAULT": json.dumps(athena)}

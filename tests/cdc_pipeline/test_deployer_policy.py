@@ -404,8 +404,13 @@ def test_the_deployer_provisions_and_tears_down_but_cannot_escalate(
 # -- the update paths, enforced: every call provisioning makes when a resource drifted --------------
 
 
-def _deployer_session(aws: Callable[..., Any], endpoint_url: str, settings: Settings) -> Callable[[str], Any]:
-    """Clients signed by a role session whose only policy is the deployer policy (cleaned up by the caller)."""
+def _deployer_session(
+    aws: Callable[..., Any], endpoint_url: str, settings: Settings, policy: dict[str, Any] | None = None
+) -> Callable[[str], Any]:
+    """Clients signed by a role session whose only policy is the deployer policy (or ``policy``).
+
+    The caller removes the role (`_drop_deployer`).
+    """
     import boto3
 
     account = settings.require_account_id()
@@ -422,7 +427,9 @@ def _deployer_session(aws: Callable[..., Any], endpoint_url: str, settings: Sett
     own_role = f"{settings.prefix}-airflow"
     aws("iam").create_role(RoleName=own_role, AssumeRolePolicyDocument=json.dumps(trust))
     aws("iam").put_role_policy(
-        RoleName=own_role, PolicyName="deployer", PolicyDocument=json.dumps(deployer_policy(settings))
+        RoleName=own_role,
+        PolicyName="deployer",
+        PolicyDocument=json.dumps(policy or deployer_policy(settings)),
     )
     credentials = aws("sts").assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/{own_role}", RoleSessionName="airflow"
@@ -439,6 +446,11 @@ def _deployer_session(aws: Callable[..., Any], endpoint_url: str, settings: Sett
         )
 
     return deployer
+
+
+def _drop_deployer(aws: Callable[..., Any], settings: Settings) -> None:
+    aws("iam").delete_role_policy(RoleName=f"{settings.prefix}-airflow", PolicyName="deployer")
+    aws("iam").delete_role(RoleName=f"{settings.prefix}-airflow")
 
 
 def test_the_deployer_may_converge_drifted_resources_and_stop_a_crawler(
@@ -471,8 +483,7 @@ def test_the_deployer_may_converge_drifted_resources_and_stop_a_crawler(
         assert error.value.response["Error"]["Code"] == "CrawlerNotRunningException"
     finally:
         teardown(SALES_ORDERS, settings, aws)
-        aws("iam").delete_role_policy(RoleName=f"{settings.prefix}-airflow", PolicyName="deployer")
-        aws("iam").delete_role(RoleName=f"{settings.prefix}-airflow")
+        _drop_deployer(aws, settings)
 
 
 def test_the_crawler_role_may_create_the_partition_indexes_crawlers_create_by_default() -> None:
@@ -482,3 +493,56 @@ def test_the_crawler_role_may_create_the_partition_indexes_crawlers_create_by_de
     for action in ("glue:CreatePartitionIndex", "glue:GetPartitionIndexes"):
         assert allows(crawler.policy, action, table), action
         assert allows(boundary_policy(SETTINGS), action, table), action
+
+
+# -- every statement is needed: without it, provisioning or teardown fails -------------------------
+
+#: Statements provisioning and teardown never need, and the DAG step that does.
+NEEDED_OUTSIDE_PROVISIONING = {
+    "TableStreams": "the hourly reconciliation reads the table's stream",
+}
+
+
+def _walk(
+    definition: Any, settings: Settings, aws: Callable[..., Any], endpoint_url: str, policy: dict[str, Any]
+) -> BaseException | None:
+    """Provision and tear down ``definition`` as a role session holding ``policy``; the error, if any."""
+    deployer = _deployer_session(aws, endpoint_url, settings, policy)
+    unresolved = settings.replace(account_id=None)  # so the account id is asked from STS too
+    try:
+        provision(definition, unresolved, deployer)
+        # A lake with data, as the pipeline leaves it: teardown must delete objects to delete buckets.
+        aws("s3").put_object(Bucket=settings.lake_bucket, Key=f"{definition.name}/part-0", Body=b"{}")
+        teardown(definition, unresolved, deployer, include_shared=True)
+    except Exception as error:  # noqa: BLE001 - any failure is the answer
+        return error
+    finally:
+        teardown(definition, settings, aws)
+        ensure_boundary(Deployment.build(definition, settings, aws))
+        _drop_deployer(aws, settings)
+    return None
+
+
+def test_removing_any_statement_the_pipeline_needs_makes_provisioning_or_teardown_fail(
+    local_settings: Settings, aws: Callable[..., Any], endpoint_url: str
+) -> None:
+    settings = local_settings.with_account_id(aws("sts").get_caller_identity()["Account"])
+    ensure_boundary(Deployment.build(SALES_ORDERS, settings, aws))
+    full = deployer_policy(settings)
+    unexercised = []
+    for statement in full["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue  # the Denies close escalation paths; the pipeline needs none of them
+        without = {**full, "Statement": [s for s in full["Statement"] if s is not statement]}
+        failures = [
+            _walk(definition, settings, aws, endpoint_url, without)
+            for definition in (SALES_ORDERS, PIPELINES["user_events"])
+        ]
+        # With the whole policy both succeed (test_the_deployer_provisions_and_tears_down...), so a
+        # failure here is the missing statement's (some surface as the step's own error: a HeadBucket
+        # refused with 403 reads as a bucket that is someone else's).
+        if all(f is None for f in failures):
+            unexercised.append(statement["Sid"])
+    assert set(unexercised) == set(NEEDED_OUTSIDE_PROVISIONING), unexercised
+    iam = aws("iam")
+    iam.delete_policy(PolicyArn=boundary_policy_arn(settings))
