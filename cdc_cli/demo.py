@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,8 @@ class DemoPaths:
 
     build: Path
     reports: Path
+    #: This run's own folder under `build`, so two demos at once never share a log.
+    run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> DemoPaths:
@@ -47,8 +50,12 @@ class DemoPaths:
         )
 
     @property
+    def run_dir(self) -> Path:
+        return self.build / self.run_id
+
+    @property
     def runs_log(self) -> Path:
-        return self.build / "airflow-runs.log"
+        return self.run_dir / "airflow-runs.log"
 
 
 class DemoFailure(RuntimeError):
@@ -117,7 +124,7 @@ def _echo_progress(log_path: Path, start: int, stop: threading.Event, console: C
 def start_server(paths: DemoPaths, console: Console) -> tuple[str, Any]:
     """The embedded AWS on a free port, its output in the build folder."""
     try:
-        endpoint, process = start_local_aws(paths.build / "local_aws.log", cwd=REPO_ROOT)
+        endpoint, process = start_local_aws(paths.run_dir / "local_aws.log", cwd=REPO_ROOT)
     except LocalAWSStartError as error:
         raise DemoFailure(str(error)) from None
     console.say(f"embedded AWS up at {endpoint}")
@@ -144,8 +151,8 @@ def prepare_airflow(paths: DemoPaths, console: Console) -> None:
             [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, env=os.environ.copy()
         )
         if result.returncode != 0:
-            (paths.build / "airflow-migrate.log").write_bytes(result.stdout + result.stderr)
-            raise DemoFailure(f"airflow db migrate failed; see {paths.build / 'airflow-migrate.log'}")
+            (paths.run_dir / "airflow-migrate.log").write_bytes(result.stdout + result.stderr)
+            raise DemoFailure(f"airflow db migrate failed; see {paths.run_dir / 'airflow-migrate.log'}")
         stamp.touch()
 
 
@@ -198,19 +205,87 @@ def _shown(path: str | Path) -> str:
         return str(path)
 
 
+#: The demo's limits: each hour is one hourly run of its own, so a long span is hours of waiting.
+MAX_COUNT = 1_000_000
+MAX_HOURS = 48
+#: How long the endpoint in AWS_ENDPOINT_URL has to answer before the demo gives up on it.
+ENDPOINT_TIMEOUT_SECONDS = 5.0
+
+
+def _bounded_int(name: str, low: int, high: int) -> Any:
+    """An argparse type: an integer in [low, high], refused with argparse's own usage message."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high:,}")
+        return value
+
+    convert.__name__ = name  # argparse names the type in its message
+    return convert
+
+
+def pipeline_names() -> list[str]:
+    """The pipelines that load; importing the definitions is cheap (no Airflow)."""
+    plugins = str(REPO_ROOT / "plugins")
+    if plugins not in sys.path:
+        sys.path.insert(0, plugins)
+    from cdc_pipeline.definitions import PIPELINES
+
+    return sorted(PIPELINES)
+
+
 def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
+    """Every option checked here, before anything starts; a bad one exits 2 with argparse's usage."""
     parser = argparse.ArgumentParser(prog="python -m cdc_cli.demo", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--pipeline",
         default=environ.get("PIPELINE") or "sales_orders",
         help="the pipeline to run (default sales_orders, or $PIPELINE)",
     )
-    parser.add_argument("--count", type=int, default=1000, help="new items to generate (default 1000)")
     parser.add_argument(
-        "--hours", type=int, default=1, help="past hours to spread them over, one hourly run each (default 1)"
+        "--count",
+        type=_bounded_int("count", 1, MAX_COUNT),
+        default=1000,
+        help=f"new items to generate, 1 to {MAX_COUNT:,} (default 1000)",
     )
-    parser.add_argument("--seed", type=int, default=42, help="the generator's seed (default 42)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--hours",
+        type=_bounded_int("hours", 1, MAX_HOURS),
+        default=1,
+        help=f"past hours to spread them over, one hourly run each, 1 to {MAX_HOURS} (default 1)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_bounded_int("seed", 0, 2**63 - 1),
+        default=42,
+        help="the generator's seed (default 42)",
+    )
+    args = parser.parse_args(argv)
+    names = pipeline_names()
+    if args.pipeline not in names:
+        parser.error(
+            f"argument --pipeline: no pipeline named {args.pipeline!r} (choose from {', '.join(names)})"
+        )
+    return args
+
+
+def check_endpoint(endpoint: str, timeout: float = ENDPOINT_TIMEOUT_SECONDS) -> None:
+    """Fail fast, naming the endpoint, when nothing answers there (boto3 would retry for minutes)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(endpoint, timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return  # an answer, even an error status, means something serves there
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise DemoFailure(f"cannot reach AWS_ENDPOINT_URL={endpoint}: {reason}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,12 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     # Our own handle on the terminal: fd 1 points at Airflow's log while a DAG runs.
     sys.stdout.flush()
     console = Console(os.fdopen(os.dup(1), "w", buffering=1))
-    paths.build.mkdir(parents=True, exist_ok=True)
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
     paths.runs_log.write_bytes(b"")
     server = None
     try:
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         if endpoint:
+            check_endpoint(endpoint)
             console.say(f"using the AWS endpoint in AWS_ENDPOINT_URL: {endpoint}")
         else:
             endpoint, server = start_server(paths, console)

@@ -53,7 +53,7 @@ def test_the_demo_folders_come_from_the_environment_it_is_given(tmp_path: Path):
     assert (given.build, given.reports, given.runs_log) == (
         tmp_path / "b",
         tmp_path / "r",
-        tmp_path / "b" / "airflow-runs.log",
+        tmp_path / "b" / given.run_id / "airflow-runs.log",
     )
     default = DemoPaths.from_env({})
     assert (default.build, default.reports) == (REPO_ROOT / "build" / "demo", REPO_ROOT / "reports")
@@ -65,3 +65,9 @@ def test_a_server_that_exits_at_start_is_reported_with_its_log(tmp_path: Path):
         start_local_aws(log, cwd=REPO_ROOT, args=("--no-such-option",), timeout=60)
     assert "--no-such-option" in log.read_text()
 
+
+def test_each_demo_run_has_its_own_log_folder(tmp_path: Path):
+    env = {"CDC_LAKE_DEMO_DIR": str(tmp_path)}
+    first, second = DemoPaths.from_env(env), DemoPaths.from_env(env)
+    assert first.run_dir.parent == second.run_dir.parent == tmp_path
+    assert first.runs_log != second.runs_log
