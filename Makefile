@@ -47,8 +47,8 @@ compose: ## a Compose validator for docker-compose.yaml (the docker compose plug
 env: ## .env for docker compose: random secrets, 0600, never overwritten (FORCE=1 replaces them)
 	python3 scripts/make_env.py $(if $(FORCE),--force,)
 
-serve: install ## the embedded AWS on 127.0.0.1:4566
-	$(PY) -m local_aws serve
+serve: install ## the embedded AWS on 127.0.0.1:4566 (PORT=... for another port)
+	$(PY) -m local_aws serve $(if $(PORT),--port $(PORT),)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache reports

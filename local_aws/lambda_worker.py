@@ -205,6 +205,10 @@ def _bounded(log: str) -> str:
 
 
 def main() -> int:
+    if sys.argv[1:2] in (["-h"], ["--help"]):  # the runtime never passes it; a person reading does
+        print("usage: python lambda_worker.py [--site DIR]... [--address-space-mb N] [--max-processes N]")
+        print(__doc__)
+        return 0
     options = _parse_arguments(sys.argv[1:])
     _apply_limits(options)
     _hide_from_other_environments()

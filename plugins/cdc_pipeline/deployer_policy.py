@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -373,6 +374,18 @@ def _role_statements(settings: Settings) -> list[dict[str, Any]]:
     return statements
 
 
+#: What the printed policy holds where the account id goes when none is given.
+ACCOUNT_PLACEHOLDER = "<ACCOUNT_ID>"
+_STAND_IN_ACCOUNT = "000000000000"
+
+
+def _account_id(text: str) -> str:
+    """An argparse type: an AWS account id is 12 digits."""
+    if not re.fullmatch(r"\d{12}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a 12-digit AWS account id")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m cdc_pipeline.deployer_policy",
@@ -380,15 +393,27 @@ def main(argv: list[str] | None = None) -> int:
         "boundary every service role carries, for an administrator to create as <prefix>-boundary).",
     )
     parser.add_argument("--boundary", action="store_true", help="print the boundary policy instead")
+    parser.add_argument(
+        "--account-id",
+        type=_account_id,
+        help=f"the 12-digit account the ARNs name (default CDC_LAKE_ACCOUNT_ID, else {ACCOUNT_PLACEHOLDER})",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    if not settings.account_id:
-        import boto3
-
-        settings = settings.with_account_id(boto3.client("sts").get_caller_identity()["Account"])
+    # No credentials needed to read a policy: without an account id, a placeholder to replace.
+    account = args.account_id or settings.account_id
+    if not account:
+        print(
+            f"no account id (--account-id or CDC_LAKE_ACCOUNT_ID): replace {ACCOUNT_PLACEHOLDER} in the policy",
+            file=sys.stderr,
+        )
+    # Settings take 12 digits only; an id no real account has stands in, then becomes the placeholder.
+    settings = settings.with_account_id(account or _STAND_IN_ACCOUNT)
     document = boundary_policy(settings) if args.boundary else deployer_policy(settings)
-    json.dump(document, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    text = json.dumps(document, indent=2)
+    if not account:
+        text = text.replace(_STAND_IN_ACCOUNT, ACCOUNT_PLACEHOLDER)
+    sys.stdout.write(text + "\n")
     return 0
 
 
