@@ -80,7 +80,7 @@ def test_reports_of_two_backfilled_hours_equal_what_the_producer_sent(pipeline):
         for check in ("check_event_types", "check_purchase_amounts", "check_null_keys", "check_freshness"):
             assert states[check] == "success", (check, states)
         # No table to reconcile with on the direct topology.
-        assert "count_table_items" not in states and "check_current_state_matches_table" not in states
+        assert "dynamodb_as_of_watermark" not in states and "check_current_state_matches_table" not in states
 
         want = expected[f"{hour:%Y-%m-%dT%H}"]
         files = report_files(pipeline, "user_events", hour)
