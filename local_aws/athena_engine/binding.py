@@ -19,7 +19,7 @@ import functools
 import json
 import re
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import sqlglot
@@ -44,6 +44,26 @@ from local_aws.athena_engine.types import TypeParseError, hive_to_duckdb, parse_
 
 _VIEW_TEXT = re.compile(r"/\*\s*Presto View:\s*(\S+)\s*\*/", re.DOTALL)
 _MAX_VIEW_DEPTH = 32
+
+
+def raise_iceberg(what: str) -> NoReturn:
+    raise EngineError(
+        "NOT_SUPPORTED",
+        f"{what} is not supported by local_aws yet: Iceberg tables are not implemented "
+        "(a Hive table in their place would answer wrongly)",
+    )
+
+
+def check_supported(table: TableDef) -> None:
+    """Refuse a table local_aws would read or write wrongly: Iceberg, or partition projection."""
+    if table.parameters.get("table_type", "").upper() == "ICEBERG":
+        raise_iceberg(f"Table '{table.database}.{table.name}' is an Iceberg table, which")
+    if table.parameters.get("projection.enabled", "").lower() == "true":
+        raise EngineError(
+            "NOT_SUPPORTED",
+            f"Table '{table.database}.{table.name}' uses partition projection (projection.enabled), "
+            "which local_aws does not compute yet",
+        )
 
 
 class Binder:
@@ -210,6 +230,7 @@ class Binder:
 
     def _load(self, table: TableDef, allowed: set[int] | None) -> str:
         """Read the table's objects (only the allowed partitions') into a DuckDB view."""
+        check_supported(table)
         try:
             for _, type_text in table.columns + table.partition_keys:
                 parse_hive_type(type_text)

@@ -170,6 +170,42 @@ class Catalog:
             self._s3().put_object(bucket_name, key_name, body)
             self.world.mark_dirty()
 
+    def write_object(self, uri: str, body: bytes) -> None:
+        """Write a table's data object durably (journalled, as a delivery service writes)."""
+        bucket_name, key_name = split_s3_uri(uri)
+        with self.world.lock:
+            try:
+                self.world.put_s3_object(self.account_id, bucket_name, key_name, body)
+            except Exception as error:  # moto's MissingBucket
+                raise CatalogError("HIVE_PATH_NOT_FOUND", f"Bucket {bucket_name} does not exist") from error
+            self.world.mark_dirty()
+
+    def add_partitions(self, database: str, name: str, partitions: list[tuple[list[str], str]]) -> None:
+        """Register partitions (values, location) not yet in Glue, in the table's storage shape."""
+        with self.world.lock:
+            glue = self._glue()
+            db = self._database(glue, database)
+            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
+            if existing is None:
+                raise CatalogError(
+                    "TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{database}.{name}' does not exist"
+                )
+            table = db.tables[existing]
+            storage = dict(table.as_dict().get("StorageDescriptor") or {})
+            known = {
+                tuple(str(v) for v in p.partition_input.get("Values", [])) for p in table.partitions.values()
+            }
+            for values, location in partitions:
+                if tuple(values) in known:
+                    continue
+                partition_input = {
+                    "Values": list(values),
+                    "StorageDescriptor": {**storage, "Location": location},
+                }
+                glue.create_partition(db.name, existing, partition_input)
+                known.add(tuple(values))
+            self.world.mark_dirty()
+
     def bucket_exists(self, uri: str) -> bool:
         bucket_name, _ = split_s3_uri(uri)
         with self.world.lock:
@@ -202,3 +238,28 @@ class Catalog:
             glue.delete_table(db.name, existing)
             self.world.mark_dirty()
             return True
+
+    def create_database(self, name: str, parameters: dict[str, str], location: str | None) -> bool:
+        """Create a Glue database; False when one of that name exists."""
+        with self.world.lock:
+            glue = self._glue()
+            if any(n.lower() == name.lower() for n in glue.databases):
+                return False
+            database_input: dict[str, Any] = {"Name": name, "Parameters": parameters}
+            if location:
+                database_input["LocationUri"] = location
+            glue.create_database(name, database_input)
+            self.world.mark_dirty()
+            return True
+
+    def drop_database(self, name: str, cascade: bool) -> None:
+        """Delete a Glue database; without ``cascade`` only an empty one (Hive's rule)."""
+        with self.world.lock:
+            glue = self._glue()
+            db = self._database(glue, name)
+            if db.tables and not cascade:
+                raise CatalogError("SCHEMA_NOT_EMPTY", f"Cannot drop non-empty schema '{db.name}'")
+            for table in list(db.tables):
+                glue.delete_table(db.name, table)
+            glue.delete_database(db.name)
+            self.world.mark_dirty()

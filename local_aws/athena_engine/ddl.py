@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from local_aws.athena_engine.binding import Binder
+from local_aws.athena_engine.binding import Binder, raise_iceberg
 from local_aws.athena_engine.catalog import CatalogError, TableDef
 from local_aws.athena_engine.errors import EngineError, Outcome
 from local_aws.athena_engine.rewrite import READ_DIALECT, name_output_columns, trino_fixups
@@ -95,6 +95,8 @@ class DdlStatements(Binder):
             raise EngineError("SYNTAX_ERROR", f"DROP {kind} needs a name")
         database = (target.db or self.database).lower()
         name = target.name.lower()
+        if kind in ("DATABASE", "SCHEMA"):
+            return self._drop_database(statement, database=name)
         if kind not in ("VIEW", "TABLE"):
             raise EngineError("NOT_SUPPORTED", f"DROP {kind} is not supported by local_aws")
         try:
@@ -151,6 +153,8 @@ class DdlStatements(Binder):
                 location = prop.this.name
             elif isinstance(prop, exp.Property):
                 parameters[prop.name] = prop.text("value")
+        if parameters.get("table_type", "").upper() == "ICEBERG":
+            raise_iceberg("CREATE TABLE with table_type='ICEBERG'")
         table_input = {
             "Name": name,
             "TableType": "EXTERNAL_TABLE",
@@ -176,6 +180,26 @@ class DdlStatements(Binder):
                 raise EngineError("ALREADY_EXISTS", f"Table {database}.{name} already exists") from error
             raise
         return Outcome("DDL", "CREATE_TABLE")
+
+    # -- databases ------------------------------------------------------------------------------
+    def _create_database(self, statement: exp.Create) -> Outcome:
+        name = statement.this.name.lower()
+        parameters: dict[str, str] = {}
+        location = None
+        for prop in (statement.args.get("properties") or exp.Properties()).expressions:
+            if isinstance(prop, exp.LocationProperty):
+                location = prop.this.name
+            elif isinstance(prop, exp.Property):
+                parameters[prop.name] = prop.text("value")
+        if not self.catalog.create_database(name, parameters, location) and not statement.args.get("exists"):
+            raise EngineError("ALREADY_EXISTS", f"Schema '{name}' already exists")
+        return Outcome("DDL", "CREATE_DATABASE")
+
+    def _drop_database(self, statement: exp.Drop, database: str) -> Outcome:
+        if database not in self.catalog.database_names() and statement.args.get("exists"):
+            return Outcome("DDL", "DROP_DATABASE")
+        self.catalog.drop_database(database, cascade=bool(statement.args.get("cascade")))
+        return Outcome("DDL", "DROP_DATABASE")
 
     # -- SHOW / DESCRIBE ----------------------------------------------------------------------
     def _show(self, rest: str) -> Outcome:

@@ -37,6 +37,7 @@ import sqlglot
 from sqlglot import exp
 
 from local_aws.athena_engine import cache, sandbox
+from local_aws.athena_engine.binding import raise_iceberg
 from local_aws.athena_engine.catalog import Catalog, CatalogError
 from local_aws.athena_engine.ddl import DdlStatements
 from local_aws.athena_engine.errors import (
@@ -52,6 +53,7 @@ from local_aws.athena_engine.errors import (
 from local_aws.athena_engine.loading import LoadError
 from local_aws.athena_engine.query import QueryStatements
 from local_aws.athena_engine.rewrite import READ_DIALECT, substitute_parameters
+from local_aws.athena_engine.writes import HiveWrites
 
 __all__ = [
     "BYTES_SCANNED_EXCEEDED",
@@ -86,7 +88,7 @@ def classify(sql: str) -> tuple[str, str]:
     return "DDL", f"{first}_{obj}"
 
 
-class QueryEngine(QueryStatements, DdlStatements):
+class QueryEngine(QueryStatements, DdlStatements, HiveWrites):
     """Runs one statement on a DuckDB connection of its own (a cursor of the shared database, see `cache`)."""
 
     def __init__(
@@ -96,7 +98,13 @@ class QueryEngine(QueryStatements, DdlStatements):
         on_connection: Callable[[Any], None] | None = None,
         cancelled: threading.Event | None = None,
         bytes_cutoff: int | None = None,
+        execution_id: str | None = None,
+        output_location: str | None = None,
     ) -> None:
+        # Where statements that write put their default table location and data manifest.
+        self.execution_id = execution_id
+        self.output_location = output_location  # the query result location (a folder)
+        self.manifest: list[str] = []
         self.catalog = catalog
         self.bytes_cutoff = bytes_cutoff  # the workgroup's BytesScannedCutoffPerQuery
         self.database = (database or "default").lower()
@@ -133,6 +141,7 @@ class QueryEngine(QueryStatements, DdlStatements):
                 return self._show(show.group(1).strip().rstrip(";").strip())
             except CatalogError as error:
                 raise EngineError(error.code, str(error).split(": ", 1)[-1]) from error
+        _refuse_iceberg_statements(sql)
         statement = self._parse(sql)
         self._sql = sql
         if parameters is not None or any(True for _ in statement.find_all(exp.Placeholder)):
@@ -149,7 +158,10 @@ class QueryEngine(QueryStatements, DdlStatements):
             try:
                 if self.on_connection is not None:
                     self.on_connection(self._con)
-                return self._dispatch(statement, sql)
+                outcome = self._dispatch(statement, sql)
+                if outcome.statement_type == "DML" and outcome.substatement_type != "SELECT":
+                    outcome.manifest_location = self._write_manifest()
+                return outcome
             except (CatalogError, LoadError) as error:
                 raise EngineError(
                     error.code, str(error).split(": ", 1)[-1], error_type(error.code)
@@ -163,6 +175,14 @@ class QueryEngine(QueryStatements, DdlStatements):
                 self._con = None
                 cache.release(self._pinned)
                 self._pinned = []
+
+    def _write_manifest(self) -> str | None:
+        """Athena's data manifest: the objects a statement wrote, one URI a line, beside its results."""
+        if not self.output_location or not self.execution_id:
+            return None
+        uri = f"{self.output_location.rstrip('/')}/{self.execution_id}-manifest.csv"
+        self.catalog.put_object(uri, "".join(f"{u}\n" for u in self.manifest).encode("utf-8"))
+        return uri
 
     def _parse(self, sql: str) -> exp.Expression:
         try:
@@ -189,7 +209,13 @@ class QueryEngine(QueryStatements, DdlStatements):
                 return self._create_view(statement, sql)
             if kind == "TABLE" and statement.expression is None:
                 return self._create_table(statement)
-            raise EngineError("NOT_SUPPORTED", f"CREATE {kind} AS SELECT is not supported by local_aws")
+            if kind == "TABLE":
+                return self._ctas(statement)
+            if kind in ("DATABASE", "SCHEMA"):
+                return self._create_database(statement)
+            raise EngineError("NOT_SUPPORTED", f"CREATE {kind} is not supported by local_aws")
+        if isinstance(statement, exp.Insert):
+            return self._insert(statement)
         if isinstance(statement, exp.Drop):
             return self._drop(statement)
         if isinstance(statement, exp.Describe):
@@ -199,3 +225,15 @@ class QueryEngine(QueryStatements, DdlStatements):
         if isinstance(statement, exp.Show):
             return self._show(statement.sql(READ_DIALECT)[len("SHOW ") :])
         raise EngineError("NOT_SUPPORTED", f"Statement is not supported by local_aws: {sql.strip()[:80]}")
+
+
+_ICEBERG_ONLY = re.compile(
+    r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(MERGE|UPDATE|DELETE|OPTIMIZE|VACUUM)\b", re.I | re.S
+)
+
+
+def _refuse_iceberg_statements(sql: str) -> None:
+    """MERGE, UPDATE, DELETE, OPTIMIZE and VACUUM are Iceberg statements in Athena: refuse them clearly."""
+    match = _ICEBERG_ONLY.match(sql)
+    if match:
+        raise_iceberg(f"{match.group(1).upper()} (which Athena runs on Iceberg tables only)")

@@ -37,6 +37,8 @@ class Outcome:
     column_info: list[dict[str, Any]] = field(default_factory=list)
     rows: list[list[str | None]] = field(default_factory=list)
     data_scanned: int = 0
+    update_count: int = 0  # rows a CTAS / INSERT wrote (GetQueryResults' UpdateCount)
+    manifest_location: str | None = None  # the data manifest of a statement that wrote objects
 
     @property
     def has_header(self) -> bool:

@@ -182,7 +182,7 @@ def is_cte_reference(table: exp.Table) -> bool:
 
 
 # -- the pieces -----------------------------------------------------------------------------------
-_STATEMENTS = (exp.Query, exp.Values, exp.Create, exp.Drop, exp.Describe)
+_STATEMENTS = (exp.Query, exp.Values, exp.Create, exp.Drop, exp.Describe, exp.Insert)
 # Nodes that are Trino syntax rather than a function looked up by name.
 _SYNTAX = (
     exp.Unnest, exp.Struct, exp.Array, exp.Case, exp.Cast, exp.TryCast, exp.Extract, exp.Exists, exp.Any, exp.All
@@ -194,7 +194,7 @@ def _check_root(statement: exp.Expression) -> None:
         raise SandboxError("NOT_SUPPORTED", f"Statement is not supported: {_head(statement)}")
     if isinstance(statement, exp.Create):
         kind = (statement.args.get("kind") or "").upper()
-        if kind not in ("VIEW", "TABLE"):
+        if kind not in ("VIEW", "TABLE", "DATABASE", "SCHEMA"):
             raise SandboxError("NOT_SUPPORTED", f"CREATE {kind} is not supported")
 
 

@@ -378,6 +378,7 @@ class AthenaComponent(Component):
             parameters = record["ExecutionParameters"]
             bytes_cutoff = record.get("BytesScannedCutoffPerQuery")
             account_id, region = record["Account"], record["Region"]
+            output_folder = record["OutputLocation"].rsplit("/", 1)[0] + "/"
             self.world.mark_dirty()
 
         def keep_connection(connection: Any) -> None:
@@ -397,6 +398,8 @@ class AthenaComponent(Component):
             on_connection=keep_connection,
             cancelled=cancelled,
             bytes_cutoff=int(bytes_cutoff) if bytes_cutoff else None,
+            execution_id=execution_id,
+            output_location=output_folder,
         )
         started = time.monotonic()
         outcome: Outcome | None = None
@@ -462,6 +465,9 @@ class AthenaComponent(Component):
                 record["SubstatementType"] = outcome.substatement_type
                 record["ColumnInfo"] = outcome.column_info
                 record["HasHeader"] = outcome.has_header
+                record["UpdateCount"] = outcome.update_count
+                if outcome.manifest_location:
+                    record["DataManifestLocation"] = outcome.manifest_location
             else:
                 assert failure is not None
                 reason = str(failure)

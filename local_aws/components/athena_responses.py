@@ -84,6 +84,8 @@ def execution_shape(record: dict[str, Any]) -> dict[str, Any]:
         ),
         "ResultReuseInformation": {"ReusedPreviousResult": False},
     }
+    if record.get("DataManifestLocation"):
+        statistics["DataManifestLocation"] = record["DataManifestLocation"]
     execution: dict[str, Any] = {
         "QueryExecutionId": record["QueryExecutionId"],
         "Query": record["Query"],
@@ -131,7 +133,7 @@ def results_page(
     rows = component.rows(record)
     page = rows[offset : offset + limit]
     answer: dict[str, Any] = {
-        "UpdateCount": 0,
+        "UpdateCount": record.get("UpdateCount", 0),
         "ResultSet": {
             "Rows": [{"Data": [{"VarCharValue": v} if v is not None else {} for v in row]} for row in page],
             "ResultSetMetadata": {"ColumnInfo": record["ColumnInfo"]},

@@ -144,3 +144,37 @@ def test_awswrangler_read_sql_query(endpoint_url: str, orders: dict[str, str]) -
         decimal.Decimal("20.09"),
         decimal.Decimal("250"),
     ]
+
+
+def test_awswrangler_read_sql_query_with_its_default_ctas(endpoint_url: str, orders: dict[str, str]) -> None:
+    """awswrangler's default: a temporary Parquet CTAS, read through its data manifest, then dropped."""
+    import awswrangler as wr
+    import boto3
+
+    saved = {
+        name: getattr(wr.config, name)
+        for name in ("athena_endpoint_url", "s3_endpoint_url", "glue_endpoint_url", "sts_endpoint_url")
+    }
+    session = boto3.Session(region_name="us-east-1")
+    try:
+        for name in saved:
+            setattr(wr.config, name, endpoint_url)
+        frame = wr.athena.read_sql_query(
+            "SELECT orderid, product_name, price, dt FROM orders ORDER BY orderid",
+            database=orders["database"],
+            s3_output=orders["staging"],
+            boto3_session=session,
+        )
+        tables = wr.catalog.get_tables(database=orders["database"], boto3_session=session)
+        names = [t["Name"] for t in tables]
+    finally:
+        for name, value in saved.items():
+            setattr(wr.config, name, value)
+    assert frame["orderid"].tolist() == [1, 2, 3]
+    assert frame["dt"].tolist() == ["2024-01-01", "2024-01-01", "2024-01-02"]
+    assert [decimal.Decimal(str(v)) for v in frame["price"]] == [
+        decimal.Decimal("19.99"),
+        decimal.Decimal("0.10"),
+        decimal.Decimal("250.00"),
+    ]
+    assert names == ["orders"]  # the temporary CTAS table is gone again
