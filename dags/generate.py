@@ -5,11 +5,14 @@ One DAG per definition, named `<dataset>_generate`; the logic lives in `cdc_pipe
 
 from __future__ import annotations
 
-from cdc_pipeline.definitions import PIPELINES
+from cdc_pipeline.definitions import PIPELINES, PipelineDefinitionError
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows import generate
 
 _settings = Settings.from_env()
 
 for _definition in PIPELINES.values():
-    globals()[generate.dag_id(_definition)] = generate.build(_definition, _settings)
+    try:
+        globals()[generate.dag_id(_definition)] = generate.build(_definition, _settings)
+    except PipelineDefinitionError:
+        continue  # one bad definition keeps only its own DAG out; dags/pipeline_definitions.py names it

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -52,7 +53,8 @@ from typing import Any
 from cdc_pipeline.settings import REPO_ROOT, Settings
 
 #: Where the definition files are: one `<name>.toml` per pipeline.
-PIPELINES_DIR = REPO_ROOT / "pipelines"
+#: The definition files' folder; CDC_LAKE_PIPELINES_DIR points elsewhere (a test, a deployment's own set).
+PIPELINES_DIR = Path(os.environ.get("CDC_LAKE_PIPELINES_DIR") or REPO_ROOT / "pipelines")
 
 # AWS name limits (IAM role and Lambda function names: 64; Pipe and Firehose names: 64).
 _MAX_NAME = 64
@@ -550,9 +552,64 @@ def _shown(path: Path | str) -> str:
         return str(path)
 
 
-PIPELINES: dict[str, PipelineDefinition] = load_pipelines()
-#: Kept for code that names the first dataset directly.
-SALES_ORDERS = PIPELINES["sales_orders"]
+def load_usable_pipelines(
+    folder: Path = PIPELINES_DIR,
+) -> tuple[dict[str, PipelineDefinition], dict[str, PipelineDefinitionError]]:
+    """Every definition that loads, and each broken file's error by its path.
+
+    One file with a typo must not take the other pipelines down: the good ones load, and the DAG
+    file `dags/pipeline_definitions.py` shows the broken ones to Airflow as its import error.
+    A file whose name or table repeats an earlier file's is the broken one.
+    """
+    pipelines: dict[str, PipelineDefinition] = {}
+    broken: dict[str, PipelineDefinitionError] = {}
+    if not folder.is_dir():
+        broken[_shown(folder)] = PipelineDefinitionError(folder, None, "the pipelines folder does not exist")
+        return pipelines, broken
+    tables: dict[str, PipelineDefinition] = {}
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            definition = load_definition(path)
+            _check_unique(definition, path, pipelines, tables)
+        except PipelineDefinitionError as error:
+            broken[_shown(path)] = error
+            continue
+        pipelines[definition.name] = definition
+        if definition.table is not None:
+            tables[definition.table] = definition
+    return pipelines, broken
+
+
+def _check_unique(
+    definition: PipelineDefinition,
+    path: Path,
+    pipelines: Mapping[str, PipelineDefinition],
+    tables: Mapping[str, PipelineDefinition],
+) -> None:
+    if definition.name in pipelines:
+        first = _shown(pipelines[definition.name].source or "")
+        raise PipelineDefinitionError(
+            path, "name", f"{definition.name!r} is already the name of the pipeline in {first}"
+        )
+    if definition.table is not None and definition.table in tables:
+        first = _shown(tables[definition.table].source or "")
+        raise PipelineDefinitionError(
+            path, "table", f"{definition.table!r} is already the table of the pipeline in {first}"
+        )
+
+
+PIPELINES: dict[str, PipelineDefinition]
+#: The definition files that cannot be used, by path, with the error naming the file and field.
+BROKEN_PIPELINES: dict[str, PipelineDefinitionError]
+PIPELINES, BROKEN_PIPELINES = load_usable_pipelines()
+
+
+def __getattr__(name: str) -> Any:
+    """`SALES_ORDERS`, kept for code that names the first dataset directly; looked up when used, so
+    a broken sales_orders file fails only that code, not every import of this module."""
+    if name == "SALES_ORDERS":
+        return get_pipeline("sales_orders")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UnknownPipelineError(KeyError):
@@ -567,6 +624,9 @@ def get_pipeline(name: str) -> PipelineDefinition:
     try:
         return PIPELINES[name]
     except KeyError:
+        for error in BROKEN_PIPELINES.values():
+            if Path(error.source).stem == name:
+                raise UnknownPipelineError(f"the pipeline {name!r} cannot be used: {error}") from None
         raise UnknownPipelineError(
             f"no pipeline named {name!r}; valid names: {', '.join(sorted(PIPELINES))}"
         ) from None
