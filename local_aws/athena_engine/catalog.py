@@ -42,6 +42,7 @@ class TableDef:
     parameters: dict[str, str]
     view_original_text: str
     partitions: list[Partition] = field(default_factory=list)
+    output_format: str = ""
 
     @property
     def is_view(self) -> bool:
@@ -123,6 +124,7 @@ class Catalog:
                 parameters=dict(data.get("Parameters") or {}),
                 view_original_text=data.get("ViewOriginalText") or "",
                 partitions=partitions,
+                output_format=storage.get("OutputFormat") or "",
             )
 
     def list_objects(self, location: str) -> list[tuple[str, int, str]]:
@@ -262,4 +264,50 @@ class Catalog:
             for table in list(db.tables):
                 glue.delete_table(db.name, table)
             glue.delete_database(db.name)
+            self.world.mark_dirty()
+
+    def drop_partitions(self, database: str, name: str, partitions: list[list[str]]) -> None:
+        """Remove partitions from Glue (their objects stay, as in Athena)."""
+        with self.world.lock:
+            glue = self._glue()
+            db = self._database(glue, database)
+            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
+            if existing is None:
+                raise CatalogError(
+                    "TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{database}.{name}' does not exist"
+                )
+            for values in partitions:
+                glue.delete_partition(db.name, existing, list(values))
+            self.world.mark_dirty()
+
+    def set_columns(self, database: str, name: str, columns: list[dict[str, str]]) -> None:
+        """Give a table new data columns (a new table version, as Glue's UpdateTable makes)."""
+        with self.world.lock:
+            glue = self._glue()
+            db = self._database(glue, database)
+            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
+            if existing is None:
+                raise CatalogError(
+                    "TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{database}.{name}' does not exist"
+                )
+            data = db.tables[existing].as_dict()
+            table_input = {
+                k: v
+                for k, v in data.items()
+                if k
+                in (
+                    "Name",
+                    "Description",
+                    "Owner",
+                    "Retention",
+                    "StorageDescriptor",
+                    "PartitionKeys",
+                    "TableType",
+                    "Parameters",
+                    "ViewOriginalText",
+                    "ViewExpandedText",
+                )
+            }
+            table_input["StorageDescriptor"] = {**(data.get("StorageDescriptor") or {}), "Columns": columns}
+            glue.update_table(db.name, existing, table_input)
             self.world.mark_dirty()

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from local_aws.athena_engine.binding import Binder, raise_iceberg
+from local_aws.athena_engine.binding import Binder, decode_view, raise_iceberg
 from local_aws.athena_engine.catalog import CatalogError, TableDef
 from local_aws.athena_engine.errors import EngineError, Outcome
 from local_aws.athena_engine.rewrite import READ_DIALECT, name_output_columns, trino_fixups
@@ -119,7 +119,7 @@ class DdlStatements(Binder):
         target = schema.this
         database = (target.db or self.database).lower()
         name = target.name.lower()
-        columns = [_column_def(c) for c in schema.expressions if isinstance(c, exp.ColumnDef)]
+        columns = [column_def(c) for c in schema.expressions if isinstance(c, exp.ColumnDef)]
         partition_keys: list[dict[str, str]] = []
         serde_library = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
         serde_parameters: dict[str, str] = {}
@@ -130,7 +130,7 @@ class DdlStatements(Binder):
         for prop in (statement.args.get("properties") or exp.Properties()).expressions:
             if isinstance(prop, exp.PartitionedByProperty):
                 partition_keys = [
-                    _column_def(c) for c in prop.this.expressions if isinstance(c, exp.ColumnDef)
+                    column_def(c) for c in prop.this.expressions if isinstance(c, exp.ColumnDef)
                 ]
             elif isinstance(prop, exp.RowFormatSerdeProperty):
                 serde_library = prop.this.name
@@ -209,7 +209,7 @@ class DdlStatements(Binder):
             names = self.catalog.database_names()
             pattern = _like_pattern(words[1:])
             rows = [[n] for n in names if pattern is None or pattern.fullmatch(n)]
-            return Outcome("UTILITY", "SHOW_DATABASES", [_text_column("database_name")], rows)
+            return Outcome("UTILITY", "SHOW_DATABASES", [text_column("database_name")], rows)
         if what == "TABLES":
             database = self.database
             tail = words[1:]
@@ -219,7 +219,7 @@ class DdlStatements(Binder):
             pattern = _like_pattern(tail)
             names = self.catalog.table_names(database)
             rows = [[n] for n in names if pattern is None or pattern.fullmatch(n)]
-            return Outcome("UTILITY", "SHOW_TABLES", [_text_column("tab_name")], rows)
+            return Outcome("UTILITY", "SHOW_TABLES", [text_column("tab_name")], rows)
         if what == "PARTITIONS" and len(words) >= 2:
             table = self._named_table(words[1])
             if not table.partition_keys:
@@ -228,12 +228,43 @@ class DdlStatements(Binder):
                 ["/".join(f"{k}={v}" for (k, _), v in zip(table.partition_keys, p.values, strict=False))]
                 for p in table.partitions
             ]
-            return Outcome("UTILITY", "SHOW_PARTITIONS", [_text_column("partition")], rows)
+            return Outcome("UTILITY", "SHOW_PARTITIONS", [text_column("partition")], rows)
+        if what == "CREATE" and len(words) >= 3 and words[1].upper() in ("TABLE", "VIEW"):
+            return self._show_create(words[1].upper(), self._named_table(words[2]))
+        if what == "TBLPROPERTIES" and len(words) >= 2:
+            table = self._named_table(words[1].split("(")[0])
+            wanted = re.search(r"\(\s*'([^']*)'\s*\)", rest)
+            items = sorted(table.parameters.items())
+            if wanted:
+                items = [(k, v) for k, v in items if k == wanted.group(1)]
+            return Outcome(
+                "UTILITY", "SHOW_TBLPROPERTIES", [text_column("prpt_name")], [[f"{k}\t{v}"] for k, v in items]
+            )
         if what == "COLUMNS" and len(words) >= 3 and words[1].upper() in ("IN", "FROM"):
             table = self._named_table(words[2])
             rows = [[n] for n, _ in table.columns + table.partition_keys]
-            return Outcome("UTILITY", "SHOW_COLUMNS", [_text_column("field")], rows)
+            return Outcome("UTILITY", "SHOW_COLUMNS", [text_column("field")], rows)
         raise EngineError("NOT_SUPPORTED", f"SHOW {rest} is not supported by local_aws")
+
+    def _show_create(self, kind: str, table: TableDef) -> Outcome:
+        if kind == "VIEW":
+            if not table.is_view:
+                raise EngineError(
+                    "NOT_SUPPORTED", f"Relation '{table.database}.{table.name}' is a table, not a view"
+                )
+            body = decode_view(table)["originalSql"]
+            lines = [f'CREATE VIEW "awsdatacatalog"."{table.database}"."{table.name}" AS', *body.split("\n")]
+            return Outcome(
+                "UTILITY", "SHOW_CREATE_VIEW", [text_column("Create View")], [[line] for line in lines]
+            )
+        if table.is_view:
+            raise EngineError(
+                "NOT_SUPPORTED", f"Relation '{table.database}.{table.name}' is a view, not a table"
+            )
+        lines = _show_create_table(table)
+        return Outcome(
+            "UTILITY", "SHOW_CREATE_TABLE", [text_column("createtab_stmt")], [[line] for line in lines]
+        )
 
     def _named_table(self, text: str) -> TableDef:
         parts = [p.strip('`"') for p in text.split(".")]
@@ -255,7 +286,7 @@ class DdlStatements(Binder):
                 [""],
             ]
             rows += [[f"{n:<20}\t{t:<20}\t"] for n, t in table.partition_keys]
-        return Outcome("UTILITY", "DESCRIBE", [_text_column("col_name")], rows)
+        return Outcome("UTILITY", "DESCRIBE", [text_column("col_name")], rows)
 
 
 def _original_view_sql(sql: str) -> str | None:
@@ -269,13 +300,13 @@ def _original_view_sql(sql: str) -> str | None:
     return match.group(1).strip().rstrip(";").strip()
 
 
-def _column_def(column: exp.ColumnDef) -> dict[str, str]:
+def column_def(column: exp.ColumnDef) -> dict[str, str]:
     kind = column.args.get("kind")
     type_text = kind.sql(dialect="hive").lower().replace(": ", ":").replace(", ", ",") if kind else "string"
     return {"Name": column.name.lower(), "Type": type_text}
 
 
-def _text_column(name: str) -> dict[str, Any]:
+def text_column(name: str) -> dict[str, Any]:
     return {
         "CatalogName": "hive",
         "SchemaName": "",
@@ -299,3 +330,27 @@ def _like_pattern(words: list[str]) -> re.Pattern[str] | None:
     pattern = " ".join(words).strip("'\"")
     alternatives = [re.escape(p).replace(r"\*", ".*") for p in pattern.split("|")]
     return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def _show_create_table(table: TableDef) -> list[str]:
+    """Hive's DDL for a table, laid out as Athena's SHOW CREATE TABLE lays it out."""
+    columns = ", \n".join(f"  `{n}` {t}" for n, t in table.columns)
+    lines = [f"CREATE EXTERNAL TABLE `{table.database}`.`{table.name}`(", *f"{columns})".split("\n")]
+    if table.partition_keys:
+        keys = ", \n".join(f"  `{n}` {t}" for n, t in table.partition_keys)
+        lines += ["PARTITIONED BY ( ", *f"{keys})".split("\n")]
+    lines += ["ROW FORMAT SERDE ", f"  '{table.serde_library}' "]
+    if table.serde_parameters:
+        props = ", \n".join(f"  '{k}'='{v}'" for k, v in sorted(table.serde_parameters.items()))
+        lines += ["WITH SERDEPROPERTIES ( ", *f"{props}) ".split("\n")]
+    lines += [
+        "STORED AS INPUTFORMAT ",
+        f"  '{table.input_format}' ",
+        "OUTPUTFORMAT ",
+        f"  '{table.output_format}'",
+    ]
+    lines += ["LOCATION", f"  '{table.location}'"]
+    if table.parameters:
+        props = ", \n".join(f"  '{k}'='{v}'" for k, v in sorted(table.parameters.items()))
+        lines += ["TBLPROPERTIES (", *f"{props})".split("\n")]
+    return lines

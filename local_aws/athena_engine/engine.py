@@ -2,7 +2,7 @@
 
 One module per statement family, each a mixin over `binding.Binder` (the one path from a catalog
 name to rows: binding, pruning, loading, billing): `query` (SELECT), `ddl` (CREATE/DROP/SHOW/
-DESCRIBE). This module parses, gates and dispatches; `errors` holds the codes every family shares.
+DESCRIBE), `writes` (CTAS, INSERT INTO, UNLOAD), `alter` (MSCK REPAIR, ALTER TABLE). This module parses, gates and dispatches; `errors` holds the codes every family shares.
 
 What the sandbox guarantees: Athena SQL reaches only the Glue catalog's tables and views (and
 UNNEST, VALUES, CTEs in scope) and Trino's functions; never a host file, a URL, an engine setting,
@@ -37,6 +37,7 @@ import sqlglot
 from sqlglot import exp
 
 from local_aws.athena_engine import cache, sandbox
+from local_aws.athena_engine.alter import TableMaintenance, is_alter_table
 from local_aws.athena_engine.binding import raise_iceberg
 from local_aws.athena_engine.catalog import Catalog, CatalogError
 from local_aws.athena_engine.ddl import DdlStatements
@@ -79,7 +80,11 @@ def classify(sql: str) -> tuple[str, str]:
         return "DML", "SELECT"
     if first in ("INSERT", "UPDATE", "DELETE", "MERGE", "UNLOAD"):
         return "DML", first
-    if first in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN"):
+    if first == "EXPLAIN":
+        return "UTILITY", "EXPLAIN"
+    if first == "MSCK":
+        return "DDL", "MSCK_REPAIR_TABLE"
+    if first in ("SHOW", "DESCRIBE", "DESC"):
         return "UTILITY", f"{first}_{second}" if first == "SHOW" else "DESCRIBE"
     if first == "CREATE" and " AS SELECT" in sql.upper() and "VIEW" not in " ".join(words[:4]).upper():
         return "DML", "CREATE_TABLE_AS_SELECT"
@@ -88,7 +93,7 @@ def classify(sql: str) -> tuple[str, str]:
     return "DDL", f"{first}_{obj}"
 
 
-class QueryEngine(QueryStatements, DdlStatements, HiveWrites):
+class QueryEngine(QueryStatements, DdlStatements, HiveWrites, TableMaintenance):
     """Runs one statement on a DuckDB connection of its own (a cursor of the shared database, see `cache`)."""
 
     def __init__(
@@ -142,8 +147,34 @@ class QueryEngine(QueryStatements, DdlStatements, HiveWrites):
             except CatalogError as error:
                 raise EngineError(error.code, str(error).split(": ", 1)[-1]) from error
         _refuse_iceberg_statements(sql)
+        wrapped = _WRAPPERS.match(sql)
+        try:
+            # Catalog-only maintenance, read by its own grammar (see `alter`).
+            if wrapped and wrapped.group("word").upper() == "MSCK":
+                return self._msck(wrapped.group("rest"))
+            if is_alter_table(sql):
+                return self._alter_table(sql)
+        except CatalogError as error:
+            raise EngineError(error.code, str(error).split(": ", 1)[-1]) from error
+        # UNLOAD and EXPLAIN wrap a query: the query is parsed, gated and bound like any other.
+        wrapper: tuple[str, str, str] | None = None
+        if wrapped and wrapped.group("word").upper() == "UNLOAD":
+            unload = _UNLOAD.match(sql)
+            if unload is None:
+                raise EngineError(
+                    "SYNTAX_ERROR", "line 1:1: UNLOAD needs (SELECT ...) TO 's3://...' [WITH (...)]"
+                )
+            wrapper = ("UNLOAD", unload.group("to"), unload.group("props") or "")
+            sql = unload.group("query")
+        elif wrapped and wrapped.group("word").upper() == "EXPLAIN":
+            wrapper = ("EXPLAIN", "", "")
+            sql = wrapped.group("rest")
         statement = self._parse(sql)
         self._sql = sql
+        if wrapper is not None and not isinstance(statement, exp.Query):
+            raise EngineError(
+                "NOT_SUPPORTED", f"{wrapper[0]} of this statement is not supported by local_aws"
+            )
         if parameters is not None or any(True for _ in statement.find_all(exp.Placeholder)):
             statement = substitute_parameters(statement, list(parameters or []))
         try:
@@ -158,7 +189,12 @@ class QueryEngine(QueryStatements, DdlStatements, HiveWrites):
             try:
                 if self.on_connection is not None:
                     self.on_connection(self._con)
-                outcome = self._dispatch(statement, sql)
+                if wrapper is not None and wrapper[0] == "UNLOAD":
+                    outcome = self._unload(statement, wrapper[1], wrapper[2])
+                elif wrapper is not None:
+                    outcome = self._explain(statement)
+                else:
+                    outcome = self._dispatch(statement, sql)
                 if outcome.statement_type == "DML" and outcome.substatement_type != "SELECT":
                     outcome.manifest_location = self._write_manifest()
                 return outcome
@@ -227,6 +263,14 @@ class QueryEngine(QueryStatements, DdlStatements, HiveWrites):
         raise EngineError("NOT_SUPPORTED", f"Statement is not supported by local_aws: {sql.strip()[:80]}")
 
 
+_WRAPPERS = re.compile(
+    r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(?P<word>MSCK|UNLOAD|EXPLAIN)\b(?P<rest>.*?)\s*;?\s*$", re.I | re.S
+)
+_UNLOAD = re.compile(
+    r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*UNLOAD\s*\((?P<query>.*)\)\s*TO\s*'(?P<to>[^']*)'"
+    r"\s*(?:WITH\s*\((?P<props>.*)\))?\s*;?\s*$",
+    re.I | re.S,
+)
 _ICEBERG_ONLY = re.compile(
     r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(MERGE|UPDATE|DELETE|OPTIMIZE|VACUUM)\b", re.I | re.S
 )

@@ -43,3 +43,17 @@ class QueryStatements(Binder):
             for name, dtype in zip(names, types, strict=True)
         ]
         return Outcome("DML", "SELECT", column_info, rows, self.data_scanned)
+
+    def _explain(self, statement: exp.Expression) -> Outcome:
+        """EXPLAIN: the plan of the bound query, read from no object (DuckDB's plan, not Trino's)."""
+        self._schema_only = True
+        bound = trino_fixups(self._bind(statement, self.database, ()))
+        name_output_columns(bound)
+        plan = self._con.execute(f"EXPLAIN {bound.sql(dialect='duckdb')}").fetchall()
+        lines = [line for _, text in plan for line in str(text).splitlines()]
+        column = {
+            "CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": "Query Plan",
+            "Label": "Query Plan", "Type": "varchar", "Precision": 2147483647, "Scale": 0,
+            "Nullable": "UNKNOWN", "CaseSensitive": True,
+        }  # fmt: skip
+        return Outcome("UTILITY", "EXPLAIN", [column], [[line] for line in lines])

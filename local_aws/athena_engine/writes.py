@@ -34,13 +34,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import sqlglot
 from sqlglot import exp
 
 from local_aws.athena_engine.binding import Binder, check_supported, raise_iceberg
 from local_aws.athena_engine.catalog import CatalogError, TableDef, split_s3_uri
 from local_aws.athena_engine.errors import EngineError, Outcome
 from local_aws.athena_engine.rendering import render
-from local_aws.athena_engine.rewrite import name_output_columns, trino_fixups
+from local_aws.athena_engine.rewrite import READ_DIALECT, name_output_columns, trino_fixups
 from local_aws.athena_engine.types import duckdb_to_hive
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
@@ -172,6 +173,35 @@ class HiveWrites(Binder):
             self.catalog.add_partitions(table.database, table.name, fresh)
         return self._written(written, "INSERT")
 
+    # -- UNLOAD -----------------------------------------------------------------------------
+    def _unload(self, query: exp.Expression, to: str, with_text: str) -> Outcome:
+        """UNLOAD (SELECT ...) TO 's3://...' WITH (...): the rows as objects, no table."""
+        props = _unload_properties(with_text)
+        fmt = _format(props.get("format", "PARQUET"))
+        codec = _codec(fmt, props.get("compression") or props.get("write_compression"))
+        location = to.rstrip("/") + "/"
+        split_s3_uri(location)
+        partitioned = [p.lower() for p in props.get("partitioned_by", [])]
+        # Athena refuses a destination that holds data, unless it writes partitions into it.
+        if not partitioned and self.catalog.list_objects(location):
+            raise EngineError(
+                "HIVE_PATH_ALREADY_EXISTS",
+                f"Target directory for UNLOAD already exists: {location}. You may need to manually clean the "
+                "data at location before retrying. Athena will not delete data in your account.",
+            )
+        names, _, rows = self._rows_of(query, schema_only=False)
+        if names[len(names) - len(partitioned) :] != partitioned:
+            raise EngineError(
+                "HIVE_COLUMN_ORDER_MISMATCH", f"Partition keys must be the last columns: {partitioned}"
+            )
+        if len(_group(rows, partitioned)) > 100 and partitioned:
+            raise EngineError(
+                "HIVE_TOO_MANY_OPEN_PARTITIONS", "Exceeded limit of 100 open writers for partitions"
+            )
+        keys = [{"Name": n, "Type": "string"} for n in partitioned]
+        written = self._write_partitions(rows, keys, location, fmt, codec, props.get("field_delimiter"))
+        return self._written(written, "UNLOAD")
+
     # -- shared -----------------------------------------------------------------------------
     def _rows_of(self, query: exp.Expression, schema_only: bool) -> tuple[list[str], list[Any], pa.Table]:
         """The rows of a CTAS's or INSERT's query, read through `binding` like any SELECT."""
@@ -235,7 +265,7 @@ class HiveWrites(Binder):
         return outcome
 
 
-def _ctas_properties(statement: exp.Create) -> dict[str, Any]:
+def _ctas_properties(statement: exp.Create, extra: set[str] | None = None) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for prop in (statement.args.get("properties") or exp.Properties()).expressions:
         if isinstance(prop, exp.WithDataProperty):
@@ -248,7 +278,7 @@ def _ctas_properties(statement: exp.Create) -> dict[str, Any]:
             found["location"] = prop.this.name
         elif isinstance(prop, exp.Property):
             key = prop.name.lower()
-            if key not in _CTAS_PROPERTIES:
+            if key not in _CTAS_PROPERTIES and key not in (extra or set()):
                 raise EngineError(
                     "INVALID_TABLE_PROPERTY",
                     f"Catalog 'awsdatacatalog' table property '{key}' does not exist",
@@ -256,6 +286,21 @@ def _ctas_properties(statement: exp.Create) -> dict[str, Any]:
             value = prop.args.get("value")
             found[key] = value.name if isinstance(value, exp.Literal) else value.sql() if value else ""
     return found
+
+
+def _unload_properties(text: str) -> dict[str, Any]:
+    """UNLOAD's WITH (...) list, read by the same grammar as a CTAS's."""
+    if not text.strip():
+        return {}
+    try:
+        parsed = sqlglot.parse_one(f"CREATE TABLE t WITH ({text}) AS SELECT 1", read=READ_DIALECT)
+    except sqlglot.errors.SqlglotError as error:
+        raise EngineError(
+            "SYNTAX_ERROR", f"UNLOAD properties cannot be read: {str(error).splitlines()[0]}"
+        ) from error
+    if not isinstance(parsed, exp.Create):
+        raise EngineError("SYNTAX_ERROR", "UNLOAD properties cannot be read")
+    return _ctas_properties(parsed, extra={"compression"})
 
 
 def _with_data(statement: exp.Create) -> bool:

@@ -265,3 +265,34 @@ def test_create_and_drop_database(aws: Callable[..., Any], lake: dict[str, Any])
     with pytest.raises(glue.exceptions.EntityNotFoundException):
         glue.get_database(Name=name)
     run(aws, lake, f"DROP DATABASE IF EXISTS {name}")
+
+
+def test_unload_writes_objects_and_a_manifest_but_no_table(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    prefix = unique("unload")
+    to = f"s3://{lake['bucket']}/{prefix}/"
+    execution = run(
+        aws,
+        lake,
+        f"UNLOAD (SELECT id, item FROM orders WHERE id < 3) TO '{to}' WITH (format = 'JSON', compression = 'NONE')",
+    )
+    assert execution["SubstatementType"] == "UNLOAD"
+    [key] = keys_under(aws, lake["bucket"], f"{prefix}/")
+    body = aws("s3").get_object(Bucket=lake["bucket"], Key=key)["Body"].read().decode()
+    assert [json.loads(line) for line in body.splitlines()] == [
+        {"id": 1, "item": "lamp"},
+        {"id": 2, "item": "desk"},
+    ]
+    manifest_uri = execution["Statistics"]["DataManifestLocation"]
+    manifest = aws("s3").get_object(Bucket=lake["results"], Key=manifest_uri.split("/", 3)[3])["Body"].read()
+    assert manifest.decode().split() == [f"s3://{lake['bucket']}/{key}"]
+    # Into a destination that holds data: refused before anything is written.
+    reason = failed(aws, lake, f"UNLOAD (SELECT id FROM orders) TO '{to}' WITH (format = 'PARQUET')")
+    assert reason.startswith("HIVE_PATH_ALREADY_EXISTS: "), reason
+    assert keys_under(aws, lake["bucket"], f"{prefix}/") == [key]
+    # The inner query passes the sandbox like any other.
+    reason = failed(
+        aws, lake, f"UNLOAD (SELECT * FROM read_text('/etc/passwd')) TO 's3://{lake['bucket']}/x/'"
+    )
+    assert reason.startswith("FUNCTION_NOT_FOUND: ") or reason.startswith("TABLE_NOT_FOUND: "), reason
