@@ -30,6 +30,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # The generators' progress lines: "written 1,000 / 2,000 orders, 140 updates, ..." (never SQL text).
 _PROGRESS = re.compile(r"(written [\d,]+(?: / [\d,]+)? [a-z][^\]\n]*?)(?:\s+\[|$)")
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+# Airflow's task runner: "<time> [error    ] Task failed with exception", a traceback, then the
+# exception's own lines up to the next timestamped log line.
+_TASK_FAILED = re.compile(r"\[error\s*\] Task failed with exception")
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*): ?(.*)$")
+_MAX_ERROR_LINES = 6
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,47 @@ def _echo_progress(log_path: Path, start: int, stop: threading.Event, console: C
                 console.say(f"      {last}")
 
 
+def task_errors(log_text: str) -> dict[str, str]:
+    """Each failed task's error as people read it, from the part of Airflow's log a run wrote.
+
+    A check's failure keeps the row it found (``Results: (False, 'prices_out_of_range=1 ...')``)
+    and drops the SQL it ran; any other error keeps its first lines, without the traceback.
+    """
+    errors: dict[str, str] = {}
+    task = "?"
+    lines = log_text.splitlines()
+    for index, line in enumerate(lines):
+        if match := _TASK_START.search(line):
+            task = match.group(1)
+        elif _TASK_FAILED.search(line):
+            errors[task] = _exception_text(lines[index + 1 :])
+    return errors
+
+
+def _exception_text(following: list[str]) -> str:
+    block: list[str] = []
+    for line in following:
+        if _LOG_LINE.match(line):
+            break
+        block.append(line)
+    # The exception's line is the first at the left margin after the traceback's (indented) frames.
+    start = None
+    for index, line in enumerate(block):
+        if line.startswith("Traceback"):
+            start = None
+        elif start is None and line and not line[0].isspace() and _EXCEPTION_LINE.match(line):
+            start = index
+    if start is None:
+        return "no error text in the log"
+    name, first = _EXCEPTION_LINE.match(block[start]).groups()  # type: ignore[union-attr]
+    rest = [line for line in block[start + 1 :] if line.strip()]
+    if "Results:" in rest:  # the common-sql check operators: the numbers, not the query
+        found = rest[rest.index("Results:") + 1 :]
+        return f"{first.rstrip('.')}: {' '.join(found[:2])}"
+    shown = [f"{name}: {first}", *rest][:_MAX_ERROR_LINES]
+    return "\n".join(line[:300] for line in shown)
+
+
 def start_server(paths: DemoPaths, console: Console) -> tuple[str, Any]:
     """The embedded AWS on a free port, its output in the build folder."""
     try:
@@ -156,13 +203,30 @@ def prepare_airflow(paths: DemoPaths, console: Console) -> None:
         stamp.touch()
 
 
+class RunFailure(DemoFailure):
+    """A DAG run failed; `errors` has each failed task's error text, `run` and `states` what ran."""
+
+    def __init__(self, message: str, run: Any, states: dict[str, str], errors: dict[str, str]) -> None:
+        super().__init__(message)
+        self.run, self.states, self.errors = run, states, errors
+
+
 def run_dag(dags: dict[str, Any], dag_id: str, console: Console, log_path: Path, **kwargs: Any) -> Any:
+    start = log_path.stat().st_size if log_path.exists() else 0
     with quiet_into(log_path, console):
         run = dags[dag_id].test(**kwargs)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     if str(run.state) != "success":
-        failed = sorted(task for task, state in states.items() if state in ("failed", "upstream_failed"))
-        raise DemoFailure(f"{dag_id} failed at {', '.join(failed) or 'an unknown task'}; see {log_path}")
+        with open(log_path, errors="replace") as log:
+            log.seek(start)
+            errors = task_errors(log.read())
+        failed = sorted(task for task, state in states.items() if state == "failed")
+        for task in failed:
+            for number, line in enumerate(errors.get(task, "no error text in the log").splitlines()):
+                console.say(f"    {task} failed: {line}" if number == 0 else f"      {line}")
+        blocked = sorted(task for task, state in states.items() if state == "upstream_failed")
+        named = ", ".join(failed or blocked) or "an unknown task"
+        raise RunFailure(f"{dag_id} failed at {named}; see {_shown(log_path)}", run, states, errors)
     return run, states
 
 
@@ -267,6 +331,11 @@ def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.N
     args = parser.parse_args(argv)
     names = pipeline_names()
     if args.pipeline not in names:
+        from cdc_pipeline.definitions import BROKEN_PIPELINES
+
+        for error in BROKEN_PIPELINES.values():  # its file is there but cannot be used: say why
+            if Path(error.source).stem == args.pipeline:
+                parser.error(f"argument --pipeline: {args.pipeline} cannot be used: {error}")
         parser.error(
             f"argument --pipeline: no pipeline named {args.pipeline!r} (choose from {', '.join(names)})"
         )
@@ -327,6 +396,8 @@ class Tally:
     totals: dict[str, Decimal] = field(default_factory=dict)
     report_dirs: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: ("<hour> <check>", what it found) for each failed check, for the summary.
+    failed_checks: list[tuple[str, str]] = field(default_factory=list)
 
 
 def run_demo(args: argparse.Namespace, paths: DemoPaths, console: Console, endpoint: str) -> int:
@@ -368,9 +439,24 @@ def load_dags(definition: Any, paths: DemoPaths, console: Console) -> dict[str, 
         from airflow.dag_processing.dagbag import DagBag
 
         bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    if bag.import_errors:
-        raise DemoFailure(f"DAG import errors: {bag.import_errors}")
+    # An import error's text ends with the exception's message; the traceback before it is noise here.
+    problems = [_last_error_lines(text) for text in bag.import_errors.values()]
+    ours = [dag_id for dag_id in bag.dag_ids if dag_id.startswith(f"{definition.name}_")]
+    if not ours:
+        raise DemoFailure(f"the DAGs of {definition.name} did not load: " + " ".join(problems))
+    for problem in problems:  # another pipeline's broken file: say so, and go on
+        console.say(f"    note: {problem}")
     return bag.dags
+
+
+def _last_error_lines(traceback_text: str) -> str:
+    """The exception's message from a formatted traceback, on one line."""
+    lines = traceback_text.rstrip().splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index] and not lines[index][0].isspace() and _EXCEPTION_LINE.match(lines[index]):
+            message = [lines[index].split(": ", 1)[1], *lines[index + 1 :]]
+            return " ".join(line.strip() for line in message if line.strip())
+    return lines[-1].strip() if lines else "unknown error"
 
 
 def provision_step(dags: dict[str, Any], definition: Any, paths: DemoPaths, console: Console) -> None:
@@ -426,12 +512,16 @@ def hourly_step(
         run, states = run_dag(
             dags, hourly.dag_id(definition), console, paths.runs_log, logical_date=hour + timedelta(hours=1)
         )
-    except DemoFailure as failure:
+        errors: dict[str, str] = {}
+    except RunFailure as failure:
         tally.failures.append(str(failure))
-        return
+        run, states, errors = failure.run, failure.states, failure.errors
     checks = {t: s for t, s in states.items() if t.startswith("check_")}
     tally.passed += sum(1 for s in checks.values() if s == "success")
     tally.failed += sum(1 for s in checks.values() if s == "failed")
+    for check in sorted(t for t, s in checks.items() if s == "failed"):
+        found = errors.get(check, "see the log").splitlines()[0]
+        tally.failed_checks.append((f"{hour:%Y-%m-%d %H}:00 {check}", found))
     published = xcom(run, "publish_report") or {}
     totals = published.get("summary", {}).get("totals", {})
     for column, value in totals.items():
@@ -452,8 +542,9 @@ def print_summary(out: TextIO, dataset: str, tally: Tally, scanned: int, paths: 
     lines = [(f"{column} (reported hours)", str(value)) for column, value in tally.totals.items()]
     lines += [
         ("quality checks", f"{tally.passed} passed, {tally.failed} failed"),
-        ("bytes Athena scanned", f"{scanned:,}"),
     ]
+    lines += [(f"  failed {check}", found) for check, found in tally.failed_checks]
+    lines += [("bytes Athena scanned", f"{scanned:,}")]
     lines += [("report", f"{_shown(directory)}/index.html") for directory in tally.report_dirs]
     lines.append(("Airflow's log", _shown(paths.runs_log)))
     width = max(len(label) for label, _ in lines)
