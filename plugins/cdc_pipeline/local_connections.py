@@ -77,7 +77,7 @@ def deployer_env(env: dict[str, str]) -> dict[str, str]:
     """The connections of ``env`` (a `local_env`), signed as the deployer instead of the account's keys.
 
     With the account's own keys (the administrator), this creates what an administrator creates on
-    AWS: the permissions boundary, and a role ``<prefix>-airflow`` whose only policy is the
+    AWS: the permissions boundary, and a role ``airflow-<prefix>`` whose only policy is the
     generated deployer policy (a role, not a user: the policy is too large for a user's inline
     policies, 2,048 characters, or one managed policy, 6,144). The returned ``AIRFLOW_CONN_*``
     variables carry a session of that role, so the DAGs run as the deployer, and the service roles
@@ -105,7 +105,8 @@ def deployer_env(env: dict[str, str]) -> dict[str, str]:
     account = admin("sts").get_caller_identity()["Account"]
     settings = Settings.from_env(env).with_account_id(account)
     ensure_boundary(Deployment.build(SALES_ORDERS, settings, admin))
-    role = f"{settings.prefix}-airflow"
+    # Outside the prefix's names: the deployer policy gives it no power over its own role.
+    role = f"airflow-{settings.prefix}"
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -129,7 +130,14 @@ def deployer_env(env: dict[str, str]) -> dict[str, str]:
     aws["login"], aws["password"] = credentials["AccessKeyId"], credentials["SecretAccessKey"]
     aws["extra"] = {**aws["extra"], "aws_session_token": credentials["SessionToken"]}
     athena = json.loads(env["AIRFLOW_CONN_ATHENA_DEFAULT"])
-    # No credentials of its own: the Athena SQL hook then signs with the AWS connection's.
+    # The Athena SQL hook hands its merged extras to PyAthena, whose client then takes these three
+    # together (an aws_session_token alone would leave it without a key id).
     athena.pop("login", None)
     athena.pop("password", None)
+    athena["extra"] = {
+        **athena["extra"],
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
     return {"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws), "AIRFLOW_CONN_ATHENA_DEFAULT": json.dumps(athena)}
