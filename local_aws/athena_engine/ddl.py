@@ -5,8 +5,14 @@ Views are stored the way Athena stores them (VIRTUAL_VIEW, a base64 "Presto View
 ViewOriginalText); CREATE EXTERNAL TABLE and DROP TABLE change only the catalog, as Athena does for
 external tables.
 
-LIMITATIONS: SHOW and DESCRIBE answer in Hive's plain-text layout without comments; table
-properties are stored as written (none is validated).
+Also CREATE DATABASE / DROP DATABASE [CASCADE], SHOW CREATE TABLE / VIEW and SHOW TBLPROPERTIES.
+CREATE TABLE with ``table_type='ICEBERG'`` is refused (NOT_SUPPORTED) until Iceberg lands.
+
+LIMITATIONS: SHOW and DESCRIBE answer in Hive's plain-text layout without comments (DESCRIBE's
+ColumnInfo names col_name, data_type and comment while each row is one tab-separated cell, as
+Athena's); SHOW CREATE TABLE is Hive's layout built from Glue (column comments and bucketing are
+not shown); table properties are stored as written (none is validated); DROP DATABASE CASCADE
+drops the tables from Glue and leaves their objects (as Athena does for external tables).
 """
 
 from __future__ import annotations
@@ -286,7 +292,9 @@ class DdlStatements(Binder):
                 [""],
             ]
             rows += [[f"{n:<20}\t{t:<20}\t"] for n, t in table.partition_keys]
-        return Outcome("UTILITY", "DESCRIBE", [text_column("col_name")], rows)
+        # Three columns, as Athena describes them; each line of the text is one tab-separated row.
+        columns = [text_column("col_name"), text_column("data_type"), text_column("comment")]
+        return Outcome("UTILITY", "DESCRIBE", columns, rows)
 
 
 def _original_view_sql(sql: str) -> str | None:

@@ -112,7 +112,8 @@ class QueryEngine(QueryStatements, DdlStatements, HiveWrites, TableMaintenance):
         self.manifest: list[str] = []
         self.catalog = catalog
         self.bytes_cutoff = bytes_cutoff  # the workgroup's BytesScannedCutoffPerQuery
-        self.database = (database or "default").lower()
+        # Athena takes the context's database quoted too (awswrangler sends `name`).
+        self.database = (database or "default").strip().strip('`"').lower()
         self.on_connection = on_connection
         self.cancelled = cancelled or threading.Event()
         self.data_scanned = 0

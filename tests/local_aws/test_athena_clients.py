@@ -178,3 +178,45 @@ def test_awswrangler_read_sql_query_with_its_default_ctas(endpoint_url: str, ord
         decimal.Decimal("250.00"),
     ]
     assert names == ["orders"]  # the temporary CTAS table is gone again
+
+
+def test_awswrangler_unload_repair_table_and_describe_table(
+    endpoint_url: str, orders: dict[str, str]
+) -> None:
+    import awswrangler as wr
+    import boto3
+
+    saved = {
+        name: getattr(wr.config, name)
+        for name in ("athena_endpoint_url", "s3_endpoint_url", "glue_endpoint_url", "sts_endpoint_url")
+    }
+    session = boto3.Session(region_name="us-east-1")
+    try:
+        for name in saved:
+            setattr(wr.config, name, endpoint_url)
+        workgroup = unique("wr-unload")
+        session.client("athena", endpoint_url=endpoint_url).create_work_group(
+            Name=workgroup, Configuration={"ResultConfiguration": {"OutputLocation": orders["staging"]}}
+        )
+        target = f"s3://{orders['bucket']}/{unique('unload')}/"
+        unloaded = wr.athena.unload(
+            "SELECT orderid, price FROM orders WHERE dt = '2024-01-01'",
+            path=target,
+            database=orders["database"],
+            workgroup=workgroup,
+            boto3_session=session,
+        )
+        frame = wr.s3.read_parquet(target, boto3_session=session)
+        repaired = wr.athena.repair_table(
+            "orders", database=orders["database"], s3_output=orders["staging"], boto3_session=session
+        )
+        described = wr.athena.describe_table(
+            "orders", database=orders["database"], s3_output=orders["staging"], boto3_session=session
+        )
+    finally:
+        for name, value in saved.items():
+            setattr(wr.config, name, value)
+    assert sorted(frame["orderid"].tolist()) == [1, 2]
+    assert unloaded.manifest_location and unloaded.manifest_location.endswith("-manifest.csv")
+    assert repaired == "SUCCEEDED"
+    assert described["Column Name"].tolist()[:3] == ["orderid", "product_name", "price"]
