@@ -19,7 +19,7 @@ from local_aws.components import discover
 from local_aws.components.base import Component
 from local_aws.gateway import AwsRequest, Gateway
 from local_aws.persistence import Persistence
-from local_aws.world import World, set_current
+from local_aws.world import World, current_or_none, set_current
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,7 @@ class LocalAWS:
         return self.world.endpoint_url
 
     def start(self) -> LocalAWS:
-        from local_aws import world as world_module
-
-        if world_module._current is not None:
+        if current_or_none() is not None:
             # moto's backends are module globals: a second server would share, and on restore
             # overwrite, the first one's state.
             raise RuntimeError(
@@ -147,9 +145,7 @@ class LocalAWS:
             self._thread.join(timeout=10)
         if self.persistence is not None:
             self.persistence.stop()
-        from local_aws import world as world_module
-
-        if world_module._current is self.world:
+        if current_or_none() is self.world:
             set_current(None)
 
     @property

@@ -170,6 +170,11 @@ def current() -> World:
     return _current
 
 
+def current_or_none() -> World | None:
+    """The process's world, or None when no server runs here (a server checks before starting)."""
+    return _current
+
+
 def set_current(world: World | None) -> None:
     global _current
     _current = world
