@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+from local_aws.components.athena_metadata import PATCHES as METADATA_PATCHES
 from local_aws.world import current
 
 MAX_RESULTS = 1000
@@ -247,6 +248,7 @@ _PATCHES = {
     "list_query_executions": _list_query_executions,
     "get_work_group": _get_work_group,
     "update_work_group": _update_work_group,
+    **METADATA_PATCHES,  # the metadata APIs, answered from Glue (`athena_metadata`)
 }
 _ORIGINALS: dict[str, Any] = {}
 
