@@ -4,6 +4,15 @@ Starts the embedded AWS unless ``AWS_ENDPOINT_URL`` already points at one, then 
 DAGs in order with ``dag.test()``: provision, generate (orders spread over the past hours), and the
 hourly run for each of those hours. Airflow's own log goes to a file; the terminal shows each step,
 progress on long ones, and a summary. Exits non-zero, naming the step, when anything fails.
+
+Every option is checked before anything starts (exit 2 with argparse's message); an endpoint in
+``AWS_ENDPOINT_URL`` that does not answer within 5 s is named and the demo stops. Each run keeps
+its log, its server's log and its own copy of Airflow's metadata database in
+``build/demo/<run id>/``, so two demos at once share nothing but the migrated template and the
+``reports/`` folder.
+
+LIMITATIONS: two demos started at once on a fresh clone may both run ``airflow db migrate`` on
+the shared template; two demos of the same pipeline and hour write the same report folder.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import argparse
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -178,29 +188,41 @@ def start_server(paths: DemoPaths, console: Console) -> tuple[str, Any]:
     return endpoint, process
 
 
+def _airflow_env(home: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+    }
+
+
 def prepare_airflow(paths: DemoPaths, console: Console) -> None:
-    """Airflow's home and metadata database under the build folder (migrated once)."""
-    home = paths.build / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        }
-    )
-    stamp = home / ".migrated"
+    """Airflow's home for this run: a copy of a metadata database migrated once under the build folder.
+
+    Each run has its own copy, so two demos at once never share DAG runs, XComs or a SQLite lock.
+    """
+    template = paths.build / "airflow"
+    template.mkdir(parents=True, exist_ok=True)
+    stamp = template / ".migrated"
     if not stamp.exists():
         console.say("preparing the Airflow metadata database (first run only)")
         result = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, env=os.environ.copy()
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            capture_output=True,
+            env={**os.environ, **_airflow_env(template)},
         )
         if result.returncode != 0:
             (paths.run_dir / "airflow-migrate.log").write_bytes(result.stdout + result.stderr)
-            raise DemoFailure(f"airflow db migrate failed; see {paths.run_dir / 'airflow-migrate.log'}")
+            raise DemoFailure(
+                f"airflow db migrate failed; see {_shown(paths.run_dir / 'airflow-migrate.log')}"
+            )
         stamp.touch()
+    home = paths.run_dir / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template / "airflow.db", home / "airflow.db")
+    os.environ.update(_airflow_env(home))
 
 
 class RunFailure(DemoFailure):

@@ -71,3 +71,25 @@ def test_each_demo_run_has_its_own_log_folder(tmp_path: Path):
     first, second = DemoPaths.from_env(env), DemoPaths.from_env(env)
     assert first.run_dir.parent == second.run_dir.parent == tmp_path
     assert first.runs_log != second.runs_log
+
+
+def test_two_runs_get_their_own_airflow_database_copied_from_one_migration(tmp_path: Path, monkeypatch):
+    import io
+
+    from cdc_cli.demo import Console, _airflow_env, prepare_airflow
+
+    template = tmp_path / "airflow"
+    template.mkdir()
+    (template / "airflow.db").write_bytes(b"migrated once")
+    (template / ".migrated").touch()  # no `airflow db migrate` here: the copy is what is tested
+    # prepare_airflow sets Airflow's variables in os.environ: have monkeypatch put them back after.
+    for name in _airflow_env(tmp_path):
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+    homes = []
+    for run_id in ("run-a", "run-b"):
+        paths = DemoPaths(build=tmp_path, reports=tmp_path / "r", run_id=run_id)
+        prepare_airflow(paths, Console(io.StringIO()))
+        homes.append(Path(os.environ["AIRFLOW_HOME"]))
+        assert os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{homes[-1]}/airflow.db"
+    assert homes == [tmp_path / "run-a" / "airflow", tmp_path / "run-b" / "airflow"]
+    assert all((home / "airflow.db").read_bytes() == b"migrated once" for home in homes)
