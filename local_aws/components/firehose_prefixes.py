@@ -63,10 +63,6 @@ def expressions(prefix: str) -> list[Expression]:
     return [Expression(ns, value) for ns, value in _EXPRESSION.findall(prefix or "")]
 
 
-def has_expressions(prefix: str | None) -> bool:
-    return bool(prefix) and "!{" in prefix  # type: ignore[operator]
-
-
 # -- timestamps -------------------------------------------------------------------------------
 def _tokenize_pattern(pattern: str) -> list[tuple[str, str]]:
     """Split a DateTimeFormatter pattern into ("letter", run) and ("text", literal) tokens."""
