@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -235,8 +236,16 @@ class RunFailure(DemoFailure):
 
 def run_dag(dags: dict[str, Any], dag_id: str, console: Console, log_path: Path, **kwargs: Any) -> Any:
     start = log_path.stat().st_size if log_path.exists() else 0
-    with quiet_into(log_path, console):
-        run = dags[dag_id].test(**kwargs)
+    try:
+        with quiet_into(log_path, console):
+            run = dags[dag_id].test(**kwargs)
+    except Exception as error:  # refused before any task ran (a parameter, the database): one line here
+        with open(log_path, "a") as log:
+            traceback.print_exc(file=log)
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise DemoFailure(
+            f"{dag_id} could not run: {type(error).__name__}: {first}; see {_shown(log_path)}"
+        ) from None
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     if str(run.state) != "success":
         with open(log_path, errors="replace") as log:

@@ -199,3 +199,27 @@ def test_a_broken_definition_of_the_chosen_pipeline_is_named_before_anything_sta
         f"{broken}: field 'topology': 'cdcc': use one of 'cdc', 'direct'"
     )
     assert_nothing_started(tmp_path)
+
+
+def test_a_run_refused_before_any_task_is_one_line_and_its_traceback_goes_to_the_log(tmp_path: Path):
+    import io
+
+    from cdc_cli.demo import Console, DemoFailure, run_dag
+
+    class RefusingDag:
+        def test(self, **kwargs):
+            raise ValueError(
+                "Invalid input for param orders: -5 is less than the minimum of 1\n\nmore detail"
+            )
+
+    log = tmp_path / "airflow-runs.log"
+    log.write_text("")
+    with pytest.raises(DemoFailure) as raised:
+        run_dag(
+            {"x_generate": RefusingDag()}, "x_generate", Console(io.StringIO()), log, run_conf={"orders": -5}
+        )
+    assert str(raised.value) == (
+        "x_generate could not run: ValueError: Invalid input for param orders: -5 is less than the minimum of 1; "
+        f"see {log}"
+    )
+    assert "Traceback (most recent call last):" in log.read_text()
