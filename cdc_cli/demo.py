@@ -435,7 +435,7 @@ def run_demo(args: argparse.Namespace, paths: DemoPaths, console: Console, endpo
     """Provision, generate, then one hourly run per hour; print the summary. 1 if an hour failed."""
     from cdc_pipeline.definitions import get_pipeline
     from cdc_pipeline.local_connections import local_env
-    from cdc_pipeline.settings import Settings
+    from cdc_pipeline.settings import Settings, SettingsError
 
     prefix = os.environ.get("CDC_LAKE_PREFIX") or "cdc-lake"
     for name, value in local_env(endpoint, prefix=prefix, buffer_seconds=1).items():
@@ -447,7 +447,10 @@ def run_demo(args: argparse.Namespace, paths: DemoPaths, console: Console, endpo
         definition = get_pipeline(args.pipeline)
     except KeyError as error:
         raise DemoFailure(str(error)) from None
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:  # a CDC_LAKE_* variable the user set: name it, no traceback
+        raise DemoFailure(str(error)) from None
     dags = load_dags(definition, paths, console)
     started = datetime.now(UTC)
     end = started.replace(minute=0, second=0, microsecond=0)

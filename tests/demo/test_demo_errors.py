@@ -223,3 +223,13 @@ def test_a_run_refused_before_any_task_is_one_line_and_its_traceback_goes_to_the
         f"see {log}"
     )
     assert "Traceback (most recent call last):" in log.read_text()
+
+
+def test_a_bad_setting_after_the_server_started_is_named_and_the_server_is_stopped(tmp_path: Path):
+    # The demo starts its own local_aws, prepares Airflow, then reads the settings: the message is
+    # the setting's, and the server it started is gone when it exits (run_demo checks the session).
+    done = run_demo([], demo_env(tmp_path, CDC_LAKE_POLL_INTERVAL="abc"), timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "embedded AWS up at http://127.0.0.1:" in done.stdout
+    assert done.stdout.rstrip().endswith("FAILED: CDC_LAKE_POLL_INTERVAL='abc' is not a number of seconds")
+    assert "Traceback" not in done.stdout + done.stderr
