@@ -27,7 +27,6 @@ import boto3
 import pytest
 
 from cdc_pipeline.generators.orders import OrderDataset
-from cdc_pipeline.workflows.hourly.reconciliation import KeyHistory, StreamCut
 from tests.airflow_harness import client, deployed_pipeline, lake_bucket, run_dag, task_states, xcom
 
 CHECK = "check_current_state_matches_table"
@@ -260,6 +259,8 @@ def _record(key: str, sequence: int, event: str, created: int) -> dict[str, Any]
     ],
 )
 def test_an_items_state_at_the_watermark_comes_from_its_stream_records(events, existed):
+    from cdc_pipeline.workflows.hourly.reconciliation import StreamCut
+
     cut = StreamCut(watermark=100)
     for sequence, (event, created) in enumerate(events, start=1):
         cut.add(_record("a", sequence, event, created))
@@ -267,6 +268,8 @@ def test_an_items_state_at_the_watermark_comes_from_its_stream_records(events, e
 
 
 def test_items_the_stream_does_not_mention_are_counted_from_the_scan_and_the_window_is_trusted_only():
+    from cdc_pipeline.workflows.hourly.reconciliation import KeyHistory, StreamCut
+
     cut = StreamCut(watermark=100)
     cut.add(_record("b", 1, "INSERT", 50))
     cut.add(_record("b", 2, "MODIFY", 120))

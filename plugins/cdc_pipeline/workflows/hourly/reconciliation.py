@@ -39,20 +39,20 @@ The check fails naming the numbers: ``lake_items``, ``table_items``, ``lost_chan
 Every hour is reconciled, backfills included: the comparison is of the whole table as of the run's
 watermark, not of the run's hour (an hour older than the stream's 24 hours could not be rebuilt
 from DynamoDB: its changes since then are trimmed). Only one reconciliation reads the stream at a
-time (``max_active_tis_per_dag=1``): AWS throttles more than two readers of a stream shard, and the
-Pipe is the first.
+time (``max_active_tis_per_dag=1``): DynamoDB advises at most two readers of a stream shard at once
+(more may be throttled), and the Pipe is the first.
 
-LIMITATIONS: the watermark assumes a change reaches S3 within ``delivery_lag_bound``; a delivery that
-Firehose retries for longer (Lambda or S3 errors) fails the check as lost changes until it lands
-(a later run, or a re-run of the check's two tasks, passes once it has). An open stream shard is read until a record created after
-the scan ended, or until three reads in a row return nothing: a change made during the scan whose
-stream record is still invisible after that would be taken from the scan (AWS publishes stream
-records within about a second; no bound is documented). The stream is read in full every hour:
-about one GetRecords call per 1,000 changes of the last day, at most five a second per shard. The
-table's key must be the definition's key attribute (the lake's views group by it). Items are
-compared by count and changes by count, not item by item: a lost change plus an unrelated extra one
-in the same window would cancel out (the lake has no source of extra changes but redelivery, which
-the distinct count removes).
+LIMITATIONS: the watermark assumes a change reaches S3 within ``delivery_lag_bound``; a delivery
+that Firehose retries for longer (Lambda or S3 errors) fails the check as lost changes until it
+lands (a later run, or a re-run of the reconciliation's two tasks, passes once it has). An open
+stream shard is read until a record created after the scan ended, or until three reads in a row
+return nothing: a change made during the scan whose stream record is still invisible after that
+would be taken from the scan (AWS publishes stream records within about a second; no bound is
+documented). The stream is read in full every hour: one GetRecords call per 1,000 changes (or MB)
+of the last day. The table's key must be the definition's key
+attribute (the lake's views group by it). Items are compared by count and changes by count, not
+item by item: a lost change plus an unrelated extra one in the same window would cancel out (the
+lake has no source of extra changes but redelivery, which the distinct count removes).
 """
 
 from __future__ import annotations
