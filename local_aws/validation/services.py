@@ -13,28 +13,11 @@ from functools import cached_property
 from typing import Any
 
 from local_aws.validation.errors import JSON
+from local_aws.world import SERVICES
 
-# Served moto services plus DynamoDB Streams, which signs as "dynamodb" but has its own model.
-_MODEL_NAMES: tuple[str, ...] = (
-    "athena",
-    "dynamodb",
-    "dynamodbstreams",
-    "events",
-    "firehose",
-    "glue",
-    "iam",
-    "kinesis",
-    "kms",
-    "lambda",
-    "logs",
-    "pipes",
-    "s3",
-    "sns",
-    "sqs",
-    "ssm",
-    "sts",
-    "secretsmanager",
-)
+# The services local_aws serves (DynamoDB Streams among them: it signs as "dynamodb" but has a
+# model of its own): one list, kept in world.py.
+_MODEL_NAMES: tuple[str, ...] = SERVICES
 
 
 @dataclass(frozen=True)
