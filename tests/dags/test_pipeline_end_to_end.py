@@ -140,4 +140,7 @@ def test_teardown_leaves_nothing_behind(pipeline):
 
     second = run_dag(dag)
     assert str(second.state) == "success", task_states(second)
-    assert {o["action"] for o in xcom(second, "teardown")} == {"absent"}
+    outcomes = {o["resource"]: o["action"] for o in xcom(second, "teardown")}
+    # Airflow runs as the deployer, who may not delete the permissions boundary (the administrator's).
+    assert outcomes.pop("permissions_boundary") in ("absent", "unchanged")
+    assert set(outcomes.values()) == {"absent"}, outcomes
