@@ -42,11 +42,14 @@ def pipeline_environment(
 
     ``overrides`` replaces settings of the local environment (e.g. AWS's buffering defaults).
     """
-    from cdc_pipeline.local_connections import local_env
+    from cdc_pipeline.local_connections import deployer_env, local_env
 
     prefix = f"t{uuid.uuid4().hex[:7]}"
     env = local_env(endpoint_url, prefix=prefix, buffer_seconds=buffer_seconds)
     env.update(overrides or {})
+    if os.environ.get("CDC_LAKE_DAGS_AS_DEPLOYER", "1") != "0":
+        # Airflow as the deployer: a role whose only policy is the generated deployer policy.
+        env.update(deployer_env(env))
     env["CDC_LAKE_REPORTS_DIR"] = os.path.join(os.environ["AIRFLOW_HOME"], "reports", prefix)
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
