@@ -28,8 +28,15 @@ Measured here (2 cores, load average 10 to 13 from other work, 2 snapshots per m
   1,000,000   in-lock   321   45043    45043   45.0 (45028), 37.4 (37387)
   1,000,000   forked   10.1    98.5    792.9   77.1 (46), 63.8 (80)
 
+Again at 500,000 with only a test suite running beside it (load average 0.5 to 3), 2 snapshots:
+
+    records   mode      p50     p99      max   snapshot s (lock held ms)
+    500,000   idle     12.3    24.6     38.6
+    500,000   in-lock  24.5  6431.4   6431.4   6.4 (6418), 5.4 (5407)
+    500,000   forked   13.1    26.2    110.8   17.8 (39), 17.9 (27)
+
 The lock is held 9 to 151 ms (the fork) instead of the whole pickling, and no request waits for
-the snapshot; the p99 target is not met on this loaded machine. With a child that sleeps instead of
+the snapshot; the p99 target is not met on the loaded machine, and is met (26 ms) on the quieter one. With a child that sleeps instead of
 pickling, p99 stayed at the idle figure (35 against 29 ms at 500k), so the rest of the tail is the
 child's pickling competing for CPU and memory (it copies most pages: reference counts), not the lock.
 """
