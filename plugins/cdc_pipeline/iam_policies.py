@@ -47,6 +47,26 @@ TRUST_CONDITION_KEYS = {
 }
 
 
+# What a crawler does to its own database's catalog: the crawler role and the boundary grant the same.
+CRAWLER_CATALOG_ACTIONS = (
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+    "glue:CreatePartition",
+    "glue:BatchCreatePartition",
+    "glue:UpdatePartition",
+    "glue:BatchUpdatePartition",
+    # Crawlers create partition indexes for S3 targets by default (CreatePartitionIndex).
+    "glue:GetPartitionIndexes",
+    "glue:CreatePartitionIndex",
+)
+
+
 def trust_policy(service_principal: str, account_id: str) -> Document:
     statement: Document = {
         "Effect": "Allow",
@@ -148,23 +168,7 @@ def crawler_policy(names: ResourceNames) -> Document:
         _allow("ReadLakePrefix", ["s3:GetObject"], [f"{bucket}/{names.dataset}/*"]),
         _allow(
             "CatalogOwnDatabase",
-            [
-                "glue:GetDatabase",
-                "glue:GetTable",
-                "glue:GetTables",
-                "glue:CreateTable",
-                "glue:UpdateTable",
-                "glue:GetPartition",
-                "glue:GetPartitions",
-                "glue:BatchGetPartition",
-                "glue:CreatePartition",
-                "glue:BatchCreatePartition",
-                "glue:UpdatePartition",
-                "glue:BatchUpdatePartition",
-                # Crawlers create partition indexes for S3 targets by default (CreatePartitionIndex).
-                "glue:GetPartitionIndexes",
-                "glue:CreatePartitionIndex",
-            ],
+            list(CRAWLER_CATALOG_ACTIONS),
             [
                 names.arn("glue", "catalog"),
                 names.arn("glue", f"database/{database}"),
@@ -286,23 +290,7 @@ def boundary_policy(settings: Settings) -> Document:
         _allow("LakeObjects", ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*"]),
         _allow(
             "CatalogOwnDatabase",
-            [
-                "glue:GetDatabase",
-                "glue:GetTable",
-                "glue:GetTables",
-                "glue:CreateTable",
-                "glue:UpdateTable",
-                "glue:GetPartition",
-                "glue:GetPartitions",
-                "glue:BatchGetPartition",
-                "glue:CreatePartition",
-                "glue:BatchCreatePartition",
-                "glue:UpdatePartition",
-                "glue:BatchUpdatePartition",
-                # Crawlers create partition indexes for S3 targets by default (CreatePartitionIndex).
-                "glue:GetPartitionIndexes",
-                "glue:CreatePartitionIndex",
-            ],
+            list(CRAWLER_CATALOG_ACTIONS),
             [arn("glue", "catalog"), arn("glue", f"database/{database}"), arn("glue", f"table/{database}/*")],
         ),
     )
