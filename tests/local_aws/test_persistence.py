@@ -212,13 +212,24 @@ def test_an_object_firehose_delivered_survives_a_kill_under_its_own_name(tmp_pat
     seen = in_fresh_process(
         """
         import time
-        time.sleep(3)  # let a re-delivery happen if it is going to
         s3 = client("s3")
-        result = {o["Key"]: s3.get_object(Bucket="lake", Key=o["Key"])["Body"].read().decode()
-                  for o in s3.list_objects_v2(Bucket="lake").get("Contents", [])}
+
+        def objects():
+            return {o["Key"]: s3.get_object(Bucket="lake", Key=o["Key"])["Body"].read().decode()
+                    for o in s3.list_objects_v2(Bucket="lake").get("Contents", [])}
+
+        # A marker put after the restart leaves the stream's buffer after anything the restart put
+        # back in it, so once the marker is in S3 any re-delivery of "one" has happened too.
+        client("firehose").put_record(DeliveryStreamName="direct", Record={"Data": b"marker\\n"})
+        deadline = time.monotonic() + 60
+        result = objects()
+        while not any("marker" in body for body in result.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            result = objects()
         """,
         state_dir,
     )
+    assert any("marker" in body for body in seen.values()), f"the marker never reached S3: {seen}"
     assert seen.get(delivered[0]) == "one\n", seen
 
 
