@@ -41,6 +41,7 @@ from local_aws.athena_engine.loading import (
 )
 from local_aws.athena_engine.rewrite import READ_DIALECT, conjuncts, name_output_columns, trino_fixups
 from local_aws.athena_engine.types import TypeParseError, hive_to_duckdb, parse_hive_type
+from local_aws.athena_engine.view_staleness import check_not_stale
 
 _VIEW_TEXT = re.compile(r"/\*\s*Presto View:\s*(\S+)\s*\*/", re.DOTALL)
 _MAX_VIEW_DEPTH = 32
@@ -150,6 +151,9 @@ class Binder:
         name_output_columns(body)
         duck_name = self._duck_name("view", table.name)
         self._con.execute(f"CREATE TEMP VIEW {quote_identifier(duck_name)} AS {body.sql(dialect='duckdb')}")
+        shape = self._con.sql(f"SELECT * FROM {quote_identifier(duck_name)} LIMIT 0")
+        if "columns" in definition:
+            check_not_stale(key, definition["columns"], shape.columns, shape.types)
         return duck_name
 
     def _prune(self, node: exp.Table, table: TableDef) -> set[int] | None:

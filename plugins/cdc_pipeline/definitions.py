@@ -327,7 +327,7 @@ GENERATE_PARAMS = frozenset(
 )
 #: Names the SQL macro `lake` already has (`workflows.common.sql_params`); check params must not shadow them.
 SQL_IDENTIFIER_PARAMS = frozenset(
-    {"database", "table", "changes_view", "current_view", "key", "max_delay_seconds"}
+    {"database", "table", "changes_view", "current_view", "key", "columns", "max_delay_seconds"}
 )
 
 _FIELDS = (

@@ -56,8 +56,33 @@ def sql_params(definition: PipelineDefinition, settings: Settings) -> dict[str, 
         "changes_view": f"{database}.{definition.name}_changes",
         "current_view": f"{database}.{definition.name}_current",
         "key": definition.key_attribute,
+        "columns": table_columns(definition, settings),
         **definition_check_params(definition, settings),
     }
+
+
+def table_columns(definition: PipelineDefinition, settings: Settings) -> Callable[..., str]:
+    """``lake.columns(alias)``: the lake table's columns as the catalog has them now, for the views.
+
+    The views name their columns instead of ``SELECT *``: Athena stores a view's column list, and a
+    ``SELECT *`` view fails as stale ("VIEW_IS_STALE") once the crawler adds a column to the table,
+    until it is re-created; with overlapping hourly runs one run's crawl can do that while another
+    reads the view. A named list stays valid when columns are added. Read when the SQL is rendered
+    (in the task, after the crawl), through the configured AWS connection.
+    """
+
+    def columns(alias: str = "") -> str:
+        from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
+
+        table = GlueCatalogHook(aws_conn_id=settings.aws_conn_id).get_table(
+            settings.glue_database, definition.name
+        )
+        names = [column["Name"] for column in table["StorageDescriptor"]["Columns"]]
+        names += [key["Name"] for key in table.get("PartitionKeys", [])]
+        qualifier = f"{alias}." if alias else ""
+        return ", ".join(f'{qualifier}"{name}"' for name in names)
+
+    return columns
 
 
 def definition_check_params(definition: PipelineDefinition, settings: Settings) -> dict[str, Any]:
