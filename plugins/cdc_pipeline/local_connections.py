@@ -17,8 +17,22 @@ LOCAL_ACCESS_KEY = "local"
 LOCAL_SECRET_KEY = "local"
 
 
-def connection_env(endpoint_url: str, region: str, workgroup: str) -> dict[str, str]:
-    """``AIRFLOW_CONN_*`` variables for ``aws_default`` and ``athena_default`` on ``endpoint_url``.
+def conn_variable(conn_id: str) -> str:
+    """The environment variable Airflow reads connection ``conn_id`` from."""
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def connection_env(
+    endpoint_url: str,
+    region: str,
+    workgroup: str,
+    aws_conn_id: str = "aws_default",
+    athena_conn_id: str = "athena_default",
+) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` variables for the AWS and Athena connections on ``endpoint_url``.
+
+    Named after the connection ids the settings use (``CDC_LAKE_AWS_CONN_ID``,
+    ``CDC_LAKE_ATHENA_CONN_ID``), so a configured id gets its connection.
 
     The Athena SQL hook (used by the common-sql check operators) reads login and password from its
     own connection, and hands the extras to PyAthena, which takes ``endpoint_url`` for its client.
@@ -40,10 +54,7 @@ def connection_env(endpoint_url: str, region: str, workgroup: str) -> dict[str, 
             "poll_interval": 0.2,
         },
     }
-    return {
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
-        "AIRFLOW_CONN_ATHENA_DEFAULT": json.dumps(athena),
-    }
+    return {conn_variable(aws_conn_id): json.dumps(aws), conn_variable(athena_conn_id): json.dumps(athena)}
 
 
 def local_env(
@@ -69,7 +80,16 @@ def local_env(
     }
     # The checks' Athena connection must name the workgroup the settings will use.
     workgroup = os.environ.get("CDC_LAKE_ATHENA_WORKGROUP") or prefix
-    env.update(connection_env(endpoint_url, region, workgroup))
+    conn_ids = {
+        "aws_conn_id": os.environ.get("CDC_LAKE_AWS_CONN_ID") or "aws_default",
+        "athena_conn_id": os.environ.get("CDC_LAKE_ATHENA_CONN_ID") or "athena_default",
+    }
+    env.update(connection_env(endpoint_url, region, workgroup, **conn_ids))
+    # A configured id or workgroup travels with the connections that use it, for whoever reads the
+    # settings from this env (a check's workgroup must be the one the settings name).
+    for variable in ("CDC_LAKE_AWS_CONN_ID", "CDC_LAKE_ATHENA_CONN_ID", "CDC_LAKE_ATHENA_WORKGROUP"):
+        if os.environ.get(variable):
+            env[variable] = os.environ[variable]
     return env
 
 
@@ -126,10 +146,11 @@ def deployer_env(env: dict[str, str]) -> dict[str, str]:
     credentials = admin("sts").assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="airflow", DurationSeconds=43200
     )["Credentials"]
-    aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
+    aws_variable, athena_variable = conn_variable(settings.aws_conn_id), conn_variable(settings.athena_conn_id)
+    aws = json.loads(env[aws_variable])
     aws["login"], aws["password"] = credentials["AccessKeyId"], credentials["SecretAccessKey"]
     aws["extra"] = {**aws["extra"], "aws_session_token": credentials["SessionToken"]}
-    athena = json.loads(env["AIRFLOW_CONN_ATHENA_DEFAULT"])
+    athena = json.loads(env[athena_variable])
     # The Athena SQL hook hands its merged extras to PyAthena, whose client then takes these three
     # together (an aws_session_token alone would leave it without a key id).
     athena.pop("login", None)
@@ -140,4 +161,4 @@ def deployer_env(env: dict[str, str]) -> dict[str, str]:
         "aws_secret_access_key": credentials["SecretAccessKey"],
         "aws_session_token": credentials["SessionToken"],
     }
-    return {"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws), "AIRFLOW_CONN_ATHENA_DEFAULT": json.dumps(athena)}
+    return {aws_variable: json.dumps(aws), athena_variable: json.dumps(athena)}
