@@ -9,12 +9,14 @@ for each of them.
 
 LIMITATIONS: partition filters are not pushed through views or into the nullable side of outer joins
 (those read every partition); DataScannedInBytes counts whole objects (not Parquet column chunks);
-a partition not registered in Glue is not read, as in Athena; partition projection is not computed.
+a partition not registered in Glue is not read, as in Athena (a table with partition projection
+computes its partitions instead: `projection`).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 import re
@@ -25,9 +27,9 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from local_aws.athena_engine import cache, sandbox
+from local_aws.athena_engine import cache, projection, sandbox
 from local_aws.athena_engine.cache import ObjectKey
-from local_aws.athena_engine.catalog import Catalog, CatalogError, TableDef, split_s3_uri
+from local_aws.athena_engine.catalog import Catalog, CatalogError, Partition, TableDef, split_s3_uri
 from local_aws.athena_engine.errors import BYTES_SCANNED_EXCEEDED, EngineError
 from local_aws.athena_engine.loading import (
     DataFile,
@@ -56,15 +58,9 @@ def raise_iceberg(what: str) -> NoReturn:
 
 
 def check_supported(table: TableDef) -> None:
-    """Refuse a table local_aws would read or write wrongly: Iceberg, or partition projection."""
+    """Refuse a table local_aws would read or write wrongly: Iceberg."""
     if table.parameters.get("table_type", "").upper() == "ICEBERG":
         raise_iceberg(f"Table '{table.database}.{table.name}' is an Iceberg table, which")
-    if table.parameters.get("projection.enabled", "").lower() == "true":
-        raise EngineError(
-            "NOT_SUPPORTED",
-            f"Table '{table.database}.{table.name}' uses partition projection (projection.enabled), "
-            "which local_aws does not compute yet",
-        )
 
 
 class Binder:
@@ -115,6 +111,8 @@ class Binder:
             if table.is_view:
                 duck_name = self._view(table, stack)
             else:
+                if projection.enabled(table) and not self._schema_only:
+                    table = self._projected(table, [node for node, _ in group])
                 allowed: set[int] | None = set()
                 for node, _ in group:
                     wanted = self._prune(node, table)
@@ -156,26 +154,41 @@ class Binder:
             check_not_stale(key, definition["columns"], shape.columns, shape.types)
         return duck_name
 
+    def _projected(self, table: TableDef, nodes: list[exp.Table]) -> TableDef:
+        """The table with its projected partitions (the union of what each reference's WHERE allows)."""
+        found: dict[tuple[str, ...], Partition] = {}
+        for node in nodes:
+            for partition in projection.project(self._con, table, self._pruning_conjuncts(node, table)):
+                found.setdefault(tuple(partition.values), partition)
+        return dataclasses.replace(table, partitions=list(found.values()))
+
     def _prune(self, node: exp.Table, table: TableDef) -> set[int] | None:
         """Indexes of the partitions this reference can touch; None for all of them."""
         if not table.partition_keys or not table.partitions or self._schema_only:
             return None
+        usable = self._pruning_conjuncts(node, table)
+        if not usable:
+            return None
+        return self._allowed_partitions(table, usable)
+
+    def _pruning_conjuncts(self, node: exp.Table, table: TableDef) -> list[exp.Expression]:
+        """The WHERE conjuncts that name only this reference's partition columns (and can prune it)."""
         select = node.parent.parent if node.parent is not None else None
         parent = node.parent
         if not isinstance(select, exp.Select):
-            return None
+            return []
         joins = select.args.get("joins") or []
         if isinstance(parent, exp.From):
             if any((j.args.get("side") or "").upper() in ("RIGHT", "FULL") for j in joins):
-                return None
+                return []
         elif isinstance(parent, exp.Join):
             if parent.args.get("side"):
-                return None  # the nullable side of an outer join: filters do not prune it
+                return []  # the nullable side of an outer join: filters do not prune it
         else:
-            return None
+            return []
         where = select.args.get("where")
         if where is None:
-            return None
+            return []
         names = {node.alias_or_name.lower(), node.name.lower()}
         keys = {name for name, _ in table.partition_keys}
         single_source = not joins
@@ -190,8 +203,9 @@ class Binder:
                 for c in columns
             ):
                 usable.append(conjunct)
-        if not usable:
-            return None
+        return usable
+
+    def _allowed_partitions(self, table: TableDef, usable: list[exp.Expression]) -> set[int] | None:
         partition_view = self._partition_values(table)
         allowed: set[int] | None = None
         for conjunct in usable:

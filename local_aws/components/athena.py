@@ -34,8 +34,9 @@ missing. Error names (TABLE_NOT_FOUND, COLUMN_NOT_FOUND, SCHEMA_NOT_FOUND, SYNTA
 follow Athena's but only an unknown table, schema or function carries Trino's line:column, AthenaError.ErrorType is coarse (1000
 user, 1001 data, 100 internal), and a query can fail after reading its data (DataScannedInBytes
 then counts it). Tables: JSON (OpenX/Hive JsonSerDe), Parquet, OpenCSVSerde and LazySimpleSerDe
-text only (no ORC, Avro or bucketing; Iceberg and projection refused); partitions must be
-registered in Glue (an unregistered partition is not read, as in Athena). Partition filters are
+text only (no ORC, Avro or bucketing; Iceberg refused); partitions must be
+registered in Glue (an unregistered partition is not read, as in Athena) unless the table uses
+partition projection (`athena_engine.projection`, with its own LIMITATIONS). Partition filters are
 not pushed through views or into the nullable side of outer joins (those read every partition).
 Objects not yet cached are copied to the engine's private scratch directory to be parsed; the cache is in memory
 only (a restart parses everything once again) and is not shared between processes. CREATE EXTERNAL TABLE and DROP TABLE
@@ -43,8 +44,8 @@ change only the Glue catalog (as Athena does for external tables). SHOW TABLES /
 PARTITIONS / COLUMNS and DESCRIBE are answered from the catalog in Hive's plain-text layout.
 CTAS, INSERT INTO and UNLOAD write Hive objects (`athena_engine.writes`), MSCK REPAIR and ALTER
 TABLE change the catalog (`athena_engine.alter`), each with its own LIMITATIONS. Iceberg tables,
-MERGE/UPDATE/DELETE/OPTIMIZE/VACUUM and partition-projection tables are refused with
-NOT_SUPPORTED (Iceberg and projection are not implemented yet). Not supported: prepared
+MERGE/UPDATE/DELETE/OPTIMIZE/VACUUM are refused with
+NOT_SUPPORTED (Iceberg is not implemented yet). Not supported: prepared
 statements, result reuse, encryption, and the binary ``.metadata`` format (a JSON ColumnInfo list
 is written instead). A query running when the server stops is run again after a restart (at-least-once).
 Limits: the timeout is one server setting for every statement (Athena has separate DML and DDL

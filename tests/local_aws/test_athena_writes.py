@@ -217,7 +217,7 @@ def test_bad_writes_get_athena_errors(aws: Callable[..., Any], lake: dict[str, A
     assert select(aws, lake, "SELECT count(*) FROM orders") == [["3"]]
 
 
-def test_iceberg_and_projection_are_refused_clearly(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
+def test_iceberg_is_refused_clearly(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
     table = unique("ice").replace("-", "_")
     reason = failed(
         aws,
@@ -237,18 +237,6 @@ def test_iceberg_and_projection_are_refused_clearly(aws: Callable[..., Any], lak
     ):
         reason = failed(aws, lake, sql)
         assert reason.startswith("NOT_SUPPORTED: ") and "Iceberg" in reason, (sql, reason)
-    projected = unique("proj").replace("-", "_")
-    aws("glue").create_table(
-        DatabaseName=lake["database"],
-        TableInput={
-            "Name": projected,
-            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-            "Parameters": {"projection.enabled": "true", "projection.dt.type": "date"},
-            "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "int"}], "Location": "s3://x/y/"},
-        },
-    )
-    reason = failed(aws, lake, f"SELECT count(*) FROM {projected}")
-    assert reason.startswith("NOT_SUPPORTED: ") and "projection" in reason, reason
 
 
 def test_create_and_drop_database(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
