@@ -133,6 +133,79 @@ def put(ddb, table_name: str, orderid: str, **attributes: Any) -> None:
     ddb.put_item(TableName=table_name, Item=item)
 
 
+def wait_for_key(kinesis, stream_name: str, key: str) -> list[dict[str, Any]]:
+    """Every record in the stream, once one with partition key ``key`` (a marker) is among them.
+
+    A pipe writes a table's changes in stream order, a batch under one hold of the lock, so when
+    the last change put is in the stream everything the pipe did with the earlier ones is too.
+    """
+
+    def arrived() -> list[dict[str, Any]]:
+        found = read_stream(kinesis, stream_name)
+        return found if any(r["key"] == key for r in found) else []
+
+    return wait_until(arrived, timeout=30, what=f"the marker {key!r} in {stream_name}")
+
+
+@pytest.fixture
+def worker_cycle(aws, make_pipe):
+    """``worker_cycle()`` returns once the pipes worker has had a full turn since it was called.
+
+    For what must NOT happen (a stopped or deleted pipe delivering, a batch leaving before its
+    window): local_aws runs one worker that visits every pipe each turn (local_aws.components.pipes),
+    so two markers sent one after the other through a pipe of their own prove it. The turn that
+    delivered the first began after everything the test did before the call; the second marker
+    is taken in a later turn, so once it arrives that first turn has finished.
+    """
+    ddb, kinesis = aws("dynamodb"), aws("kinesis")
+    name = unique("marker-table")
+    arn = ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    stream_name = unique("markers")
+    kinesis.create_stream(StreamName=stream_name, ShardCount=1)
+    target = kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]["StreamARN"]
+    make_pipe(arn, target)
+    turns = iter(range(1_000_000))
+
+    def cycle() -> None:
+        for _ in range(2):
+            key = f"marker-{next(turns)}"
+            put(ddb, name, key)
+            wait_for_key(kinesis, stream_name, key)
+
+    yield cycle
+    ddb.delete_table(TableName=name)
+    kinesis.delete_stream(StreamName=stream_name)
+
+
+class DrivenClock:
+    """Stands in for the ``time`` module in the pipes worker: its monotonic clock moves when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0  # binary fractions added to it stay exact
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def driven_clock(local_aws, monkeypatch) -> DrivenClock:
+    """The pipes worker's batching windows measured on a clock the test moves, not the wall clock."""
+    from local_aws.components import pipes as pipes_worker
+
+    clock = DrivenClock()
+    monkeypatch.setattr(pipes_worker, "time", clock)
+    return clock
+
+
 # -- data path ---------------------------------------------------------------------------------
 
 
@@ -212,9 +285,7 @@ def test_literal_partition_key_and_latest_starting_position(aws, table, stream, 
         TargetParameters={"KinesisStreamParameters": {"PartitionKey": "all-orders"}},
     )
     put(ddb, table["name"], "after")
-    records = wait_for_records(kinesis, stream["name"], 1)
-    time.sleep(0.3)  # a record from before the pipe would have arrived by now too
-    records = read_stream(kinesis, stream["name"])
+    records = wait_for_key(kinesis, stream["name"], "all-orders")  # "before" would come first
     assert [r["data"]["dynamodb"]["Keys"]["orderid"]["S"] for r in records] == ["after"]
     assert records[0]["key"] == "all-orders"
 
@@ -244,10 +315,8 @@ def test_filters_include_and_exclude(aws, table, stream, make_pipe):
     ddb.delete_item(TableName=table["name"], Key={"orderid": {"S": "b"}})
     put(ddb, table["name"], "marker", size="big")
 
-    records = wait_for_records(kinesis, stream["name"], 3)
-    time.sleep(0.3)
     records = sorted(
-        read_stream(kinesis, stream["name"]), key=lambda r: r["data"]["dynamodb"]["SequenceNumber"]
+        wait_for_key(kinesis, stream["name"], "marker"), key=lambda r: r["data"]["dynamodb"]["SequenceNumber"]
     )
     assert [(r["data"]["eventName"], r["key"]) for r in records] == [
         ("INSERT", "a"),
@@ -298,7 +367,7 @@ def test_free_text_template(aws, table, stream, make_pipe):
     assert record["raw"] == b"order o-9 was INSERT"
 
 
-def test_batching_window_holds_a_partial_batch(aws, table, stream, make_pipe):
+def test_batching_window_holds_a_partial_batch(aws, table, stream, make_pipe, worker_cycle, driven_clock):
     ddb, kinesis = aws("dynamodb"), aws("kinesis")
     make_pipe(
         table["stream_arn"],
@@ -313,20 +382,26 @@ def test_batching_window_holds_a_partial_batch(aws, table, stream, make_pipe):
     )
     put(ddb, table["name"], "w1")
     put(ddb, table["name"], "w2")
-    time.sleep(0.5)
+    worker_cycle()  # the worker has seen w1 and w2: their window runs from here
     assert read_stream(kinesis, stream["name"]) == [], "a partial batch waits for its window"
-    put(ddb, table["name"], "w3")  # the batch is full: it goes at once
-    records = wait_until(
-        lambda: len(found := read_stream(kinesis, stream["name"])) == 3 and found, timeout=1.5
-    )
+    driven_clock.advance(1.5)
+    worker_cycle()
+    assert read_stream(kinesis, stream["name"]) == [], "1.5 s into a 2 s window it still waits"
+    put(ddb, table["name"], "w3")  # the batch is full: it goes without the clock moving
+    records = wait_for_records(kinesis, stream["name"], 3)
     assert sorted(r["key"] for r in records) == ["w1", "w2", "w3"]
-    put(ddb, table["name"], "w4")  # alone: goes when the window ends
-    time.sleep(0.5)
-    assert len(read_stream(kinesis, stream["name"])) == 3
-    wait_for_records(kinesis, stream["name"], 4)
+
+    put(ddb, table["name"], "w4")  # alone: goes when its own window ends
+    worker_cycle()
+    driven_clock.advance(1.5)
+    worker_cycle()
+    assert len(read_stream(kinesis, stream["name"])) == 3, "w4's window is 1.5 s old of 2 s"
+    driven_clock.advance(0.5)
+    records = wait_for_records(kinesis, stream["name"], 4)
+    assert sorted(r["key"] for r in records) == ["w1", "w2", "w3", "w4"]
 
 
-def test_stop_holds_records_and_start_delivers_them(aws, table, stream, make_pipe):
+def test_stop_holds_records_and_start_delivers_them(aws, table, stream, make_pipe, worker_cycle):
     ddb, kinesis, pipes = aws("dynamodb"), aws("kinesis"), aws("pipes")
     name = make_pipe(table["stream_arn"], stream["arn"])["Name"]
     put(ddb, table["name"], "s1")
@@ -338,31 +413,30 @@ def test_stop_holds_records_and_start_delivers_them(aws, table, stream, make_pip
     wait_for_state(pipes, name, "STOPPED")
     put(ddb, table["name"], "s2")
     put(ddb, table["name"], "s3")
-    time.sleep(0.4)
+    worker_cycle()
     assert len(read_stream(kinesis, stream["name"])) == 1, "a stopped pipe delivers nothing"
 
     started = pipes.start_pipe(Name=name)
     assert (started["DesiredState"], started["CurrentState"]) == ("RUNNING", "STARTING")
     wait_for_state(pipes, name, "RUNNING")
-    records = wait_for_records(kinesis, stream["name"], 3)
-    time.sleep(0.2)
-    records = read_stream(kinesis, stream["name"])
-    assert sorted(r["key"] for r in records) == ["s1", "s2", "s3"], "each record exactly once"
+    put(ddb, table["name"], "s4")  # the marker: delivered after any copy of s1-s3
+    records = wait_for_key(kinesis, stream["name"], "s4")
+    assert sorted(r["key"] for r in records) == ["s1", "s2", "s3", "s4"], "each record exactly once"
 
 
-def test_pipe_created_stopped_moves_nothing_until_started(aws, table, stream, make_pipe):
+def test_pipe_created_stopped_moves_nothing_until_started(aws, table, stream, make_pipe, worker_cycle):
     ddb, kinesis, pipes = aws("dynamodb"), aws("kinesis"), aws("pipes")
     created = make_pipe(table["stream_arn"], stream["arn"], DesiredState="STOPPED", wait=False)
     assert (created["DesiredState"], created["CurrentState"]) == ("STOPPED", "CREATING")
     wait_for_state(pipes, created["Name"], "STOPPED")
     put(ddb, table["name"], "x")
-    time.sleep(0.3)
+    worker_cycle()
     assert read_stream(kinesis, stream["name"]) == []
     pipes.start_pipe(Name=created["Name"])
     wait_for_records(kinesis, stream["name"], 1)
 
 
-def test_delete_stops_delivery(aws, table, stream, make_pipe):
+def test_delete_stops_delivery(aws, table, stream, make_pipe, worker_cycle):
     ddb, kinesis, pipes = aws("dynamodb"), aws("kinesis"), aws("pipes")
     name = make_pipe(table["stream_arn"], stream["arn"])["Name"]
     put(ddb, table["name"], "d1")
@@ -370,7 +444,7 @@ def test_delete_stops_delivery(aws, table, stream, make_pipe):
     deleted = pipes.delete_pipe(Name=name)
     assert deleted["Name"] == name and deleted["DesiredState"] == "DELETED"
     put(ddb, table["name"], "d2")
-    time.sleep(0.3)
+    worker_cycle()
     assert len(read_stream(kinesis, stream["name"])) == 1
     with pytest.raises(ClientError) as err:
         pipes.describe_pipe(Name=name)
@@ -396,9 +470,9 @@ def test_update_pipe_changes_filters_and_keeps_the_checkpoint(aws, table, stream
     assert described["SourceParameters"]["DynamoDBStreamParameters"]["StartingPosition"] == "TRIM_HORIZON"
     put(ddb, table["name"], "drop-me")
     put(ddb, table["name"], "keep-me")
-    wait_for_records(kinesis, stream["name"], 2)
-    time.sleep(0.2)
-    assert sorted(r["key"] for r in read_stream(kinesis, stream["name"])) == ["keep-me", "u1"]
+    put(ddb, table["name"], "keep-marker")  # delivered after any copy of the earlier ones
+    records = wait_for_key(kinesis, stream["name"], "keep-marker")
+    assert sorted(r["key"] for r in records) == ["keep-marker", "keep-me", "u1"]
 
 
 # -- states and failures -----------------------------------------------------------------------
