@@ -54,224 +54,242 @@ from cdc_pipeline.settings import Settings
 
 
 def deployer_policy(settings: Settings) -> dict[str, Any]:
-    account = settings.require_account_id()
-    partition, region, prefix = settings.partition, settings.region, settings.prefix
+    """The deployer's policy document: IAM statements first, then one group per service it provisions."""
+    scope = _Scope(settings)
+    allowed = [
+        *_storage_statements(scope),
+        *_stream_statements(scope),
+        *_function_statements(scope),
+        *_delivery_statements(scope),
+        *_catalog_statements(scope),
+        *_query_and_alert_statements(scope),
+        *_unscoped_statements(scope),
+    ]
+    return {"Version": "2012-10-17", "Statement": [*_role_statements(settings), *allowed]}
 
-    def arn(service: str, resource: str, regional: bool = True) -> str:
-        return f"arn:{partition}:{service}:{region if regional else ''}:{account}:{resource}"
 
-    buckets = [settings.lake_bucket, settings.athena_results_bucket]
-    database = settings.glue_database
-    statements = [
-        (
-            "Buckets",
-            [
-                "s3:CreateBucket",
-                "s3:DeleteBucket",
-                "s3:ListBucket",
-                "s3:ListBucketVersions",
-                "s3:GetBucketLocation",
-                "s3:GetEncryptionConfiguration",
-                "s3:PutEncryptionConfiguration",
-                "s3:GetBucketPublicAccessBlock",
-                "s3:PutBucketPublicAccessBlock",
-                "s3:GetBucketPolicy",
-                "s3:PutBucketPolicy",
-                "s3:DeleteBucketPolicy",
-                "s3:GetBucketVersioning",
-                # Teardown aborts unfinished uploads: a bucket that has any cannot be deleted.
-                "s3:ListBucketMultipartUploads",
-            ],
-            [f"arn:{partition}:s3:::{b}" for b in buckets],
-        ),
-        (
-            "Objects",
-            [
-                "s3:GetObject",
-                "s3:PutObject",
-                "s3:DeleteObject",
-                "s3:DeleteObjectVersion",
-                "s3:AbortMultipartUpload",
-            ],
-            [f"arn:{partition}:s3:::{b}/*" for b in buckets],
-        ),
-        (
-            "Tables",
-            [
-                "dynamodb:CreateTable",
-                "dynamodb:DescribeTable",
-                # Provisioning switches an older table to on-demand billing.
-                "dynamodb:UpdateTable",
-                "dynamodb:DeleteTable",
-                "dynamodb:Scan",
-                "dynamodb:PutItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:BatchWriteItem",
-                "dynamodb:TagResource",
-            ],
-            [arn("dynamodb", f"table/{prefix}-*")],
-        ),
-        (
-            # GetShardIterator and GetRecords: the hourly reconciliation reads the stream.
-            "TableStreams",
-            ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"],
-            [arn("dynamodb", f"table/{prefix}-*/stream/*")],
-        ),
-        (
-            "Streams",
-            [
-                "kinesis:CreateStream",
-                "kinesis:DeleteStream",
-                "kinesis:DescribeStream",
-                "kinesis:DescribeStreamSummary",
-                "kinesis:ListShards",
-                "kinesis:PutRecords",
-                "kinesis:AddTagsToStream",
-            ],
-            [arn("kinesis", f"stream/{prefix}-*")],
-        ),
-        (
-            "Functions",
-            [
-                "lambda:CreateFunction",
-                "lambda:DeleteFunction",
-                "lambda:GetFunction",
-                "lambda:GetFunctionConfiguration",
-                "lambda:UpdateFunctionCode",
-                "lambda:UpdateFunctionConfiguration",
-                "lambda:TagResource",
-            ],
-            [arn("lambda", f"function:{prefix}-*")],
-        ),
-        (
-            "EventSourceMappings",
-            [
-                "lambda:GetEventSourceMapping",
-                "lambda:UpdateEventSourceMapping",
-                "lambda:DeleteEventSourceMapping",
-            ],
-            [arn("lambda", "event-source-mapping:*")],
-        ),
-        (
-            "Pipes",
-            [
-                "pipes:CreatePipe",
-                "pipes:DescribePipe",
-                "pipes:UpdatePipe",
-                "pipes:DeletePipe",
-                "pipes:StartPipe",
-                "pipes:StopPipe",
-                "pipes:TagResource",
-            ],
-            [arn("pipes", f"pipe/{prefix}-*")],
-        ),
-        (
-            "DeliveryStreams",
-            [
-                "firehose:CreateDeliveryStream",
-                "firehose:DescribeDeliveryStream",
-                "firehose:UpdateDestination",
-                "firehose:DeleteDeliveryStream",
-                "firehose:TagDeliveryStream",
-            ],
-            [arn("firehose", f"deliverystream/{prefix}-*")],
-        ),
-        (
-            "Catalog",
-            [
-                "glue:CreateDatabase",
-                "glue:GetDatabase",
-                "glue:UpdateDatabase",
-                "glue:DeleteDatabase",
-                "glue:GetTable",
-                "glue:GetTables",
-                "glue:CreateTable",
-                "glue:UpdateTable",
-                "glue:DeleteTable",
-                "glue:GetPartition",
-                "glue:GetPartitions",
-                "glue:BatchGetPartition",
-            ],
-            [
-                arn("glue", "catalog"),
-                arn("glue", f"database/{database}"),
-                arn("glue", f"table/{database}/*"),
-                # DeleteDatabase deletes the database's functions too (there are none, but IAM asks).
-                arn("glue", f"userDefinedFunction/{database}/*"),
-            ],
-        ),
-        (
-            "Crawlers",
-            [
-                "glue:GetCrawler",
-                "glue:UpdateCrawler",
-                "glue:DeleteCrawler",
-                "glue:StartCrawler",
-                # Teardown stops a running crawler before deleting it.
-                "glue:StopCrawler",
-                "glue:TagResource",
-            ],
-            [arn("glue", f"crawler/{prefix}-*")],
-        ),
-        (
-            "Queries",
-            [
-                "athena:CreateWorkGroup",
-                "athena:GetWorkGroup",
-                "athena:UpdateWorkGroup",
-                "athena:DeleteWorkGroup",
-                "athena:StartQueryExecution",
-                "athena:GetQueryExecution",
-                "athena:GetQueryResults",
-                "athena:StopQueryExecution",
-                "athena:ListQueryExecutions",
-                "athena:BatchGetQueryExecution",
-            ],
-            [arn("athena", f"workgroup/{settings.athena_workgroup}")],
-        ),
-        (
-            "Alerts",
-            [
-                "sns:CreateTopic",
-                "sns:DeleteTopic",
-                "sns:GetTopicAttributes",
-                "sns:SetTopicAttributes",
-                "sns:Publish",
-            ],
-            [arn("sns", settings.alerts_topic)],
-        ),
-        ("FunctionLogs", ["logs:DeleteLogGroup"], [arn("logs", f"log-group:/aws/lambda/{prefix}-*")]),
-        # AWS scopes none of these to a resource (the Service Authorization Reference lists no resource
-        # type for them). CreateCrawler names the crawler's role, which PassRole limits to crawler roles.
-        # kinesis:UpdateShardCount (provisioning resizes a stream to the settings' shard count) has no
-        # resource type in parliament's copy of the reference, which local_aws.iam enforces.
-        (
-            "Unscoped",
-            [
-                "sts:GetCallerIdentity",
-                "lambda:ListEventSourceMappings",
-                "glue:CreateCrawler",
-                "glue:GetCrawlerMetrics",
-                "kinesis:UpdateShardCount",
-            ],
-            ["*"],
+class _Scope:
+    """The settings' names as the ARNs and wildcards the statements scope their resources to."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.account = settings.require_account_id()
+        self.partition, self.region, self.prefix = settings.partition, settings.region, settings.prefix
+        self.buckets = [settings.lake_bucket, settings.athena_results_bucket]
+        self.database = settings.glue_database
+
+    def arn(self, service: str, resource: str, regional: bool = True) -> str:
+        return f"arn:{self.partition}:{service}:{self.region if regional else ''}:{self.account}:{resource}"
+
+
+def _allow(sid: str, actions: list[str], resources: list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def _storage_statements(scope: _Scope) -> list[dict[str, Any]]:
+    """S3: the lake and Athena results buckets and their objects."""
+    bucket_actions = [
+        "s3:CreateBucket",
+        "s3:DeleteBucket",
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+        "s3:GetBucketLocation",
+        "s3:GetEncryptionConfiguration",
+        "s3:PutEncryptionConfiguration",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:GetBucketVersioning",
+        # Teardown aborts unfinished uploads: a bucket that has any cannot be deleted.
+        "s3:ListBucketMultipartUploads",
+    ]
+    object_actions = [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:AbortMultipartUpload",
+    ]
+    return [
+        _allow("Buckets", bucket_actions, [f"arn:{scope.partition}:s3:::{b}" for b in scope.buckets]),
+        _allow("Objects", object_actions, [f"arn:{scope.partition}:s3:::{b}/*" for b in scope.buckets]),
+    ]
+
+
+def _stream_statements(scope: _Scope) -> list[dict[str, Any]]:
+    """DynamoDB tables and their streams, Kinesis streams: everything named `<prefix>-*`."""
+    table_actions = [
+        "dynamodb:CreateTable",
+        "dynamodb:DescribeTable",
+        # Provisioning switches an older table to on-demand billing.
+        "dynamodb:UpdateTable",
+        "dynamodb:DeleteTable",
+        "dynamodb:Scan",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:TagResource",
+    ]
+    # GetShardIterator and GetRecords: the hourly reconciliation reads the stream.
+    table_stream_actions = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"]
+    kinesis_actions = [
+        "kinesis:CreateStream",
+        "kinesis:DeleteStream",
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:ListShards",
+        "kinesis:PutRecords",
+        "kinesis:AddTagsToStream",
+    ]
+    prefix = scope.prefix
+    return [
+        _allow("Tables", table_actions, [scope.arn("dynamodb", f"table/{prefix}-*")]),
+        _allow("TableStreams", table_stream_actions, [scope.arn("dynamodb", f"table/{prefix}-*/stream/*")]),
+        _allow("Streams", kinesis_actions, [scope.arn("kinesis", f"stream/{prefix}-*")]),
+    ]
+
+
+def _function_statements(scope: _Scope) -> list[dict[str, Any]]:
+    """Lambda: the prefix's functions and the event source mappings that feed them."""
+    function_actions = [
+        "lambda:CreateFunction",
+        "lambda:DeleteFunction",
+        "lambda:GetFunction",
+        "lambda:GetFunctionConfiguration",
+        "lambda:UpdateFunctionCode",
+        "lambda:UpdateFunctionConfiguration",
+        "lambda:TagResource",
+    ]
+    mapping_actions = [
+        "lambda:GetEventSourceMapping",
+        "lambda:UpdateEventSourceMapping",
+        "lambda:DeleteEventSourceMapping",
+    ]
+    return [
+        _allow("Functions", function_actions, [scope.arn("lambda", f"function:{scope.prefix}-*")]),
+        _allow("EventSourceMappings", mapping_actions, [scope.arn("lambda", "event-source-mapping:*")]),
+    ]
+
+
+def _delivery_statements(scope: _Scope) -> list[dict[str, Any]]:
+    """EventBridge Pipes and Firehose delivery streams named `<prefix>-*`."""
+    pipe_actions = [
+        "pipes:CreatePipe",
+        "pipes:DescribePipe",
+        "pipes:UpdatePipe",
+        "pipes:DeletePipe",
+        "pipes:StartPipe",
+        "pipes:StopPipe",
+        "pipes:TagResource",
+    ]
+    delivery_actions = [
+        "firehose:CreateDeliveryStream",
+        "firehose:DescribeDeliveryStream",
+        "firehose:UpdateDestination",
+        "firehose:DeleteDeliveryStream",
+        "firehose:TagDeliveryStream",
+    ]
+    return [
+        _allow("Pipes", pipe_actions, [scope.arn("pipes", f"pipe/{scope.prefix}-*")]),
+        _allow(
+            "DeliveryStreams", delivery_actions, [scope.arn("firehose", f"deliverystream/{scope.prefix}-*")]
         ),
     ]
-    allowed = [
-        {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
-        for sid, actions, resources in statements
+
+
+def _catalog_statements(scope: _Scope) -> list[dict[str, Any]]:
+    """Glue: the settings' database and its tables, and the prefix's crawlers."""
+    catalog_actions = [
+        "glue:CreateDatabase",
+        "glue:GetDatabase",
+        "glue:UpdateDatabase",
+        "glue:DeleteDatabase",
+        "glue:GetTable",
+        "glue:GetTables",
+        "glue:CreateTable",
+        "glue:UpdateTable",
+        "glue:DeleteTable",
+        "glue:GetPartition",
+        "glue:GetPartitions",
+        "glue:BatchGetPartition",
+    ]
+    database = scope.database
+    catalog_resources = [
+        scope.arn("glue", "catalog"),
+        scope.arn("glue", f"database/{database}"),
+        scope.arn("glue", f"table/{database}/*"),
+        # DeleteDatabase deletes the database's functions too (there are none, but IAM asks).
+        scope.arn("glue", f"userDefinedFunction/{database}/*"),
+    ]
+    crawler_actions = [
+        "glue:GetCrawler",
+        "glue:UpdateCrawler",
+        "glue:DeleteCrawler",
+        "glue:StartCrawler",
+        # Teardown stops a running crawler before deleting it.
+        "glue:StopCrawler",
+        "glue:TagResource",
+    ]
+    return [
+        _allow("Catalog", catalog_actions, catalog_resources),
+        _allow("Crawlers", crawler_actions, [scope.arn("glue", f"crawler/{scope.prefix}-*")]),
+    ]
+
+
+def _query_and_alert_statements(scope: _Scope) -> list[dict[str, Any]]:
+    """Athena in the settings' workgroup, the alerts topic, and the functions' log groups."""
+    query_actions = [
+        "athena:CreateWorkGroup",
+        "athena:GetWorkGroup",
+        "athena:UpdateWorkGroup",
+        "athena:DeleteWorkGroup",
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:GetQueryResults",
+        "athena:StopQueryExecution",
+        "athena:ListQueryExecutions",
+        "athena:BatchGetQueryExecution",
+    ]
+    alert_actions = [
+        "sns:CreateTopic",
+        "sns:DeleteTopic",
+        "sns:GetTopicAttributes",
+        "sns:SetTopicAttributes",
+        "sns:Publish",
+    ]
+    settings = scope.settings
+    return [
+        _allow("Queries", query_actions, [scope.arn("athena", f"workgroup/{settings.athena_workgroup}")]),
+        _allow("Alerts", alert_actions, [scope.arn("sns", settings.alerts_topic)]),
+        _allow(
+            "FunctionLogs",
+            ["logs:DeleteLogGroup"],
+            [scope.arn("logs", f"log-group:/aws/lambda/{scope.prefix}-*")],
+        ),
+    ]
+
+
+def _unscoped_statements(scope: _Scope) -> list[dict[str, Any]]:
+    """Actions AWS scopes to no resource, and CreateEventSourceMapping held to the prefix by a condition."""
+    # AWS scopes none of these to a resource (the Service Authorization Reference lists no resource
+    # type for them). CreateCrawler names the crawler's role, which PassRole limits to crawler roles.
+    # kinesis:UpdateShardCount (provisioning resizes a stream to the settings' shard count) has no
+    # resource type in parliament's copy of the reference, which local_aws.iam enforces.
+    unscoped = [
+        "sts:GetCallerIdentity",
+        "lambda:ListEventSourceMappings",
+        "glue:CreateCrawler",
+        "glue:GetCrawlerMetrics",
+        "kinesis:UpdateShardCount",
     ]
     # CreateEventSourceMapping has no resource type either; its condition key names the function.
-    allowed.append(
-        {
-            "Sid": "CreateEventSourceMappings",
-            "Effect": "Allow",
-            "Action": ["lambda:CreateEventSourceMapping"],
-            "Resource": ["*"],
-            "Condition": {"ArnLike": {"lambda:FunctionArn": arn("lambda", f"function:{prefix}-*")}},
-        }
-    )
-    return {"Version": "2012-10-17", "Statement": [*_role_statements(settings), *allowed]}
+    create_mapping = _allow("CreateEventSourceMappings", ["lambda:CreateEventSourceMapping"], ["*"])
+    create_mapping["Condition"] = {
+        "ArnLike": {"lambda:FunctionArn": scope.arn("lambda", f"function:{scope.prefix}-*")}
+    }
+    return [_allow("Unscoped", unscoped, ["*"]), create_mapping]
 
 
 #: The service roles' names end with these (`PipelineDefinition.resources`), and each is for one service.
