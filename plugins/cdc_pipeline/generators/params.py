@@ -9,13 +9,13 @@ every generator uses, so that written times have one format.
 from __future__ import annotations
 
 import inspect
-import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
+
+from cdc_pipeline.ranges import interval, number_in_range, whole_number_in_range
 
 MAX_COUNT = 10_000_000
 MAX_DURATION_SECONDS = 7 * 24 * 3600
@@ -171,7 +171,7 @@ class ChangeParams:
 
 def check_integer(param: str, value: Any, low: int, high: int) -> int:
     """`value` if it is a whole number in ``[low, high]``, else `GeneratorParamsError` naming `param`."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if not whole_number_in_range(value, low, high):
         raise GeneratorParamsError(param, f"must be a whole number in {low:,}..{high:,} (got {value!r})")
     return value
 
@@ -180,13 +180,7 @@ def check_number(
     param: str, value: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False
 ) -> float:
     """`value` as a float if it is a finite number in the range, else `GeneratorParamsError` naming `param`."""
-    allowed = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    ok = isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        number = float(value)
-        ok = (number > low if low_open else number >= low) and (
-            number < high if high_open else number <= high
-        )
-    if not ok:
+    if not number_in_range(value, low, high, low_open=low_open, high_open=high_open):
+        allowed = interval(low, high, low_open=low_open, high_open=high_open)
         raise GeneratorParamsError(param, f"must be a number in {allowed} (got {value!r})")
     return float(value)
