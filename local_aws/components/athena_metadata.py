@@ -7,13 +7,16 @@ always present, as in Athena; catalogs made with CreateDataCatalog are still lis
 LIMITATIONS: only AwsDataCatalog is read (a catalog of another type or a cross-account GLUE catalog
 answers MetadataException); CreateTime/LastAccessTime are Glue's CreateTime/UpdateTime;
 ListTableMetadata's Expression is read as SHOW TABLES reads its pattern (``*`` and ``|``); paging
-tokens are plain offsets; the error wording for a missing catalog is ours.
+tokens are plain offsets; the error wording for a missing catalog is ours. A missing database or
+table is a MetadataException carrying Glue's EntityNotFoundException in Athena's words (its Request ID
+is random).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 from local_aws.world import World
@@ -51,11 +54,22 @@ def _glue(self: Any, catalog: str | None) -> Any:
     return World.backend("glue", self.current_account, self.region)
 
 
+def _not_found(what: str) -> MetadataError:
+    """Athena's answer for a name Glue does not have: Glue's error inside a MetadataException.
+
+    Clients (PyAthena's SQLAlchemy dialect) read the Glue error code from this suffix.
+    """
+    return MetadataError(
+        f"{what} (Service: AmazonDataCatalog; Status Code: 400; Error Code: EntityNotFoundException; "
+        f"Request ID: {uuid.uuid4()}; Proxy: null)"
+    )
+
+
 def _database(glue: Any, name: str | None) -> Any:
     for key, database in glue.databases.items():
         if key.lower() == (name or "").lower():
             return database
-    raise MetadataError(f"Database {name} not found.")
+    raise _not_found(f"Database {name} not found.")
 
 
 def _page(self: Any, items: list[Any]) -> tuple[list[Any], str | None]:
@@ -158,7 +172,7 @@ def _get_table_metadata(self: Any) -> dict[str, Any]:
     for key, table in database.tables.items():
         if key.lower() == name:
             return {"TableMetadata": _table_shape(table)}
-    raise MetadataError(f"Table {self._get_param('TableName')} not found.")
+    raise _not_found("Entity Not Found")
 
 
 @_answer

@@ -220,3 +220,50 @@ def test_awswrangler_unload_repair_table_and_describe_table(
     assert unloaded.manifest_location and unloaded.manifest_location.endswith("-manifest.csv")
     assert repaired == "SUCCEEDED"
     assert described["Column Name"].tolist()[:3] == ["orderid", "product_name", "price"]
+
+
+def test_pyathena_sqlalchemy_inspector(endpoint_url: str, orders: dict[str, str], s3_endpoint: None) -> None:
+    """SQLAlchemy's inspector on PyAthena's dialect reads the catalog through Athena's metadata APIs."""
+    from urllib.parse import quote_plus
+
+    import sqlalchemy
+
+    url = (
+        f"awsathena+rest://:@athena.us-east-1.amazonaws.com:443/{orders['database']}"
+        f"?s3_staging_dir={quote_plus(orders['staging'])}"
+    )
+    engine = sqlalchemy.create_engine(
+        url, connect_args={"endpoint_url": endpoint_url, "region_name": "us-east-1", "poll_interval": 0.05}
+    )
+    try:
+        inspector = sqlalchemy.inspect(engine)
+        assert inspector.get_table_names(schema=orders["database"]) == ["orders"]
+        assert orders["database"] in inspector.get_schema_names()
+        columns = inspector.get_columns("orders", schema=orders["database"])
+        assert [c["name"] for c in columns] == ["orderid", "product_name", "price", "dt"]
+        assert [str(c["type"]) for c in columns] == ["BIGINT", "VARCHAR", "DECIMAL(10, 2)", "VARCHAR"]
+        assert inspector.has_table("orders", schema=orders["database"])
+        assert not inspector.has_table("no_such_table", schema=orders["database"])
+        with engine.connect() as connection:
+            count = connection.execute(sqlalchemy.text("SELECT count(*) FROM orders")).scalar()
+        assert count == 3
+    finally:
+        engine.dispose()
+
+
+def test_pyathena_pandas_cursor_with_unload(
+    endpoint_url: str, orders: dict[str, str], s3_endpoint: None
+) -> None:
+    """PandasCursor(unload=True) wraps the query in UNLOAD to Parquet and reads the manifest's objects."""
+    from pyathena.pandas.cursor import PandasCursor
+
+    with _connect(endpoint_url, orders, cursor_class=PandasCursor) as connection:
+        cursor = connection.cursor(unload=True)
+        frame = cursor.execute(
+            "SELECT orderid, product_name, price, dt FROM orders ORDER BY orderid"
+        ).as_pandas()
+        assert cursor.query.lstrip().upper().startswith("UNLOAD")
+    assert sorted(frame["orderid"].tolist()) == [1, 2, 3]
+    by_id = frame.set_index("orderid")
+    assert by_id.loc[3, "product_name"] == 'Desk "XL"' and by_id.loc[3, "dt"] == "2024-01-02"
+    assert decimal.Decimal(str(by_id.loc[1, "price"])) == decimal.Decimal("19.99")
