@@ -542,5 +542,5 @@ def test_a_role_sts_cannot_assume_leaves_the_handler_without_credentials(
     name = create_function(source, Timeout=30)
     runtime = local_aws.world.component("lambda")
     monkeypatch.setattr(STSBackend, "assume_role", refuse)
-    monkeypatch.setattr(runtime, "_role_credentials", {})
+    monkeypatch.setattr(runtime.pool, "role_credentials", {})
     assert json.loads(invoke(aws, name, {})["Body"]) == {"keys": [], "outcome": "no credentials"}
