@@ -204,12 +204,8 @@ def _bounded(log: str) -> str:
     return "[local_aws: earlier output of this invocation dropped]\n" + log[-_MAX_LOG_CHARS:]
 
 
-def main() -> int:
-    if sys.argv[1:2] in (["-h"], ["--help"]):  # the runtime never passes it; a person reading does
-        print("usage: python lambda_worker.py [--site DIR]... [--address-space-mb N] [--max-processes N]")
-        print(__doc__)
-        return 0
-    options = _parse_arguments(sys.argv[1:])
+def _take_over_process(options: dict[str, list[str]]) -> tuple[Any, Any]:
+    """Limits, streams and import path of this environment; the protocol's (input, output)."""
     _apply_limits(options)
     _hide_from_other_environments()
     # Keep the real stdout for frames; fd-level writes by the handler go to stderr instead.
@@ -223,7 +219,11 @@ def main() -> int:
     for site_dir in options.get("site", []):
         site.addsitedir(site_dir)
     os.chdir(task_root)
+    return protocol_in, protocol_out
 
+
+def _capture_output() -> tuple[_Capture, _RequestIdFilter]:
+    """Print and logging go to one capture, log records in the runtime's format with the request id."""
     capture = _Capture()
     sys.stdout = sys.stderr = capture  # type: ignore[assignment]
     request_filter = _RequestIdFilter()
@@ -238,6 +238,50 @@ def main() -> int:
     log_handler.terminator = ""
     log_handler.addFilter(request_filter)
     logging.getLogger().addHandler(log_handler)
+    return capture, request_filter
+
+
+def _invoke(
+    function: Any, header: dict[str, Any], body: bytes, capture: _Capture
+) -> tuple[dict[str, Any], bytes]:
+    """Run the handler on one event: the reply header and the response (or error) body."""
+    request_id = header["request_id"]
+    context = LambdaContext(request_id, header["invoked_function_arn"], header["deadline_ms"])
+    started = time.monotonic()
+    ok = True
+    try:
+        event = json.loads(body) if body else {}
+        result = function(event, context)
+        try:
+            payload = json.dumps(result, cls=_Encoder).encode()
+        except (TypeError, ValueError) as error:
+            ok = False
+            error_body = _error("Runtime.MarshalError", f"Unable to marshal response: {error}")
+    except Exception as error:
+        ok = False
+        error_body = _error(type(error).__name__, str(error), _user_stack(error.__traceback__))
+    log = capture.take()
+    if not ok:
+        error_body["requestId"] = request_id
+        log += _error_log(error_body)
+        payload = json.dumps(error_body).encode()
+    reply = {
+        "kind": "result",
+        "ok": ok,
+        "log": _bounded(log),
+        "duration_ms": (time.monotonic() - started) * 1000,
+    }
+    return reply, payload
+
+
+def main() -> int:
+    if sys.argv[1:2] in (["-h"], ["--help"]):  # the runtime never passes it; a person reading does
+        print("usage: python lambda_worker.py [--site DIR]... [--address-space-mb N] [--max-processes N]")
+        print(__doc__)
+        return 0
+    options = _parse_arguments(sys.argv[1:])
+    protocol_in, protocol_out = _take_over_process(options)
+    capture, request_filter = _capture_output()
 
     started = time.monotonic()
     function, init_error = _load_handler(os.environ.get("_HANDLER", ""))
@@ -256,33 +300,8 @@ def main() -> int:
         if frame is None:
             return 0
         header, body = frame
-        request_id = header["request_id"]
-        request_filter.request_id = request_id
-        context = LambdaContext(request_id, header["invoked_function_arn"], header["deadline_ms"])
-        started = time.monotonic()
-        ok = True
-        try:
-            event = json.loads(body) if body else {}
-            result = function(event, context)
-            try:
-                payload = json.dumps(result, cls=_Encoder).encode()
-            except (TypeError, ValueError) as error:
-                ok = False
-                error_body = _error("Runtime.MarshalError", f"Unable to marshal response: {error}")
-        except Exception as error:
-            ok = False
-            error_body = _error(type(error).__name__, str(error), _user_stack(error.__traceback__))
-        log = capture.take()
-        if not ok:
-            error_body["requestId"] = request_id
-            log += _error_log(error_body)
-            payload = json.dumps(error_body).encode()
-        reply = {
-            "kind": "result",
-            "ok": ok,
-            "log": _bounded(log),
-            "duration_ms": (time.monotonic() - started) * 1000,
-        }
+        request_filter.request_id = header["request_id"]
+        reply, payload = _invoke(function, header, body, capture)
         protocol_out.write(encode_frame(reply, payload))
         protocol_out.flush()
 
