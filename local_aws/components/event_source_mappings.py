@@ -1,13 +1,14 @@
 """Event source mappings: Lambda's poller for Kinesis streams and DynamoDB streams.
 
 moto stores CreateEventSourceMapping and, on every PutRecord, calls the function at once (through
-Docker) with a one-record event. Here that call is switched off and a poller does what Lambda
-does instead: one worker per (mapping, shard) reads the shard from moto's backend under the world
-lock, gathers up to BatchSize records (waiting up to MaximumBatchingWindowInSeconds for a full
-batch), invokes the function with the real event shape through the `lambda` component (lock set
-down meanwhile) and only then advances the shard's checkpoint, which lives in the component
-store and so survives a restart with ``--state-dir`` (at-least-once: a batch whose checkpoint was
-not yet snapshotted is delivered again).
+Docker) with a one-record event. Here that call is switched off (`event_source_mappings_backend`)
+and a poller does what Lambda does instead: one worker per (mapping, shard) reads the shard from
+moto's backend under the world lock (`event_source_mappings_streams`), gathers up to BatchSize
+records (waiting up to MaximumBatchingWindowInSeconds for a full batch), invokes the function
+with the real event shape through the `lambda` component (lock set down meanwhile) and only then
+advances the shard's checkpoint, which lives in the component store and so survives a restart
+with ``--state-dir`` (at-least-once: a batch whose checkpoint was not yet snapshotted is
+delivered again).
 
 A function error, or a ReportBatchItemFailures response naming failed items, makes the poller
 retry from the first failed record, in order, with a short backoff; BisectBatchOnFunctionError
@@ -17,10 +18,8 @@ MaximumRecordAgeInSeconds (default: the stream's retention) are skipped too. Sta
 TRIM_HORIZON, LATEST and AT_TIMESTAMP are fixed when the mapping is created, so a record put
 after CreateEventSourceMapping returns is always delivered. UpdateEventSourceMapping
 Enabled=False stops polling (the checkpoint stays); DeleteEventSourceMapping stops it for good.
-GetEventSourceMapping reports LastProcessingResult.
-
-DynamoDB stream sources work the same way; their records are the DynamoDB stream records
-(eventName INSERT/MODIFY/REMOVE, ``dynamodb`` with Keys/NewImage/OldImage/SequenceNumber).
+GetEventSourceMapping reports LastProcessingResult. Records no FilterCriteria matches are
+consumed without an invocation (`event_source_mappings_config`).
 
 LIMITATIONS: Kinesis and DynamoDB stream sources only (SQS, Kafka, MQ and DocumentDB mappings
 are stored, never polled). One invocation at a time per shard (ParallelizationFactor is
@@ -29,11 +28,6 @@ metrics and provisioned pollers are stored but not applied: skipped records are 
 sent anywhere. Bisecting halves the batch that is retried rather than retrying both halves
 independently, and the retry count is shared across halves. Shards are polled every 0.1 s, not
 once per second. Events carry at most ~5 MB of records so they fit Lambda's 6 MB payload.
-FilterCriteria (EventBridge pattern syntax, `local_aws.event_patterns`) is applied as Lambda does:
-a Kinesis record is matched on its metadata (partitionKey, sequenceNumber, ...) with ``data``
-decoded as JSON when it is JSON, a DynamoDB record on the record itself; a record no filter
-matches is consumed without invoking the function. A pattern that does not parse is refused at
-CreateEventSourceMapping / UpdateEventSourceMapping.
 A mapping whose function was deleted shows LastProcessingResult "PROBLEM: Function not found"
 and keeps retrying. The function's execution role must trust Lambda and read the stream
 (`local_aws.iam.service_steps.event_source_mapping`): CreateEventSourceMapping refuses it with
@@ -43,24 +37,20 @@ and is retried.
 
 from __future__ import annotations
 
-import base64
-import bisect
-import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from moto.awslambda.exceptions import InvalidParameterValueException
-from moto.awslambda.models import EventSourceMapping, LambdaBackend
+from moto.awslambda.models import EventSourceMapping
 
 from local_aws.components.base import Component
-from local_aws.components.lambda_runtime import FunctionNotFound, UnsupportedRuntime
-from local_aws.event_patterns import InvalidPatternError, compile_pattern, validate
-from local_aws.world import World, current
+from local_aws.components.event_source_mappings_backend import install_patches
+from local_aws.components.event_source_mappings_config import BatchRecord, MappingConfig, config_of
+from local_aws.components.event_source_mappings_lookups import all_mappings, is_polled, role_problem
+from local_aws.components.event_source_mappings_streams import KinesisShardView, StreamSource
+from local_aws.components.lambda_model import FunctionNotFound, Invocation, UnsupportedRuntime
+from local_aws.world import World
 
 POLL_INTERVAL = 0.1
 RECONCILE_INTERVAL = 0.2
@@ -68,81 +58,11 @@ MAX_EVENT_BYTES = 5 * 1024 * 1024
 MAX_BACKOFF = 5.0
 
 
-@dataclass
-class _Config:
-    """A mapping's settings, copied under the lock for one round of polling."""
-
-    uuid: str
-    function_arn: str
-    source_arn: str
-    region: str
-    batch_size: int
-    window: float
-    max_retries: int
-    max_age: float
-    bisect: bool
-    report_failures: bool
-    filters: tuple[Callable[[Any], bool], ...] = ()
-
-    def wants(self, event: dict[str, Any]) -> bool:
-        """Whether a record passes FilterCriteria (no filters: every record does)."""
-        return not self.filters or any(accepts(_filter_view(event)) for accepts in self.filters)
-
-
-@dataclass
-class _Record:
-    sequence: int
-    event: dict[str, Any]
-    size: int
-
-
-def _source_kind(arn: str) -> str:
-    return arn.split(":")[2] if arn.count(":") >= 5 else ""
-
-
-def _is_polled(esm: EventSourceMapping) -> bool:
-    return _source_kind(esm.event_source_arn) in ("kinesis", "dynamodb")
-
-
-class _KinesisShardView:
-    """An append-only copy of one moto shard's record list, so a poll costs O(new records).
-
-    moto keeps records in an ordered dict, which cannot be indexed; this keeps a list beside it
-    and extends it from the end. Derived data only: never persisted.
-    """
-
-    def __init__(self) -> None:
-        self._shard: Any = None
-        self.records: list[Any] = []
-        self.sequences: list[int] = []
-
-    def sync(self, shard: Any) -> None:
-        count = len(shard.records)
-        if shard is not self._shard or count < len(self.records):
-            self._shard = shard
-            self.records = list(shard.records.values())
-            self.sequences = [int(r.sequence_number) for r in self.records]
-            return
-        fresh = count - len(self.records)
-        if fresh:
-            newest = reversed(shard.records.values())
-            added = [next(newest) for _ in range(fresh)][::-1]
-            self.records.extend(added)
-            self.sequences.extend(int(r.sequence_number) for r in added)
-
-    def after(self, checkpoint: int) -> Iterator[Any]:
-        start = bisect.bisect_right(self.sequences, checkpoint)
-        for index in range(start, len(self.records)):
-            yield self.records[index]
-
-
 class EventSourceMappings(Component):
     """Polls Kinesis and DynamoDB streams for the event source mappings moto stores."""
 
     name = "event_source_mappings"
     order = 40
-
-    _originals: dict[str, Any] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -152,21 +72,7 @@ class EventSourceMappings(Component):
     # -- lifecycle --------------------------------------------------------------------------
     def install(self, world: World) -> None:
         super().install(world)
-        originals = type(self)._originals
-        if originals:
-            return
-        originals["send_kinesis_message"] = LambdaBackend.send_kinesis_message
-        originals["send_dynamodb_items"] = LambdaBackend.send_dynamodb_items
-        originals["create_event_source_mapping"] = LambdaBackend.create_event_source_mapping
-        originals["get_configuration"] = EventSourceMapping.get_configuration
-        originals["update_event_source_mapping"] = LambdaBackend.update_event_source_mapping
-        # The poller delivers stream records; moto's immediate, per-record call is switched off.
-        # (Returning None also keeps moto from emptying the DynamoDB stream after the call.)
-        LambdaBackend.send_kinesis_message = _no_delivery  # type: ignore[method-assign]
-        LambdaBackend.send_dynamodb_items = _no_delivery  # type: ignore[method-assign]
-        LambdaBackend.create_event_source_mapping = _patched_create  # type: ignore[method-assign]
-        EventSourceMapping.get_configuration = _patched_get_configuration  # type: ignore[method-assign]
-        LambdaBackend.update_event_source_mapping = _patched_update  # type: ignore[method-assign]
+        install_patches()
 
     def start(self) -> None:
         self.spawn(self._reconcile_forever, "esm-reconcile")
@@ -188,7 +94,7 @@ class EventSourceMappings(Component):
         store = self._mappings_store
         changed = esm.uuid not in store
         entry = store.setdefault(esm.uuid, {"shards": {}, "last_result": "No records processed"})
-        source = _Source.find(esm.event_source_arn)
+        source = StreamSource.find(esm.event_source_arn)
         if source is None:
             return
         for shard_id in source.shard_ids():
@@ -225,15 +131,15 @@ class EventSourceMappings(Component):
         wanted: set[tuple[str, str]] = set()
         with self.world.lock:
             live_uuids: set[str] = set()
-            for esm in _all_mappings():
+            for esm in all_mappings():
                 live_uuids.add(esm.uuid)
-                if not _is_polled(esm):
+                if not is_polled(esm):
                     continue
                 # Mappings restored from before this component existed, or shards added since.
                 self.initialise_positions(esm)
                 if not esm.enabled:
                     continue
-                source = _Source.find(esm.event_source_arn)
+                source = StreamSource.find(esm.event_source_arn)
                 for shard_id in source.shard_ids() if source else []:
                     wanted.add((esm.uuid, shard_id))
             store = self._mappings_store
@@ -266,13 +172,13 @@ class EventSourceMappings(Component):
         assert self.world is not None
         world = self.world
         runtime = world.component("lambda")
-        view = _KinesisShardView()
+        view = KinesisShardView()
         attempts = 0
         limit: int | None = None  # smaller than BatchSize while bisecting a failing batch
         window_started: float | None = None
         while not world.stopping.is_set() and (uuid, shard_id) in self._wanted:
             with world.lock:
-                config = _config_of(uuid)
+                config = config_of(uuid)
                 if config is None:
                     return
                 batch = self._read_batch(config, shard_id, view, limit)
@@ -290,20 +196,8 @@ class EventSourceMappings(Component):
                     world.stopping.wait(min(POLL_INTERVAL, config.window))
                     continue
             window_started = None
-            payload = json.dumps({"Records": [record.event for record in batch]}).encode()
-            problem = _role_problem(config.function_arn, config.source_arn)
-            if problem:  # the execution role lost a read permission: retried until it is back
-                self._set_result(uuid, f"PROBLEM: {problem}")
-                world.stopping.wait(1.0)
-                continue
-            try:
-                invocation = runtime.invoke(config.function_arn, payload)  # type: ignore[attr-defined]
-            except FunctionNotFound:
-                self._set_result(uuid, "PROBLEM: Function not found")
-                world.stopping.wait(1.0)
-                continue
-            except UnsupportedRuntime as error:
-                self._set_result(uuid, f"PROBLEM: {error}")
+            invocation = self._invoke(runtime, config, batch)
+            if invocation is None:  # a PROBLEM: retried until it is solved
                 world.stopping.wait(1.0)
                 continue
             failed_at = self._first_failure(config, batch, invocation)
@@ -331,17 +225,32 @@ class EventSourceMappings(Component):
                 limit = max(1, len(failed) // 2)
             world.stopping.wait(min(MAX_BACKOFF, 0.1 * 2 ** (attempts - 1)))
 
+    def _invoke(self, runtime: Any, config: MappingConfig, batch: list[BatchRecord]) -> Invocation | None:
+        """Invoke the function with one batch; None (and a PROBLEM result) if it could not be called."""
+        payload = json.dumps({"Records": [record.event for record in batch]}).encode()
+        problem = role_problem(config.function_arn, config.source_arn)
+        if problem:  # the execution role lost a read permission: retried until it is back
+            self._set_result(config.uuid, f"PROBLEM: {problem}")
+            return None
+        try:
+            return runtime.invoke(config.function_arn, payload)
+        except FunctionNotFound:
+            self._set_result(config.uuid, "PROBLEM: Function not found")
+        except UnsupportedRuntime as error:
+            self._set_result(config.uuid, f"PROBLEM: {error}")
+        return None
+
     def _read_batch(
-        self, config: _Config, shard_id: str, view: _KinesisShardView, limit: int | None
-    ) -> list[_Record] | None:
+        self, config: MappingConfig, shard_id: str, view: KinesisShardView, limit: int | None
+    ) -> list[BatchRecord] | None:
         """Up to BatchSize records after the checkpoint (lock held); None if the source is gone."""
         entry = self._mappings_store.get(config.uuid)
-        source = _Source.find(config.source_arn)
+        source = StreamSource.find(config.source_arn)
         if entry is None or source is None or not source.has_shard(shard_id):
             return None
         checkpoint = entry["shards"].get(shard_id)
         size_limit = min(config.batch_size, limit or config.batch_size)
-        batch: list[_Record] = []
+        batch: list[BatchRecord] = []
         total = 0
         expired: int | None = None
         oldest_allowed = time.time() - config.max_age if config.max_age > 0 else None
@@ -356,7 +265,7 @@ class EventSourceMappings(Component):
                 continue
             if batch and total + record.size > MAX_EVENT_BYTES:
                 break
-            batch.append(_Record(record.sequence, record.event, record.size))
+            batch.append(BatchRecord(record.sequence, record.event, record.size))
             total += record.size
             if len(batch) >= size_limit:
                 break
@@ -370,7 +279,7 @@ class EventSourceMappings(Component):
         return batch
 
     @staticmethod
-    def _first_failure(config: _Config, batch: list[_Record], invocation: Any) -> int | None:
+    def _first_failure(config: MappingConfig, batch: list[BatchRecord], invocation: Any) -> int | None:
         """Index of the first record to retry, or None when the whole batch succeeded."""
         if invocation.function_error:
             return 0
@@ -412,319 +321,3 @@ class EventSourceMappings(Component):
             if entry is not None and entry.get("last_result") != result:
                 entry["last_result"] = result
                 self.world.mark_dirty()
-
-
-# -- sources -------------------------------------------------------------------------------
-@dataclass
-class _SourceRecord:
-    sequence: int
-    arrival: float
-    event: dict[str, Any]
-    size: int
-
-
-class _Source:
-    """A Kinesis stream or a DynamoDB stream, read straight from moto (lock held)."""
-
-    def __init__(self, arn: str, region: str, account_id: str) -> None:
-        self.arn = arn
-        self.region = region
-        self.account_id = account_id
-
-    @staticmethod
-    def find(arn: str) -> _Source | None:
-        parts = arn.split(":")
-        if len(parts) < 6:
-            return None
-        kind, region, account_id = parts[2], parts[3], parts[4]
-        try:
-            if kind == "kinesis":
-                source: _Source = _KinesisSource(arn, region, account_id)
-            elif kind == "dynamodb":
-                source = _DynamoDBSource(arn, region, account_id)
-            else:
-                return None
-        except LookupError:
-            return None
-        return source
-
-    def shard_ids(self) -> list[str]:
-        raise NotImplementedError
-
-    def has_shard(self, shard_id: str) -> bool:
-        return shard_id in self.shard_ids()
-
-    def latest(self, shard_id: str) -> int | None:
-        raise NotImplementedError
-
-    def before_timestamp(self, shard_id: str, timestamp: Any) -> int | None:
-        raise NotImplementedError
-
-    def records_after(
-        self, shard_id: str, checkpoint: int | None, view: _KinesisShardView, config: _Config
-    ) -> Iterator[_SourceRecord]:
-        raise NotImplementedError
-
-
-def _epoch(value: Any) -> float:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return float(value)
-
-
-class _KinesisSource(_Source):
-    def __init__(self, arn: str, region: str, account_id: str) -> None:
-        super().__init__(arn, region, account_id)
-        backend = World.backend("kinesis", account_id, region)
-        stream = backend.streams.get(arn.split("/", 1)[1]) if "/" in arn else None
-        if stream is None or stream.arn != arn:
-            raise LookupError(arn)
-        self.stream = stream
-
-    def shard_ids(self) -> list[str]:
-        return list(self.stream.shards)
-
-    def latest(self, shard_id: str) -> int | None:
-        shard = self.stream.shards[shard_id]
-        return int(shard.get_max_sequence_number()) if shard.records else None
-
-    def before_timestamp(self, shard_id: str, timestamp: Any) -> int | None:
-        moment = _epoch(timestamp)
-        last: int | None = None
-        for record in self.stream.shards[shard_id].records.values():
-            if record.created_at >= moment:
-                break
-            last = int(record.sequence_number)
-        return last
-
-    def records_after(
-        self, shard_id: str, checkpoint: int | None, view: _KinesisShardView, config: _Config
-    ) -> Iterator[_SourceRecord]:
-        view.sync(self.stream.shards[shard_id])
-        function_role = _function_role(config.function_arn)
-        for record in view.after(-1 if checkpoint is None else int(checkpoint)):
-            data = record.data
-            if isinstance(data, bytes):
-                data = base64.b64encode(data).decode()
-            sequence = str(record.sequence_number)
-            event = {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": record.partition_key,
-                    "sequenceNumber": sequence,
-                    "data": data,
-                    "approximateArrivalTimestamp": round(float(record.created_at), 3),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard_id}:{sequence}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": function_role,
-                "awsRegion": self.region,
-                "eventSourceARN": self.arn,
-            }
-            size = len(data) + len(record.partition_key) + 400
-            yield _SourceRecord(int(record.sequence_number), float(record.created_at), event, size)
-
-
-class _DynamoDBSource(_Source):
-    def __init__(self, arn: str, region: str, account_id: str) -> None:
-        super().__init__(arn, region, account_id)
-        table_name = arn.split(":", 5)[5].split("/")[1]
-        backend = World.backend("dynamodb", account_id, region)
-        table = backend.tables.get(table_name)
-        label = arn.rsplit("/", 1)[-1]
-        if table is None or table.stream_shard is None or table.latest_stream_label != label:
-            raise LookupError(arn)
-        self.shard = table.stream_shard
-
-    def shard_ids(self) -> list[str]:
-        return [self.shard.id]
-
-    def latest(self, shard_id: str) -> int | None:
-        if not self.shard.items:
-            return None
-        return self.shard.starting_sequence_number + len(self.shard.items) - 1
-
-    def before_timestamp(self, shard_id: str, timestamp: Any) -> int | None:
-        moment = _epoch(timestamp)
-        last: int | None = None
-        for index, item in enumerate(self.shard.items):
-            if _epoch(item.record["dynamodb"]["ApproximateCreationDateTime"]) >= moment:
-                break
-            last = self.shard.starting_sequence_number + index
-        return last
-
-    def records_after(
-        self, shard_id: str, checkpoint: int | None, view: _KinesisShardView, config: _Config
-    ) -> Iterator[_SourceRecord]:
-        first = self.shard.starting_sequence_number
-        start = 0 if checkpoint is None else max(0, int(checkpoint) - first + 1)
-        for index in range(start, len(self.shard.items)):
-            record = self.shard.items[index].to_json()
-            dynamodb = dict(record["dynamodb"])
-            arrival = _epoch(dynamodb.get("ApproximateCreationDateTime", time.time()))
-            dynamodb["ApproximateCreationDateTime"] = int(arrival)
-            event = {
-                "eventID": record["eventID"],
-                "eventName": record["eventName"],
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": self.region,
-                "dynamodb": dynamodb,
-                "eventSourceARN": self.arn,
-            }
-            size = int(dynamodb.get("SizeBytes", 0)) + 300
-            yield _SourceRecord(first + index, arrival, event, size)
-
-
-# -- moto lookups (lock held) -------------------------------------------------------------
-def _all_mappings() -> list[EventSourceMapping]:
-    found = []
-    for regions in World.backend_dicts()["lambda"].values():
-        for backend in regions.values():
-            found.extend(backend._event_source_mappings.values())
-    return found
-
-
-def _find_mapping(uuid: str) -> EventSourceMapping | None:
-    for esm in _all_mappings():
-        if esm.uuid == uuid:
-            return esm
-    return None
-
-
-def _function_role(function_arn: str) -> str:
-    parts = function_arn.split(":")
-    try:
-        backend = World.backend("lambda", parts[4], parts[3])
-        return backend.get_function(function_arn).role
-    except Exception:
-        return ""
-
-
-def _config_of(uuid: str) -> _Config | None:
-    esm = _find_mapping(uuid)
-    if esm is None or not esm.enabled:
-        return None
-    retries = esm.max_retry_attempts
-    max_age = esm.max_record_age
-    if max_age is None or int(max_age) < 0:
-        max_age = _retention_seconds(esm.event_source_arn)
-    return _Config(
-        uuid=esm.uuid,
-        function_arn=esm.function_arn,
-        source_arn=esm.event_source_arn,
-        region=esm.region,
-        batch_size=int(esm.batch_size or 100),
-        window=float(esm.max_batch_window or 0),
-        max_retries=-1 if retries is None else int(retries),
-        max_age=float(max_age),
-        bisect=bool(esm.bisect_on_error),
-        report_failures="ReportBatchItemFailures" in (esm.function_response_types or []),
-        filters=tuple(compile_pattern(f["Pattern"]) for f in _filters_of(esm.filter_criteria)),
-    )
-
-
-def _filters_of(criteria: Any) -> list[dict[str, Any]]:
-    return [f for f in ((criteria or {}).get("Filters") or []) if f.get("Pattern")]
-
-
-def _filter_view(event: dict[str, Any]) -> dict[str, Any]:
-    """What a filter pattern sees: Kinesis metadata with ``data`` decoded; DynamoDB records as they are."""
-    kinesis = event.get("kinesis")
-    if not isinstance(kinesis, dict):
-        return event
-    view = dict(kinesis)
-    # Not JSON: the raw base64 text stays, and patterns on data fields simply do not match.
-    with contextlib.suppress(ValueError):
-        view["data"] = json.loads(base64.b64decode(kinesis.get("data") or ""))
-    return view
-
-
-def _check_filters(spec: dict[str, Any]) -> None:
-    for index, item in enumerate(_filters_of(spec.get("FilterCriteria"))):
-        try:
-            validate(item["Pattern"])
-        except InvalidPatternError as error:
-            raise InvalidParameterValueException(
-                f"Invalid filter pattern definition at FilterCriteria.Filters[{index}]: {error}"
-            ) from None
-
-
-def _retention_seconds(arn: str) -> float:
-    source = _Source.find(arn)
-    if isinstance(source, _KinesisSource):
-        return float(source.stream.retention_period_hours) * 3600
-    return 24 * 3600.0
-
-
-# -- patches -------------------------------------------------------------------------------
-def _component() -> EventSourceMappings | None:
-    try:
-        component = current().components.get(EventSourceMappings.name)
-    except RuntimeError:
-        return None
-    return component if isinstance(component, EventSourceMappings) else None
-
-
-def _no_delivery(self: LambdaBackend, *args: Any, **kwargs: Any) -> None:
-    if _component() is None:
-        name = "send_kinesis_message" if "kinesis_stream" in kwargs else "send_dynamodb_items"
-        return EventSourceMappings._originals[name](self, *args, **kwargs)
-    return None
-
-
-def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> EventSourceMapping:
-    _check_filters(spec)
-    _check_role(self, spec)
-    esm = EventSourceMappings._originals["create_event_source_mapping"](self, spec)
-    component = _component()
-    if component is not None and _is_polled(esm):
-        component.initialise_positions(esm)
-    return esm
-
-
-def _patched_update(self: LambdaBackend, uuid: str, spec: dict[str, Any]) -> EventSourceMapping | None:
-    _check_filters(spec)
-    return EventSourceMappings._originals["update_event_source_mapping"](self, uuid, spec)
-
-
-def _patched_get_configuration(self: EventSourceMapping) -> dict[str, Any]:
-    config = EventSourceMappings._originals["get_configuration"](self)
-    component = _component()
-    if component is not None and _is_polled(self):
-        config["LastProcessingResult"] = component.last_result(self.uuid) or "No records processed"
-    return config
-
-
-def _role_problem(function_arn: str, source_arn: str) -> str | None:
-    """Lambda's complaint when the execution role may not read the stream (local_aws.iam), or None."""
-    from local_aws.iam import service_steps
-
-    role = _function_role(function_arn)
-    if not role or not _is_stream(source_arn):
-        return None
-    denied = service_steps.event_source_mapping(current(), role, source_arn)
-    if denied is None:
-        return None
-    return (
-        f"Cannot access stream {source_arn}. Please ensure the role can perform the GetRecords, "
-        f"GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM. ({denied.message})"
-    )
-
-
-def _is_stream(arn: str) -> bool:
-    return ":kinesis:" in arn or (":dynamodb:" in arn and "/stream/" in arn)
-
-
-def _check_role(backend: LambdaBackend, spec: dict[str, Any]) -> None:
-    """CreateEventSourceMapping checks that the function's role can read the stream, as Lambda does."""
-    source = str(spec.get("EventSourceArn") or "")
-    try:
-        function_arn = backend.get_function(spec.get("FunctionName", "")).function_arn
-    except Exception:  # moto answers an unknown function itself
-        return
-    problem = _role_problem(function_arn, source)
-    if problem:
-        raise InvalidParameterValueException(problem)
