@@ -16,6 +16,15 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.local_aws.athena_helpers import (
+    JSON_SERDE,
+    TEXT_INPUT_FORMAT,
+    add_partition,
+    create_table,
+    ndjson,
+    new_lake,
+    put_object,
+)
 from tests.support import unique, wait_until
 
 FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -55,51 +64,28 @@ ORDER_COLUMNS = [
 ]
 
 
-def _ndjson(rows: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(row) + "\n" for row in rows).encode()
-
-
 @pytest.fixture(scope="module")
 def lake(aws: Callable[..., Any]) -> dict[str, Any]:
     """A Glue database with a partitioned JSON orders table (one partition gzipped), and buckets."""
-    s3, glue = aws("s3"), aws("glue")
-    bucket, results, database = unique("lake"), unique("athena-results"), unique("sales").replace("-", "_")
-    s3.create_bucket(Bucket=bucket)
-    s3.create_bucket(Bucket=results)
-    glue.create_database(DatabaseInput={"Name": database})
-    glue.create_table(
-        DatabaseName=database,
-        TableInput={
-            "Name": "orders",
-            "TableType": "EXTERNAL_TABLE",
-            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-            "StorageDescriptor": {
-                "Columns": [{"Name": n, "Type": t} for n, t in ORDER_COLUMNS],
-                "Location": f"s3://{bucket}/orders/",
-                "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-                "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
-            },
-        },
+    lake = new_lake(aws, "sales")
+    create_table(
+        aws,
+        lake,
+        "orders",
+        ORDER_COLUMNS,
+        serde=JSON_SERDE,
+        partition_keys=[("dt", "string")],
+        input_format=TEXT_INPUT_FORMAT,
     )
     sizes: dict[str, int] = {}
     for dt, rows in ORDERS.items():
-        body = _ndjson(rows)
-        key = f"orders/dt={dt}/part-0.json"
+        body, name = ndjson(rows), "part-0.json"
         if dt == "2024-01-02":
-            body, key = gzip.compress(body), key + ".gz"
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-        sizes[dt] = len(body)
-        glue.create_partition(
-            DatabaseName=database,
-            TableName="orders",
-            PartitionInput={
-                "Values": [dt],
-                "StorageDescriptor": {"Location": f"s3://{bucket}/orders/dt={dt}/"},
-            },
-        )
+            body, name = gzip.compress(body), name + ".gz"
+        sizes[dt] = put_object(aws, lake, add_partition(aws, lake, "orders", "dt", dt) + name, body)
     # Hidden files are not data, as in Hive.
-    s3.put_object(Bucket=bucket, Key="orders/dt=2024-01-01/_SUCCESS", Body=b"")
-    return {"bucket": bucket, "results": results, "database": database, "sizes": sizes}
+    put_object(aws, lake, "orders/dt=2024-01-01/_SUCCESS", b"")
+    return {**lake, "sizes": sizes}
 
 
 def start(aws: Callable[..., Any], lake: dict[str, Any], sql: str, **kwargs: Any) -> str:
@@ -558,40 +544,25 @@ def _json_table(
 ) -> tuple[str, str]:
     """A partitioned JSON table of its own (partitions ``p=a`` and ``p=b``); returns (name, prefix)."""
     name = unique("events").replace("-", "_")
-    prefix = f"{name}/"
-    storage = {
-        "Columns": [{"Name": n, "Type": t} for n, t in columns],
-        "Location": f"s3://{lake['bucket']}/{prefix}",
-        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
-    }
-    glue = aws("glue")
-    glue.create_table(
-        DatabaseName=lake["database"],
-        TableInput={
-            "Name": name,
-            "TableType": "EXTERNAL_TABLE",
-            "PartitionKeys": [{"Name": "p", "Type": "string"}],
-            "StorageDescriptor": storage,
-        },
+    storage = create_table(
+        aws,
+        lake,
+        name,
+        columns,
+        serde=JSON_SERDE,
+        partition_keys=[("p", "string")],
+        input_format=TEXT_INPUT_FORMAT,
     )
     for value in ("a", "b"):
-        glue.create_partition(
-            DatabaseName=lake["database"],
-            TableName=name,
-            PartitionInput={
-                "Values": [value],
-                "StorageDescriptor": {**storage, "Location": f"s3://{lake['bucket']}/{prefix}p={value}/"},
-            },
-        )
-    return name, prefix
+        add_partition(aws, lake, name, "p", value, storage)
+    return name, f"{name}/"
 
 
 def test_an_overwritten_object_is_read_again(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
     s3, bucket = aws("s3"), lake["bucket"]
     table, prefix = _json_table(aws, lake, [("id", "int"), ("name", "string")])
-    first = _ndjson([{"id": 1, "name": "one"}, {"id": 2, "name": "two"}])
-    second = _ndjson([{"id": 3, "name": "three"}])
+    first = ndjson([{"id": 1, "name": "one"}, {"id": 2, "name": "two"}])
+    second = ndjson([{"id": 3, "name": "three"}])
     s3.put_object(Bucket=bucket, Key=f"{prefix}p=a/part-0", Body=first)
     s3.put_object(Bucket=bucket, Key=f"{prefix}p=b/part-0", Body=second)
     sql = f"SELECT id, name, p FROM {table} ORDER BY id"
@@ -605,12 +576,12 @@ def test_an_overwritten_object_is_read_again(aws: Callable[..., Any], lake: dict
             ["3", "three", "b"],
         ]
     # Same key, same size, other bytes: the new version is read.
-    same_size = _ndjson([{"id": 1, "name": "uno"}, {"id": 2, "name": "dos"}])
+    same_size = ndjson([{"id": 1, "name": "uno"}, {"id": 2, "name": "dos"}])
     assert len(same_size) == len(first)
     s3.put_object(Bucket=bucket, Key=f"{prefix}p=a/part-0", Body=same_size)
     assert query(aws, lake, sql)[1:] == [["1", "uno", "a"], ["2", "dos", "a"], ["3", "three", "b"]]
     # A longer version, read through a partition filter and through a view over the table.
-    longer = _ndjson([{"id": 1, "name": "eins"}, {"id": 2, "name": "zwei"}, {"id": 4, "name": "vier"}])
+    longer = ndjson([{"id": 1, "name": "eins"}, {"id": 2, "name": "zwei"}, {"id": 4, "name": "vier"}])
     s3.put_object(Bucket=bucket, Key=f"{prefix}p=a/part-0", Body=longer)
     pruned = run(aws, lake, f"SELECT count(*), max(name) FROM {table} WHERE p = 'a'")
     assert pruned["Statistics"]["DataScannedInBytes"] == len(longer)
@@ -623,7 +594,7 @@ def test_an_overwritten_object_is_read_again(aws: Callable[..., Any], lake: dict
         ["THREE"],
         ["VIER"],
     ]
-    s3.put_object(Bucket=bucket, Key=f"{prefix}p=b/part-0", Body=_ndjson([{"id": 3, "name": "drei"}]))
+    s3.put_object(Bucket=bucket, Key=f"{prefix}p=b/part-0", Body=ndjson([{"id": 3, "name": "drei"}]))
     assert query(aws, lake, f"SELECT name FROM {view} ORDER BY id")[1:] == [
         ["EINS"],
         ["ZWEI"],
@@ -636,9 +607,9 @@ def test_a_deleted_object_is_no_longer_read(aws: Callable[..., Any], lake: dict[
     s3, bucket = aws("s3"), lake["bucket"]
     table, prefix = _json_table(aws, lake, [("id", "int")])
     bodies = {
-        f"{prefix}p=a/part-0": _ndjson([{"id": 1}, {"id": 2}]),
-        f"{prefix}p=a/part-1": _ndjson([{"id": 3}]),
-        f"{prefix}p=b/part-0": _ndjson([{"id": 4}]),
+        f"{prefix}p=a/part-0": ndjson([{"id": 1}, {"id": 2}]),
+        f"{prefix}p=a/part-1": ndjson([{"id": 3}]),
+        f"{prefix}p=b/part-0": ndjson([{"id": 4}]),
     }
     for key, body in bodies.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)
@@ -667,7 +638,7 @@ def test_a_changed_table_definition_rereads_the_same_objects(
     s3, glue, bucket = aws("s3"), aws("glue"), lake["bucket"]
     table, prefix = _json_table(aws, lake, [("id", "string"), ("amount", "string")])
     s3.put_object(
-        Bucket=bucket, Key=f"{prefix}p=a/part-0", Body=_ndjson([{"id": 7, "amount": 1.5, "note": "x"}])
+        Bucket=bucket, Key=f"{prefix}p=a/part-0", Body=ndjson([{"id": 7, "amount": 1.5, "note": "x"}])
     )
     execution = run(aws, lake, f"SELECT * FROM {table}")
     result = aws("athena").get_query_results(QueryExecutionId=execution["QueryExecutionId"])
@@ -743,7 +714,7 @@ def test_concurrent_queries_over_objects_not_yet_read_agree(
     s3, bucket = aws("s3"), lake["bucket"]
     table, prefix = _json_table(aws, lake, [("id", "int")])
     for value, ids in (("a", range(0, 50)), ("b", range(50, 80))):
-        s3.put_object(Bucket=bucket, Key=f"{prefix}p={value}/part-0", Body=_ndjson([{"id": i} for i in ids]))
+        s3.put_object(Bucket=bucket, Key=f"{prefix}p={value}/part-0", Body=ndjson([{"id": i} for i in ids]))
     sqls = [
         f"SELECT count(*), sum(id) FROM {table}",
         f"SELECT count(*), sum(id) FROM {table} WHERE p = 'b'",

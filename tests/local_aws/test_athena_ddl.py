@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.local_aws.athena_helpers import new_lake, put_object
 from tests.local_aws.test_athena import rows_of
 from tests.local_aws.test_athena_writes import failed, run, select
 from tests.support import unique
@@ -15,22 +16,17 @@ from tests.support import unique
 @pytest.fixture(scope="module")
 def lake(aws: Callable[..., Any]) -> dict[str, Any]:
     """A partitioned CSV table whose partitions exist in S3 but not yet in Glue."""
-    s3, glue = aws("s3"), aws("glue")
-    bucket, results, database = unique("ddl-lake"), unique("ddl-results"), unique("ddl").replace("-", "_")
-    s3.create_bucket(Bucket=bucket)
-    s3.create_bucket(Bucket=results)
-    glue.create_database(DatabaseInput={"Name": database})
-    run_lake = {"bucket": bucket, "results": results, "database": database}
+    run_lake = new_lake(aws, "ddl")
     run(
         aws,
         run_lake,
         "CREATE EXTERNAL TABLE events (id int, kind string) PARTITIONED BY (dt string) "
-        f"ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://{bucket}/events/' "
+        f"ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://{run_lake['bucket']}/events/' "
         "TBLPROPERTIES ('classification' = 'csv')",
     )
     for dt, body in (("2024-01-01", b"1,a\n2,b\n"), ("2024-01-02", b"3,c\n")):
-        s3.put_object(Bucket=bucket, Key=f"events/dt={dt}/part-0.csv", Body=body)
-    s3.put_object(Bucket=bucket, Key="events/not-a-partition/x.csv", Body=b"9,z\n")
+        put_object(aws, run_lake, f"events/dt={dt}/part-0.csv", body)
+    put_object(aws, run_lake, "events/not-a-partition/x.csv", b"9,z\n")
     return run_lake
 
 

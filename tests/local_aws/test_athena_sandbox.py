@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.local_aws.athena_helpers import create_table, new_lake, put_object
 from tests.local_aws.test_athena import finish, query
 from tests.support import unique
 
@@ -28,28 +29,10 @@ ENVIRON_MARK = "PATH="
 @pytest.fixture(scope="module")
 def lake(aws: Callable[..., Any]) -> dict[str, Any]:
     """A Glue database with one small CSV table, and a results bucket."""
-    s3, glue = aws("s3"), aws("glue")
-    bucket, results, database = unique("sbx-lake"), unique("sbx-results"), unique("sbx").replace("-", "_")
-    s3.create_bucket(Bucket=bucket)
-    s3.create_bucket(Bucket=results)
-    glue.create_database(DatabaseInput={"Name": database})
-    glue.create_table(
-        DatabaseName=database,
-        TableInput={
-            "Name": "items",
-            "TableType": "EXTERNAL_TABLE",
-            "StorageDescriptor": {
-                "Columns": [{"Name": "id", "Type": "int"}, {"Name": "name", "Type": "string"}],
-                "Location": f"s3://{bucket}/items/",
-                "SerdeInfo": {
-                    "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
-                    "Parameters": {"field.delim": ","},
-                },
-            },
-        },
-    )
-    s3.put_object(Bucket=bucket, Key="items/part-0.csv", Body=b"1,lamp\n2,desk\n")
-    return {"bucket": bucket, "results": results, "database": database}
+    lake = new_lake(aws, "sbx")
+    create_table(aws, lake, "items", [("id", "int"), ("name", "string")])
+    put_object(aws, lake, "items/part-0.csv", b"1,lamp\n2,desk\n")
+    return lake
 
 
 @pytest.fixture(scope="module")

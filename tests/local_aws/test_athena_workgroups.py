@@ -10,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_aws.components.athena import ENV_QUERY_TIMEOUT, AthenaComponent
+from tests.local_aws.athena_helpers import add_partition, create_table, new_lake, put_object
 from tests.local_aws.test_athena import SLOW_QUERY, finish
 from tests.support import unique, wait_until
 
@@ -20,48 +21,21 @@ OBJECT_BYTES = 6_000_000  # one partition's object: one is under the cutoff, two
 @pytest.fixture(scope="module")
 def lake(aws: Callable[..., Any]) -> dict[str, Any]:
     """A text table with two partitions of ~6 MB each, and a workgroup with a 10 MB cutoff per query."""
-    s3, glue, athena = aws("s3"), aws("glue"), aws("athena")
-    bucket, results, database = unique("wg-lake"), unique("wg-results"), unique("wg").replace("-", "_")
-    s3.create_bucket(Bucket=bucket)
-    s3.create_bucket(Bucket=results)
-    glue.create_database(DatabaseInput={"Name": database})
-    glue.create_table(
-        DatabaseName=database,
-        TableInput={
-            "Name": "events",
-            "PartitionKeys": [{"Name": "day", "Type": "string"}],
-            "StorageDescriptor": {
-                "Columns": [{"Name": "id", "Type": "int"}, {"Name": "kind", "Type": "string"}],
-                "Location": f"s3://{bucket}/events/",
-                "SerdeInfo": {
-                    "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
-                    "Parameters": {"field.delim": ","},
-                },
-            },
-        },
-    )
+    lake = new_lake(aws, "wg")
+    create_table(aws, lake, "events", [("id", "int"), ("kind", "string")], partition_keys=[("day", "string")])
     line = b"1,click\n"
     for day in ("d1", "d2"):
-        s3.put_object(
-            Bucket=bucket, Key=f"events/day={day}/part-0.csv", Body=line * (OBJECT_BYTES // len(line))
-        )
-        glue.create_partition(
-            DatabaseName=database,
-            TableName="events",
-            PartitionInput={
-                "Values": [day],
-                "StorageDescriptor": {"Location": f"s3://{bucket}/events/day={day}/"},
-            },
-        )
+        prefix = add_partition(aws, lake, "events", "day", day)
+        put_object(aws, lake, prefix + "part-0.csv", line * (OBJECT_BYTES // len(line)))
     workgroup = unique("capped")
-    athena.create_work_group(
+    aws("athena").create_work_group(
         Name=workgroup,
         Configuration={
-            "ResultConfiguration": {"OutputLocation": f"s3://{results}/capped/"},
+            "ResultConfiguration": {"OutputLocation": f"s3://{lake['results']}/capped/"},
             "BytesScannedCutoffPerQuery": CUTOFF,
         },
     )
-    return {"bucket": bucket, "results": results, "database": database, "workgroup": workgroup}
+    return {**lake, "workgroup": workgroup}
 
 
 def start(aws: Callable[..., Any], lake: dict[str, Any], sql: str, workgroup: str | None = None) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from tests.local_aws.athena_helpers import create_table, new_lake, put_object
 from tests.local_aws.test_athena import finish, rows_of
 from tests.support import unique
 
@@ -18,33 +19,10 @@ from tests.support import unique
 @pytest.fixture(scope="module")
 def lake(aws: Callable[..., Any]) -> dict[str, Any]:
     """A Glue database with a small CSV table of orders, a lake bucket and a results bucket."""
-    s3, glue = aws("s3"), aws("glue")
-    bucket, results, database = unique("wr-lake"), unique("wr-results"), unique("wr").replace("-", "_")
-    s3.create_bucket(Bucket=bucket)
-    s3.create_bucket(Bucket=results)
-    glue.create_database(DatabaseInput={"Name": database})
-    glue.create_table(
-        DatabaseName=database,
-        TableInput={
-            "Name": "orders",
-            "TableType": "EXTERNAL_TABLE",
-            "StorageDescriptor": {
-                "Columns": [
-                    {"Name": "id", "Type": "int"},
-                    {"Name": "item", "Type": "string"},
-                    {"Name": "dt", "Type": "string"},
-                ],
-                "Location": f"s3://{bucket}/orders/",
-                "SerdeInfo": {
-                    "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
-                    "Parameters": {"field.delim": ","},
-                },
-            },
-        },
-    )
-    body = b"1,lamp,2024-01-01\n2,desk,2024-01-01\n3,pen,2024-01-02\n"
-    s3.put_object(Bucket=bucket, Key="orders/part-0.csv", Body=body)
-    return {"bucket": bucket, "results": results, "database": database}
+    lake = new_lake(aws, "wr")
+    create_table(aws, lake, "orders", [("id", "int"), ("item", "string"), ("dt", "string")])
+    put_object(aws, lake, "orders/part-0.csv", b"1,lamp,2024-01-01\n2,desk,2024-01-01\n3,pen,2024-01-02\n")
+    return lake
 
 
 def start(aws: Callable[..., Any], lake: dict[str, Any], sql: str) -> str:
