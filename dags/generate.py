@@ -14,5 +14,6 @@ _settings = Settings.from_env()
 for _definition in PIPELINES.values():
     try:
         globals()[generate.dag_id(_definition)] = generate.build(_definition, _settings)
+        globals()[generate.follower_dag_id(_definition)] = generate.build_follower(_definition, _settings)
     except PipelineDefinitionError:
         continue  # one bad definition keeps only its own DAG out; dags/pipeline_definitions.py names it

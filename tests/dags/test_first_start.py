@@ -1,0 +1,78 @@
+"""A first start is green: an unprovisioned pipeline's hourly run is skipped, and generate leads to its report.
+
+The hourly run of a pipeline nobody has provisioned yet ends with every task after
+``check_provisioned`` skipped (no failure, so no alert); once provisioned, a generate run with the
+form's defaults records the hour it wrote into on its Asset, which the follower DAG turns into the
+hourly run of that hour (the scheduler's own run id, so a skipped scheduled run is reset).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pendulum
+import pytest
+
+from tests.airflow_harness import deployed_pipeline, run_dag, task_states
+
+pytestmark = pytest.mark.slow
+
+
+def previous_hour_end() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def test_hourly_run_of_an_unprovisioned_pipeline_is_skipped_not_failed(local_aws, caplog):
+    with deployed_pipeline(local_aws.endpoint_url) as pipeline:
+        dag = pipeline["dags"]["sales_orders_hourly"]
+        with caplog.at_level(logging.WARNING, logger="cdc_pipeline.hourly"):
+            run = run_dag(dag, logical_date=previous_hour_end())
+    states = task_states(run)
+    assert str(run.state) == "success", states
+    assert states.pop("check_provisioned") == "success"
+    assert states and set(states.values()) == {"skipped"}, states
+    message = " ".join(record.getMessage() for record in caplog.records)
+    assert "not provisioned yet" in message and "trigger the DAG sales_orders_provision" in message, message
+
+
+def test_generate_defaults_write_the_hour_just_ended_and_name_it_on_the_asset(local_aws):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with deployed_pipeline(local_aws.endpoint_url, provision="sales_orders") as pipeline:
+        started = datetime.now(UTC)
+        run = run_dag(pipeline["dags"]["sales_orders_generate"], conf={"orders": 5})
+        assert str(run.state) == "success", task_states(run)
+    end = started.replace(minute=0, second=0, microsecond=0)
+    with create_session() as session:
+        event = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri == "cdc-lake://sales_orders/generated", AssetEvent.source_run_id == run.run_id)
+            .one()
+        )
+        hours = event.extra["hours"]
+    assert hours == [[(end - timedelta(hours=1)).isoformat(), end.isoformat()]]
+
+
+def test_the_follower_triggers_the_run_the_scheduler_would_have_made():
+    from airflow.timetables.interval import CronDataIntervalTimetable
+    from airflow.utils.types import DagRunType
+    from cdc_pipeline.workflows.generate import hourly_trigger, hours_of_window
+
+    hours = hours_of_window(["2026-11-30T02:00:00.000Z", "2026-11-30T04:00:00.000Z"])
+    assert hours == [
+        ["2026-11-30T02:00:00+00:00", "2026-11-30T03:00:00+00:00"],
+        ["2026-11-30T03:00:00+00:00", "2026-11-30T04:00:00+00:00"],
+    ]
+    assert hours_of_window(None) == []
+    timetable = CronDataIntervalTimetable("0 * * * *", timezone="UTC")
+    start = pendulum.datetime(2026, 11, 30, 3, tz="UTC")
+    interval = timetable.infer_manual_data_interval(run_after=start + timedelta(hours=1))
+    scheduled = timetable.generate_run_id(
+        run_type=DagRunType.SCHEDULED, run_after=interval.end, data_interval=interval
+    )
+    trigger = hourly_trigger(*hours[1])
+    assert trigger["trigger_run_id"] == scheduled
+    assert datetime.fromisoformat(trigger["logical_date"]) == interval.start
