@@ -27,7 +27,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from local_aws.athena_engine import cache, projection, sandbox
+from local_aws.athena_engine import cache, information_schema, projection, sandbox
 from local_aws.athena_engine.cache import ObjectKey
 from local_aws.athena_engine.catalog import Catalog, CatalogError, Partition, TableDef, split_s3_uri
 from local_aws.athena_engine.errors import BYTES_SCANNED_EXCEEDED, EngineError
@@ -77,6 +77,7 @@ class Binder:
     _schema_only: bool
     _pinned: list[str]
     _sql: str | None
+    rows_read: int = 0  # rows of the tables' objects read (GetQueryRuntimeStatistics' InputRows)
 
     def _duck_name(self, kind: str, name: str) -> str:
         self._counter += 1
@@ -96,6 +97,13 @@ class Binder:
             catalog_name = node.catalog.lower() if node.catalog else "awsdatacatalog"
             if catalog_name != "awsdatacatalog":
                 raise EngineError("CATALOG_NOT_FOUND", f"Catalog '{catalog_name}' does not exist")
+            if information_schema.is_reference(node.db, database):
+                duck = information_schema.load(
+                    self._con, self.catalog, node.name, self._duck_name("information_schema", node.name)
+                )
+                alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+                node.replace(exp.Table(this=exp.to_identifier(duck, quoted=True), alias=alias))
+                continue
             try:
                 references.append((node, self.catalog.get_table(node.db or database, node.name)))
             except CatalogError as error:
@@ -289,6 +297,7 @@ class Binder:
                 files.append(DataFile(uri=uri, local_path=path, partition_values=values))
         # The query's database reads no file: the loader parses the copies, the rows come as Arrow.
         read = self._read_files(table, files)
+        self.rows_read += sum(int(rows.num_rows) for rows in read.values())
         duck_name = self._duck_name("table", table.name)
         create_snapshot(
             self._con, duck_name, table, [(read[f.local_path], f.partition_values) for f in files]
@@ -356,6 +365,7 @@ class Binder:
                 objects.put(key, rows)
                 parts[index] = (rows, parts[index][1])
                 part_keys[index] = key
+        self.rows_read += sum(int(rows.num_rows) for rows, _ in parts)
         snapshots = cache.snapshots()
         snapshot_key = (
             schema,

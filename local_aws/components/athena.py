@@ -428,9 +428,10 @@ class AthenaComponent(Component):
             self._connections.pop(execution_id, None)
             self._cancel_events.pop(execution_id, None)
             output_location = record["OutputLocation"]
+        output_bytes = 0
         if outcome is not None and not cancelled.is_set():  # (a timed-out query is cancelled too)
             try:
-                self._write_results(catalog, output_location, outcome)
+                output_bytes = self._write_results(catalog, output_location, outcome)
             except Exception as error:
                 bucket = split_s3_uri(output_location)[0]
                 self.log.debug("writing results of %s failed: %s", execution_id, error)
@@ -440,6 +441,13 @@ class AthenaComponent(Component):
                     error_type=401,
                     category=1,
                 )
+        with self.world.lock:
+            # GetQueryRuntimeStatistics' Rows: what the tables gave and what the results hold.
+            record.update(
+                InputRows=engine.rows_read,
+                OutputRows=len(outcome.rows) if outcome is not None and failure is None else 0,
+                OutputBytes=output_bytes if failure is None else 0,
+            )
         self._finish(execution_id, outcome, failure, engine_millis, engine.data_scanned)
 
     def _finish(
@@ -485,15 +493,19 @@ class AthenaComponent(Component):
                 }
             self.world.mark_dirty()
 
-    def _write_results(self, catalog: Catalog, output_location: str, outcome: Outcome) -> None:
+    def _write_results(self, catalog: Catalog, output_location: str, outcome: Outcome) -> int:
+        """Write the result file (and its metadata); returns the result file's size in bytes."""
         if not catalog.bucket_exists(output_location):
             raise CatalogError("NO_BUCKET", output_location)
         if output_location.endswith(".csv"):
             header = [c["Name"] for c in outcome.column_info]
-            catalog.put_object(output_location, to_csv(header, outcome.rows))
+            body = to_csv(header, outcome.rows)
+            catalog.put_object(output_location, body)
             catalog.put_object(output_location + ".metadata", json.dumps(outcome.column_info).encode("utf-8"))
             rows = [list(header), *outcome.rows]
         else:
-            catalog.put_object(output_location, to_text(outcome.rows))
-            rows = parse_text(to_text(outcome.rows))
+            body = to_text(outcome.rows)
+            catalog.put_object(output_location, body)
+            rows = parse_text(body)
         self._remember(output_location.rsplit("/", 1)[-1].rsplit(".", 1)[0], rows)
+        return len(body)

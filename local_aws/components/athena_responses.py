@@ -6,6 +6,8 @@ methods for the query-execution calls are replaced by the handlers here (`patch_
 
 LIMITATIONS: ListQueryExecutions' NextToken is a plain offset (Athena's is opaque); paging tokens of
 GetQueryResults are base64 JSON naming the query, checked but not signed.
+GetQueryRuntimeStatistics has no OutputStage (no query plan); its InputRows counts the rows of the
+objects read (before any WHERE), InputBytes is DataScannedInBytes, OutputBytes the result file's size.
 """
 
 from __future__ import annotations
@@ -106,6 +108,29 @@ def execution_shape(record: dict[str, Any]) -> dict[str, Any]:
     if record["ExecutionParameters"] is not None:
         execution["ExecutionParameters"] = record["ExecutionParameters"]
     return execution
+
+
+def runtime_statistics(record: dict[str, Any]) -> dict[str, Any]:
+    """GetQueryRuntimeStatistics: the timeline of GetQueryExecution's statistics and the row counts."""
+    timings = execution_shape(record)["Statistics"]
+    timeline = {
+        key: timings[key]
+        for key in (
+            "QueryQueueTimeInMillis",
+            "ServicePreProcessingTimeInMillis",
+            "QueryPlanningTimeInMillis",
+            "EngineExecutionTimeInMillis",
+            "ServiceProcessingTimeInMillis",
+            "TotalExecutionTimeInMillis",
+        )
+    }
+    rows = {
+        "InputRows": record.get("InputRows", 0),
+        "InputBytes": record["DataScannedInBytes"],
+        "OutputBytes": record.get("OutputBytes", 0),
+        "OutputRows": record.get("OutputRows", 0),
+    }
+    return {"QueryRuntimeStatistics": {"Timeline": timeline, "Rows": rows}}
 
 
 def results_page(
@@ -221,6 +246,15 @@ def _get_query_results(self: Any) -> Any:
     return json.dumps(answer)
 
 
+def _get_query_runtime_statistics(self: Any) -> Any:
+    try:
+        record = _component().record(self.current_account, self.region, self._get_param("QueryExecutionId"))
+        answer = runtime_statistics(record)
+    except AthenaRequestError as error:
+        return _invalid(str(error))
+    return json.dumps(answer)
+
+
 def _stop_query_execution(self: Any) -> Any:
     try:
         _component().stop_query(self.current_account, self.region, self._get_param("QueryExecutionId"))
@@ -244,6 +278,7 @@ _PATCHES = {
     "get_query_execution": _get_query_execution,
     "batch_get_query_execution": _batch_get_query_execution,
     "get_query_results": _get_query_results,
+    "get_query_runtime_statistics": _get_query_runtime_statistics,
     "stop_query_execution": _stop_query_execution,
     "list_query_executions": _list_query_executions,
     "get_work_group": _get_work_group,
