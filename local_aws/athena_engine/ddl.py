@@ -6,7 +6,7 @@ ViewOriginalText); CREATE EXTERNAL TABLE and DROP TABLE change only the catalog,
 external tables.
 
 Also CREATE DATABASE / DROP DATABASE [CASCADE], SHOW CREATE TABLE / VIEW and SHOW TBLPROPERTIES.
-CREATE TABLE with ``table_type='ICEBERG'`` is refused (NOT_SUPPORTED) until Iceberg lands.
+CREATE TABLE with ``table_type='ICEBERG'`` makes an Iceberg table (`iceberg`, through pyiceberg).
 
 LIMITATIONS: SHOW and DESCRIBE answer in Hive's plain-text layout without comments (DESCRIBE's
 ColumnInfo names col_name, data_type and comment while each row is one tab-separated cell, as
@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from local_aws.athena_engine.binding import Binder, decode_view, raise_iceberg
+from local_aws.athena_engine.binding import Binder, decode_view
 from local_aws.athena_engine.catalog import CatalogError, TableDef
 from local_aws.athena_engine.errors import EngineError, Outcome
 from local_aws.athena_engine.rewrite import READ_DIALECT, name_output_columns, trino_fixups
@@ -159,8 +159,9 @@ class DdlStatements(Binder):
                 location = prop.this.name
             elif isinstance(prop, exp.Property):
                 parameters[prop.name] = prop.text("value")
-        if parameters.get("table_type", "").upper() == "ICEBERG":
-            raise_iceberg("CREATE TABLE with table_type='ICEBERG'")
+        if parameters.get("table_type", "").upper() == "ICEBERG":  # pyiceberg writes it (`iceberg`)
+            defs = [c for c in schema.expressions if isinstance(c, exp.ColumnDef)]
+            return self._create_iceberg(statement, parameters, location, defs)  # type: ignore[attr-defined]
         table_input = {
             "Name": name,
             "TableType": "EXTERNAL_TABLE",

@@ -2,7 +2,9 @@
 
 One module per statement family, each a mixin over `binding.Binder` (the one path from a catalog
 name to rows: binding, pruning, loading, billing): `query` (SELECT), `ddl` (CREATE/DROP/SHOW/
-DESCRIBE), `writes` (CTAS, INSERT INTO, UNLOAD), `alter` (MSCK REPAIR, ALTER TABLE). This module parses, gates and dispatches; `errors` holds the codes every family shares.
+DESCRIBE), `writes` (CTAS, INSERT INTO, UNLOAD), `alter` (MSCK REPAIR, ALTER TABLE), and the Iceberg
+family (`iceberg` reads and CREATE, `iceberg_dml` INSERT/CTAS/MERGE/UPDATE/DELETE,
+`iceberg_maintenance` OPTIMIZE/VACUUM/ADD COLUMNS; listed first so that it binds Iceberg tables). This module parses, gates and dispatches; `errors` holds the codes every family shares.
 
 What the sandbox guarantees: Athena SQL reaches only the Glue catalog's tables and views (and
 UNNEST, VALUES, CTEs in scope) and Trino's functions; never a host file, a URL, an engine setting,
@@ -38,7 +40,6 @@ from sqlglot import exp
 
 from local_aws.athena_engine import cache, sandbox
 from local_aws.athena_engine.alter import TableMaintenance, is_alter_table
-from local_aws.athena_engine.binding import raise_iceberg
 from local_aws.athena_engine.catalog import Catalog, CatalogError
 from local_aws.athena_engine.ddl import DdlStatements
 from local_aws.athena_engine.errors import (
@@ -51,6 +52,7 @@ from local_aws.athena_engine.errors import (
     error_type,
     translate_duckdb_error,
 )
+from local_aws.athena_engine.iceberg_maintenance import IcebergMaintenance, is_maintenance
 from local_aws.athena_engine.loading import LoadError
 from local_aws.athena_engine.query import QueryStatements
 from local_aws.athena_engine.rewrite import READ_DIALECT, substitute_parameters
@@ -93,7 +95,7 @@ def classify(sql: str) -> tuple[str, str]:
     return "DDL", f"{first}_{obj}"
 
 
-class QueryEngine(QueryStatements, DdlStatements, HiveWrites, TableMaintenance):
+class QueryEngine(IcebergMaintenance, QueryStatements, DdlStatements, HiveWrites, TableMaintenance):
     """Runs one statement on a DuckDB connection of its own (a cursor of the shared database, see `cache`)."""
 
     def __init__(
@@ -147,9 +149,10 @@ class QueryEngine(QueryStatements, DdlStatements, HiveWrites, TableMaintenance):
                 return self._show(show.group(1).strip().rstrip(";").strip())
             except CatalogError as error:
                 raise EngineError(error.code, str(error).split(": ", 1)[-1]) from error
-        _refuse_iceberg_statements(sql)
         wrapped = _WRAPPERS.match(sql)
         try:
+            if is_maintenance(sql):  # OPTIMIZE / VACUUM, read by their own grammar (`iceberg_maintenance`)
+                return self._iceberg_maintenance(sql)
             # Catalog-only maintenance, read by its own grammar (see `alter`).
             if wrapped and wrapped.group("word").upper() == "MSCK":
                 return self._msck(wrapped.group("rest"))
@@ -253,6 +256,12 @@ class QueryEngine(QueryStatements, DdlStatements, HiveWrites, TableMaintenance):
             raise EngineError("NOT_SUPPORTED", f"CREATE {kind} is not supported by local_aws")
         if isinstance(statement, exp.Insert):
             return self._insert(statement)
+        if isinstance(statement, exp.Merge):  # Iceberg row-level changes (`iceberg_dml`)
+            return self._merge(statement)
+        if isinstance(statement, exp.Update):
+            return self._update(statement)
+        if isinstance(statement, exp.Delete):
+            return self._delete(statement)
         if isinstance(statement, exp.Drop):
             return self._drop(statement)
         if isinstance(statement, exp.Describe):
@@ -272,13 +281,3 @@ _UNLOAD = re.compile(
     r"\s*(?:WITH\s*\((?P<props>.*)\))?\s*;?\s*$",
     re.I | re.S,
 )
-_ICEBERG_ONLY = re.compile(
-    r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(MERGE|UPDATE|DELETE|OPTIMIZE|VACUUM)\b", re.I | re.S
-)
-
-
-def _refuse_iceberg_statements(sql: str) -> None:
-    """MERGE, UPDATE, DELETE, OPTIMIZE and VACUUM are Iceberg statements in Athena: refuse them clearly."""
-    match = _ICEBERG_ONLY.match(sql)
-    if match:
-        raise_iceberg(f"{match.group(1).upper()} (which Athena runs on Iceberg tables only)")

@@ -182,7 +182,7 @@ def is_cte_reference(table: exp.Table) -> bool:
 
 
 # -- the pieces -----------------------------------------------------------------------------------
-_STATEMENTS = (exp.Query, exp.Values, exp.Create, exp.Drop, exp.Describe, exp.Insert)
+_STATEMENTS = (exp.Query, exp.Values, exp.Create, exp.Drop, exp.Describe, exp.Insert, exp.Merge, exp.Update, exp.Delete)
 # Nodes that are Trino syntax rather than a function looked up by name.
 _SYNTAX = (
     exp.Unnest, exp.Struct, exp.Array, exp.Case, exp.Cast, exp.TryCast, exp.Extract, exp.Exists, exp.Any, exp.All
@@ -214,6 +214,8 @@ def _check_relation(node: exp.Table, sql: str | None) -> None:
 def _check_function(node: exp.Func, sql: str | None) -> None:
     if isinstance(node.parent, exp.Table) and node.parent.this is node:
         return  # a relation: `_check_relation` judges it
+    if node.find_ancestor(exp.PartitionedByProperty) is not None:
+        return  # an Iceberg partition transform (day(ts), bucket(16, id)): a name, never evaluated
     if isinstance(node, _SYNTAX):
         return
     name = _function_name(node)

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-from local_aws.athena_engine.binding import Binder, check_supported, raise_iceberg
+from local_aws.athena_engine.binding import Binder, check_supported
 from local_aws.athena_engine.catalog import CatalogError, TableDef, split_s3_uri
 from local_aws.athena_engine.errors import EngineError, Outcome
 from local_aws.athena_engine.rendering import render
@@ -59,6 +59,8 @@ FORMATS = {
     "JSON": (JSON_SERDE, TEXT_INPUT, TEXT_OUTPUT),
     "TEXTFILE": (TEXT_SERDE, TEXT_INPUT, TEXT_OUTPUT),
 }
+# CTAS properties of Iceberg tables (`iceberg_dml`), refused for Hive ones there.
+ICEBERG_PROPERTIES = {"partitioning", "vacuum_max_snapshot_age_seconds", "vacuum_min_snapshots_to_retain"}
 _KNOWN_ELSEWHERE = ("ORC", "AVRO", "ION")  # Athena writes these; local_aws does not yet
 _PARQUET_CODECS = {"GZIP": "gzip", "SNAPPY": "snappy", "ZSTD": "zstd", "LZ4": "lz4", "NONE": "none"}
 _CTAS_PROPERTIES = {
@@ -78,9 +80,11 @@ class HiveWrites(Binder):
     def _ctas(self, statement: exp.Create) -> Outcome:
         target = statement.this
         database, name = (target.db or self.database).lower(), target.name.lower()
-        props = _ctas_properties(statement)
+        props = _ctas_properties(statement, extra=ICEBERG_PROPERTIES)
         if props.get("table_type", "HIVE").upper() == "ICEBERG":
-            raise_iceberg("CREATE TABLE AS SELECT with table_type='ICEBERG'")
+            return self._ctas_iceberg(statement, database, name, props)  # type: ignore[attr-defined]
+        for key in sorted(ICEBERG_PROPERTIES & props.keys()):
+            raise EngineError("INVALID_TABLE_PROPERTY", f"Catalog 'awsdatacatalog' table property '{key}' does not exist")
         fmt = _format(props.get("format", "PARQUET"))
         codec = _codec(fmt, props.get("write_compression"))
         if "bucketed_by" in props:
@@ -145,6 +149,8 @@ class HiveWrites(Binder):
         table = self.catalog.get_table(target.db or self.database, target.name)
         if table.is_view:
             raise EngineError("NOT_SUPPORTED", "Inserting into views is not supported")
+        if table.parameters.get("table_type", "").upper() == "ICEBERG":
+            return self._insert_iceberg(table, named, statement)  # type: ignore[attr-defined]
         check_supported(table)
         fmt = _table_format_name(table)
         all_columns = [n for n, _ in table.columns + table.partition_keys]
