@@ -23,6 +23,8 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
+from cdc_pipeline import report_checks
+
 log = logging.getLogger(__name__)
 
 
@@ -207,6 +209,7 @@ def publish(
     bucket: str,
     local_root: str | None = None,
     charts: Mapping[str, list[tuple[str, bytes]]] | None = None,
+    checks: list[dict[str, Any]] | None = None,
 ) -> PublishedReport:
     """Write the hour's report to S3 (replacing any earlier one) and, if asked, to a local folder."""
     prefix = report_prefix(dataset, hour)
@@ -216,8 +219,10 @@ def publish(
     for pictures in charts.values():
         files.update(dict(pictures))
     images = {name: [filename for filename, _ in pictures] for name, pictures in charts.items()}
+    if checks is not None:  # the hour's check results, on top of the page (cdc_pipeline.report_checks)
+        summary["checks"] = report_checks.summary(checks)
     files["summary.json"] = json.dumps(summary, indent=2, sort_keys=True).encode()
-    files["index.html"] = render_html(tables, summary, images).encode()
+    files["index.html"] = report_checks.insert_section(render_html(tables, summary, images), checks).encode()
 
     _empty_prefix(s3, bucket, prefix)
     for filename, body in files.items():

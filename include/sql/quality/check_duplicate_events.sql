@@ -1,4 +1,4 @@
--- Did any change of this hour survive deduplication more than once? (reads the deduplicated view, not the raw table: see below)
+-- Did any change of this hour survive deduplication more than once? Fails when the deduplicated view holds a change (key + sequence number) more than once. (Reads the deduplicated view, not the raw table: see below.)
 --
 -- A change is identified by the stream's own identity, the item key plus the stream sequence number
 -- (one item's changes share a shard, and its sequence numbers only grow), never by event_id: a replay

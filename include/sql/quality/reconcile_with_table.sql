@@ -1,4 +1,4 @@
--- Does the lake, as of a watermark both it and DynamoDB have passed, hold DynamoDB's items and every change of its stream?
+-- Does the lake, as of a watermark both it and DynamoDB have passed, hold DynamoDB's items and every change of its stream? Fails when the item counts differ or a stream change is missing from the lake.
 --
 -- The table's side comes from the task dynamodb_as_of_watermark (DynamoDB has no time travel: it
 -- rebuilds the table's state at the watermark from a scan and the stream; see the module docstring of

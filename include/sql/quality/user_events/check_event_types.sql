@@ -1,4 +1,4 @@
--- Is every event of this hour one of the known types (page_view, search, add_to_cart, purchase, login, logout)?
+-- Is every event of this hour one of the known types (page_view, search, add_to_cart, purchase, login, logout)? Fails when an event's type is NULL or unknown.
 SELECT
     count_if(event_type IS NULL
         OR event_type NOT IN ('page_view', 'search', 'add_to_cart', 'purchase', 'login', 'logout')) = 0 AS passed,

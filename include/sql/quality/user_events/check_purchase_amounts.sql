@@ -1,4 +1,4 @@
--- Does every purchase of this hour have a positive amount (at most max_purchase_amount), and no other event any amount?
+-- Does every purchase of this hour have a positive amount (at most max_purchase_amount), and no other event any amount? Fails when a purchase's amount is NULL, <= 0 or too large, or another event carries an amount.
 SELECT
     count_if(event_type = 'purchase' AND (amount IS NULL
         OR CAST(amount AS DECIMAL(12, 2)) <= 0

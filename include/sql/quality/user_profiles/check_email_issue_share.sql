@@ -1,4 +1,4 @@
--- Is the share of this hour's profile writes with a missing or invalid email below the allowed share?
+-- Is the share of this hour's profile writes with a missing or invalid email below the allowed share? Fails when, over at least min_email_sample writes, more than max_email_issue_share have a NULL or malformed email.
 WITH hour_writes AS (
     SELECT
         count(*) AS writes,

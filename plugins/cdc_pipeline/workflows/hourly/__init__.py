@@ -6,10 +6,14 @@ For its data interval (one UTC hour) the run:
    interval (Firehose has flushed it); it times out after a span derived from the buffering settings;
 2. runs the Glue crawler (a crawler that is already running is waited for, not a failure);
 3. creates or replaces the Athena views (deduplicated changes, current state);
-4. runs the quality checks: the common-sql check operators on the Athena connection, one task per
-   check, each failing with the numbers it found; plus the error-prefix check and, for a `cdc`
-   pipeline, the reconciliation with its DynamoDB table (a `direct` pipeline has no table);
-5. runs the report queries and publishes the report under a fixed per-hour prefix (a re-run replaces it).
+4. runs the quality checks (see `checks`): the common-sql check operators on the Athena connection
+   and workgroup, one task per check, plus the hour's S3 objects (`inspect_delivery`: row count and
+   freshness to arrival), the error prefix by arrival window and, for a `cdc` pipeline, the
+   reconciliation with its DynamoDB table (a `direct` pipeline has no table); each pushes its result
+   (`check_result` XCom) and fails with the numbers it found;
+5. runs the report queries and publishes the report under a fixed per-hour prefix (a re-run replaces
+   it), whatever the checks found, with their results on top; `all_checks_passed` then fails the run
+   if any check failed.
 Any failed task publishes an SNS alert naming the check, the hour and the numbers.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
@@ -24,6 +29,9 @@ from cdc_pipeline.definitions import PipelineDefinition, Topology
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import SQL_ROOT, default_args, hour_partition, hour_prefix, sql_params
 from cdc_pipeline.workflows.hourly import checks, crawl, reconciliation, reports, sensors
+
+#: The leaf that fails the run (upstream_failed) when any check failed, although the report is published.
+ALL_CHECKS_PASSED = "all_checks_passed"
 
 
 def dag_id(definition: PipelineDefinition) -> str:
@@ -69,21 +77,23 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         tags=["cdc-lake", definition.name, "hourly"],
         doc_md=__doc__,
     ) as dag:
-        provisioned = sensors.skip_unless_provisioned(definition, settings)
         names = resolve_names(definition, settings)
-        provisioned >> names
         hour_over, delivered = sensors.wait_for_hour(settings)
         changes_view, current_view = crawl.create_views(settings)
         names >> hour_over >> delivered >> crawl.crawl(settings) >> changes_view >> current_view
-        current_view >> checks.sql_checks(definition, settings)
-        current_view >> checks.error_records_check(definition, settings, names["lake_bucket"])
+        inspection, hour_checks = checks.all_checks(definition, settings, names["lake_bucket"])
+        current_view >> inspection
+        current_view >> hour_checks
         # A direct pipeline has no table to reconcile with: its events are only in the stream.
         if definition.topology is Topology.CDC:
             table_count, matches = reconciliation.reconcile(settings, names["table"])
             current_view >> table_count >> matches
-        (
-            current_view
-            >> reports.report_queries(definition, settings)
-            >> reports.publish(definition, settings, names["lake_bucket"])
-        )
+            hour_checks.append(matches)
+        check_ids = [checks.task_id_of(check) for check in hour_checks]
+        publish = reports.publish(definition, settings, names["lake_bucket"], check_ids)
+        current_view >> reports.report_queries(definition, settings) >> publish
+        # The report is published whatever the checks found (all_done), and shows their results.
+        hour_checks >> publish
+        # ... and the run still ends failed when a check failed: this leaf needs every check to pass.
+        hour_checks >> EmptyOperator(task_id=ALL_CHECKS_PASSED, doc_md="Every check of the hour passed.")
     return dag

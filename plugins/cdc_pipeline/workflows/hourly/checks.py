@@ -1,19 +1,51 @@
-"""The hour's quality checks: one SQL check per file, and no record in Firehose's error prefix."""
+"""The hour's quality checks: each one a task that can fail, and pushes its result as data.
+
+Every check answers one question about the hour and fails naming the numbers it found (see
+``check_results``: the ``check_result`` XCom, the alert text). The checks and where they look:
+
+- ``include/sql/quality/**/check_*.sql``: hand-written Athena SQL returning ``(passed, detail)``;
+- ``include/sql/quality/**/check_*.toml``: the common-sql provider's column checks (nulls, min,
+  max, uniqueness), declared per column;
+- ``check_freshness`` and ``check_rows_present`` compare with what ``inspect_delivery`` found in the
+  hour's S3 partition: the objects the delivery sensor waited on, their rows and their arrival
+  times (object ``LastModified``);
+- ``check_error_records``: the records Firehose (or the Kinesis consumer) filed under the error
+  prefix, by the window in which they *arrive* for this run (see ``error_records``).
+
+Why freshness reads the objects: "fresh" means the change was in S3, readable, within the allowed
+delay. S3 only knows when an *object* arrived (``LastModified``), the row only when the change was
+made (``approximate_creation_time``, DynamoDB's or Kinesis's clock); joining the two needs each row's
+object. Athena's ``"$path"`` column would give it, but the embedded Athena has no hidden columns, and
+the listing is needed anyway; so ``inspect_delivery`` reads the hour's objects once (the same bytes
+Athena reads for the hour; JSON lines, as the lake stores them) and measures, per change
+(key + sequence number), from its creation to its *first* arrival: a redelivered copy of a change
+that arrived on time is not a late change. The allowed delay is the definition's
+``max_delay_seconds`` if it sets one, else the reconciliation's delivery-lag bound (Pipe window,
+Lambda processor buffer, Firehose buffer and the delivery grace).
+
+LIMITATIONS: ``inspect_delivery`` reads JSON-lines objects (the lake's format); a Parquet lake would
+need a Parquet reader here. It reads the whole hour's objects on the worker: one GET per object.
+"""
 
 from __future__ import annotations
 
+import json
+import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.common.sql.operators.sql import SQLCheckOperator
 from airflow.sdk import task
 
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
-from cdc_pipeline.workflows.common import SQL_ROOT, error_prefix
+from cdc_pipeline.workflows.common import SQL_ROOT, sql_params
+from cdc_pipeline.workflows.hourly import error_records
+from cdc_pipeline.workflows.hourly.check_results import ColumnCheck, QueryCheck, conclude, question_of
 
-# The default of CDC_LAKE_ATHENA_CONN_ID (`Settings.athena_conn_id`), which the checks use.
-ATHENA_CONN_ID = "athena_default"
+INSPECT_TASK = "inspect_delivery"
+#: Checks that need what inspect_delivery found in S3.
+NEEDS_INSPECTION = ("check_rows_present",)
 
 
 def sql_files(folder: Path, pattern: str) -> list[Path]:
@@ -21,44 +53,203 @@ def sql_files(folder: Path, pattern: str) -> list[Path]:
 
 
 def check_files(definition: PipelineDefinition) -> list[Path]:
-    """Checks every dataset runs, then the dataset's own: one SQL file, one check."""
+    """Checks every dataset runs, then the dataset's own: one file (SQL or TOML), one check."""
     root = SQL_ROOT / "quality"
-    return sql_files(root, "check_*.sql") + sql_files(root / definition.name, "check_*.sql")
+    found = []
+    for folder in (root, root / definition.name):
+        found += sql_files(folder, "check_*.sql") + sql_files(folder, "check_*.toml")
+    return found
 
 
-def sql_checks(definition: PipelineDefinition, settings: Settings) -> list[SQLCheckOperator]:
-    """One task per check file, on the configured Athena connection; a failure names the numbers it found.
+def partition_clause(extra: str | None) -> str:
+    clause = "{{ hour_partition(data_interval_start) }}"
+    return f"{clause} AND ({extra})" if extra else clause
 
-    The Athena SQL hook takes its credentials and region from the configured AWS connection (the
-    identity every other task uses), and the Athena connection's workgroup and extras.
-    """
+
+def column_mapping(declared: dict[str, Any], params: dict[str, Any], key: str) -> dict[str, Any]:
+    """The TOML's ``[columns.<name>]`` with ``$key`` and ``$<check param>`` replaced by their values."""
+
+    def value(raw: Any) -> Any:
+        return params[raw[1:]] if isinstance(raw, str) and raw.startswith("$") else raw
+
+    mapping = {}
+    for column, checks in declared.items():
+        name = key if column == "$key" else column
+        mapping[name] = {check: {k: value(v) for k, v in bounds.items()} for check, bounds in checks.items()}
+    return mapping
+
+
+def column_check(path: Path, definition: PipelineDefinition, settings: Settings) -> ColumnCheck:
+    """A ``check_*.toml`` as the provider's SQLColumnCheckOperator on the hour's partition."""
+    text = path.read_text()
+    declared = tomllib.loads(text)
+    params = sql_params(definition, settings)
+    return ColumnCheck(
+        task_id=path.stem,
+        conn_id=settings.athena_conn_id,
+        hook_params={"aws_conn_id": settings.aws_conn_id},
+        workgroup=settings.athena_workgroup,
+        question=question_of(text),
+        table=f"{{{{ lake.{declared.get('table', 'table')} }}}}",
+        partition_clause=partition_clause(declared.get("where")),
+        column_mapping=column_mapping(declared["columns"], params, definition.key_attribute),
+        retries=0,
+    )
+
+
+def query_check(path: Path, settings: Settings) -> QueryCheck:
+    return QueryCheck(
+        task_id=path.stem,
+        conn_id=settings.athena_conn_id,
+        hook_params={"aws_conn_id": settings.aws_conn_id},
+        workgroup=settings.athena_workgroup,
+        question=question_of(path.read_text()),
+        sql=str(path.relative_to(SQL_ROOT)),
+        retries=0,
+    )
+
+
+def sql_checks(definition: PipelineDefinition, settings: Settings) -> list[Any]:
+    """One task per check file, on the configured Athena connection and workgroup."""
     return [
-        SQLCheckOperator(
-            task_id=path.stem,
-            conn_id=settings.athena_conn_id,
-            hook_params={"aws_conn_id": settings.aws_conn_id},
-            sql=str(path.relative_to(SQL_ROOT)),
-            retries=0,
-        )
+        column_check(path, definition, settings) if path.suffix == ".toml" else query_check(path, settings)
         for path in check_files(definition)
     ]
 
 
-def error_records_check(definition: PipelineDefinition, settings: Settings, lake_bucket: Any) -> Any:
-    """``check_error_records``: no record of this hour failed the transform."""
+def allowed_delay_seconds(definition: PipelineDefinition, settings: Settings) -> int:
+    """The definition's ``max_delay_seconds``, else the longest a change may take to reach S3."""
+    from cdc_pipeline.workflows.hourly.reconciliation import delivery_lag_bound
 
-    @task(retries=0)
-    def check_error_records(lake_bucket: str, data_interval_start=None) -> int:
-        """No record of this hour failed the transform (Firehose's processing-failed prefix is empty)."""
+    declared = (getattr(definition, "check_params", {}) or {}).get("max_delay_seconds")
+    return int(declared) if declared is not None else int(delivery_lag_bound(settings).total_seconds())
+
+
+def parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def measure_objects(objects: list[tuple[datetime, bytes]], key: str, allowed: int) -> dict[str, Any]:
+    """Rows, and each change's delay from creation to its first arrival, over the hour's objects."""
+    first_arrival: dict[tuple[Any, Any], tuple[datetime, datetime]] = {}
+    rows = unreadable = no_creation_time = 0
+    for arrived, body in objects:
+        for line in body.decode("utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            rows += 1
+            try:
+                row = json.loads(line)
+            except ValueError:
+                unreadable += 1
+                continue
+            created = parse_time(row.get("approximate_creation_time")) if isinstance(row, dict) else None
+            if created is None:
+                no_creation_time += 1
+                continue
+            change = (row.get(key), row.get("sequence_number"))
+            known = first_arrival.get(change)
+            if known is None or arrived < known[0]:
+                first_arrival[change] = (arrived, created)
+    delays = [(arrived - created).total_seconds() for arrived, created in first_arrival.values()]
+    return {
+        "objects": len(objects),
+        "delivered_rows": rows,
+        "unreadable_rows": unreadable,
+        "changes_without_creation_time": no_creation_time,
+        "late_changes": sum(1 for delay in delays if delay > allowed),
+        "slowest_change_seconds": int(max(delays, default=0)),
+        "allowed_seconds": allowed,
+    }
+
+
+def inspect_delivery(definition: PipelineDefinition, settings: Settings, lake_bucket: Any) -> Any:
+    """``inspect_delivery``: what the hour's partition holds in S3 (objects, rows, arrival delays)."""
+    allowed = allowed_delay_seconds(definition, settings)
+
+    @task(task_id=INSPECT_TASK, retries=1)
+    def inspect(lake_bucket: str, data_interval_start=None) -> dict[str, Any]:
+        """Read the hour's objects (as the delivery sensor listed them): rows and delays to arrival."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        prefix = error_prefix(definition, data_interval_start)
-        keys = S3Hook(aws_conn_id=settings.aws_conn_id).list_keys(bucket_name=lake_bucket, prefix=prefix)
-        if keys:
-            raise ValueError(
-                f"error_records={len(keys)} objects under s3://{lake_bucket}/{prefix}: "
-                f"records failed the transform in this hour (first: {keys[0]})"
-            )
-        return 0
+        from cdc_pipeline.workflows.common import hour_prefix
+
+        s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
+        prefix = hour_prefix(definition, data_interval_start)
+        objects = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=lake_bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=lake_bucket, Key=item["Key"])["Body"].read()
+                objects.append((item["LastModified"], body))
+        return measure_objects(objects, definition.key_attribute, allowed)
+
+    return inspect(lake_bucket)
+
+
+FRESHNESS_QUESTION = (
+    "Did every change of this hour reach S3 within the allowed delay after it was made? "
+    "Fails when a change's first arrival (object LastModified) came later than allowed_seconds after "
+    "its approximate_creation_time, or a row has no approximate_creation_time."
+)
+
+
+def freshness_check(inspection: Any) -> Any:
+    """``check_freshness``: from ``inspect_delivery``'s numbers (see the module docstring)."""
+
+    @task(retries=0)
+    def check_freshness(found: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Every change reached S3 within the allowed delay; a row without a creation time fails."""
+        passed = found["late_changes"] == 0 and found["changes_without_creation_time"] == 0
+        numbers = {
+            name: found[name]
+            for name in ("slowest_change_seconds", "allowed_seconds", "late_changes")
+            + ("changes_without_creation_time", "objects")
+        }
+        return conclude(context, "check_freshness", FRESHNESS_QUESTION, passed, numbers)
+
+    return check_freshness(inspection)
+
+
+def error_records_check(definition: PipelineDefinition, settings: Settings, lake_bucket: Any) -> Any:
+    """``check_error_records``: no record failed the transform in this run's arrival window."""
+    window_shift = timedelta(
+        seconds=settings.firehose_buffer_interval_seconds + settings.delivery_grace_seconds
+    )
+
+    @task(retries=0)
+    def check_error_records(lake_bucket: str, **context: Any) -> dict[str, Any]:
+        """No record failed processing in this run's window (errors are filed by arrival time)."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
+        hour = context["data_interval_start"]
+        start = hour + window_shift
+        found = error_records.count_in_window(
+            s3, lake_bucket, definition, start, start + timedelta(hours=1), hour
+        )
+        passed = found["error_records"] == 0
+        return conclude(context, "check_error_records", error_records.QUESTION, passed, found)
 
     return check_error_records(lake_bucket)
+
+
+def all_checks(definition: PipelineDefinition, settings: Settings, lake_bucket: Any) -> tuple[Any, list[Any]]:
+    """(``inspect_delivery``, every check task of the hour but the reconciliation), wired inside."""
+    inspection = inspect_delivery(definition, settings, lake_bucket)
+    sql = sql_checks(definition, settings)
+    for operator in sql:
+        if operator.task_id in NEEDS_INSPECTION:
+            inspection >> operator
+    checks = [*sql, freshness_check(inspection), error_records_check(definition, settings, lake_bucket)]
+    return inspection, checks
+
+
+def task_id_of(check: Any) -> str:
+    """The task id of a check: an operator's, or a TaskFlow call's (its XComArg's operator)."""
+    return check.task_id if hasattr(check, "task_id") else check.operator.task_id

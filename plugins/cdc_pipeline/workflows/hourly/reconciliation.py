@@ -63,11 +63,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.providers.common.sql.operators.sql import SQLCheckOperator
 from airflow.sdk import task
 
 from cdc_pipeline.settings import Settings
-from cdc_pipeline.workflows.hourly.checks import ATHENA_CONN_ID
+from cdc_pipeline.workflows.common import SQL_ROOT
+from cdc_pipeline.workflows.hourly.check_results import QueryCheck, question_of
 
 #: Firehose's default BufferIntervalInSeconds of a Lambda processor (provisioning sets none).
 PROCESSOR_BUFFER_SECONDS = 60
@@ -78,6 +78,7 @@ EMPTY_READS_AT_TIP = 3
 #: The lake's timestamp format (``lake_rows.format_timestamp``): fixed width, so string order is time order.
 LAKE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
 TASK_ID = "dynamodb_as_of_watermark"
+RECONCILE_SQL = "quality/reconcile_with_table.sql"
 
 
 def delivery_lag_bound(settings: Settings) -> timedelta:
@@ -245,7 +246,7 @@ def dynamodb_as_of(
     }
 
 
-def reconcile(settings: Settings, table: Any) -> tuple[Any, SQLCheckOperator]:
+def reconcile(settings: Settings, table: Any) -> tuple[Any, QueryCheck]:
     """``dynamodb_as_of_watermark`` then ``check_current_state_matches_table``."""
 
     @task(task_id=TASK_ID, retries=1, max_active_tis_per_dag=1)
@@ -261,10 +262,14 @@ def reconcile(settings: Settings, table: Any) -> tuple[Any, SQLCheckOperator]:
         streams = AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="dynamodbstreams").get_conn()
         return dynamodb_as_of(dynamodb, streams, table, watermark, now)
 
-    check_current_state_matches_table = SQLCheckOperator(
+    # The configured Athena connection and workgroup, as every other check (it used athena_default).
+    check_current_state_matches_table = QueryCheck(
         task_id="check_current_state_matches_table",
-        conn_id=ATHENA_CONN_ID,
-        sql="quality/reconcile_with_table.sql",
+        conn_id=settings.athena_conn_id,
+        hook_params={"aws_conn_id": settings.aws_conn_id},
+        workgroup=settings.athena_workgroup,
+        question=question_of((SQL_ROOT / RECONCILE_SQL).read_text()),
+        sql=RECONCILE_SQL,
         retries=0,
     )
     return dynamodb_as_of_watermark(table), check_current_state_matches_table
