@@ -1,0 +1,143 @@
+"""What the check tests share: a bad hour written straight into the lake, and the alerts and report it causes.
+
+Each dataset's test writes one hour whose rows break every check of that dataset at once, runs the
+hourly DAG for it once, and asserts per check: the task failed, its SNS alert names the check, the
+hour and the numbers, and the report's check section shows it failed with those numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.airflow_harness import client, lake_bucket, report_files, run_dag, task_states, xcom
+
+#: A partition file name the table does not read (Hive and Athena skip names starting with _ or .),
+#: though it lies in the hour's partition: rows the delivery sensor saw that never reach a query.
+HIDDEN_OBJECT = "_not_read_by_the_table.json"
+
+
+def bad_hour(hours_ago: int) -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours_ago)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def sequence(n: int, width: int = 40) -> str:
+    return str(1000 + n).rjust(width, "0")
+
+
+def metadata(n: int, moment: datetime, width: int = 40) -> dict[str, Any]:
+    """The change metadata the transform writes (a change made at ``moment``)."""
+    return {
+        "event_id": f"bad-event-{n}",
+        "event_name": "INSERT",
+        "sequence_number": sequence(n, width),
+        "event_time": stamp(moment),
+        "approximate_creation_time": stamp(moment),
+        "processed_at": stamp(moment),
+        "is_deleted": False,
+    }
+
+
+def partition_prefix(dataset: str, hour: datetime) -> str:
+    return f"{dataset}/year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
+
+
+def put_rows(pipeline: dict[str, Any], key: str, rows: list[dict[str, Any]]) -> None:
+    body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    client(pipeline, "s3").put_object(Bucket=lake_bucket(pipeline), Key=key, Body=body)
+
+
+def put_error_records(pipeline: dict[str, Any], dataset: str, hour: datetime, records: list[dict]) -> None:
+    """Error records as Firehose files them: under the arrival hour (here ``hour``'s own prefix)."""
+    key = (
+        f"errors/{dataset}/processing-failed/year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
+        "failed-records.json"
+    )
+    put_rows(pipeline, key, records)
+
+
+def error_record(arrival: datetime, raw: bytes) -> dict[str, Any]:
+    """A Firehose processing-failed record (arrivalTimestamp in milliseconds)."""
+    return {
+        "attemptsMade": 1,
+        "arrivalTimestamp": int(arrival.timestamp() * 1000),
+        "errorCode": "Lambda.FunctionError",
+        "errorMessage": "The Lambda function was successfully invoked but it returned an error result.",
+        "rawData": base64.b64encode(raw).decode(),
+    }
+
+
+def subscribe_inbox(pipeline: dict[str, Any]) -> str:
+    """An SQS queue subscribed to the pipeline's alerts topic."""
+    sns, sqs = client(pipeline, "sns"), client(pipeline, "sqs")
+    topic_arn = sns.create_topic(Name=f"{pipeline['prefix']}-alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"{pipeline['prefix']}-checks-inbox")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=attributes["QueueArn"])
+    return queue_url
+
+
+def alerts_for(pipeline: dict[str, Any], queue_url: str, checks: list[str], hour: datetime) -> dict[str, str]:
+    """Check -> the message of its SNS alert for ``hour``; waits until every check's alert is in."""
+    sqs = client(pipeline, "sqs")
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + 120
+    while set(checks) - set(found):
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in batch.get("Messages", []):
+            body = json.loads(message["Body"])
+            for check in checks:
+                if f"{check} failed for {hour:%Y-%m-%d %H}:00" in body.get("Subject", ""):
+                    found[check] = body["Message"]
+        assert time.monotonic() < deadline, f"alerts missing for {set(checks) - set(found)}; got {found}"
+    return found
+
+
+def run_bad_hour(pipeline: dict[str, Any], dataset: str, hour: datetime) -> tuple[Any, dict[str, str]]:
+    run = run_dag(pipeline["dags"][f"{dataset}_hourly"], logical_date=hour + timedelta(hours=1))
+    return run, task_states(run)
+
+
+def assert_check_failed(
+    check: str,
+    numbers: list[str],
+    hour: datetime,
+    states: dict[str, str],
+    alerts: dict[str, str],
+    report: dict[str, Any],
+    page: str,
+) -> None:
+    """The check's task failed; its alert and the report's check section name it with ``numbers``."""
+    assert states[check] == "failed", (check, states)
+    message = alerts[check]
+    assert f"Check or task: {check}" in message, message
+    assert f"Hour: {hour:%Y-%m-%d %H}:00 UTC" in message, message
+    for number in numbers:
+        assert number in message, (check, number, message)
+    result = next(r for r in report["checks"]["results"] if r["check"] == check)
+    assert result["passed"] is False, result
+    shown = " ".join(f"{name}={value}" for name, value in result["numbers"].items())
+    for number in numbers:
+        assert number in shown, (check, number, shown)
+    assert check in report["checks"]["failed"], report["checks"]
+    row = next(line for line in page.splitlines() if f"<td>{check}</td>" in line)
+    assert "<strong>FAILED</strong>" in row, row
+    for number in numbers:
+        name, value = number.split("=", 1)
+        assert f"<code>{name}={value}</code>" in row, (number, row)
+
+
+def published(pipeline: dict[str, Any], dataset: str, hour: datetime, run: Any) -> tuple[dict, str]:
+    """The hour's summary.json and index.html (the report is published although checks failed)."""
+    assert xcom(run, "publish_report"), "publish_report did not publish"
+    files = report_files(pipeline, dataset, hour)
+    page = files["index.html"].decode()
+    assert "CHECKS FAILED" in page.split("</title>")[0], page[:300]
+    return json.loads(files["summary.json"]), page

@@ -1,0 +1,118 @@
+"""Every check of sales_orders fails on an hour of bad data, alerts with its numbers and is in the report.
+
+One provisioned pipeline, one hourly run: the hour's partition gets rows written straight into it
+(in the transform's row shape), each breaking one check, so every check task fails with its own
+numbers at once. The DynamoDB table stays empty, so the lake holds items the table does not.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from tests.airflow_harness import deployed_pipeline
+from tests.dags.check_helpers import (
+    HIDDEN_OBJECT,
+    alerts_for,
+    assert_check_failed,
+    bad_hour,
+    error_record,
+    metadata,
+    partition_prefix,
+    published,
+    put_error_records,
+    put_rows,
+    run_bad_hour,
+    stamp,
+    subscribe_inbox,
+)
+
+pytestmark = pytest.mark.slow
+
+DATASET = "sales_orders"
+
+
+@pytest.fixture(scope="module")
+def pipeline(local_aws):
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
+        yield deployed
+
+
+def order(n: int, moment, **changes) -> dict:
+    row = {
+        **metadata(n, moment),
+        "orderid": f"bad-order-{n}",
+        "product_name": "USB-C Cable",
+        "category": "Accessories",
+        "quantity": 1,
+        "price": 19.99,
+        "customer_id": "c-1",
+        "customer_name": "Test Customer",
+        "status": "placed",
+        "order_time": stamp(moment),
+        "updated_at": stamp(moment),
+    }
+    row.update(changes)
+    return row
+
+
+def test_a_bad_hour_fails_every_sales_orders_check(pipeline):
+    queue_url = subscribe_inbox(pipeline)
+    hour = bad_hour(11)
+    made = hour + timedelta(minutes=15)
+    rows = [
+        order(0, made),  # a good order: every column has a value the crawler can type
+        order(1, made, orderid=None),  # no key
+        order(2, made, price=None, quantity=0),  # no price, no units
+        order(3, made, price=-5.00),  # a negative price
+        dict(order(3, made, price=-5.00), event_id="replayed-with-a-new-id"),  # the same change twice
+        order(5, made, approximate_creation_time=None),  # no creation time
+    ]
+    prefix = partition_prefix(DATASET, hour)
+    put_rows(pipeline, prefix + "bad-orders.json", rows)
+    put_rows(pipeline, prefix + HIDDEN_OBJECT, [order(6, made), order(7, made)])
+    previous = hour - timedelta(hours=1) + timedelta(minutes=40)
+    put_error_records(
+        pipeline,
+        DATASET,
+        hour,
+        [
+            error_record(hour + timedelta(minutes=30), json.dumps({"updated_at": stamp(made)}).encode()),
+            error_record(hour + timedelta(minutes=31), json.dumps({"updated_at": stamp(previous)}).encode()),
+            error_record(hour + timedelta(minutes=32), b"\xffnot json"),
+            # Arrived before this run's window (the previous run counted it).
+            error_record(hour + timedelta(seconds=1), json.dumps({"updated_at": stamp(made)}).encode()),
+        ],
+    )
+
+    run, states = run_bad_hour(pipeline, DATASET, hour)
+    assert str(run.state) == "failed", states
+    failing = {
+        "check_null_keys": ["orderid_null_check=1"],
+        "check_price_quantity_range": [
+            "prices_out_of_range=3",  # the replayed copy survives the dedupe by event_id
+            "quantities_out_of_range=1",
+            "null_prices=1",
+            "min_price=-5.00",
+        ],
+        "check_duplicate_events": ["duplicate_changes=1"],
+        "check_rows_present": ["table_rows=6", "delivered_rows=8", "objects=2"],
+        "check_freshness": ["late_changes=6", "changes_without_creation_time=1"],
+        "check_error_records": [
+            "error_records=3",
+            "of_this_hour=1",
+            "of_other_hours=1",
+            "unknown_hour=1",
+            f"other_hours={previous:%Y-%m-%dT%H}:00",
+        ],
+        "check_current_state_matches_table": ["lake_items=4", "table_items=0"],
+    }
+    alerts = alerts_for(pipeline, queue_url, list(failing), hour)
+    report, page = published(pipeline, DATASET, hour, run)
+    assert report["checks"]["passed"] is False
+    for check, numbers in failing.items():
+        assert_check_failed(check, numbers, hour, states, alerts, report, page)
+    # The check section is on top, before the first report.
+    assert page.index('id="checks"') < page.index('class="report"')
