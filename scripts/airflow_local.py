@@ -71,6 +71,7 @@ def airflow_env(
     password: str = "admin",
     prefix: str = "cdc-lake",
     buffer_seconds: int = 2,
+    reports_dir: Path | None = None,
     base: Mapping[str, str] | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
@@ -79,6 +80,8 @@ def airflow_env(
     :param home: AIRFLOW_HOME (metadata DB, logs, the passwords file); created if missing.
     :param endpoint_url: the embedded AWS every connection and boto3 client points at.
     :param api_port: where the api-server listens; the execution API URL follows it.
+    :param reports_dir: where ``publish_report`` writes each hour's report (default ``<home>/reports``;
+        `make airflow` uses the repository's ``reports/``, as the README says).
     :param base: the environment to start from (default `os.environ`); Airflow and pipeline
         variables in it are dropped so that nothing from the calling shell leaks in.
     :param extra: set last (e.g. the executor and database of a Celery deployment).
@@ -101,7 +104,7 @@ def airflow_env(
             "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
             "PYTHONUNBUFFERED": "1",
             "CDC_LAKE_LAMBDA_DIR": str(REPO / "lambda"),
-            "CDC_LAKE_REPORTS_DIR": str(home / "reports"),
+            "CDC_LAKE_REPORTS_DIR": str(reports_dir or home / "reports"),
             # Schedule from the previous hour on: catching up every hour since the default start
             # would queue hundreds of runs for hours that have no data.
             "CDC_LAKE_HOURLY_START": source.get("CDC_LAKE_HOURLY_START")
@@ -300,7 +303,8 @@ def _banner(api_url: str, password: str, endpoint_url: str, home: Path) -> str:
             f"  Login:        {ADMIN_USER} / {password}",
             f"  AWS endpoint: {endpoint_url}",
             f"  AIRFLOW_HOME: {home}",
-            "  Start with the DAG sales_orders_provision, then sales_orders_generate.",
+            "  Start with the DAG sales_orders_provision, then sales_orders_generate;",
+            f"  the hour's report then shows under Reports ({api_url}/cdc-reports/) and in reports/.",
             "  Ctrl-C stops everything started here.",
             rule,
         ]
@@ -352,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
             log_path = args.state_dir.parent / "local_aws.log"
             print(f"Starting the embedded AWS on port {args.aws_port} (log: {log_path})", flush=True)
             endpoint_url = start_local_aws(services, args.aws_port, args.state_dir.resolve(), log_path)
-        env = airflow_env(home, endpoint_url, api_port=args.port, password=password)
+        env = airflow_env(
+            home, endpoint_url, api_port=args.port, password=password, reports_dir=REPO / "reports"
+        )
         print(f"Starting Airflow standalone (AIRFLOW_HOME={home}); first start takes a minute", flush=True)
         # standalone shuts its components down on SIGINT (KeyboardInterrupt), not on SIGTERM.
         services.start("airflow", [str(VENV_BIN / "airflow"), "standalone"], env, stop_signal=signal.SIGINT)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cdc_pipeline.report_links import report_line
+
 log = logging.getLogger(__name__)
 
 # SNS limits: subjects are ASCII without newlines, at most 100 characters.
@@ -34,6 +36,7 @@ def describe_failure(context: dict[str, Any]) -> tuple[str, str]:
         f"Pipeline run: {dag_id} / {getattr(ti, 'run_id', '?')}",
         f"Hour: {hour}" + (f" to {end.strftime('%H:00 UTC')}" if end is not None else ""),
         f"Try: {getattr(ti, 'try_number', '?')}",
+        *filter(None, [report_line(dag_id, getattr(ti, "run_id", "?"))]),
         "",
         "What it found:",
         error_text,

@@ -8,6 +8,7 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.sdk import task
 
+from cdc_pipeline import report_links
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import SQL_ROOT
@@ -29,34 +30,24 @@ def report_queries(definition: PipelineDefinition, settings: Settings) -> list[A
     ]
 
 
-def publish(
-    definition: PipelineDefinition, settings: Settings, lake_bucket: Any, check_ids: list[str] | None = None
-) -> Any:
-    """``publish_report``: the reports' results as CSV, PNG charts, summary and HTML, in S3 and locally.
-
-    It runs when the checks are done, passed or failed (``all_done``): a failed check is shown at the
-    top of the report (``cdc_pipeline.report_checks``), not a reason to publish nothing.
-    """
+def publish(definition: PipelineDefinition, settings: Settings, lake_bucket: Any) -> Any:
+    """``publish_report``: the reports' results as CSV, PNG charts, summary and HTML, in S3 and locally."""
     reports = report_files(definition)
 
-    @task(trigger_rule="all_done")
+    @task
     def publish_report(lake_bucket: str, data_interval_start=None, ti=None) -> dict[str, Any]:
         """Write the hour's report (CSV, summary, HTML) to the lake and the local reports folder."""
         import os
 
-        from airflow.exceptions import AirflowSkipException
         from airflow.providers.amazon.aws.hooks.athena import AthenaHook
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from cdc_pipeline import charts, report_checks
+        from cdc_pipeline import charts
         from cdc_pipeline import reports as publishing
 
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
         athena = AthenaHook(aws_conn_id=settings.aws_conn_id).get_conn()
         executions = {name: ti.xcom_pull(task_ids=f"report_{name}") for name in reports}
-        if any(execution is None for execution in executions.values()):
-            # all_done also runs when the report queries never ran (an upstream failure or skip).
-            raise AirflowSkipException("the report queries did not run: nothing to publish")
         questions = {name: publishing.question_of(path.read_text()) for name, path in reports.items()}
         tables = publishing.fetch_results(athena, s3, executions, questions)
         published = publishing.publish(
@@ -67,7 +58,6 @@ def publish(
             bucket=lake_bucket,
             local_root=os.environ.get("CDC_LAKE_REPORTS_DIR") or None,
             charts=charts.render_all(definition, tables),
-            checks=report_checks.collect(ti, check_ids or []),
         )
         return {
             "s3_uri": published.s3_uri,
@@ -76,4 +66,7 @@ def publish(
             "summary": published.summary,
         }
 
-    return publish_report(lake_bucket)
+    published = publish_report(lake_bucket)
+    # The "Report" button on the task: the hour's page in the Reports plugin.
+    published.operator.operator_extra_links = (report_links.report_link(),)
+    return published
