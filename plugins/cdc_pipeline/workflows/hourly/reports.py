@@ -30,24 +30,34 @@ def report_queries(definition: PipelineDefinition, settings: Settings) -> list[A
     ]
 
 
-def publish(definition: PipelineDefinition, settings: Settings, lake_bucket: Any) -> Any:
-    """``publish_report``: the reports' results as CSV, PNG charts, summary and HTML, in S3 and locally."""
+def publish(
+    definition: PipelineDefinition, settings: Settings, lake_bucket: Any, check_ids: list[str] | None = None
+) -> Any:
+    """``publish_report``: the reports' results as CSV, PNG charts, summary and HTML, in S3 and locally.
+
+    It runs when the checks are done, passed or failed (``all_done``): a failed check is shown at the
+    top of the report (``cdc_pipeline.report_checks``), not a reason to publish nothing.
+    """
     reports = report_files(definition)
 
-    @task
+    @task(trigger_rule="all_done")
     def publish_report(lake_bucket: str, data_interval_start=None, ti=None) -> dict[str, Any]:
         """Write the hour's report (CSV, summary, HTML) to the lake and the local reports folder."""
         import os
 
+        from airflow.exceptions import AirflowSkipException
         from airflow.providers.amazon.aws.hooks.athena import AthenaHook
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from cdc_pipeline import charts
+        from cdc_pipeline import charts, report_checks
         from cdc_pipeline import reports as publishing
 
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
         athena = AthenaHook(aws_conn_id=settings.aws_conn_id).get_conn()
         executions = {name: ti.xcom_pull(task_ids=f"report_{name}") for name in reports}
+        if any(execution is None for execution in executions.values()):
+            # all_done also runs when the report queries never ran (an upstream failure or skip).
+            raise AirflowSkipException("the report queries did not run: nothing to publish")
         questions = {name: publishing.question_of(path.read_text()) for name, path in reports.items()}
         tables = publishing.fetch_results(athena, s3, executions, questions)
         published = publishing.publish(
@@ -58,6 +68,7 @@ def publish(definition: PipelineDefinition, settings: Settings, lake_bucket: Any
             bucket=lake_bucket,
             local_root=os.environ.get("CDC_LAKE_REPORTS_DIR") or None,
             charts=charts.render_all(definition, tables),
+            checks=report_checks.collect(ti, check_ids or []),
         )
         return {
             "s3_uri": published.s3_uri,
