@@ -261,7 +261,7 @@ def run_dag(dags: dict[str, Any], dag_id: str, console: Console, log_path: Path,
     return run, states
 
 
-def xcom(run: Any, task_id: str) -> Any:
+def xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -269,7 +269,7 @@ def xcom(run: Any, task_id: str) -> Any:
         row = (
             session.query(XComModel)
             .filter(XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id)
-            .filter(XComModel.task_id == task_id, XComModel.key == "return_value")
+            .filter(XComModel.task_id == task_id, XComModel.key == key)
             .one_or_none()
         )
         return None if row is None else row.value
@@ -551,11 +551,8 @@ def hourly_step(
         tally.failures.append(str(failure))
         run, states, errors = failure.run, failure.states, failure.errors
     checks = {t: s for t, s in states.items() if t.startswith("check_")}
-    tally.passed += sum(1 for s in checks.values() if s == "success")
-    tally.failed += sum(1 for s in checks.values() if s == "failed")
-    for check in sorted(t for t, s in checks.items() if s == "failed"):
-        found = errors.get(check, "see the log").splitlines()[0]
-        tally.failed_checks.append((f"{hour:%Y-%m-%d %H}:00 {check}", found))
+    results = {check: xcom(run, check, key="check_result") for check in checks}
+    count_checks(tally, hour, checks, results, errors)
     published = xcom(run, "publish_report") or {}
     totals = published.get("summary", {}).get("totals", {})
     for column, value in totals.items():
@@ -569,6 +566,36 @@ def hourly_step(
     console.say(
         f"    checks passed {sum(1 for s in checks.values() if s == 'success')}/{len(checks)}; {shown}"
     )
+
+
+def count_checks(
+    tally: Tally,
+    hour: datetime,
+    states: Mapping[str, str],
+    results: Mapping[str, Any],
+    errors: Mapping[str, str],
+) -> None:
+    """Add one run's checks to `tally`: passed and failed, each failed one named with its numbers.
+
+    A check's own result (its ``check_result`` XCom: passed and numbers) decides; a check that pushed
+    none failed before it could judge the data (a query error) and is counted by its task state,
+    with its error line. A check that never ran (upstream failed) is neither passed nor failed.
+    """
+    for check in sorted(states):
+        result = results.get(check)
+        if isinstance(result, Mapping) and "passed" in result:
+            passed = bool(result["passed"])
+            found = " ".join(f"{name}={value}" for name, value in (result.get("numbers") or {}).items())
+        elif states[check] in ("success", "failed"):
+            passed = states[check] == "success"
+            found = errors.get(check, "see the log").splitlines()[0]
+        else:
+            continue
+        if passed:
+            tally.passed += 1
+        else:
+            tally.failed += 1
+            tally.failed_checks.append((f"{hour:%Y-%m-%d %H}:00 {check}", found or "no numbers"))
 
 
 def print_summary(out: TextIO, dataset: str, tally: Tally, scanned: int, paths: DemoPaths) -> None:
