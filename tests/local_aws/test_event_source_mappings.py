@@ -7,20 +7,19 @@ seed's producer -> Kinesis -> Lambda -> S3 topology.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import unique, wait_until
+from tests.local_aws.lambda_helpers import lambda_role, make_zip, wait_for_progress
+from tests.support import unique
 
 CONSUMER = """
 import base64, json, os, uuid
@@ -66,22 +65,14 @@ def handler(event, context):
 
 
 def consumer_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("consumer.py", CONSUMER)
-    return buffer.getvalue()
+    return make_zip(CONSUMER, module="consumer")
 
 
 @pytest.fixture(scope="module")
 def role_arn(aws: Callable[..., Any]) -> str:
     # local_aws checks the execution role (local_aws.iam): Lambda must be trusted, and the role must
     # read the streams and let the handlers write their output.
-    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    policy = {"Version": "2012-10-17", "Statement": [trust]}
-    role = aws("iam").create_role(RoleName=unique("esm-role"), AssumeRolePolicyDocument=json.dumps(policy))["Role"]
-    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    aws("iam").put_role_policy(RoleName=role["RoleName"], PolicyName="all", PolicyDocument=json.dumps(everything))
-    return role["Arn"]
+    return lambda_role(aws("iam"), "esm-role", ["*"])["Arn"]
 
 
 @pytest.fixture(scope="module")
@@ -148,11 +139,16 @@ def numbers(records: list[dict[str, Any]]) -> list[int]:
     return [json.loads(base64.b64decode(r["kinesis"]["data"]))["n"] for r in records]
 
 
-def wait_for_numbers(aws, bucket, prefix, expected: set[int], timeout: float = 30) -> list[dict[str, Any]]:
-    return wait_until(
+def objects_under(aws: Callable[..., Any], bucket: str, prefix: str) -> int:
+    """How many objects the consumer has written under ``prefix`` (batches and retry markers)."""
+    return aws("s3").list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0)
+
+
+def wait_for_numbers(aws, bucket, prefix, expected: set[int]) -> list[dict[str, Any]]:
+    """Wait while the consumer keeps writing under ``prefix`` until it has delivered ``expected``."""
+    return wait_for_progress(
         lambda: (records := delivered(aws, bucket, prefix)) and expected <= set(numbers(records)) and records,
-        timeout=timeout,
-        interval=0.2,
+        progress=lambda: objects_under(aws, bucket, prefix),
         what=f"records {sorted(expected)} under {prefix}",
     )
 
@@ -297,26 +293,21 @@ def test_dynamodb_stream_source(aws, bucket, role_arn):
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
     stream_arn = aws("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    source = textwrap.dedent(
-        """
+    source = """
         import json, os, boto3
         def handler(event, context):
             first = event["Records"][0]["dynamodb"]["SequenceNumber"]
             boto3.client("s3").put_object(
                 Bucket=os.environ["BUCKET"], Key=f"ddb/{int(first):030d}.json", Body=json.dumps(event).encode()
             )
-        """
-    )
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("ddb.py", source)
+    """
     function = unique("ddb-consumer")
     aws("lambda").create_function(
         FunctionName=function,
         Runtime="python3.12",
         Role=role_arn,
         Handler="ddb.handler",
-        Code={"ZipFile": buffer.getvalue()},
+        Code={"ZipFile": make_zip(source, module="ddb")},
         Timeout=30,
         Environment={"Variables": {"BUCKET": bucket}},
     )
@@ -335,7 +326,9 @@ def test_dynamodb_stream_source(aws, bucket, role_arn):
             found.extend(json.loads(body)["Records"])
         return found if len(found) >= 3 else []
 
-    records = wait_until(events, timeout=30, what="three DynamoDB stream records")
+    records = wait_for_progress(
+        events, progress=lambda: objects_under(aws, bucket, "ddb/"), what="three DynamoDB stream records"
+    )
     assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
     assert all(r["eventSource"] == "aws:dynamodb" and r["eventSourceARN"] == stream_arn for r in records)
     assert records[1]["dynamodb"]["OldImage"]["quantity"] == {"N": "1"}
@@ -350,6 +343,7 @@ RESTART_SCRIPT = textwrap.dedent(
     import json, os, sys, time, boto3
     sys.path.insert(0, os.environ["TEST_ROOT"])
     from local_aws import LocalAWS
+    from tests.local_aws.lambda_helpers import lambda_role
     from tests.local_aws.test_event_source_mappings import consumer_zip
 
     phase, state_dir = sys.argv[1], sys.argv[2]
@@ -357,34 +351,34 @@ RESTART_SCRIPT = textwrap.dedent(
     kw = dict(endpoint_url=aws.endpoint_url, region_name="us-east-1")
     lam, kinesis, s3 = boto3.client("lambda", **kw), boto3.client("kinesis", **kw), boto3.client("s3", **kw)
 
-    def numbers():
+    def numbers(prefix="out"):
         found = []
-        for item in s3.list_objects_v2(Bucket="lake", Prefix="out/").get("Contents", []):
+        for item in s3.list_objects_v2(Bucket="lake", Prefix=f"{prefix}/").get("Contents", []):
             for record in json.loads(s3.get_object(Bucket="lake", Key=item["Key"])["Body"].read()):
                 found.append(json.loads(__import__("base64").b64decode(record["kinesis"]["data"]))["n"])
         return found
 
-    def wait_for(expected):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if expected <= set(numbers()):
-                return
+    def wait_for(expected, prefix="out"):
+        # As long as records keep arriving; 60 s with nothing new means the poller stopped.
+        seen, last_move = len(numbers(prefix)), time.monotonic()
+        while not expected <= set(numbers(prefix)):
+            if len(numbers(prefix)) != seen:
+                seen, last_move = len(numbers(prefix)), time.monotonic()
+            elif time.monotonic() - last_move > 60:
+                raise SystemExit(f"no progress for 60 s waiting for {expected}: {numbers(prefix)}")
             time.sleep(0.2)
-        raise SystemExit(f"timed out waiting for {expected}: {numbers()}")
+
+    def consumer(name, prefix):
+        lam.create_function(
+            FunctionName=name, Runtime="python3.11", Role=role, Handler="consumer.handler",
+            Code={"ZipFile": consumer_zip()}, Timeout=30,
+            Environment={"Variables": {"BUCKET": "lake", "PREFIX": prefix}},
+        )
 
     if phase == "first":
-        trust = '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
-        role = boto3.client("iam", **kw).create_role(RoleName="r", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-        boto3.client("iam", **kw).put_role_policy(
-            RoleName="r", PolicyName="all",
-            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}',
-        )
+        role = lambda_role(boto3.client("iam", **kw), "r", ["*"])["Arn"]
         s3.create_bucket(Bucket="lake")
-        lam.create_function(
-            FunctionName="consumer", Runtime="python3.11", Role=role, Handler="consumer.handler",
-            Code={"ZipFile": consumer_zip()}, Timeout=30,
-            Environment={"Variables": {"BUCKET": "lake", "PREFIX": "out"}},
-        )
+        consumer("consumer", "out")
         kinesis.create_stream(StreamName="events", ShardCount=1)
         arn = kinesis.describe_stream_summary(StreamName="events")["StreamDescriptionSummary"]["StreamARN"]
         uuid = lam.create_event_source_mapping(
@@ -394,11 +388,16 @@ RESTART_SCRIPT = textwrap.dedent(
             kinesis.put_record(StreamARN=arn, Data=json.dumps({"n": n}).encode(), PartitionKey="k")
         wait_for({0, 1, 2})
         lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+        # A second mapping on the same stream shows when records were there to be polled.
+        consumer("canary", "canary")
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="canary", StartingPosition="TRIM_HORIZON")
         for n in range(3, 6):
             kinesis.put_record(StreamARN=arn, Data=json.dumps({"n": n}).encode(), PartitionKey="k")
+        wait_for(set(range(6)), prefix="canary")
+        print(json.dumps({"disabled": numbers()}), flush=True)
         os._exit(0)  # killed: no clean shutdown, no final snapshot
     else:
-        (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
+        (mapping,) = lam.list_event_source_mappings(FunctionName="consumer")["EventSourceMappings"]
         before = numbers()
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
         wait_for({3, 4, 5})
@@ -411,22 +410,25 @@ RESTART_SCRIPT = textwrap.dedent(
 def test_restart_resumes_from_the_stored_checkpoint(tmp_path):
     state_dir = str(tmp_path / "state")
     env = {**os.environ, "TEST_ROOT": os.getcwd()}
-    for name in ("AWS_ENDPOINT_URL",):
-        env.pop(name, None)
-    subprocess.run(
-        [sys.executable, "-c", RESTART_SCRIPT, "first", state_dir], check=True, timeout=120, env=env
-    )
-    second = subprocess.run(
-        [sys.executable, "-c", RESTART_SCRIPT, "second", state_dir],
-        check=True,
-        timeout=120,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    result = json.loads(second.stdout.strip().splitlines()[-1])
+    env.pop("AWS_ENDPOINT_URL", None)
+
+    def phase(name: str) -> dict[str, Any]:
+        """Run one phase of the script on the shared state dir; its last line of output, read."""
+        done = subprocess.run(
+            [sys.executable, "-c", RESTART_SCRIPT, name, state_dir],
+            check=True,
+            timeout=120,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    # The canary mapping delivered 3, 4 and 5 before the server died: the disabled one had them to poll.
+    assert sorted(phase("first")["disabled"]) == [0, 1, 2]
+    result = phase("second")
     assert result["state"] == "Disabled", "the disabled state survived the restart"
-    assert sorted(result["before"]) == [0, 1, 2], "nothing was delivered while disabled"
+    assert sorted(result["before"]) == [0, 1, 2], "nothing was delivered while disabled, nor replayed"
     # Records put while the mapping was disabled were neither lost nor delivered out of order;
     # StartingPosition LATEST would have skipped them had the checkpoint not been restored.
     after = result["after"]

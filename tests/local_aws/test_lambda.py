@@ -3,85 +3,18 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import json
 import textwrap
 import uuid
-import zipfile
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.local_aws.lambda_helpers import ACCOUNT_ID, create_function, invoke, make_zip, role_arn
 from tests.support import unique, wait_until
 
-ACCOUNT_ID = "123456789012"
-
-
-def make_zip(source: str, module: str = "app", extra: dict[str, str] | None = None) -> bytes:
-    """An in-memory deployment package with ``<module>.py`` (and any extra files)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(f"{module}.py", textwrap.dedent(source))
-        for name, text in (extra or {}).items():
-            archive.writestr(name, textwrap.dedent(text))
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def role_arn(aws: Callable[..., Any]) -> str:
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    role = aws("iam").create_role(RoleName=unique("lambda-role"), AssumeRolePolicyDocument=json.dumps(policy))
-    # Handlers act as their role (its temporary credentials), so the role must allow what they do.
-    permissions = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-    }
-    aws("iam").put_role_policy(
-        RoleName=role["Role"]["RoleName"], PolicyName="handlers", PolicyDocument=json.dumps(permissions)
-    )
-    return role["Role"]["Arn"]
-
-
-@pytest.fixture
-def create_function(aws: Callable[..., Any], role_arn: str) -> Callable[..., str]:
-    """Create a function from handler source; deletes it afterwards."""
-    created: list[str] = []
-
-    def create(source: str, handler: str = "app.handler", **kwargs: Any) -> str:
-        name = kwargs.pop("FunctionName", None) or unique("fn")
-        code = kwargs.pop("Code", None) or {"ZipFile": make_zip(source)}
-        aws("lambda").create_function(
-            FunctionName=name,
-            Runtime=kwargs.pop("Runtime", "python3.11"),
-            Role=kwargs.pop("Role", role_arn),
-            Handler=handler,
-            Code=code,
-            **kwargs,
-        )
-        created.append(name)
-        return name
-
-    yield create
-    for name in created:
-        with contextlib.suppress(ClientError):
-            aws("lambda").delete_function(FunctionName=name)
-
-
-def invoke(aws: Callable[..., Any], name: str, payload: Any = None, **kwargs: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {"FunctionName": name, **kwargs}
-    if payload is not None:
-        args["Payload"] = json.dumps(payload).encode()
-    response = aws("lambda").invoke(**args)
-    response["Body"] = response["Payload"].read()
-    return response
+# The module's fixtures: a role, and functions made from handler source.
+__all__ = ["create_function", "role_arn"]
 
 
 ECHO = """
@@ -356,7 +289,7 @@ def test_published_version_keeps_its_code(aws, create_function):
 
 
 def test_python_api_for_other_components(local_aws, create_function):
-    from local_aws.components.lambda_runtime import FunctionNotFound, Invocation
+    from local_aws.components.lambda_model import FunctionNotFound, Invocation
 
     name = create_function("def handler(event, context):\n    return {'n': event['n'] * 2}\n")
     runtime = local_aws.world.component("lambda")

@@ -26,14 +26,12 @@ from botocore.exceptions import ClientError
 from local_aws import lambda_sandbox
 from local_aws.lambda_sandbox import SANDBOX_USER
 from local_aws.persistence import JOURNAL_PATTERN
-from tests.local_aws import test_lambda
+from tests.local_aws.lambda_helpers import create_function, invoke, lambda_role, make_zip, role_arn
 from tests.local_aws.server_process import ServerProcess
-from tests.local_aws.test_lambda import invoke, make_zip
 from tests.support import unique, wait_until
 
 # The Lambda tests' fixtures, shared: a role, and functions made from handler source.
-role_arn = test_lambda.role_arn
-create_function = test_lambda.create_function
+__all__ = ["create_function", "role_arn"]
 
 as_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="handlers change user only when the server runs as root"
@@ -211,19 +209,11 @@ def _listing(state_dir: Path) -> set[str]:
 def test_hostile_handler_cannot_reach_the_server_or_its_state_dir(state_server):
     state_dir = Path(state_server.state_dir)
     lam = state_server.client("lambda")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    role = state_server.client("iam").create_role(
-        RoleName="hostile", AssumeRolePolicyDocument=json.dumps(trust)
-    )
+    role = lambda_role(state_server.client("iam"), "hostile")
     lam.create_function(
         FunctionName="hostile",
         Runtime="python3.11",
-        Role=role["Role"]["Arn"],
+        Role=role["Arn"],
         Handler="app.handler",
         Code={"ZipFile": make_zip(HOSTILE)},
         Timeout=30,
@@ -478,22 +468,7 @@ def test_one_function_cannot_read_another_functions_environment(aws, create_func
 def test_a_handler_acts_as_its_execution_role(aws, create_function):
     # A role that may only read: the handler's write is refused as AWS refuses it, because its
     # credentials are the role's, not the account's.
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    role = aws("iam").create_role(RoleName=unique("read-only"), AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]
-    reading = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
-    }
-    aws("iam").put_role_policy(
-        RoleName=role["RoleName"], PolicyName="read", PolicyDocument=json.dumps(reading)
-    )
+    role = lambda_role(aws("iam"), "read-only", ["s3:GetObject"])
     bucket = unique("role-bucket")
     aws("s3").create_bucket(Bucket=bucket)
     aws("s3").put_object(Bucket=bucket, Key="readable.txt", Body=b"allowed")
