@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
-from local_aws.athena_engine import sandbox
+from local_aws.athena_engine import cache, sandbox
 from local_aws.athena_engine.binding import Binder
 from local_aws.athena_engine.catalog import TableDef
 from local_aws.athena_engine.errors import EngineError, Outcome
@@ -256,10 +256,15 @@ class IcebergTables(Binder):
     def _arrow_schema(self, columns: list[tuple[str, str]]) -> pa.Schema:
         """The Arrow schema of (name, DuckDB type) columns, as DuckDB itself maps the types."""
         selects = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(n)}" for n, t in columns)
+        # ALTER TABLE runs before the statement's connection exists: a cursor of its own then.
+        con = self._con if self._con is not None else cache.connect()
         try:
-            return self._con.sql(f"SELECT {selects}").limit(0).to_arrow_table().schema
+            return con.sql(f"SELECT {selects}").limit(0).to_arrow_table().schema
         except Exception as error:  # duckdb's parser or binder: a type it does not know
             raise EngineError("NOT_SUPPORTED", f"Unknown type in column list: {error}") from error
+        finally:
+            if con is not self._con:
+                con.close()
 
     def _new_iceberg_table(
         self,

@@ -18,7 +18,7 @@ matches); a target row the ON condition matches to more than one source row fail
 with MERGE_TARGET_ROW_MULTIPLE_MATCHES before anything is written, so the table is unchanged.
 UPDATE and DELETE prune the files they read by their WHERE (as a SELECT does). A commit that
 finds the table changed since it was read (Glue's ``VersionId`` is stale) is run again on the new
-snapshot, up to ``COMMIT_ATTEMPTS`` times, then fails with ICEBERG_COMMIT_ERROR as Athena does.
+snapshot, up to ``COMMIT_ATTEMPTS`` times (with Iceberg's default backoff), then fails with ICEBERG_COMMIT_ERROR as Athena does.
 
 LIMITATIONS: copy-on-write only (no delete files written); a MERGE reads the whole target (its ON
 condition does not prune); data files written by an attempt whose commit failed stay in S3 until
@@ -29,6 +29,8 @@ partition column moves the row to its new partition (as Athena does) but is not 
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +54,9 @@ from local_aws.athena_engine.rewrite import READ_DIALECT, conjuncts, trino_fixup
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
-COMMIT_ATTEMPTS = 4
+# Iceberg's defaults: commit.retry.num-retries 4 (five attempts), waits from 100 ms, doubling.
+COMMIT_ATTEMPTS = 5
+COMMIT_WAIT_SECONDS = 0.1
 FILE, POS, ACTION = "__iceberg_file", "__iceberg_pos", "__iceberg_action"
 _TARGET = "__iceberg_target"
 MULTIPLE_MATCHES = "One MERGE target table row matched more than one source row"
@@ -117,11 +121,13 @@ class IcebergWrites(IcebergTables):
         """Run ``attempt`` on the current snapshot; again on a newer one when the commit was stale."""
         from pyiceberg.exceptions import CommitFailedException
 
-        for _ in range(COMMIT_ATTEMPTS):
+        for number in range(COMMIT_ATTEMPTS):
             tbl = self._iceberg_table(database, name)
             try:
                 return attempt(tbl)
             except CommitFailedException:
+                # Iceberg's own backoff (commit.retry.min-wait-ms 100, doubling), jittered.
+                time.sleep(COMMIT_WAIT_SECONDS * 2**number * random.uniform(0.5, 1.5))  # noqa: S311
                 continue
             except EngineError:
                 raise

@@ -159,7 +159,7 @@ class IcebergMaintenance(IcebergWrites):
         cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=age_seconds)
         removed = 0
         for uri, modified in self._objects_under(tbl.metadata.location):
-            if uri not in reachable and modified <= cutoff:
+            if uri not in reachable and not uri.endswith("/") and modified <= cutoff:
                 tbl.io.delete(uri)
                 removed += 1
         return removed
@@ -235,7 +235,11 @@ def _aware(moment: Any) -> datetime.datetime:
 
 
 def _reachable(tbl: Table) -> set[str]:
-    """Every object the table's metadata reaches: metadata files, manifest lists, manifests, data."""
+    """Every object the table's metadata reaches: metadata files, manifest lists, manifests, live data.
+
+    A data file a retained snapshot marks DELETED is not live in it: once the snapshots that read it
+    are expired, nothing needs it (Iceberg's expiry deletes such files; pyiceberg's does not).
+    """
     io, metadata = tbl.io, tbl.metadata
     found = {tbl.metadata_location, *(entry.metadata_file for entry in metadata.metadata_log)}
     found |= {s.statistics_path for s in metadata.statistics}
@@ -243,6 +247,6 @@ def _reachable(tbl: Table) -> set[str]:
         found.add(snapshot.manifest_list)
         for manifest in snapshot.manifests(io):
             found.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(io, discard_deleted=False):
+            for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
                 found.add(entry.data_file.file_path)
     return found
