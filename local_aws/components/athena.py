@@ -45,8 +45,9 @@ PARTITIONS / COLUMNS and DESCRIBE are answered from the catalog in Hive's plain-
 CTAS, INSERT INTO and UNLOAD write Hive objects (`athena_engine.writes`), MSCK REPAIR and ALTER
 TABLE change the catalog (`athena_engine.alter`), each with its own LIMITATIONS. Iceberg tables,
 MERGE/UPDATE/DELETE/OPTIMIZE/VACUUM are refused with
-NOT_SUPPORTED (Iceberg is not implemented yet). Not supported: prepared
-statements, result reuse, encryption, and the binary ``.metadata`` format (a JSON ColumnInfo list
+NOT_SUPPORTED (Iceberg is not implemented yet). Prepared statements (the APIs and PREPARE /
+EXECUTE ... USING / DEALLOCATE PREPARE) live in `athena_prepared`, with its own LIMITATIONS.
+Not supported: result reuse, encryption, and the binary ``.metadata`` format (a JSON ColumnInfo list
 is written instead). A query running when the server stops is run again after a restart (at-least-once).
 Limits: the timeout is one server setting for every statement (Athena has separate DML and DDL
 timeouts, per account); the bytes cutoff counts whole objects before they are read (Athena counts
@@ -87,6 +88,7 @@ from local_aws.athena_engine.engine import (
     classify,
 )
 from local_aws.athena_engine.rendering import parse_csv, parse_text, to_csv, to_text
+from local_aws.components import athena_prepared
 from local_aws.components.athena_responses import AthenaRequestError, patch_moto
 from local_aws.components.base import Component
 from local_aws.world import World
@@ -196,7 +198,10 @@ class AthenaComponent(Component):
             split_s3_uri(output)
         except CatalogError as error:
             raise AthenaRequestError(f"outputLocation is not a valid S3 path: {output}") from error
-        statement_type, substatement_type = classify(query)
+        # An EXECUTE is the statement it runs: a SELECT's results are CSV, as Athena writes them.
+        assert self.world is not None
+        group = athena_prepared.statements(self.world.store(self.name), account_id, region, workgroup_name)
+        statement_type, substatement_type = classify(athena_prepared.stored_query(query, group) or query)
         execution_id = str(uuid.uuid4())
         extension = "csv" if statement_type == "DML" else "txt"
         context = dict(params.get("QueryExecutionContext") or {})
@@ -412,7 +417,7 @@ class AthenaComponent(Component):
         timer.daemon = True
         timer.start()
         try:
-            outcome = engine.run(query, parameters)
+            outcome = self._run_statement(engine, record, query, parameters)
         except EngineError as error:
             failure = error
         except Exception as error:  # an engine bug still ends the query, as Athena's internal errors do
@@ -449,6 +454,25 @@ class AthenaComponent(Component):
                 OutputBytes=output_bytes if failure is None else 0,
             )
         self._finish(execution_id, outcome, failure, engine_millis, engine.data_scanned)
+
+    def _run_statement(
+        self, engine: QueryEngine, record: dict[str, Any], query: str, parameters: list[str] | None
+    ) -> Outcome:
+        """Run one statement: prepared-statement SQL here (it needs the workgroup), the rest in the engine."""
+        if not athena_prepared.is_prepared_statement_sql(query):
+            return engine.run(query, parameters)
+        assert self.world is not None
+        with self.world.lock:
+            store = self.world.store(self.name)
+            group = athena_prepared.statements(
+                store, record["Account"], record["Region"], record["WorkGroup"]
+            )
+        try:
+            return athena_prepared.run_sql(
+                query, group, record["WorkGroup"], parameters, engine.run, self.world.lock
+            )
+        finally:
+            self.world.mark_dirty()
 
     def _finish(
         self,

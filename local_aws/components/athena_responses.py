@@ -17,6 +17,7 @@ import json
 import time
 from typing import Any
 
+from local_aws.components import athena_prepared
 from local_aws.components.athena_metadata import PATCHES as METADATA_PATCHES
 from local_aws.world import current
 
@@ -214,6 +215,41 @@ def _update_work_group(self: Any) -> Any:
     return json.dumps({})
 
 
+def _prepared(handler: Any) -> Any:
+    """A prepared-statement API: ``handler(group, workgroup, params)`` under the lock moto's call holds."""
+
+    def respond(self: Any) -> Any:
+        try:
+            params = _json_body(self.body)
+            component = _component()
+            workgroup = params.get("WorkGroup")
+            component.workgroup(self.current_account, self.region, workgroup)  # unknown: InvalidRequest
+            store = component.world.store(component.name)
+            group = athena_prepared.statements(store, self.current_account, self.region, workgroup)
+            answer = handler(group, workgroup, params)
+            component.world.mark_dirty()
+        except AthenaRequestError as error:
+            return _invalid(str(error), error.error_type)
+        except athena_prepared.PreparedError as error:
+            return _invalid(str(error), error.error_type)
+        return json.dumps(answer or {})
+
+    return respond
+
+
+_PREPARED_PATCHES = {
+    "create_prepared_statement": _prepared(lambda g, w, p: athena_prepared.create(g, w, p)),
+    "get_prepared_statement": _prepared(
+        lambda g, w, p: {"PreparedStatement": athena_prepared.get(g, w, p.get("StatementName"))}
+    ),
+    "list_prepared_statements": _prepared(lambda g, w, p: athena_prepared.page(g, p)),
+    "update_prepared_statement": _prepared(lambda g, w, p: athena_prepared.update(g, w, p)),
+    "delete_prepared_statement": _prepared(
+        lambda g, w, p: athena_prepared.delete(g, w, p.get("StatementName"))
+    ),
+}
+
+
 def _get_query_execution(self: Any) -> Any:
     try:
         record = _component().record(self.current_account, self.region, self._get_param("QueryExecutionId"))
@@ -283,6 +319,7 @@ _PATCHES = {
     "list_query_executions": _list_query_executions,
     "get_work_group": _get_work_group,
     "update_work_group": _update_work_group,
+    **_PREPARED_PATCHES,  # prepared statements, per workgroup (`athena_prepared`)
     **METADATA_PATCHES,  # the metadata APIs, answered from Glue (`athena_metadata`)
 }
 _ORIGINALS: dict[str, Any] = {}
