@@ -16,7 +16,7 @@ Nothing of the checkout is chmodded.
 
 When the server does not run as root, there is no other user to switch to: handlers run as the
 server's own user, in a separate process with a scrubbed environment (see the LIMITATIONS of
-`local_aws.components.lambda_runtime`).
+`local_aws.components.lambda_environment`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The child-process side of the Lambda runtime: one warm execution environment.
 
-Started by `local_aws.components.lambda_runtime` as ``python lambda_worker.py [--site DIR]...
+Started by `local_aws.components.lambda_environment` as ``python lambda_worker.py [--site DIR]...
 [--address-space-mb N] [--max-processes N]``, already as the sandbox user, with the function's
 environment (``_HANDLER``, ``LAMBDA_TASK_ROOT``, the function's variables...) and nothing of
 the server's. It caps its own address space and process count (limits it cannot raise again),
