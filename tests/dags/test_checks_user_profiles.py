@@ -1,0 +1,105 @@
+"""Every check of user_profiles fails on an hour of bad profiles, alerts with its numbers and is in the report.
+
+One provisioned pipeline, one hourly run over an hour whose partition got profile changes written
+straight into it (the CDC transform's row shape): more than ``min_email_sample`` writes, so the email
+share is judged, and the DynamoDB table stays empty, so the reconciliation finds items it lacks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tests.airflow_harness import deployed_pipeline
+from tests.dags.check_helpers import (
+    HIDDEN_OBJECT,
+    alerts_for,
+    assert_check_failed,
+    bad_hour,
+    metadata,
+    partition_prefix,
+    published,
+    put_rows,
+    run_bad_hour,
+    stamp,
+    subscribe_inbox,
+)
+
+pytestmark = pytest.mark.slow
+
+DATASET = "user_profiles"
+#: Profiles with a missing email among the 60 written (the allowed share is 0.2).
+MISSING_EMAILS = 20
+
+
+@pytest.fixture(scope="module")
+def pipeline(local_aws):
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
+        yield deployed
+
+
+def profile(n: int, moment, **changes) -> dict:
+    row = {
+        **metadata(n, moment),
+        "id": str(uuid.UUID(int=n + 1, version=4)),
+        "name": "Test User",
+        "email": f"user{n}@example.com",
+        "phone_number": "+49 30 1234567",
+        "created_at": stamp(moment),
+        "age": 30,
+        "address": {
+            "street": "1 Main St",
+            "city": "Berlin",
+            "state": "BE",
+            "postcode": "10115",
+            "country": "DE",
+        },
+        "updated_at": stamp(moment),
+    }
+    row.update(changes)
+    return row
+
+
+def test_a_bad_hour_fails_every_user_profiles_check(pipeline):
+    queue_url = subscribe_inbox(pipeline)
+    hour = bad_hour(13)
+    made = hour + timedelta(minutes=10)
+    rows = [
+        profile(0, made),
+        profile(1, made, id=None),  # no key
+        profile(2, made, id="not-a-uuid"),  # a malformed id
+        profile(3, made, age=None),  # no age
+        profile(4, made, age=12),  # too young
+        profile(5, made, age=150),  # too old
+        dict(profile(6, made), event_id="replayed-with-a-new-id"),  # a change copied under a new id
+        profile(6, made),
+        profile(8, made, approximate_creation_time=None),  # no creation time
+    ]
+    rows += [
+        profile(n, made, email=None if n < 10 + MISSING_EMAILS else f"u{n}@example.com")
+        for n in range(10, 61)
+    ]
+    prefix = partition_prefix(DATASET, hour)
+    put_rows(pipeline, prefix + "bad-profiles.json", rows)
+    put_rows(pipeline, prefix + HIDDEN_OBJECT, [profile(70, made)])
+
+    run, states = run_bad_hour(pipeline, DATASET, hour)
+    assert str(run.state) == "failed", states
+    writes = len(rows)
+    failing = {
+        "check_null_keys": ["id_null_check=1"],
+        "check_user_ids": ["null_ids=1", "malformed_ids=1"],
+        "check_age_range": ["age_null_check=1", "age_min=12", "age_max=150"],
+        # 20 of the hour's 60 writes (the copied change is a write too): a share of one third.
+        "check_email_issue_share": [f"missing={MISSING_EMAILS}", "invalid=0", "email_issue_share=0.3333"],
+        "check_duplicate_events": ["duplicate_changes=1"],
+        "check_rows_present": [f"table_rows={writes}", f"delivered_rows={writes + 1}", "objects=2"],
+        "check_freshness": [f"late_changes={writes - 1}", "changes_without_creation_time=1"],
+        "check_current_state_matches_table": ["table_items=0"],
+    }
+    alerts = alerts_for(pipeline, queue_url, list(failing), hour)
+    report, page = published(pipeline, DATASET, hour, run)
+    for check, numbers in failing.items():
+        assert_check_failed(check, numbers, hour, states, alerts, report, page)
