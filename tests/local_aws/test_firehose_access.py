@@ -298,9 +298,9 @@ def test_after_the_retention_period_a_blocked_flush_is_discarded_and_its_records
     create_stream,
     error_log: dict[str, Any],
 ):
-    from local_aws.components import firehose
+    from local_aws.components import firehose_destination
 
-    monkeypatch.setattr(firehose, "RETENTION_S", 2)  # AWS keeps undeliverable data for 24 hours
+    monkeypatch.setattr(firehose_destination, "RETENTION_S", 2)  # AWS keeps undeliverable data for 24 hours
     name = create_stream(
         bucket,
         destination={"Prefix": "data/", "BufferingHints": FAST, "CloudWatchLoggingOptions": error_log},

@@ -1,0 +1,137 @@
+"""Patches on moto's Firehose backend: requests validated as AWS does, DirectPut records kept for the
+delivery worker instead of written straight to S3, a Kinesis source read from LATEST.
+
+moto stores delivery streams and, for DirectPut, writes each PutRecord straight to S3. Here
+CreateDeliveryStream / UpdateDestination are validated (`firehose_requests`) and stored with AWS's
+defaults; PutRecord / PutRecordBatch keep the records in the component's store (``direct``) until
+the worker has them in S3; a KinesisStreamAsSource stream gets one checkpoint per shard at the
+shard's last record when it is created (Firehose starts at LATEST); DeleteDeliveryStream drops the
+stream's store entry, which ends its worker.
+
+LIMITATIONS: the patches are installed on moto's backend class, so every account and region of the
+process shares them; each install replaces the previous one's closures (the last server started
+in a process owns them).
+"""
+
+from __future__ import annotations
+
+import inspect
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from moto.firehose import models as firehose_models
+
+from local_aws.components import firehose_requests as requests
+from local_aws.components.firehose_model import destination, new_state, now_ms, record_id
+from local_aws.components.firehose_sources import kinesis_stream
+
+if TYPE_CHECKING:
+    from local_aws.components.firehose import Firehose
+
+PATCHED = (
+    "create_delivery_stream",
+    "update_destination",
+    "delete_delivery_stream",
+    "put_record",
+    "put_record_batch",
+)
+_ORIGINALS: dict[str, Any] = {}
+
+
+def install(component: Firehose) -> None:
+    """Route moto's Firehose backend calls through ``component`` (idempotent: originals kept once)."""
+    backend_cls = firehose_models.FirehoseBackend
+    for method in PATCHED:
+        _ORIGINALS.setdefault(method, getattr(backend_cls, method))
+
+    def create_delivery_stream(backend: Any, *args: Any, **kwargs: Any) -> str:
+        return _create(component, backend, args, kwargs)
+
+    def update_destination(backend: Any, *args: Any, **kwargs: Any) -> None:
+        _update(backend, args, kwargs)
+
+    def delete_delivery_stream(backend: Any, delivery_stream_name: str, *args: Any, **kwargs: Any) -> None:
+        model = backend.delivery_streams.get(delivery_stream_name)
+        _ORIGINALS["delete_delivery_stream"](backend, delivery_stream_name, *args, **kwargs)
+        if model is not None:
+            component.streams().pop(model.delivery_stream_arn, None)
+
+    def put_record(backend: Any, delivery_stream_name: str, record: dict[str, Any]) -> dict[str, Any]:
+        return _put(component, backend, delivery_stream_name, [record], single=True)
+
+    def put_record_batch(backend: Any, delivery_stream_name: str, records: list[dict[str, Any]]) -> Any:
+        return _put(component, backend, delivery_stream_name, records or [], single=False)
+
+    backend_cls.create_delivery_stream = create_delivery_stream  # type: ignore[method-assign]
+    backend_cls.update_destination = update_destination  # type: ignore[method-assign]
+    backend_cls.delete_delivery_stream = delete_delivery_stream  # type: ignore[method-assign]
+    backend_cls.put_record = put_record  # type: ignore[method-assign]
+    backend_cls.put_record_batch = put_record_batch  # type: ignore[method-assign]
+
+
+def _bind(original: Any, self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+    bound = inspect.signature(original).bind(self, *args, **kwargs)
+    bound.apply_defaults()
+    return bound
+
+
+def _create(component: Firehose, backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    original = _ORIGINALS["create_delivery_stream"]
+    bound = _bind(original, backend, args, kwargs)
+    arguments = bound.arguments
+    requests.validate_destination(arguments.get("extended_s3_destination_configuration"), extended=True)
+    requests.validate_destination(arguments.get("s3_destination_configuration"), extended=False)
+    stream_type = arguments.get("delivery_stream_type") or "DirectPut"
+    source = arguments.get("kinesis_stream_source_configuration")
+    requests.validate_kinesis_source(stream_type, source)
+    for key in ("extended_s3_destination_configuration", "s3_destination_configuration"):
+        arguments[key] = requests.with_defaults(arguments.get(key))
+    arn = original(*bound.args, **bound.kwargs)
+    model = backend.delivery_streams[arguments["delivery_stream_name"]]
+    state = new_state()
+    if stream_type == "KinesisStreamAsSource":
+        model.source = dict(source)
+        model.source["DeliveryStartTimestamp"] = datetime.now(UTC)
+        # Firehose starts reading a Kinesis source at LATEST when the delivery stream is created.
+        assert component.world is not None
+        stream = kinesis_stream(component.world, source["KinesisStreamARN"])
+        if stream is not None:
+            for shard_id, shard in stream.shards.items():
+                state["shards"][shard_id] = next(reversed(shard.records)) if shard.records else 0
+        state["source_seen"] = stream is not None
+    component.streams()[arn] = state
+    return arn
+
+
+def _update(backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    original = _ORIGINALS["update_destination"]
+    bound = _bind(original, backend, args, kwargs)
+    arguments = bound.arguments
+    model = backend.delivery_streams.get(arguments["delivery_stream_name"])
+    if model is not None:
+        current = destination(model) or {}
+        for key, extended in (("extended_s3_destination_update", True), ("s3_destination_update", False)):
+            update = arguments.get(key)
+            if update:
+                requests.validate_update(current, update, extended)
+    original(*bound.args, **bound.kwargs)
+
+
+def _put(
+    component: Firehose, backend: Any, name: str, records: list[dict[str, Any]], single: bool
+) -> dict[str, Any]:
+    """Keep DirectPut records in the store until the worker has them in S3."""
+    model = backend.delivery_streams.get(name)
+    if model is None:
+        raise requests.not_found(name, backend.account_id)
+    if model.delivery_stream_type == "KinesisStreamAsSource":
+        raise requests.direct_put_refused()
+    decoded = requests.decoded_records(records, single)
+    state = component.streams().setdefault(model.delivery_stream_arn, new_state())
+    arrival = now_ms()
+    ids = []
+    for data in decoded:
+        ids.append(record_id())
+        state["direct"].append((state["next_seq"], ids[-1], arrival, data))
+        state["next_seq"] += 1
+    return requests.put_response(model, ids, single)
