@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import EventSourceMapping, LambdaBackend
 
+from local_aws.components import moto_patches
 from local_aws.components.event_source_mappings_config import filters_of
 from local_aws.components.event_source_mappings_lookups import is_polled, role_problem
 from local_aws.event_patterns import InvalidPatternError, validate
-from local_aws.world import current
 
 if TYPE_CHECKING:
     from local_aws.components.event_source_mappings import EventSourceMappings
@@ -33,44 +33,38 @@ _ORIGINALS: dict[str, Callable[..., Any]] = {}
 
 
 def install_patches() -> None:
-    """Patch moto's event source mappings once per process (idempotent)."""
-    if _ORIGINALS:
-        return
-    _ORIGINALS["send_kinesis_message"] = LambdaBackend.send_kinesis_message
-    _ORIGINALS["send_dynamodb_items"] = LambdaBackend.send_dynamodb_items
-    _ORIGINALS["create_event_source_mapping"] = LambdaBackend.create_event_source_mapping
-    _ORIGINALS["get_configuration"] = EventSourceMapping.get_configuration
-    _ORIGINALS["update_event_source_mapping"] = LambdaBackend.update_event_source_mapping
-    # The poller delivers stream records; moto's immediate, per-record call is switched off.
-    # (Returning None also keeps moto from emptying the DynamoDB stream after the call.)
-    LambdaBackend.send_kinesis_message = _no_delivery  # type: ignore[method-assign]
-    LambdaBackend.send_dynamodb_items = _no_delivery  # type: ignore[method-assign]
-    LambdaBackend.create_event_source_mapping = _patched_create  # type: ignore[method-assign]
-    EventSourceMapping.get_configuration = _patched_get_configuration  # type: ignore[method-assign]
-    LambdaBackend.update_event_source_mapping = _patched_update  # type: ignore[method-assign]
+    """Patch moto's event source mappings once per process."""
+    moto_patches.install(
+        _ORIGINALS,
+        [
+            # The poller delivers stream records; moto's immediate, per-record call is switched off.
+            # (Returning None also keeps moto from emptying the DynamoDB stream after the call.)
+            (LambdaBackend, "send_kinesis_message", _no_delivery),
+            (LambdaBackend, "send_dynamodb_items", _no_delivery),
+            (LambdaBackend, "create_event_source_mapping", _patched_create),
+            (EventSourceMapping, "get_configuration", _patched_get_configuration),
+            (LambdaBackend, "update_event_source_mapping", _patched_update),
+        ],
+    )
 
 
 def _component() -> EventSourceMappings | None:
     from local_aws.components.event_source_mappings import EventSourceMappings
 
-    try:
-        component = current().components.get(EventSourceMappings.name)
-    except RuntimeError:
-        return None
-    return component if isinstance(component, EventSourceMappings) else None
+    return moto_patches.running(EventSourceMappings)
 
 
 def _no_delivery(self: LambdaBackend, *args: Any, **kwargs: Any) -> None:
     if _component() is None:
         name = "send_kinesis_message" if "kinesis_stream" in kwargs else "send_dynamodb_items"
-        return _ORIGINALS[name](self, *args, **kwargs)
+        return _ORIGINALS[f"LambdaBackend.{name}"](self, *args, **kwargs)
     return None
 
 
 def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> EventSourceMapping:
     _check_filters(spec)
     _check_role(self, spec)
-    esm = _ORIGINALS["create_event_source_mapping"](self, spec)
+    esm = _ORIGINALS["LambdaBackend.create_event_source_mapping"](self, spec)
     component = _component()
     if component is not None and is_polled(esm):
         component.initialise_positions(esm)
@@ -79,11 +73,11 @@ def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> EventSourceMap
 
 def _patched_update(self: LambdaBackend, uuid: str, spec: dict[str, Any]) -> EventSourceMapping | None:
     _check_filters(spec)
-    return _ORIGINALS["update_event_source_mapping"](self, uuid, spec)
+    return _ORIGINALS["LambdaBackend.update_event_source_mapping"](self, uuid, spec)
 
 
 def _patched_get_configuration(self: EventSourceMapping) -> dict[str, Any]:
-    config = _ORIGINALS["get_configuration"](self)
+    config = _ORIGINALS["EventSourceMapping.get_configuration"](self)
     component = _component()
     if component is not None and is_polled(self):
         config["LastProcessingResult"] = component.last_result(self.uuid) or "No records processed"

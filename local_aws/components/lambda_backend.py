@@ -25,9 +25,9 @@ from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 
 from local_aws import lambda_runtimes
+from local_aws.components import moto_patches
 from local_aws.components.lambda_model import UNZIPPED_CODE_LIMIT, unzipped_size
 from local_aws.components.lambda_responses import take_request_qualifier
-from local_aws.world import current
 
 if TYPE_CHECKING:
     from local_aws.components.lambda_runtime import LambdaRuntime
@@ -36,39 +36,31 @@ _ORIGINALS: dict[str, Callable[..., Any]] = {}
 
 
 def install_patches() -> None:
-    """Patch moto's Lambda models once per process (idempotent)."""
-    if _ORIGINALS:
-        return
-    _ORIGINALS["invoke"] = LambdaFunction.invoke
-    _ORIGINALS["update_code"] = LambdaFunction.update_function_code
-    _ORIGINALS["update_config"] = LambdaFunction.update_configuration
-    _ORIGINALS["delete"] = LambdaBackend.delete_function
-    _ORIGINALS["create"] = LambdaBackend.create_function
-    _ORIGINALS["backend_invoke"] = LambdaBackend.invoke
-    _ORIGINALS["set_code"] = LambdaFunction._set_function_code
-    LambdaBackend.create_function = _patched_create  # type: ignore[method-assign]
-    LambdaFunction.invoke = _patched_invoke  # type: ignore[method-assign]
-    LambdaFunction.update_function_code = _patched_update_code  # type: ignore[method-assign]
-    LambdaFunction.update_configuration = _patched_update_config  # type: ignore[method-assign]
-    LambdaBackend.delete_function = _patched_delete  # type: ignore[method-assign]
-    LambdaBackend.invoke = _patched_backend_invoke  # type: ignore[method-assign]
-    LambdaFunction._set_function_code = _patched_set_code  # type: ignore[method-assign]
+    """Patch moto's Lambda models once per process."""
+    moto_patches.install(
+        _ORIGINALS,
+        [
+            (LambdaBackend, "create_function", _patched_create),
+            (LambdaFunction, "invoke", _patched_invoke),
+            (LambdaFunction, "update_function_code", _patched_update_code),
+            (LambdaFunction, "update_configuration", _patched_update_config),
+            (LambdaBackend, "delete_function", _patched_delete),
+            (LambdaBackend, "invoke", _patched_backend_invoke),
+            (LambdaFunction, "_set_function_code", _patched_set_code),
+        ],
+    )
 
 
 def _runtime() -> LambdaRuntime | None:
     from local_aws.components.lambda_runtime import LambdaRuntime
 
-    try:
-        component = current().components.get(LambdaRuntime.name)
-    except RuntimeError:
-        return None
-    return component if isinstance(component, LambdaRuntime) else None
+    return moto_patches.running(LambdaRuntime)
 
 
 def _patched_invoke(self: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> Any:
     runtime = _runtime()
     if runtime is None:
-        return _ORIGINALS["invoke"](self, body, request_headers, response_headers)
+        return _ORIGINALS["LambdaFunction.invoke"](self, body, request_headers, response_headers)
     return runtime.invoke_from_moto(self, body, request_headers, response_headers)
 
 
@@ -81,7 +73,7 @@ def _patched_backend_invoke(
     response_headers: Any,
 ) -> Any:
     qualifier = take_request_qualifier(qualifier)
-    return _ORIGINALS["backend_invoke"](self, function_name, qualifier, body, headers, response_headers)
+    return _ORIGINALS["LambdaBackend.invoke"](self, function_name, qualifier, body, headers, response_headers)
 
 
 _CODE_FIELDS = ("code_bytes", "code_size", "code_sha_256", "code_digest")
@@ -92,7 +84,7 @@ def _patched_set_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> Non
     Lambda does, before a zip bomb ever reaches the disk; an update leaves the old code in place."""
     saved = {name: getattr(self, name) for name in _CODE_FIELDS if hasattr(self, name)}
     saved_code = dict(self.code) if isinstance(getattr(self, "code", None), dict) else None
-    _ORIGINALS["set_code"](self, updated_spec)
+    _ORIGINALS["LambdaFunction._set_function_code"](self, updated_spec)
     if unzipped_size(getattr(self, "code_bytes", b"") or b"") <= UNZIPPED_CODE_LIMIT:
         return
     for name, value in saved.items():
@@ -111,12 +103,12 @@ def _refuse_blocked_runtime(runtime: str | None, operation: str) -> None:
 
 def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
     _refuse_blocked_runtime(spec.get("Runtime"), lambda_runtimes.CREATE)
-    return _ORIGINALS["create"](self, spec)
+    return _ORIGINALS["LambdaBackend.create_function"](self, spec)
 
 
 def _patched_update_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> dict[str, Any]:
     _refuse_blocked_runtime(self.run_time, lambda_runtimes.UPDATE)
-    result = _ORIGINALS["update_code"](self, updated_spec)
+    result = _ORIGINALS["LambdaFunction.update_function_code"](self, updated_spec)
     runtime = _runtime()
     if runtime is not None:
         runtime.retire(self.account_id, self.region, self.function_name)
@@ -125,7 +117,7 @@ def _patched_update_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> 
 
 def _patched_update_config(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
     _refuse_blocked_runtime(config_updates.get("Runtime") or self.run_time, lambda_runtimes.UPDATE)
-    result = _ORIGINALS["update_config"](self, config_updates)
+    result = _ORIGINALS["LambdaFunction.update_configuration"](self, config_updates)
     runtime = _runtime()
     if runtime is not None:
         runtime.retire(self.account_id, self.region, self.function_name)
@@ -134,7 +126,7 @@ def _patched_update_config(self: LambdaFunction, config_updates: dict[str, Any])
 
 def _patched_delete(self: LambdaBackend, function_name: str, qualifier: str | None = None) -> None:
     fn = self.get_function(function_name, qualifier)
-    _ORIGINALS["delete"](self, function_name, qualifier)
+    _ORIGINALS["LambdaBackend.delete_function"](self, function_name, qualifier)
     runtime = _runtime()
     if runtime is not None and fn is not None:
         runtime.retire(fn.account_id, fn.region, fn.function_name)
