@@ -8,7 +8,8 @@ SELECT, CTAS, INSERT, UNLOAD and EXPLAIN all read through here, so pruning and b
 for each of them.
 
 LIMITATIONS: partition filters are not pushed through views or into the nullable side of outer joins
-(those read every partition); DataScannedInBytes counts whole objects (not Parquet column chunks);
+(those read every partition); DataScannedInBytes counts whole objects, or for Parquet the column
+chunks read (`scanned`, with its own LIMITATIONS);
 a partition not registered in Glue is not read, as in Athena (a table with partition projection
 computes its partitions instead: `projection`).
 """
@@ -27,7 +28,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from local_aws.athena_engine import cache, information_schema, projection, sandbox
+from local_aws.athena_engine import cache, information_schema, projection, sandbox, scanned
 from local_aws.athena_engine.cache import ObjectKey
 from local_aws.athena_engine.catalog import Catalog, CatalogError, Partition, TableDef, split_s3_uri
 from local_aws.athena_engine.errors import BYTES_SCANNED_EXCEEDED, EngineError
@@ -78,6 +79,7 @@ class Binder:
     _pinned: list[str]
     _sql: str | None
     rows_read: int = 0  # rows of the tables' objects read (GetQueryRuntimeStatistics' InputRows)
+    _columns_read: frozenset[str] | None = frozenset()  # what Parquet bills (`scanned`); None: all
 
     def _duck_name(self, kind: str, name: str) -> str:
         self._counter += 1
@@ -85,6 +87,7 @@ class Binder:
 
     def _bind(self, statement: exp.Expression, database: str, stack: tuple[str, ...]) -> exp.Expression:
         """Replace every catalog table or view in ``statement`` with a DuckDB view of it."""
+        self._columns_read = scanned.columns_read(statement, self._columns_read)
         references: list[tuple[exp.Table, TableDef]] = []
         for node in list(statement.find_all(exp.Table)):
             if not isinstance(node.this, exp.Identifier):
@@ -286,10 +289,10 @@ class Binder:
         trees = [parse_hive_type(t) for _, t in table.columns]
         fmt = table_format(table) if locations else ""
         for location, values in locations:
-            for uri, size, _ in self.catalog.list_objects(location):
+            for uri, size, etag in self.catalog.list_objects(location):
                 if self.cancelled.is_set():
                     raise EngineError("USER_CANCELLED", "Query cancelled by user")
-                self._count_scanned(size)
+                self._count_scanned(self._billed(table, uri, size, etag))
                 data = self.catalog.read_object(uri)
                 assert self._workdir is not None
                 path = local_name(self._workdir, len(files) + self._counter * 100000, table)
@@ -309,6 +312,12 @@ class Binder:
         self.data_scanned += size
         if self.bytes_cutoff is not None and self.data_scanned > self.bytes_cutoff:
             raise EngineError("BYTES_SCANNED_LIMIT_EXCEEDED", BYTES_SCANNED_EXCEEDED, plain=True)
+
+    def _billed(self, table: TableDef, uri: str, size: int, etag: str) -> int:
+        """An object's bytes as Athena bills them (`scanned`: for Parquet, the column chunks read)."""
+        return scanned.billed_bytes(
+            table_format(table), (uri, etag, size), self._columns_read, lambda: self.catalog.read_object(uri)
+        )
 
     def _read_files(self, table: TableDef, files: list[DataFile]) -> dict[str, Any]:
         loader = cache.loader()
@@ -337,7 +346,7 @@ class Binder:
                 if self.cancelled.is_set():
                     raise EngineError("USER_CANCELLED", "Query cancelled by user")
                 # Athena bills the bytes of every object read, cached here or not.
-                self._count_scanned(size)
+                self._count_scanned(self._billed(table, uri, size, etag))
                 object_key = ObjectKey(bucket, split_s3_uri(uri)[1], etag, size, schema)
                 listed.append(object_key)
                 rows = objects.get(object_key)

@@ -1,0 +1,111 @@
+"""Bytes scanned, as Athena bills them: whole objects for text formats, column chunks for Parquet.
+
+The one counting path: `binding.Binder` asks `billed_bytes` for every object it reads (cached or
+not) and adds the answer to DataScannedInBytes before the object is parsed, so the workgroup's
+BytesScannedCutoffPerQuery stops a query at the same figure. For a Parquet object the figure is its
+footer (the Thrift metadata and the 8 bytes after it) plus, in every row group, the compressed size
+of the chunks of the columns the statement reads: ``SELECT id`` bills less than ``SELECT *`` on the
+same file, as on the bill. `parquet_scanned_bytes` does that sum for any Parquet footer (the
+Iceberg engine calls it for its data files); `columns_read` works out which columns a statement reads.
+
+A Parquet footer is read once per object version (URI, ETag, size) and its per-column sizes are kept
+(`_FOOTERS`, bounded), so a cached object is billed without being read again.
+
+LIMITATIONS: the columns a statement reads are the names of every column it mentions, in any table
+of the statement (a name two tables share bills both), and any ``*`` or ``t.*`` bills every column of
+every table read; every row group of a file is billed (Athena skips row groups whose statistics rule
+out the WHERE clause; local_aws reads them all); a nested column bills all its leaves; an object
+whose footer cannot be read is billed whole (its read then fails with its own error).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Collection
+from typing import Any
+
+from sqlglot import exp
+
+_FOOTERS: OrderedDict[tuple[str, str, int], tuple[int, dict[str, int]]] = OrderedDict()
+_FOOTERS_LOCK = threading.Lock()
+_MAX_FOOTERS = 4096
+
+
+def _top_column(path_in_schema: str) -> str:
+    return path_in_schema.split(".", 1)[0].lower()
+
+
+def parquet_scanned_bytes(
+    metadata: Any, columns: Collection[str] | None, row_groups: Collection[int] | None = None
+) -> int:
+    """Bytes read from a Parquet file for ``columns`` (None: all) in ``row_groups`` (None: all).
+
+    ``metadata`` is a ``pyarrow.parquet.FileMetaData``: its footer plus the compressed sizes of the
+    chosen column chunks.
+    """
+    wanted = None if columns is None else {c.lower() for c in columns}
+    total = int(metadata.serialized_size) + 8
+    for index in range(metadata.num_row_groups) if row_groups is None else row_groups:
+        group = metadata.row_group(index)
+        for position in range(group.num_columns):
+            chunk = group.column(position)
+            if wanted is None or _top_column(chunk.path_in_schema) in wanted:
+                total += int(chunk.total_compressed_size)
+    return total
+
+
+def _footer_sizes(data: bytes) -> tuple[int, dict[str, int]] | None:
+    """(footer bytes, compressed bytes per top-level column over all row groups), or None if unreadable."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    except Exception:  # not Parquet after all, or truncated: the read reports it
+        return None
+    per_column: dict[str, int] = {}
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        for position in range(group.num_columns):
+            chunk = group.column(position)
+            name = _top_column(chunk.path_in_schema)
+            per_column[name] = per_column.get(name, 0) + int(chunk.total_compressed_size)
+    return int(metadata.serialized_size) + 8, per_column
+
+
+def billed_bytes(
+    fmt: str, key: tuple[str, str, int], columns: Collection[str] | None, read: Callable[[], bytes]
+) -> int:
+    """What one object of format ``fmt`` costs: ``key`` is (URI, ETag, size); ``read()`` its bytes."""
+    size = key[2]
+    if fmt != "parquet":
+        return size
+    with _FOOTERS_LOCK:
+        sizes = _FOOTERS.get(key)
+        if sizes is not None:
+            _FOOTERS.move_to_end(key)
+    if sizes is None:
+        sizes = _footer_sizes(read())
+        if sizes is None:
+            return size
+        with _FOOTERS_LOCK:
+            _FOOTERS[key] = sizes
+            while len(_FOOTERS) > _MAX_FOOTERS:
+                _FOOTERS.popitem(last=False)
+    footer, per_column = sizes
+    wanted = per_column.values() if columns is None else [per_column.get(c.lower(), 0) for c in set(columns)]
+    return min(size, footer + sum(wanted))
+
+
+def columns_read(statement: exp.Expression, so_far: frozenset[str] | None) -> frozenset[str] | None:
+    """``so_far`` with the column names ``statement`` mentions; None once any ``*`` asks for all."""
+    if so_far is None:
+        return None
+    for select in statement.find_all(exp.Select):
+        for expression in select.expressions:
+            if isinstance(expression, exp.Star) or (
+                isinstance(expression, exp.Column) and isinstance(expression.this, exp.Star)
+            ):
+                return None
+    return so_far | {column.name.lower() for column in statement.find_all(exp.Column) if column.name}
