@@ -13,7 +13,8 @@ or an engine setting. The queries run with
 `local_aws.athena_engine`: tables and partitions come from moto's Glue catalog, object bytes from
 moto's S3 (read under the world lock; parsing and DuckDB run without it, each query on its own
 cursor of one process-wide DuckDB database). Only the partitions the WHERE clause allows are read,
-and DataScannedInBytes counts the bytes of the objects read. Repeated queries are cheap: each S3
+and DataScannedInBytes counts the bytes of the objects read (for Parquet, the footer and the
+column chunks the statement reads: `athena_engine.scanned`). Repeated queries are cheap: each S3
 object is parsed once per version (ETag and size) and table schema and kept in memory, and the rows
 of a table over a set of object versions are kept as a DuckDB table, so a query over objects already
 seen reads and parses nothing (`local_aws.athena_engine.cache`; bounded by
@@ -50,9 +51,9 @@ EXECUTE ... USING / DEALLOCATE PREPARE) live in `athena_prepared`, with its own 
 Not supported: result reuse, encryption, and the binary ``.metadata`` format (a JSON ColumnInfo list
 is written instead). A query running when the server stops is run again after a restart (at-least-once).
 Limits: the timeout is one server setting for every statement (Athena has separate DML and DDL
-timeouts, per account); the bytes cutoff counts whole objects before they are read (Athena counts
-the bytes it has scanned, columnar and compressed, when it cancels), so the query fails before it
-reads anything; a query past either limit reports ErrorCategory 2 and ErrorType 1000 (Athena's own
+timeouts, per account); the bytes cutoff counts the same figure as DataScannedInBytes before the objects are parsed
+(Athena counts the bytes it has scanned when it cancels), so the query fails before it parses
+anything; a query past either limit reports ErrorCategory 2 and ErrorType 1000 (Athena's own
 ErrorType values for them are not documented); running queries beyond ``LOCAL_AWS_ATHENA_MAX_RUNNING``
 wait QUEUED rather than failing StartQueryExecution with TooManyRequestsException, and they share the
 machine's cores (DuckDB's threads), so a runaway still slows the others until the timeout ends it.
