@@ -7,89 +7,41 @@ stream's CloudWatch Logs error log, retries, and delivers everything once the bu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_aws import bucket_policies
-from tests.local_aws.server_process import ServerProcess
-from tests.local_aws.test_firehose import (
+from tests.local_aws.firehose_helpers import (
     ACCOUNT_ID,
+    FAST,
     ROLE,
+    bucket,
     create_stream,
+    deny,
+    error_log,
     kinesis_stream,
     lines,
+    logged_errors,
+    metadata_extraction,
     objects,
+    processing,
+    put_policy,
+    send,
+    stream_arn,
+    wait_for_errors,
+    wait_lines,
     wait_objects,
 )
+from tests.local_aws.server_process import ServerProcess
 from tests.support import unique, wait_until
 
-__all__ = ["create_stream", "kinesis_stream"]  # fixtures shared with test_firehose.py
+__all__ = ["bucket", "create_stream", "error_log", "kinesis_stream"]  # fixtures
 
 OTHER_ACCOUNT = "111122223333"
 ERROR_LOG_KEYS = {"deliveryStreamARN", "destination", "deliveryStreamVersionId", "message", "errorCode"}
-FAST = {"SizeInMBs": 1, "IntervalInSeconds": 0}
-
-
-# -- fixtures and helpers ---------------------------------------------------------------------
-@pytest.fixture
-def bucket(aws: Callable[..., Any]) -> str:
-    name = unique("fh-acl-bkt")
-    aws("s3").create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def error_log(aws: Callable[..., Any]) -> Iterator[dict[str, Any]]:
-    """A log group and stream for a delivery stream's CloudWatchLoggingOptions."""
-    group = f"/aws/kinesisfirehose/{unique('fh-acl')}"
-    aws("logs").create_log_group(logGroupName=group)
-    aws("logs").create_log_stream(logGroupName=group, logStreamName="DestinationDelivery")
-    yield {"Enabled": True, "LogGroupName": group, "LogStreamName": "DestinationDelivery"}
-    aws("logs").delete_log_group(logGroupName=group)
-
-
-def logged_errors(aws: Callable[..., Any], options: dict[str, Any]) -> list[dict[str, Any]]:
-    events = aws("logs").get_log_events(
-        logGroupName=options["LogGroupName"], logStreamName=options["LogStreamName"], startFromHead=True
-    )["events"]
-    return [json.loads(event["message"]) for event in events]
-
-
-def wait_for_errors(
-    aws: Callable[..., Any], options: dict[str, Any], count: int = 1, code: str = "S3.AccessDenied"
-) -> list[dict[str, Any]]:
-    """Wait until the error log holds ``count`` entries with ``code`` (progress, not a sleep)."""
-    return wait_until(
-        lambda: (
-            len(found := [e for e in logged_errors(aws, options) if e["errorCode"] == code]) >= count
-            and found
-        ),
-        timeout=60,
-        what=f"{count} {code} entries in {options['LogGroupName']}",
-    )
-
-
-def deny(principal: Any, resource: str, **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Deny", "Principal": principal, "Action": "s3:PutObject", "Resource": resource, **extra}
-
-
-def put_policy(client: Any, bucket: str, *statements: dict[str, Any]) -> None:
-    client.put_bucket_policy(
-        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-    )
-
-
-def send(aws: Callable[..., Any], name: str, records: list[bytes]) -> None:
-    aws("firehose").put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in records])
-
-
-def stream_arn(aws: Callable[..., Any], name: str) -> str:
-    return aws("firehose").describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
-        "DeliveryStreamARN"
-    ]
 
 
 # -- a Deny for the delivery role -------------------------------------------------------------
@@ -120,13 +72,8 @@ def test_a_denied_role_keeps_its_records_logs_access_denied_and_delivers_them_on
     assert objects(aws, bucket) == {}
 
     aws("s3").delete_bucket_policy(Bucket=bucket)
-    wait_until(
-        lambda: sum(body.count(b"\n") for body in objects(aws, bucket).values()) >= 40,
-        timeout=60,
-        what="all 40 records after the policy was removed",
-    )
+    received = wait_lines(aws, bucket, 40, what="all 40 records after the policy was removed")
     delivered = objects(aws, bucket, "data/")
-    received = [line for body in delivered.values() for line in body.splitlines(keepends=True)]
     assert sorted(received) == sorted(first + second), "every record exactly once"
     # The flush that was blocked lands as it was sealed: the first batch, in order, ahead of the rest.
     (head,) = [body for body in delivered.values() if body.startswith(b"first-0\n")]
@@ -173,13 +120,8 @@ def test_a_blocked_kinesis_source_keeps_its_checkpoints_and_order_until_the_reco
 
     aws("s3").delete_bucket_policy(Bucket=bucket)
     sent = first + later
-    wait_until(
-        lambda: sum(body.count(b"\n") for body in objects(aws, bucket).values()) >= len(sent),
-        timeout=60,
-        what="every Kinesis record after the policy was removed",
-    )
+    received = wait_lines(aws, bucket, len(sent), what="every Kinesis record after the policy was removed")
     delivered = objects(aws, bucket, "cdc/")
-    received = [line for body in delivered.values() for line in body.splitlines(keepends=True)]
     assert sorted(received) == sorted(sent), "every record exactly once"
     for body in delivered.values():
         for key in (b"k0", b"k1", b"k2"):
@@ -441,21 +383,7 @@ def test_the_error_prefix_obeys_the_same_policy(
             "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/",
             "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 0},
             "DynamicPartitioningConfiguration": {"Enabled": True},
-            "ProcessingConfiguration": {
-                "Enabled": True,
-                "Processors": [
-                    {
-                        "Type": "MetadataExtraction",
-                        "Parameters": [
-                            {
-                                "ParameterName": "MetadataExtractionQuery",
-                                "ParameterValue": "{customer: .customer}",
-                            },
-                            {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
-                        ],
-                    }
-                ],
-            },
+            "ProcessingConfiguration": processing(metadata_extraction("{customer: .customer}")),
             "CloudWatchLoggingOptions": error_log,
         },
     )
@@ -520,12 +448,7 @@ def test_records_held_by_a_deny_survive_a_kill_and_are_delivered_once_allowed(tm
         assert objects(aws, bucket) == {}
 
         aws("s3").delete_bucket_policy(Bucket=bucket)
-        wait_until(
-            lambda: sum(body.count(b"\n") for body in objects(aws, bucket).values()) >= len(sent),
-            timeout=60,
-            what="the held records after the restart",
-        )
-        received = [line for body in objects(aws, bucket).values() for line in body.splitlines(keepends=True)]
+        received = wait_lines(aws, bucket, len(sent), what="the held records after the restart")
         assert sorted(received) == sorted(sent), "nothing lost, nothing doubled"
     except AssertionError as failure:
         raise AssertionError(f"{failure}\n--- server log ---\n{server.log_tail()}") from failure

@@ -13,16 +13,19 @@ from typing import Any
 import pytest
 
 from local_aws import iam
-from tests.local_aws.test_firehose import (
+from tests.local_aws.firehose_helpers import (
     TRANSFORM,
+    error_log,
     function,
     lambda_processor,
     lambda_role,
     lines,
+    logged_errors,
     objects,
+    send,
+    wait_for_errors,
     wait_objects,
 )
-from tests.local_aws.test_firehose_access import error_log, logged_errors, send, wait_for_errors
 from tests.local_aws.test_pipes import read_stream, stream, table
 from tests.support import unique, wait_until
 
