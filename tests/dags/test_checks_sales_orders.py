@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.airflow_harness import deployed_pipeline
+from tests.airflow_harness import athena_rows, deployed_pipeline
 from tests.dags.check_helpers import (
     HIDDEN_OBJECT,
     alerts_for,
@@ -116,3 +116,53 @@ def test_a_bad_hour_fails_every_sales_orders_check(pipeline):
         assert_check_failed(check, numbers, hour, states, alerts, report, page)
     # The check section is on top, before the first report.
     assert page.index('id="checks"') < page.index('class="report"')
+
+
+def test_a_batch_delivered_twice_is_one_set_of_changes(pipeline):
+    """At-least-once delivery: an exact copy of an object adds no change, judged on the changes themselves.
+
+    Comparing only the current state cannot tell (a copy has the same key and sequence number, so the
+    latest change per key is the same either way); counting the hour's changes per (key, sequence
+    number) in the deduplicated view can.
+    """
+    hour = bad_hour(14)
+    made = hour + timedelta(minutes=5)
+    later = made + timedelta(minutes=1)
+    changes = [
+        order(0, made),
+        order(1, made),
+        dict(
+            order(2, later, quantity=3), orderid="bad-order-0", event_name="MODIFY", updated_at=stamp(later)
+        ),
+    ]
+    prefix = partition_prefix(DATASET, hour)
+    put_rows(pipeline, prefix + "batch.json", changes)
+    put_rows(pipeline, prefix + "batch.json.redelivered", changes)
+
+    run, states = run_bad_hour(pipeline, DATASET, hour)
+    assert states["create_changes_view"] == "success", states
+    assert states["check_duplicate_events"] == "success", states
+
+    def rows(sql: str) -> list[dict]:
+        database = pipeline["prefix"].replace("-", "_")
+        return athena_rows(pipeline["endpoint"], sql, workgroup=pipeline["prefix"], database=database)
+
+    where = f"year = '{hour:%Y}' AND month = '{hour:%m}' AND day = '{hour:%d}' AND hour = '{hour:%H}'"
+    raw = rows(f"SELECT count(*) AS n FROM {DATASET} WHERE {where}")
+    assert raw == [{"n": "6"}], "both copies are in the lake"
+    per_change = rows(
+        f"SELECT orderid, sequence_number, count(*) AS copies FROM {DATASET}_changes WHERE {where} "
+        "GROUP BY orderid, sequence_number ORDER BY orderid, sequence_number"
+    )
+    assert [(r["orderid"], r["copies"]) for r in per_change] == [
+        ("bad-order-0", "1"),
+        ("bad-order-0", "1"),
+        ("bad-order-1", "1"),
+    ], per_change
+    current = rows(
+        f"SELECT orderid, quantity FROM {DATASET}_current WHERE orderid IN ('bad-order-0', 'bad-order-1')"
+    )
+    assert sorted((r["orderid"], r["quantity"]) for r in current) == [
+        ("bad-order-0", "3"),
+        ("bad-order-1", "1"),
+    ]
