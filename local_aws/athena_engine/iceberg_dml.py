@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
@@ -160,54 +161,41 @@ class IcebergWrites(IcebergTables):
                 snapshot.append_data_file(data_file)
         tx.commit_transaction()
 
-    def _target_rows(self, tbl: Table, row_filter: Any) -> tuple[pa.Table, dict[str, Any]]:
-        """The rows of the planned files, each with its file and position; and those files by path."""
+    def _target_rows(self, tbl: Table, row_filter: Any) -> tuple[pa.Table, list[Any]]:
+        """The rows of the planned files, each with its file (an index into the list returned) and position."""
         from pyiceberg.io.pyarrow import ArrowScan
 
         schema = tbl.schema()
         tasks = list(tbl.scan(row_filter=row_filter).plan_files())
         parts = []
-        for task in tasks:
+        for index, task in enumerate(tasks):
             self._count_scanned(task.file.file_size_in_bytes)
             rows = ArrowScan(tbl.metadata, tbl.io, schema, row_filter_all()).to_table([task])
-            rows = rows.append_column(FILE, pa.array([task.file.file_path] * rows.num_rows, pa.string()))
-            parts.append(rows.append_column(POS, pa.array(range(rows.num_rows), pa.int64())))
+            rows = rows.append_column(FILE, pa.array(np.full(rows.num_rows, index, dtype=np.int32)))
+            parts.append(rows.append_column(POS, pa.array(np.arange(rows.num_rows, dtype=np.int64))))
         if not parts:
             empty = schema.as_arrow().empty_table()
             parts = [
-                empty.append_column(FILE, pa.array([], pa.string())).append_column(
+                empty.append_column(FILE, pa.array([], pa.int32())).append_column(
                     POS, pa.array([], pa.int64())
                 )
             ]
-        rows = pa.concat_tables(parts)
-        return rows, {task.file.file_path: task.file for task in tasks}
+        return pa.concat_tables(parts), [task.file for task in tasks]
 
-    def _apply_changes(self, tbl: Table, target: pa.Table, files: dict[str, Any], changed: pa.Table) -> int:
+    def _apply_changes(self, tbl: Table, target: pa.Table, files: list[Any], changed: pa.Table) -> int:
         """Replace the files holding changed rows: survivors + updated rows; inserted rows appended.
 
         ``changed`` has FILE, POS (NULL for an insert), ACTION ('U', 'D', 'I') and the table's columns.
         """
         columns = [f.name for f in tbl.schema().fields]
-        touched = changed.filter(pc.is_valid(changed.column(FILE)))
-        paths = set(touched.column(FILE).to_pylist())
-        gone = {
-            (f, p)
-            for f, p in zip(touched.column(FILE).to_pylist(), touched.column(POS).to_pylist(), strict=True)
-        }
-        in_touched = target.filter(pc.is_in(target.column(FILE), pa.array(sorted(paths), pa.string())))
-        keep = [
-            (f, p) not in gone
-            for f, p in zip(
-                in_touched.column(FILE).to_pylist(), in_touched.column(POS).to_pylist(), strict=True
-            )
-        ]
-        survivors = in_touched.filter(pa.array(keep, pa.bool_())).select(columns)
+        touched = changed.filter(pc.is_valid(changed.column(FILE))).select([FILE, POS])
+        indexes = pc.unique(touched.column(FILE)).cast(pa.int32())
+        in_touched = target.filter(pc.is_in(target.column(FILE), indexes))
+        survivors = in_touched.join(touched, keys=[FILE, POS], join_type="left anti").select(columns)
         written = changed.filter(pc.not_equal(changed.column(ACTION), "D")).select(columns)
         schema = tbl.schema().as_arrow()
-        new_rows = pa.concat_tables(
-            [survivors.cast(schema), written.cast(schema)] if written.num_rows else [survivors.cast(schema)]
-        )
-        self._rewrite(tbl, [files[p] for p in sorted(paths)], new_rows)
+        new_rows = pa.concat_tables([survivors.cast(schema), written.cast(schema)])
+        self._rewrite(tbl, [files[i] for i in sorted(indexes.to_pylist())], new_rows)
         return changed.num_rows
 
     # -- MERGE / UPDATE / DELETE ----------------------------------------------------------------
