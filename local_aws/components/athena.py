@@ -35,7 +35,8 @@ missing. Error names (TABLE_NOT_FOUND, COLUMN_NOT_FOUND, SCHEMA_NOT_FOUND, SYNTA
 follow Athena's but only an unknown table, schema or function carries Trino's line:column, AthenaError.ErrorType is coarse (1000
 user, 1001 data, 100 internal), and a query can fail after reading its data (DataScannedInBytes
 then counts it). Tables: JSON (OpenX/Hive JsonSerDe), Parquet, OpenCSVSerde and LazySimpleSerDe
-text only (no ORC, Avro or bucketing; Iceberg refused); partitions must be
+text only (no ORC, Avro or bucketing), and Iceberg tables through pyiceberg (`athena_engine.iceberg`,
+`iceberg_dml`, `iceberg_maintenance`, each with its own LIMITATIONS); partitions must be
 registered in Glue (an unregistered partition is not read, as in Athena) unless the table uses
 partition projection (`athena_engine.projection`, with its own LIMITATIONS). Partition filters are
 not pushed through views or into the nullable side of outer joins (those read every partition).
@@ -44,9 +45,9 @@ only (a restart parses everything once again) and is not shared between processe
 change only the Glue catalog (as Athena does for external tables). SHOW TABLES / DATABASES /
 PARTITIONS / COLUMNS and DESCRIBE are answered from the catalog in Hive's plain-text layout.
 CTAS, INSERT INTO and UNLOAD write Hive objects (`athena_engine.writes`), MSCK REPAIR and ALTER
-TABLE change the catalog (`athena_engine.alter`), each with its own LIMITATIONS. Iceberg tables,
-MERGE/UPDATE/DELETE/OPTIMIZE/VACUUM are refused with
-NOT_SUPPORTED (Iceberg is not implemented yet). Prepared statements (the APIs and PREPARE /
+TABLE change the catalog (`athena_engine.alter`), each with its own LIMITATIONS. MERGE, UPDATE,
+DELETE, OPTIMIZE and VACUUM run on Iceberg tables only (on a Hive table they are NOT_SUPPORTED, as
+in Athena). Prepared statements (the APIs and PREPARE /
 EXECUTE ... USING / DEALLOCATE PREPARE) live in `athena_prepared`, with its own LIMITATIONS.
 Not supported: result reuse, encryption, and the binary ``.metadata`` format (a JSON ColumnInfo list
 is written instead). A query running when the server stops is run again after a restart (at-least-once).
