@@ -161,3 +161,27 @@ def test_prepare_execute_and_deallocate_in_sql(aws: Callable[..., Any], lake: di
     assert status["State"] == "FAILED" and status["StateChangeReason"].startswith("FUNCTION_NOT_FOUND: "), (
         status
     )
+
+
+def test_prepared_statements_survive_a_restart(tmp_path: Any) -> None:
+    from tests.local_aws.test_persistence import in_fresh_process
+
+    state_dir = str(tmp_path / "state")
+    in_fresh_process(
+        """
+        athena = client("athena")
+        athena.create_work_group(Name="kept")
+        athena.create_prepared_statement(
+            StatementName="by_id", WorkGroup="kept", QueryStatement="SELECT ? AS x", Description="kept"
+        )
+        """,
+        state_dir,
+    )
+    seen = in_fresh_process(
+        """
+        got = client("athena").get_prepared_statement(StatementName="by_id", WorkGroup="kept")
+        result = {k: got["PreparedStatement"][k] for k in ("QueryStatement", "Description")}
+        """,
+        state_dir,
+    )
+    assert seen == {"QueryStatement": "SELECT ? AS x", "Description": "kept"}
