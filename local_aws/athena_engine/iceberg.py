@@ -12,14 +12,17 @@ Reads: a reference to an Iceberg table is bound here instead of through `binding
 clause's conjuncts on the table's own columns become a pyiceberg row filter; pyiceberg's scan
 planning prunes manifests by partition and data files by their column statistics, and only the
 planned files are read (pyarrow, through pyiceberg's ``ArrowScan``: schema evolution by field id,
-delete files applied). ``DataScannedInBytes`` counts the planned files' sizes. DuckDB sees one Arrow
+delete files applied). ``DataScannedInBytes`` counts, in the planned files, what Athena bills for
+Parquet (`scanned`): the footer and the chunks of the columns the statement reads, from the
+manifests' ``column_sizes``; a row-level change (`iceberg_dml`) bills whole files, which it reads. DuckDB sees one Arrow
 table the engine registers, never a path. ``FOR VERSION AS OF <snapshot id>`` and ``FOR TIMESTAMP
 AS OF <timestamp>`` read that snapshot (with that snapshot's schema); ``"t$snapshots"``,
 ``"t$history"``, ``"t$files"`` and ``"t$partitions"`` are the metadata tables, with Trino's columns.
 
 LIMITATIONS: the catalog is reached over HTTP as the account's root keys, whoever started the
 query (Athena uses the caller's credentials for the table's S3 objects), and only in the default
-account; DataScannedInBytes counts whole planned files, not the Parquet column chunks read; a
+account; DataScannedInBytes counts every row group of a planned file (Athena skips row groups
+whose statistics rule out the WHERE) and a file without ``column_sizes`` whole; a
 table's format must be Parquet (ORC and Avro data files are refused); row filters are pushed down
 for comparisons of a column with a literal (=, <>, <, <=, >, >=, IN, BETWEEN, IS [NOT] NULL,
 joined by AND): anything else is still applied by DuckDB but does not prune; ``t$files`` and
@@ -40,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
-from local_aws.athena_engine import cache, sandbox
+from local_aws.athena_engine import cache, sandbox, scanned
 from local_aws.athena_engine.binding import Binder
 from local_aws.athena_engine.catalog import TableDef
 from local_aws.athena_engine.errors import EngineError, Outcome
@@ -206,6 +209,24 @@ def _looks_like_timestamp(text: str) -> bool:
     return bool(re.match(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}", text))
 
 
+def billed_bytes(data_file: Any, schema: Any, columns: frozenset[str] | None) -> int:
+    """A data file's bytes as Athena bills Parquet (`scanned`): its footer and the chunks of ``columns``.
+
+    The manifest's ``column_sizes`` (compressed bytes per leaf field id) say what each column's chunks
+    take; the rest of the file is its footer and magic numbers. ``columns`` None: every column.
+    """
+    sizes = dict(data_file.column_sizes or {})
+    if columns is None or not sizes:
+        return int(data_file.file_size_in_bytes)
+    overhead = int(data_file.file_size_in_bytes) - sum(sizes.values())
+    wanted = 0
+    for field_id, size in sizes.items():
+        name = schema.find_column_name(field_id)
+        if name is not None and name.split(".", 1)[0].lower() in columns:
+            wanted += size
+    return max(overhead, 0) + wanted
+
+
 def as_trino_error(error: Exception, table: str) -> EngineError:
     """A pyiceberg failure in Athena's words."""
     from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
@@ -309,6 +330,8 @@ class IcebergTables(Binder):
     def _bind(self, statement: exp.Expression, database: str, stack: tuple[str, ...]) -> exp.Expression:
         """Bind Iceberg tables (and their ``"t$..."`` metadata tables) here, then the rest as `Binder` does."""
         bound: list[tuple[exp.Expression, exp.Table]] = []
+        # The columns Parquet bills, as `Binder._bind` works them out (it does again, to the same set).
+        self._columns_read = scanned.columns_read(statement, self._columns_read)
         for node in list(statement.find_all(exp.Table)):
             if not isinstance(node.this, exp.Identifier) or sandbox.is_cte_reference(node):
                 continue
@@ -440,12 +463,12 @@ class IcebergTables(Binder):
                     raise EngineError(
                         "NOT_SUPPORTED", f"Iceberg data file format {task.file.file_format.name}"
                     )
-                self._count_scanned(
-                    task.file.file_size_in_bytes + sum(d.file_size_in_bytes for d in task.delete_files)
-                )
+                deletes = sum(d.file_size_in_bytes for d in task.delete_files)
+                self._count_scanned(billed_bytes(task.file, schema, self._columns_read) + deletes)
             if self.cancelled.is_set():
                 raise EngineError("USER_CANCELLED", "Query cancelled by user")
             rows = ArrowScan(tbl.metadata, tbl.io, schema, row_filter).to_table(tasks)
+            self.rows_read += rows.num_rows
         except EngineError:
             raise
         except Exception as error:
