@@ -11,20 +11,25 @@ Nothing here knows a dataset's report names. `plan_chart` looks at the table ins
 * a first column of bands ("18-24", "65+") or of
   distinct numbers with a count beside it       -> vertical bars in the query's order (a distribution)
 * a first column of repeated numbers            -> a histogram of it (raw ages, prices)
-* a categorical first column                    -> horizontal bars of the main measure, largest on top
+* a categorical first column                    -> horizontal bars of the main measure, in the query's
+                                                  order (its first row on top), as the table lists them
 
 A definition may override any report with `PipelineDefinition.charts` (the ``[charts.<report>]``
 tables of its file in ``pipelines/``), e.g. ``{"expensive_orders": {"kind": "bars", "label":
 "product_name", "measure": "price"}}`` or ``{"totals": {"kind": "none"}}``. The main measure is the one whose name says money or a count (revenue, sales,
 amount, total, count, users, orders, price), else the first numeric column.
 
+Numbers on bars and axes are written by `cdc_pipeline.reports.format_value`, as the page's tables
+write them (money with two decimals, shares as percentages). A chart has no title: the page's heading
+above it asks the question; only a note (e.g. "top 15 of 40") is drawn on top.
+
 Every figure has the same size, DPI and seaborn theme, and is built with `matplotlib.figure.Figure`
 directly rather than pyplot, so a long-running worker never accumulates open figures. PNGs are
 written without a ``Software`` or date tag, so the same table always gives the same bytes.
 
 LIMITATIONS: time series use the query's rows as evenly spaced categories, so an hour with no rows
-is absent rather than drawn as zero; at most `MAX_BARS` categories are drawn (the largest, with a
-note); a table whose only columns are text (a list of invalid emails, say) gets no chart; numbers
+is absent rather than drawn as zero; more than `MAX_PANELS` measures share one panel, a line each;
+at most `MAX_BARS` categories are drawn (the query's first rows, with a note); a table whose only columns are text (a list of invalid emails, say) gets no chart; numbers
 are plotted as floats (exact text stays in the CSV, the table and the big-number labels).
 """
 
@@ -48,12 +53,12 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from cdc_pipeline.reports import ReportTable, format_number  # noqa: E402
+from cdc_pipeline.reports import ReportTable, format_value  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-#: Every chart is this size in inches at this DPI: 960 x 540 pixels.
-FIGSIZE = (9.6, 5.4)
+#: Every chart is this size in inches at this DPI: 720 x 390 pixels (beside its table at 1400 px).
+FIGSIZE = (7.2, 3.9)
 DPI = 100
 #: Horizontal bar charts show at most this many categories (the largest).
 MAX_BARS = 15
@@ -66,7 +71,7 @@ MAX_KPIS = 6
 #: Time series draw at most this many measures, one panel each.
 MAX_PANELS = 3
 
-_MAIN_MEASURE_WORDS = ("revenue", "sales", "amount", "total", "count", "users", "orders", "price")
+_MAIN_MEASURE_WORDS = ("revenue", "sales", "amount", "value", "total", "count", "users", "orders", "price")
 _TIME_NAME = re.compile(r"(^|_)(hour|time|date|day|week|month|year|minute|ts|timestamp|period)(_|$)", re.I)
 _BAND = re.compile(r"^\s*([<>]=?\s*)?-?\d+(\.\d+)?\s*(\+|(-|–|to)\s*-?\d+(\.\d+)?)?\s*\w{0,8}\s*$", re.I)
 _IDENTIFIER = re.compile(
@@ -219,7 +224,8 @@ def plan_chart(frame: pd.DataFrame, hint: Mapping[str, Any] | None = None) -> Ch
     if not measures and not hinted:
         return ChartPlan(ChartKind.NONE, "no numeric measure beside the first column")
     if kind is ChartKind.TIMESERIES:
-        chosen = hinted or _ordered_measures(measures)[:MAX_PANELS]
+        # Every measure is drawn (beyond MAX_PANELS they share one panel): none is in the table only.
+        chosen = hinted or _ordered_measures(measures)
         return ChartPlan(kind, f"{label} looks like time", label=label, measures=tuple(chosen))
     main = _main_measure(measures, hinted[0] if hinted else None)
     reason = "bands or distinct values with a count" if kind is ChartKind.BANDS else "categories"
@@ -261,9 +267,11 @@ def _auto_kind(
 # --- drawing ---------------------------------------------------------------------------------------
 
 
-def _title(table: ReportTable) -> str:
-    text = table.question or table.name.replace("_", " ").capitalize()
-    return "\n".join(textwrap.wrap(text, width=80, max_lines=2, placeholder=" …"))
+def _note(figure: Figure, text: str) -> None:
+    """A short note on top of a chart (its question is the page's heading, not repeated here)."""
+    if text:
+        wrapped = "\n".join(textwrap.wrap(text, width=90, max_lines=2, placeholder=" …"))
+        figure.suptitle(wrapped, fontsize=10, fontweight="normal", color="#555555")
 
 
 def _axis_label(column: str) -> str:
@@ -275,17 +283,15 @@ def _short(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _number(value: float) -> str:
+def _number(column: str, value: float) -> str:
+    """``value`` of ``column`` as the page's table writes it (`format_value`)."""
     if value != value:  # NaN
         return ""
-    if abs(value) >= 1_000_000:
-        return f"{value / 1_000_000:,.1f}M"
-    if float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.2f}"
+    return format_value(column, repr(float(value)))
 
 
-_AXIS_NUMBERS = FuncFormatter(lambda value, _pos: _number(value))
+def _axis_numbers(column: str) -> FuncFormatter:
+    return FuncFormatter(lambda value, _pos: _number(column, value))
 
 
 def _category_labels(frame: pd.DataFrame, label: str, numbers: Mapping[str, Any]) -> list[str]:
@@ -311,10 +317,9 @@ def _new_figure(rows: int = 1) -> tuple[Figure, Any]:
 
 
 def _draw_kpis(figure: Figure, table: ReportTable, frame: pd.DataFrame, plan: ChartPlan) -> None:
-    figure.suptitle(_title(table))
     axes = figure.subplots(1, len(plan.measures), squeeze=False)[0]
     colours = sns.color_palette("deep", len(plan.measures))
-    texts = {column: format_number(frame[column].iloc[0]) for column in plan.measures}
+    texts = {column: format_value(column, frame[column].iloc[0]) for column in plan.measures}
     # Each number gets a 1/n-wide cell (FIGSIZE[0] * 72 points wide); a bold digit is about 0.65 em,
     # so this size lets the longest number fill at most ~85% of its cell.
     cell_points = FIGSIZE[0] * 72 / len(plan.measures)
@@ -344,70 +349,88 @@ def _draw_kpis(figure: Figure, table: ReportTable, frame: pd.DataFrame, plan: Ch
         )
 
 
+def _hour_labels(labels: list[str]) -> tuple[list[str], str]:
+    """Hours of one day share their date: say it once in the axis label, not under every tick."""
+    dates = {value.split(" ")[0] for value in labels if " " in value}
+    if len(dates) == 1 and all(" " in value for value in labels):
+        return [value.split(" ", 1)[1] for value in labels], dates.pop()
+    return labels, ""
+
+
 def _draw_timeseries(
     figure: Figure, axes: Any, table: ReportTable, frame: pd.DataFrame, plan: ChartPlan
 ) -> None:
     numbers = numeric_columns(frame)
-    labels = frame[plan.label].astype(str).tolist()
-    # Hours of one day share their date: say it once in the axis label, not under every tick.
-    prefix = ""
-    dates = {value.split(" ")[0] for value in labels if " " in value}
-    if len(dates) == 1 and all(" " in value for value in labels):
-        prefix = dates.pop()
-        labels = [value.split(" ", 1)[1] for value in labels]
+    labels, prefix = _hour_labels(frame[plan.label].astype(str).tolist())
     positions = list(range(len(labels)))
     colours = sns.color_palette("deep", len(plan.measures))
-    for ax, column, colour in zip(axes, plan.measures, colours, strict=True):
-        values = (
-            numbers[column].fillna(0.0)
-            if column in numbers
-            else pd.to_numeric(frame[column], errors="coerce")
-        )
-        if len(labels) <= MAX_TIME_BARS:
-            bars = ax.bar(positions, values, color=colour, width=0.7)
-            if len(labels) <= 12:
-                ax.bar_label(bars, labels=[_number(v) for v in values], padding=2, fontsize=9)
-        else:
-            ax.plot(positions, values, color=colour, marker="o", markersize=3, linewidth=1.8)
-        ax.set_ylabel(_axis_label(column))
+    series = {
+        column: numbers[column].fillna(0.0)
+        if column in numbers
+        else pd.to_numeric(frame[column], errors="coerce")
+        for column in plan.measures
+    }
+    if len(axes) == 1 and len(plan.measures) > 1:
+        # More measures than panels: one panel, a line each, every measure in the legend.
+        ax = axes[0]
+        for (column, values), colour in zip(series.items(), colours, strict=True):
+            ax.plot(
+                positions,
+                values,
+                color=colour,
+                marker="o",
+                markersize=3,
+                linewidth=1.8,
+                label=_axis_label(column),
+            )
+        ax.legend(fontsize=8, ncols=min(4, len(series)), loc="upper left")
+        ax.set_ylabel("count")
+        ax.yaxis.set_major_formatter(_axis_numbers(plan.measures[0]))
+    else:
+        for ax, (column, values), colour in zip(axes, series.items(), colours, strict=True):
+            if len(labels) <= MAX_TIME_BARS:
+                bars = ax.bar(positions, values, color=colour, width=0.7)
+                if len(labels) <= 12:
+                    ax.bar_label(bars, labels=[_number(column, v) for v in values], padding=2, fontsize=8)
+            else:
+                ax.plot(positions, values, color=colour, marker="o", markersize=3, linewidth=1.8)
+            ax.set_ylabel(_axis_label(column))
+            ax.yaxis.set_major_formatter(_axis_numbers(column))
+    for ax in axes:
         ax.grid(axis="x", visible=False)
-        ax.yaxis.set_major_formatter(_AXIS_NUMBERS)
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.margins(y=0.15)
-    last = axes[len(plan.measures) - 1]
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.margins(y=0.18)
+    last = axes[-1]
     step = max(1, len(labels) // 12)
+    wide = max(map(len, labels)) > 6
     last.set_xticks(
         positions[::step],
         [_short(v, 20) for v in labels[::step]],
-        rotation=45 if max(map(len, labels)) > 6 else 0,
-        ha="right" if max(map(len, labels)) > 6 else "center",
+        rotation=45 if wide else 0,
+        ha="right" if wide else "center",
     )
     last.set_xlabel(_axis_label(plan.label) + (f" ({prefix})" if prefix else ""))
-    figure.suptitle(_title(table))
 
 
 def _draw_bars(figure: Figure, ax: Any, table: ReportTable, frame: pd.DataFrame, plan: ChartPlan) -> None:
+    """Horizontal bars in the query's order, its first row on top: the chart lists what the table lists."""
     numbers = numeric_columns(frame)
     measure = plan.measures[0]
     labels = _category_labels(frame, plan.label, numbers)
     data = pd.DataFrame({"label": labels, "value": numbers[measure].fillna(0.0).to_numpy()})
-    # A stable sort keeps the query's order between equal values, so ties draw the same way each run.
-    data = data.sort_values("value", ascending=False, kind="stable")
     shown = data.head(MAX_BARS).iloc[::-1]
     positions = list(range(len(shown)))
     bars = ax.barh(positions, shown["value"], color=sns.color_palette("deep")[0], height=0.7)
     ax.set_yticks(positions, shown["label"].tolist())
-    ax.bar_label(bars, labels=[_number(v) for v in shown["value"]], padding=3, fontsize=9)
+    ax.bar_label(bars, labels=[_number(measure, v) for v in shown["value"]], padding=3, fontsize=8)
     ax.set_xlabel(_axis_label(measure))
     ax.set_ylabel(_axis_label(plan.label))
-    ax.xaxis.set_major_formatter(_AXIS_NUMBERS)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
-    ax.margins(x=0.12)
+    ax.xaxis.set_major_formatter(_axis_numbers(measure))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax.margins(x=0.2)
     ax.grid(axis="y", visible=False)
-    title = _title(table)
     if len(data) > MAX_BARS:
-        title += f"\n(top {MAX_BARS} of {len(data)} by {_axis_label(measure)})"
-    figure.suptitle(title)
+        _note(figure, f"the first {MAX_BARS} of {len(data)} rows, as the table lists them")
 
 
 def _draw_bands(figure: Figure, ax: Any, table: ReportTable, frame: pd.DataFrame, plan: ChartPlan) -> None:
@@ -427,13 +450,12 @@ def _draw_bands(figure: Figure, ax: Any, table: ReportTable, frame: pd.DataFrame
         ha="right" if longest > 7 else "center",
     )
     if len(data) <= 16:
-        ax.bar_label(bars, labels=[_number(v) for v in data["value"]], padding=2, fontsize=9)
+        ax.bar_label(bars, labels=[_number(measure, v) for v in data["value"]], padding=2, fontsize=8)
     ax.set_xlabel(_axis_label(plan.label))
     ax.set_ylabel(_axis_label(measure))
-    ax.yaxis.set_major_formatter(_AXIS_NUMBERS)
-    ax.margins(y=0.12)
+    ax.yaxis.set_major_formatter(_axis_numbers(measure))
+    ax.margins(y=0.15)
     ax.grid(axis="x", visible=False)
-    figure.suptitle(_title(table))
 
 
 def _draw_histogram(
@@ -446,9 +468,9 @@ def _draw_histogram(
     )
     ax.set_xlabel(_axis_label(column))
     ax.set_ylabel("rows")
-    ax.xaxis.set_major_formatter(_AXIS_NUMBERS)
+    ax.xaxis.set_major_formatter(_axis_numbers(column))
     ax.grid(axis="x", visible=False)
-    figure.suptitle(_title(table) + f"\n({len(values)} values, median {_number(float(values.median()))})")
+    _note(figure, f"{len(values):,} values, median {_number(column, float(values.median()))}")
 
 
 def render_table(table: ReportTable, hint: Mapping[str, Any] | None = None) -> list[tuple[str, bytes]]:
@@ -463,7 +485,7 @@ def render_table(table: ReportTable, hint: Mapping[str, Any] | None = None) -> l
             figure = Figure(figsize=(FIGSIZE[0], FIGSIZE[1] / 2), dpi=DPI, layout="constrained")
             _draw_kpis(figure, table, frame, plan)
         elif plan.kind is ChartKind.TIMESERIES:
-            figure, axes = _new_figure(len(plan.measures))
+            figure, axes = _new_figure(len(plan.measures) if len(plan.measures) <= MAX_PANELS else 1)
             _draw_timeseries(figure, axes, table, frame, plan)
         else:
             figure, axes = _new_figure()

@@ -92,20 +92,25 @@ def summarise(tables: list[ReportTable], dataset: str, hour: datetime) -> dict[s
 
 
 _PAGE_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}"
-    "h1{margin-bottom:.2em}.meta{color:#666;margin-top:0}"
-    ".cards{display:flex;flex-wrap:wrap;gap:1em;margin:1em 0 2em}"
-    ".card{border:1px solid #ddd;border-radius:6px;padding:.8em 1.4em;min-width:9em;background:#fafafa}"
-    ".card .value{font-size:1.8em;font-weight:bold}.card .label{color:#555}"
-    "section.report{border-top:1px solid #ddd;padding-top:.5em;margin-bottom:2em}"
-    ".empty{padding:1em;background:#fff8e1;border:1px solid #f0d98c;border-radius:4px}"
-    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em}"
+    "body{font-family:system-ui,sans-serif;margin:1em auto;max-width:1320px;padding:0 1em;color:#222}"
+    "h1{margin:.2em 0}h2{font-size:1.1em;margin:.2em 0 .4em}.meta{color:#666;margin:0 0 .6em}"
+    ".cards{display:flex;flex-wrap:wrap;gap:.8em;margin:.6em 0}"
+    ".card{border:1px solid #ddd;border-radius:6px;padding:.5em 1.2em;min-width:8em;background:#fafafa}"
+    ".card .value{font-size:1.6em;font-weight:bold}.card .label{color:#555}"
+    "section.report{border-top:1px solid #ddd;padding-top:.4em;margin-bottom:.6em}"
+    ".pair{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}"
+    ".pair img{flex:0 1 720px;min-width:0}.pair .table{flex:1 1 420px;overflow-x:auto}"
+    ".empty{padding:.6em;background:#fff8e1;border:1px solid #f0d98c;border-radius:4px}"
+    "table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.15em .5em}"
     "th{background:#f3f3f3}td{text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}"
-    "img{max-width:100%;height:auto;display:block;margin:.5em 0}.links{font-size:.9em;color:#555}"
+    "img{max-width:100%;height:auto;display:block}.links{font-size:.8em;color:#555;margin:.3em 0}"
 )
-#: The page shows at most this many rows of a table; the CSV beside it has them all.
-HTML_MAX_ROWS = 100
+#: The page shows at most this many rows of a table (beside its chart); the CSV beside it has them all.
+HTML_MAX_ROWS = 10
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+#: Column names that hold money (two decimals) and shares (a fraction shown as a percentage).
+_MONEY = re.compile(r"(revenue|amount|price|sales|value|spend)", re.I)
+_SHARE = re.compile(r"(^|_)(share|ratio|rate)(_|$)", re.I)
 
 
 def format_number(text: str) -> str:
@@ -116,23 +121,46 @@ def format_number(text: str) -> str:
         return str(text)
 
 
+def format_value(column: str, value: Any) -> str:
+    """How the page and the charts both write a number of ``column``: one rule, so they agree.
+
+    Money (a column named for revenue, amount, price, value...) has two decimals and separators
+    (``105,619.14``); a share (``..._share``) is a percentage with one decimal (``5.6%``); other
+    numbers keep their digits with separators (``1,234``). Text that is not a number is unchanged.
+    """
+    text = str(value).strip()
+    try:
+        number = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return str(value)
+    if not number.is_finite():
+        return ""
+    if _SHARE.search(column):
+        return f"{number * 100:,.1f}%"
+    if _MONEY.search(column):
+        return f"{number:,.2f}"
+    if number == number.to_integral_value():
+        return f"{number:,.0f}"
+    return format(number, ",")
+
+
 def _humanize(column: str) -> str:
     return column.replace("_", " ")
 
 
 def _table_html(frame: pd.DataFrame) -> str:
-    """The table with numbers right-aligned; cells keep Athena's exact text."""
+    """The table with numbers right-aligned and written as the charts write them (`format_value`)."""
     numeric = {
         column
         for column in frame.columns
         if (values := [v for v in frame[column] if v != ""]) and all(_NUMBER.match(v) for v in values)
     }
     rows = ["<table><thead><tr>"]
-    rows += [f"<th>{html.escape(str(column))}</th>" for column in frame.columns]
+    rows += [f"<th>{html.escape(_humanize(str(column)))}</th>" for column in frame.columns]
     rows.append("</tr></thead><tbody>")
     for record in frame.head(HTML_MAX_ROWS).itertuples(index=False):
         cells = "".join(
-            f'<td class="num">{html.escape(value)}</td>'
+            f'<td class="num">{html.escape(format_value(column, value))}</td>'
             if column in numeric
             else f"<td>{html.escape(value)}</td>"
             for column, value in zip(frame.columns, record, strict=True)
@@ -151,7 +179,8 @@ def _files_line(table: ReportTable, images: list[str]) -> str:
 
 
 def render_html(tables: list[ReportTable], summary: dict[str, Any], images: Mapping[str, list[str]]) -> str:
-    """The hour's dashboard: the totals as big numbers on top, then each report's chart and table.
+    """The hour's dashboard: the totals as big numbers on top, then each report's question as its
+    heading (said once: the charts carry no title), its chart and its table side by side.
 
     Every ``src`` and ``href`` is a bare file name that `publish` writes beside the page, so the page
     works from S3 and from the local reports folder alike.
@@ -175,7 +204,7 @@ def render_html(tables: list[ReportTable], summary: dict[str, Any], images: Mapp
         parts.append('<div class="cards">')
         for column, value in totals.items():
             parts.append(
-                f'<div class="card"><div class="value">{html.escape(format_number(value))}</div>'
+                f'<div class="card"><div class="value">{html.escape(format_value(str(column), value))}</div>'
                 f'<div class="label">{html.escape(_humanize(str(column)))}</div></div>'
             )
         parts.append("</div>")
@@ -191,9 +220,11 @@ def render_html(tables: list[ReportTable], summary: dict[str, Any], images: Mapp
         if frame.empty:
             parts.append('<p class="empty">No data for this hour: the query returned no rows.</p>')
         else:
+            # The chart beside its table: the same rows, in the same order, written the same way.
+            parts.append('<div class="pair">')
             for image in pictures:
                 parts.append(f'<img src="{html.escape(image)}" alt="{html.escape(table.name)} chart">')
-            parts.append(_table_html(frame))
+            parts.append(f'<div class="table">{_table_html(frame)}</div></div>')
         parts.append(_files_line(table, pictures))
         parts.append("</section>")
     parts.append("</body></html>")

@@ -1,4 +1,4 @@
--- Orders and revenue per hour of this report's day, up to the end of this hour.
+-- How did orders and revenue add up over the day so far, hour by hour?
 SELECT
     date_format(date_trunc('hour', from_iso8601_timestamp(order_time)), '%Y-%m-%d %H:00') AS order_hour,
     count(*) AS orders,

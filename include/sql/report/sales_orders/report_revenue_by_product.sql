@@ -1,4 +1,4 @@
--- Which products sold in this hour, and for how much?
+-- Which products brought in the most revenue this hour?
 SELECT
     product_name,
     count(*) AS orders,

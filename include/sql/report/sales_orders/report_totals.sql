@@ -1,4 +1,4 @@
--- How many orders, units and how much revenue were placed in this hour (current state)?
+-- How many orders, units and how much revenue did this hour bring (orders as they stand now)?
 SELECT
     count(*) AS orders,
     coalesce(sum(quantity), 0) AS units,

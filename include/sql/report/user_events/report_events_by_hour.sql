@@ -1,4 +1,4 @@
--- How many events of each type happened in each hour of this report's day, up to the end of this hour?
+-- How busy was each hour of the day so far, by kind of event?
 SELECT
     date_format(date_trunc('hour', from_iso8601_timestamp(event_time)), '%Y-%m-%d %H:00') AS event_hour,
     count(*) AS events,

@@ -1,4 +1,4 @@
--- How many of this hour's sessions viewed a page, added to the cart and bought (sessions with that event in the hour)?
+-- Of this hour's sessions that viewed a page, how many went on to add to the cart and to buy?
 WITH hour_events AS (
     SELECT session_id, event_type
     FROM {{ lake.changes_view }}
@@ -17,6 +17,6 @@ reached AS (
 SELECT
     event_type AS step,
     sessions,
-    round(100.0 * sessions / nullif(first_value(sessions) OVER (ORDER BY step), 0), 1) AS pct_of_page_view_sessions
+    round(CAST(sessions AS double) / nullif(first_value(sessions) OVER (ORDER BY step), 0), 4) AS share_of_page_view_sessions
 FROM reached
 ORDER BY reached.step

@@ -1,4 +1,4 @@
--- How many current users have a missing or an invalid email, and what share of all users is that?
+-- Across all current users, how many emails are missing or invalid, and what share is that?
 SELECT
     count(*) AS users,
     count_if(email IS NULL) AS missing_emails,

@@ -1,4 +1,4 @@
--- How many users signed up in this hour (as they are now), and how many of them have a missing or invalid email?
+-- How many people signed up this hour, and how many of them gave no usable email?
 SELECT
     count(*) AS users,
     count_if(email IS NULL) AS missing_emails,

@@ -1,4 +1,4 @@
--- How many users are in each age band now (every current user)?
+-- How old are our users (every current user, by age band)?
 SELECT
     CASE
         WHEN age < 18 THEN 'under 18'

@@ -1,4 +1,4 @@
--- How many users live in each city now (every current user, largest cities first)?
+-- Where do our users live (the largest cities first)?
 SELECT
     address.city AS city,
     address.state AS state,

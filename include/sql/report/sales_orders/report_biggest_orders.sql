@@ -1,12 +1,12 @@
--- The five best-selling products of this hour by revenue.
+-- Which were this hour's ten biggest orders, by what the customer paid?
 SELECT
+    orderid,
     product_name,
-    category,
-    sum(quantity) AS units,
-    sum(CAST(price AS DECIMAL(12, 2)) * quantity) AS revenue
+    quantity,
+    CAST(price AS DECIMAL(12, 2)) AS price,
+    CAST(price AS DECIMAL(12, 2)) * quantity AS order_value
 FROM {{ lake.current_view }}
 WHERE from_iso8601_timestamp(order_time) >= from_iso8601_timestamp('{{ data_interval_start.isoformat() }}')
   AND from_iso8601_timestamp(order_time) < from_iso8601_timestamp('{{ data_interval_end.isoformat() }}')
-GROUP BY product_name, category
-ORDER BY revenue DESC, product_name
-LIMIT 5
+ORDER BY order_value DESC, orderid
+LIMIT 10
