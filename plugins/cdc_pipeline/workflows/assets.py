@@ -33,16 +33,6 @@ def generated(definition: PipelineDefinition) -> Asset:
     return _asset(definition, "generated")
 
 
-def lake_table(definition: PipelineDefinition) -> Asset:
-    """The hour's partition of the lake table is delivered and crawled (the hourly DAG)."""
-    return _asset(definition, "lake_table")
-
-
-def views(definition: PipelineDefinition) -> Asset:
-    """The Athena views of the pipeline's changes and current state (the hourly DAG)."""
-    return _asset(definition, "views")
-
-
 def report(definition: PipelineDefinition) -> Asset:
     """The hour's report is published (the hourly DAG's ``publish_report``)."""
     return _asset(definition, "report")

@@ -10,6 +10,7 @@ from typing import Any
 
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
+from cdc_pipeline.workflows import assets
 from cdc_pipeline.workflows.common import resource_dag
 
 
@@ -24,7 +25,7 @@ def _provision(*args: Any) -> list[Any]:
 
 
 def build(definition: PipelineDefinition, settings: Settings) -> Any:
-    return resource_dag(
+    dag = resource_dag(
         definition,
         settings,
         kind="provision",
@@ -33,3 +34,6 @@ def build(definition: PipelineDefinition, settings: Settings) -> Any:
         action=_provision,
         task_doc="Ensure each resource, in dependency order; logs created, updated or unchanged for each.",
     )
+    # Lineage: a successful run updates the pipeline's "resources" Asset.
+    dag.get_task("provision").outlets = [assets.resources(definition)]
+    return dag

@@ -11,6 +11,7 @@ from airflow.sdk import task
 from cdc_pipeline import report_links
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
+from cdc_pipeline.workflows import assets
 from cdc_pipeline.workflows.common import SQL_ROOT
 from cdc_pipeline.workflows.hourly.checks import sql_files
 from cdc_pipeline.workflows.hourly.crawl import athena_query
@@ -80,4 +81,6 @@ def publish(
     published = publish_report(lake_bucket)
     # The "Report" button on the task: the hour's page in the Reports plugin.
     published.operator.operator_extra_links = (report_links.report_link(),)
+    # Lineage: each published hour updates the pipeline's "report" Asset (a DAG can be scheduled on it).
+    published.operator.outlets = [assets.report(definition)]
     return published
