@@ -77,7 +77,9 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         tags=["cdc-lake", definition.name, "hourly"],
         doc_md=__doc__,
     ) as dag:
+        provisioned = sensors.skip_unless_provisioned(definition, settings)
         names = resolve_names(definition, settings)
+        provisioned >> names
         hour_over, delivered = sensors.wait_for_hour(settings)
         changes_view, current_view = crawl.create_views(settings)
         names >> hour_over >> delivered >> crawl.crawl(settings) >> changes_view >> current_view
