@@ -12,10 +12,11 @@ query's workgroup; ``EXECUTE name [USING v1, v2, ...]`` runs the stored statemen
 (or the query's ExecutionParameters) in its ``?`` placeholders; ``DEALLOCATE PREPARE name`` removes
 it. The stored statement itself is run by the engine, so it passes the engine's sandbox like any
 other query, and its placeholders are filled in the parsed tree (a value is one value, never SQL
-text pasted into the statement).
+text pasted into the statement). PREPARE gates the statement with the sandbox too, before storing it.
 
-LIMITATIONS: the stored statement is checked at PREPARE time only for its first word (SELECT, WITH,
-INSERT, CREATE TABLE ... AS, UNLOAD) and its text gate; a syntax error shows when it is EXECUTEd.
+LIMITATIONS: at PREPARE time the statement is parsed and passes the sandbox (an escape is refused
+before it is stored), but its tables and columns are resolved only when it is EXECUTEd (an
+unknown table shows then); an UNLOAD is checked at PREPARE only for its first word.
 An EXECUTE of an unknown name fails with Trino's ``NOT_FOUND: Prepared statement not found``
 (Athena's exact wording is not documented). BatchGetPreparedStatement is not served.
 """
@@ -28,6 +29,7 @@ from typing import Any
 
 import sqlglot
 
+from local_aws.athena_engine import sandbox
 from local_aws.athena_engine.engine import EngineError, Outcome
 from local_aws.athena_engine.rewrite import READ_DIALECT
 
@@ -178,6 +180,7 @@ def _change(sql: str, group: dict[str, Any], workgroup: str) -> tuple[Outcome | 
                 "NOT_SUPPORTED",
                 "Prepared statements are supported only for SELECT, INSERT INTO, CTAS and UNLOAD statements",
             )
+        _gate(body)
         name = prepare.group("name")
         entry = group.get(name)
         if entry is None and len(group) >= MAX_STATEMENTS:
@@ -195,6 +198,22 @@ def _change(sql: str, group: dict[str, Any], workgroup: str) -> tuple[Outcome | 
     if entry is None:
         raise _not_found(execute.group("name"))
     return None, (str(entry["QueryStatement"]), execute.group("using") or "")
+
+
+def _gate(body: str) -> None:
+    """The engine's sandbox on a statement being prepared, so an escape is refused before it is stored."""
+    try:
+        sandbox.check_text(body)
+        if re.match(_LEAD + r"UNLOAD\b", body, re.I | re.S):
+            return  # the engine takes UNLOAD apart; its query is gated when the statement runs
+        parsed = [s for s in sqlglot.parse(body, read=READ_DIALECT) if s is not None]
+        if len(parsed) != 1:
+            raise EngineError("SYNTAX_ERROR", "Only one sql statement is allowed")
+        sandbox.check(parsed[0], body)
+    except sandbox.SandboxError as error:
+        raise EngineError(error.code, error.message) from error
+    except sqlglot.errors.SqlglotError as error:
+        raise EngineError("SYNTAX_ERROR", f"line 1:1: {str(error).splitlines()[0]}") from error
 
 
 def _not_found(name: str) -> EngineError:

@@ -155,8 +155,20 @@ def test_prepare_execute_and_deallocate_in_sql(aws: Callable[..., Any], lake: di
     assert status["StateChangeReason"] == "NOT_FOUND: Prepared statement not found: item_of"
     status = _run(aws, lake, "PREPARE dropper FROM DROP TABLE orders")["Status"]
     assert status["State"] == "FAILED" and status["StateChangeReason"].startswith("NOT_SUPPORTED: ")
-    # A prepared statement still passes the engine's sandbox when it runs.
-    _run(aws, lake, "PREPARE reader FROM SELECT * FROM read_csv('/etc/passwd')")
+    # PREPARE gates the statement with the sandbox before storing it...
+    status = _run(aws, lake, "PREPARE reader FROM SELECT * FROM read_csv('/etc/passwd')")["Status"]
+    assert status["State"] == "FAILED" and status["StateChangeReason"].startswith("FUNCTION_NOT_FOUND: "), (
+        status
+    )
+    assert _error(athena.get_prepared_statement, StatementName="reader", WorkGroup=lake["workgroup"])[0] == (
+        "ResourceNotFoundException"
+    )
+    # ...and one stored through the API passes the engine's sandbox when it runs.
+    athena.create_prepared_statement(
+        StatementName="reader",
+        WorkGroup=lake["workgroup"],
+        QueryStatement="SELECT * FROM read_csv('/etc/passwd')",
+    )
     status = _run(aws, lake, "EXECUTE reader")["Status"]
     assert status["State"] == "FAILED" and status["StateChangeReason"].startswith("FUNCTION_NOT_FOUND: "), (
         status
