@@ -158,3 +158,38 @@ def test_a_table_pyiceberg_writes_reads_back_in_local_athena(
         ["a", "2"],
         ["b", "1"],
     ]
+
+
+def test_awswrangler_to_iceberg_writes_and_merges_through_local_athena(
+    aws: Callable[..., Any], lake: dict[str, Any], endpoint_url: str
+) -> None:
+    """awswrangler's to_iceberg with its defaults: CREATE TABLE, a temporary table, INSERT (then MERGE)."""
+    import awswrangler as wr
+    import boto3
+    import pandas as pd
+
+    saved = {
+        name: getattr(wr.config, name)
+        for name in ("athena_endpoint_url", "s3_endpoint_url", "glue_endpoint_url", "sts_endpoint_url")
+    }
+    session = boto3.Session(region_name="us-east-1")
+    common = {
+        "database": lake["database"],
+        "table": "wrangled",
+        "table_location": f"s3://{lake['bucket']}/wrangled/",
+        "temp_path": f"s3://{lake['bucket']}/wrangled-temp/",
+        "s3_output": f"s3://{lake['results']}/wr/",
+        "boto3_session": session,
+        "keep_files": False,  # else the second call's temporary table still holds the first call's rows
+    }
+    try:
+        for name in saved:
+            setattr(wr.config, name, endpoint_url)
+        wr.athena.to_iceberg(pd.DataFrame({"id": [1, 2], "v": ["a", "b"]}), **common)
+        wr.athena.to_iceberg(pd.DataFrame({"id": [2, 3], "v": ["B", "c"]}), merge_cols=["id"], **common)
+    finally:
+        for name, value in saved.items():
+            setattr(wr.config, name, value)
+    table = aws("glue").get_table(DatabaseName=lake["database"], Name="wrangled")["Table"]
+    assert table["Parameters"]["table_type"] == "ICEBERG"
+    assert select(aws, lake, "SELECT id, v FROM wrangled ORDER BY id") == [["1", "a"], ["2", "B"], ["3", "c"]]
