@@ -25,6 +25,7 @@ HIVE_EXCEEDED_PARTITION_LIMIT, where Athena has no documented cap; a bad project
 INVALID_TABLE_PROPERTY with Trino's wording of the problem (Athena's exact text for each bad
 property is not documented); INSERT INTO a projected table still registers its partitions in Glue
 (Athena does not, and reads them by projection either way); SHOW PARTITIONS lists Glue's partitions.
+Date projections are computed in UTC.
 """
 
 from __future__ import annotations
@@ -312,21 +313,41 @@ def project(
     """The table's partitions by projection, narrowed by ``conditions`` (WHERE conjuncts on its keys)."""
     check_template(table)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    per_column: list[list[str]] = []
+    per_column: list[list[tuple[str, str]]] = []  # (the column's value, its text in the location)
     for column, _ in table.partition_keys:
         own = [c for c in conditions if {col.name.lower() for col in c.find_all(exp.Column)} == {column}]
         stripped = [c.copy() for c in own]
         for condition in stripped:
             for col in condition.find_all(exp.Column):
                 col.set("table", None)
-        values = column_values(table, column, stripped, now)
-        per_column.append(narrow(con, table, column, values, stripped))
+        in_location = _typed_values(table, column, column_values(table, column, stripped, now))
+        kept = narrow(con, table, column, list(in_location), stripped)
+        per_column.append([(value, in_location[value]) for value in kept])
     total = 1
     for values in per_column:
         total *= len(values)
     if total > MAX_PARTITIONS:
         raise _too_many(", ".join(name for name, _ in table.partition_keys))
-    combos: list[list[str]] = [[]]
+    combos: list[list[tuple[str, str]]] = [[]]
     for values in per_column:
-        combos = [[*combo, v] for combo in combos for v in values]
-    return [Partition(values=combo, location=location_of(table, combo)) for combo in combos if combo]
+        combos = [[*combo, pair] for combo in combos for pair in values]
+    return [
+        Partition(values=[v for v, _ in combo], location=location_of(table, [t for _, t in combo]))
+        for combo in combos
+        if combo
+    ]
+
+
+def _typed_values(table: TableDef, column: str, formatted: list[str]) -> dict[str, str]:
+    """Each projected value as the column's own text, mapped to its text in the location.
+
+    A date projection on a ``date`` or ``timestamp`` column gives the column the date itself (its
+    ISO text), while the location holds it in the projection's format, as in Athena.
+    """
+    column_type = dict(table.partition_keys)[column].strip().lower()
+    props = column_properties(table, column)
+    if props.get("type", "").strip().lower() != "date" or column_type not in ("date", "timestamp"):
+        return {value: value for value in formatted}
+    python = strftime_pattern(column, props["format"])
+    shape = "%Y-%m-%d" if column_type == "date" else "%Y-%m-%d %H:%M:%S"
+    return {dt.datetime.strptime(value, python).strftime(shape): value for value in formatted}

@@ -223,3 +223,25 @@ def test_bad_projection_properties_get_athena_errors(aws: Callable[..., Any], la
         "INVALID_TABLE_PROPERTY: The 'storage.location.template' table property must contain templates "
         "for all partition columns!"
     )
+
+
+def test_date_projection_on_a_date_column_keeps_the_format_in_the_location_only(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    table = _table(
+        aws,
+        lake,
+        [("day", "date")],
+        {
+            "projection.day.type": "date",
+            "projection.day.format": "yyyyMMdd",
+            "projection.day.range": "20240101,20240110",
+            "storage.location.template": f"s3://{lake['bucket']}/compact/${{day}}/",
+        },
+    )
+    _put(aws, lake, "compact/20240103/a.csv", b"3\n")
+    _put(aws, lake, "compact/20240109/a.csv", b"9\n")
+    rows, _ = _rows(aws, lake, f"SELECT day, id FROM {table} WHERE day > DATE '2024-01-05'")
+    assert rows == [["2024-01-09", "9"]]
+    rows, _ = _rows(aws, lake, f"SELECT count(*) FROM {table}")
+    assert rows == [["2"]]
