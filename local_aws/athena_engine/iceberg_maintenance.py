@@ -1,4 +1,4 @@
-"""Iceberg table maintenance: OPTIMIZE ... REWRITE DATA USING BIN_PACK, VACUUM, ALTER TABLE ADD COLUMNS.
+"""Iceberg table maintenance: OPTIMIZE ... REWRITE DATA USING BIN_PACK, VACUUM, ADD COLUMNS, DROP TABLE.
 
 OPTIMIZE t REWRITE DATA USING BIN_PACK [WHERE predicate] plans the files the predicate may touch
 (pruned as a SELECT is) and, in every partition where they are more than one file or carry delete
@@ -8,7 +8,8 @@ older than the table property ``vacuum_max_snapshot_age_seconds`` (default 43200
 Athena's), keeping the current one and at least ``vacuum_min_snapshots_to_retain`` (default 1),
 then deletes the objects under the table's location that no remaining snapshot or metadata file
 references (orphans) and that are older than the same age, so a write under way is never removed.
-ALTER TABLE t ADD COLUMNS (...) evolves the Iceberg schema (new field ids; old files read the new
+DROP TABLE of an Iceberg table deletes its data and metadata files with the Glue table (Athena
+treats Iceberg tables as managed tables). ALTER TABLE t ADD COLUMNS (...) evolves the Iceberg schema (new field ids; old files read the new
 columns as NULL); Glue's column list follows, as pyiceberg's Glue catalog writes it. Each statement
 is read by its own small grammar (sqlglot reads OPTIMIZE and VACUUM only as opaque commands); a
 WHERE predicate is parsed and passes `sandbox.check` as part of a SELECT before it is used.
@@ -32,7 +33,7 @@ from sqlglot import exp
 from local_aws.athena_engine import sandbox
 from local_aws.athena_engine.alter import _ALTER, _COLUMNS
 from local_aws.athena_engine.errors import EngineError, Outcome
-from local_aws.athena_engine.iceberg import is_iceberg
+from local_aws.athena_engine.iceberg import as_trino_error, is_iceberg
 from local_aws.athena_engine.iceberg_dml import IcebergWrites
 from local_aws.athena_engine.rewrite import READ_DIALECT
 
@@ -214,6 +215,28 @@ class IcebergMaintenance(IcebergWrites):
         self._commit(table.database, table.name, f"{table.database}.{table.name}", attempt)
         return Outcome("DDL", "ALTER_TABLE_ADD_COLUMNS")
 
+    # -- DROP TABLE -------------------------------------------------------------------------------
+    def _drop(self, statement: exp.Drop) -> Outcome:
+        """DROP TABLE of an Iceberg table removes its data too: Athena treats Iceberg tables as managed."""
+        target = (statement.args.get("tables") or [statement.this])[0]
+        kind = (statement.args.get("kind") or "").upper()
+        if kind == "TABLE" and isinstance(target, exp.Table):
+            database = (target.db or self.database).lower()
+            if (self._table_type(database, target.name) or "").upper() == "ICEBERG":
+                label = f"{database}.{target.name.lower()}"
+                try:
+                    tbl = self._iceberg_table(database, target.name)
+                    files = _reachable(tbl, live_only=False)
+                    self._iceberg().drop_table(label)
+                    for uri in sorted(files):
+                        tbl.io.delete(uri)
+                except EngineError:
+                    raise
+                except Exception as error:
+                    raise as_trino_error(error, label) from error
+                return Outcome("DDL", "DROP_TABLE")
+        return super()._drop(statement)  # type: ignore[misc]
+
 
 def _always() -> Any:
     from pyiceberg.expressions import AlwaysTrue
@@ -234,11 +257,12 @@ def _aware(moment: Any) -> datetime.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
-def _reachable(tbl: Table) -> set[str]:
+def _reachable(tbl: Table, live_only: bool = True) -> set[str]:
     """Every object the table's metadata reaches: metadata files, manifest lists, manifests, live data.
 
     A data file a retained snapshot marks DELETED is not live in it: once the snapshots that read it
     are expired, nothing needs it (Iceberg's expiry deletes such files; pyiceberg's does not).
+    ``live_only`` False: those too (every file the table ever wrote that its metadata still names).
     """
     io, metadata = tbl.io, tbl.metadata
     found = {tbl.metadata_location, *(entry.metadata_file for entry in metadata.metadata_log)}
@@ -247,6 +271,6 @@ def _reachable(tbl: Table) -> set[str]:
         found.add(snapshot.manifest_list)
         for manifest in snapshot.manifests(io):
             found.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
+            for entry in manifest.fetch_manifest_entry(io, discard_deleted=live_only):
                 found.add(entry.data_file.file_path)
     return found

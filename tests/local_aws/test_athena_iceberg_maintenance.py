@@ -155,3 +155,16 @@ def test_a_commit_that_stays_stale_fails_with_iceberg_commit_error_after_the_ret
     assert caught.value.code == "ICEBERG_COMMIT_ERROR"
     assert str(caught.value) == "ICEBERG_COMMIT_ERROR: Failed to commit Iceberg update to table: db.t"
     assert len(attempts) == iceberg_dml.COMMIT_ATTEMPTS
+
+
+def test_drop_table_removes_an_iceberg_tables_data_as_athena_does(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    create_events(aws, lake, "dropped")
+    run(aws, lake, "INSERT INTO dropped VALUES (1, TIMESTAMP '2024-01-01 10:05:00', 'eu', 1.5)")
+    assert any(k.endswith(".parquet") for k in keys_under(aws, lake["bucket"], "dropped/data/"))
+    run(aws, lake, "DROP TABLE dropped")
+    names = [t["Name"] for t in aws("glue").get_tables(DatabaseName=lake["database"])["TableList"]]
+    assert "dropped" not in names
+    left = [k for k in keys_under(aws, lake["bucket"], "dropped/") if not k.endswith("/")]
+    assert left == []
