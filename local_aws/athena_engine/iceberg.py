@@ -14,8 +14,8 @@ planning prunes manifests by partition and data files by their column statistics
 planned files are read (pyarrow, through pyiceberg's ``ArrowScan``: schema evolution by field id,
 delete files applied). ``DataScannedInBytes`` counts, in the planned files, what Athena bills for
 Parquet (`scanned`): the footer and the chunks of the columns the statement reads, from the
-manifests' ``column_sizes``; a row-level change (`iceberg_dml`) bills whole files, which it reads. DuckDB sees one Arrow
-table the engine registers, never a path. ``FOR VERSION AS OF <snapshot id>`` and ``FOR TIMESTAMP
+manifests' ``column_sizes``; a row-level change (`iceberg_dml`) bills whole files, which it reads.
+DuckDB sees one Arrow table the engine registers, never a path. ``FOR VERSION AS OF <snapshot id>`` and ``FOR TIMESTAMP
 AS OF <timestamp>`` read that snapshot (with that snapshot's schema); ``"t$snapshots"``,
 ``"t$history"``, ``"t$files"`` and ``"t$partitions"`` are the metadata tables, with Trino's columns.
 
@@ -30,7 +30,10 @@ joined by AND): anything else is still applied by DuckDB but does not prune; ``t
 file_format, spec_id, partition, record_count, file_size_in_bytes, value/null counts and bounds;
 partition, record_count, file_count, total_size), not Trino's ``data`` statistics row; a table
 created here is format-version 2 (Athena's default) with pyiceberg's default Parquet compression
-(ZSTD, as Athena's default ``write_compression``).
+(ZSTD, as Athena's default ``write_compression``); CREATE TABLE without LOCATION fails with
+HIVE_DATABASE_LOCATION_ERROR whatever the database's location (as Athena was seen to); the messages
+for a snapshot id or timestamp with no snapshot, and for a pyiceberg failure (ICEBERG_BAD_DATA), are
+our wording.
 """
 
 from __future__ import annotations
@@ -244,6 +247,14 @@ class IcebergTables(Binder):
     """CREATE TABLE ... 'table_type'='ICEBERG', and every read of an Iceberg table."""
 
     def _iceberg(self) -> GlueCatalog:
+        from local_aws.world import DEFAULT_ACCOUNT_ID
+
+        # The internal keys are the default account's: another account's catalog would be the wrong one.
+        if self.catalog.account_id != DEFAULT_ACCOUNT_ID:
+            raise EngineError(
+                "NOT_SUPPORTED",
+                f"Iceberg tables are supported in account {DEFAULT_ACCOUNT_ID} only by local_aws",
+            )
         return glue_catalog(self.catalog.world, self.catalog.region)
 
     def _iceberg_table(self, database: str, name: str) -> Table:
