@@ -81,3 +81,18 @@ def test_the_report_section_is_on_top_and_a_failed_hour_says_so():
     assert "<code>bad=3</code>" in shown and "not run" in shown
     assert report_checks.summary(results)["failed"] == ["check_b"]
     assert report_checks.summary(results[:1])["passed"] is True
+
+
+def test_a_column_check_naming_an_unknown_bound_names_the_file_and_the_bound(tmp_path):
+    import pytest
+
+    from cdc_pipeline.definitions import get_pipeline
+    from cdc_pipeline.settings import Settings
+    from cdc_pipeline.workflows.hourly.checks import CheckDeclarationError, column_check
+
+    path = tmp_path / "check_typo.toml"
+    path.write_text('# Is x fine? Fails when not.\n[columns.age]\nmax = { leq_to = "$max_agee" }\n')
+    with pytest.raises(
+        CheckDeclarationError, match=r"check_typo.toml: \$max_agee is not a check_params value"
+    ):
+        column_check(path, get_pipeline("user_profiles"), Settings.from_env())

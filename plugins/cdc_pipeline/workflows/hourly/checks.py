@@ -66,11 +66,19 @@ def partition_clause(extra: str | None) -> str:
     return f"{clause} AND ({extra})" if extra else clause
 
 
+class CheckDeclarationError(ValueError):
+    """A ``check_*.toml`` the DAG cannot build a check from; the message names the file and the field."""
+
+
 def column_mapping(declared: dict[str, Any], params: dict[str, Any], key: str) -> dict[str, Any]:
     """The TOML's ``[columns.<name>]`` with ``$key`` and ``$<check param>`` replaced by their values."""
 
     def value(raw: Any) -> Any:
-        return params[raw[1:]] if isinstance(raw, str) and raw.startswith("$") else raw
+        if not (isinstance(raw, str) and raw.startswith("$")):
+            return raw
+        if raw[1:] not in params:
+            raise CheckDeclarationError(f"{raw} is not a check_params value of the definition")
+        return params[raw[1:]]
 
     mapping = {}
     for column, checks in declared.items():
@@ -82,8 +90,14 @@ def column_mapping(declared: dict[str, Any], params: dict[str, Any], key: str) -
 def column_check(path: Path, definition: PipelineDefinition, settings: Settings) -> ColumnCheck:
     """A ``check_*.toml`` as the provider's SQLColumnCheckOperator on the hour's partition."""
     text = path.read_text()
-    declared = tomllib.loads(text)
     params = sql_params(definition, settings)
+    try:
+        declared = tomllib.loads(text)
+        mapping = column_mapping(declared["columns"], params, definition.key_attribute)
+    except (tomllib.TOMLDecodeError, KeyError, CheckDeclarationError, AttributeError) as error:
+        raise CheckDeclarationError(
+            f"{path}: {error} (a column check needs [columns.<name>] tables)"
+        ) from None
     return ColumnCheck(
         task_id=path.stem,
         conn_id=settings.athena_conn_id,
@@ -92,7 +106,7 @@ def column_check(path: Path, definition: PipelineDefinition, settings: Settings)
         question=question_of(text),
         table=f"{{{{ lake.{declared.get('table', 'table')} }}}}",
         partition_clause=partition_clause(declared.get("where")),
-        column_mapping=column_mapping(declared["columns"], params, definition.key_attribute),
+        column_mapping=mapping,
         retries=0,
     )
 
