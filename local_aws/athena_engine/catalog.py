@@ -43,6 +43,7 @@ class TableDef:
     view_original_text: str
     partitions: list[Partition] = field(default_factory=list)
     output_format: str = ""
+    column_comments: dict[str, str] = field(default_factory=dict)  # Glue's column Comment, by name
 
     @property
     def is_view(self) -> bool:
@@ -56,6 +57,19 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     rest = uri.split("://", 1)[1]
     bucket, _, key = rest.partition("/")
     return bucket, key
+
+
+def _find_table(db: Any, name: str) -> str | None:
+    """The stored name of table ``name`` in Glue database ``db`` (names are case-insensitive)."""
+    return next((n for n in db.tables if n.lower() == name.lower()), None)
+
+
+def _table_named(db: Any, database: str, name: str) -> str:
+    """`_find_table`, or Athena's TABLE_NOT_FOUND."""
+    existing = _find_table(db, name)
+    if existing is None:
+        raise CatalogError("TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{database}.{name}' does not exist")
+    return existing
 
 
 class Catalog:
@@ -91,16 +105,7 @@ class Catalog:
         """The table or view, with its registered partitions; raises CatalogError if unknown."""
         with self.world.lock:
             db = self._database(self._glue(), database)
-            table = None
-            for table_name, candidate in db.tables.items():
-                if table_name.lower() == name.lower():
-                    table = candidate
-                    break
-            if table is None:
-                raise CatalogError(
-                    "TABLE_NOT_FOUND",
-                    f"Table 'awsdatacatalog.{database.lower()}.{name.lower()}' does not exist",
-                )
+            table = db.tables[_table_named(db, database.lower(), name.lower())]
             data = table.as_dict()
             storage = data.get("StorageDescriptor") or {}
             serde = storage.get("SerdeInfo") or {}
@@ -125,6 +130,11 @@ class Catalog:
                 view_original_text=data.get("ViewOriginalText") or "",
                 partitions=partitions,
                 output_format=storage.get("OutputFormat") or "",
+                column_comments={
+                    c["Name"].lower(): c["Comment"]
+                    for c in (storage.get("Columns") or []) + (data.get("PartitionKeys") or [])
+                    if c.get("Comment")
+                },
             )
 
     def list_objects(self, location: str) -> list[tuple[str, int, str]]:
@@ -187,11 +197,7 @@ class Catalog:
         with self.world.lock:
             glue = self._glue()
             db = self._database(glue, database)
-            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
-            if existing is None:
-                raise CatalogError(
-                    "TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{database}.{name}' does not exist"
-                )
+            existing = _table_named(db, database, name)
             table = db.tables[existing]
             storage = dict(table.as_dict().get("StorageDescriptor") or {})
             known = {
@@ -218,7 +224,7 @@ class Catalog:
         with self.world.lock:
             glue = self._glue()
             db = self._database(glue, database)
-            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
+            existing = _find_table(db, name)
             if existing is not None:
                 if not replace:
                     raise CatalogError(
@@ -234,7 +240,7 @@ class Catalog:
         with self.world.lock:
             glue = self._glue()
             db = self._database(glue, database)
-            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
+            existing = _find_table(db, name)
             if existing is None:
                 return False
             glue.delete_table(db.name, existing)
@@ -271,11 +277,7 @@ class Catalog:
         with self.world.lock:
             glue = self._glue()
             db = self._database(glue, database)
-            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
-            if existing is None:
-                raise CatalogError(
-                    "TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{database}.{name}' does not exist"
-                )
+            existing = _table_named(db, database, name)
             for values in partitions:
                 glue.delete_partition(db.name, existing, list(values))
             self.world.mark_dirty()
@@ -285,11 +287,7 @@ class Catalog:
         with self.world.lock:
             glue = self._glue()
             db = self._database(glue, database)
-            existing = next((n for n in db.tables if n.lower() == name.lower()), None)
-            if existing is None:
-                raise CatalogError(
-                    "TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{database}.{name}' does not exist"
-                )
+            existing = _table_named(db, database, name)
             data = db.tables[existing].as_dict()
             table_input = {
                 k: v

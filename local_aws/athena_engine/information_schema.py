@@ -15,8 +15,7 @@ comment, extra_info: ``partition key`` for a partition column).
 LIMITATIONS: every table of every database is read from Glue for each reference (no pushdown of
 ``table_schema = ...`` into the catalog walk); ``information_schema`` itself is listed in
 ``schemata`` and its own relations in ``tables``/``columns`` are not; other ``information_schema``
-relations Trino has (``table_privileges``, ``roles``, ``applicable_roles``...) are TABLE_NOT_FOUND;
-``comment`` is always NULL (Athena shows Glue's column Comment).
+relations Trino has (``table_privileges``, ``roles``, ``applicable_roles``...) are TABLE_NOT_FOUND.
 """
 
 from __future__ import annotations
@@ -133,7 +132,7 @@ def rows(catalog: Catalog, relation: str) -> list[tuple[Any, ...]]:
                     None,
                     "YES",
                     _display_type(type_text),
-                    None,
+                    table.column_comments.get(name),
                     "partition key" if name in keys else None,
                 )
             )

@@ -96,6 +96,14 @@ def _database_shape(database: Any) -> dict[str, Any]:
     return shape
 
 
+def _column(column: dict[str, Any]) -> dict[str, Any]:
+    """Athena's Column: Name, Type and, when Glue has one, Comment."""
+    shape = {"Name": column["Name"], "Type": column["Type"]}
+    if column.get("Comment"):
+        shape["Comment"] = column["Comment"]
+    return shape
+
+
 def _table_shape(table: Any) -> dict[str, Any]:
     data = table.as_dict()
     storage = data.get("StorageDescriptor") or {}
@@ -111,8 +119,8 @@ def _table_shape(table: Any) -> dict[str, Any]:
     shape: dict[str, Any] = {
         "Name": data["Name"],
         "TableType": data.get("TableType") or "",
-        "Columns": [{"Name": c["Name"], "Type": c["Type"]} for c in storage.get("Columns") or []],
-        "PartitionKeys": [{"Name": c["Name"], "Type": c["Type"]} for c in data.get("PartitionKeys") or []],
+        "Columns": [_column(c) for c in storage.get("Columns") or []],
+        "PartitionKeys": [_column(c) for c in data.get("PartitionKeys") or []],
         "Parameters": parameters,
     }
     for ours, glues in (("CreateTime", "CreateTime"), ("LastAccessTime", "UpdateTime")):

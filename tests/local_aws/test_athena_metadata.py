@@ -24,7 +24,7 @@ def catalog(aws: Callable[..., Any]) -> dict[str, Any]:
                 "Parameters": {"classification": "json"},
                 "PartitionKeys": [{"Name": "dt", "Type": "string"}],
                 "StorageDescriptor": {
-                    "Columns": [{"Name": "id", "Type": "bigint"}],
+                    "Columns": [{"Name": "id", "Type": "bigint", "Comment": "the order"}],
                     "Location": f"s3://somewhere/orders_{index}/",
                     "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
                 },
@@ -64,7 +64,7 @@ def test_table_metadata_with_expression_and_paging(aws: Callable[..., Any], cata
         CatalogName="AwsDataCatalog", DatabaseName=catalog["database"], TableName="orders_1"
     )["TableMetadata"]
     assert table["TableType"] == "EXTERNAL_TABLE"
-    assert table["Columns"] == [{"Name": "id", "Type": "bigint"}]
+    assert table["Columns"] == [{"Name": "id", "Type": "bigint", "Comment": "the order"}]
     assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
     assert table["Parameters"]["classification"] == "json"
     assert table["Parameters"]["location"] == "s3://somewhere/orders_1/"
@@ -149,10 +149,14 @@ def test_information_schema_tables_columns_views_and_schemata(
         aws,
         database,
         results,
-        "SELECT column_name, ordinal_position, data_type, is_nullable, extra_info FROM information_schema.columns "
+        "SELECT column_name, ordinal_position, data_type, is_nullable, extra_info, comment "
+        "FROM information_schema.columns "
         f"WHERE table_schema = '{database}' AND table_name = 'orders_1' ORDER BY ordinal_position",
     )
-    assert rows == [["id", "1", "bigint", "YES", None], ["dt", "2", "varchar", "YES", "partition key"]]
+    assert rows == [
+        ["id", "1", "bigint", "YES", None, "the order"],
+        ["dt", "2", "varchar", "YES", "partition key", None],
+    ]
     _, rows = _query(
         aws,
         database,
