@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import duckdb
 from sqlglot import exp
 
 from local_aws.athena_engine.catalog import Partition, TableDef
@@ -288,7 +289,7 @@ def narrow(
 
     type_text = dict(table.partition_keys)[column]
     duck_type = hive_to_duckdb(parse_hive_type(type_text))
-    name = f"__projection_{column}_{id(values)}"
+    name = f"__projection_{re.sub(r'[^a-z0-9_]', '_', column.lower())}_{id(values)}"
     con.register(name, pa.table({"__raw": pa.array(values, pa.string())}))
     try:
         typed = '"__raw"' if duck_type == "VARCHAR" else f'TRY_CAST("__raw" AS {duck_type})'
@@ -300,7 +301,7 @@ def narrow(
                 f"SELECT __raw FROM (SELECT __raw, {typed} AS {quoted} FROM {name}) WHERE {where}"
             ).fetchall()
         }
-    except Exception:  # DuckDB could not judge the conjuncts alone: keep every value, prune later
+    except duckdb.Error:  # DuckDB could not judge the conjuncts alone: keep every value, prune later
         return values
     finally:
         con.unregister(name)
