@@ -25,7 +25,9 @@ HIVE_EXCEEDED_PARTITION_LIMIT, where Athena has no documented cap; a bad project
 INVALID_TABLE_PROPERTY with Trino's wording of the problem (Athena's exact text for each bad
 property is not documented); INSERT INTO a projected table still registers its partitions in Glue
 (Athena does not, and reads them by projection either way); SHOW PARTITIONS lists Glue's partitions.
-Date projections are computed in UTC.
+Date projections are computed in UTC. Each projected location is listed on its own, so reading every
+partition of a fine projection is slow (three years of hours, 26,280 locations: about 7 s on a laptop;
+a WHERE on the column narrows it before anything is listed).
 """
 
 from __future__ import annotations
