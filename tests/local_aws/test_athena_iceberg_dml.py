@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.local_aws.test_athena_iceberg import create_events, make_lake
+from tests.local_aws.test_athena_iceberg import create_events, make_lake, pyiceberg_catalog
 from tests.local_aws.test_athena_writes import failed, run, select
 
 
@@ -41,9 +41,7 @@ def orders(aws: Callable[..., Any], lake: dict[str, Any], request: pytest.Fixtur
 
 
 def test_merge_updates_deletes_and_inserts_by_the_first_clause_that_holds(
-    aws: Callable[..., Any],
-    lake: dict[str, Any],
-    orders: str,
+    aws: Callable[..., Any], lake: dict[str, Any], orders: str, endpoint_url: str
 ) -> None:
     execution = run(
         aws,
@@ -61,6 +59,14 @@ def test_merge_updates_deletes_and_inserts_by_the_first_clause_that_holds(
     ]  # fmt: skip
     operations = select(aws, lake, f'SELECT operation FROM "{orders}$snapshots" ORDER BY committed_at')
     assert operations == [["append"], ["overwrite"]]
+    # Another engine reads the merged snapshot the same way.
+    merged = pyiceberg_catalog(endpoint_url).load_table(f"{lake['database']}.{orders}").scan().to_arrow()
+    assert sorted((r["id"], r["amount"]) for r in merged.to_pylist()) == [
+        (1, 10.0),
+        (3, 3.5),
+        (4, 4.5),
+        (5, 50.0),
+    ]
 
 
 def test_merge_with_a_target_row_matched_twice_fails_and_changes_nothing(
