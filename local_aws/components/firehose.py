@@ -61,7 +61,7 @@ class Firehose(Component):
 
     def install(self, world: World) -> None:
         super().install(world)
-        firehose_backend.install(self)
+        firehose_backend.install_patches()
 
     def streams(self) -> dict[str, dict[str, Any]]:
         """The store's delivery streams by ARN (see `firehose_model.new_state`)."""

@@ -8,9 +8,10 @@ the worker has them in S3; a KinesisStreamAsSource stream gets one checkpoint pe
 shard's last record when it is created (Firehose starts at LATEST); DeleteDeliveryStream drops the
 stream's store entry, which ends its worker.
 
-LIMITATIONS: the patches are installed on moto's backend class, so every account and region of the
-process shares them; each install replaces the previous one's closures (the last server started
-in a process owns them).
+Without a running `firehose` component (moto used on its own in this process) moto's behaviour
+is left as it was.
+
+LIMITATIONS: a batch is stored whole or refused whole (see `firehose_requests`).
 """
 
 from __future__ import annotations
@@ -22,51 +23,71 @@ from typing import TYPE_CHECKING, Any
 from moto.firehose import models as firehose_models
 
 from local_aws.components import firehose_requests as requests
+from local_aws.components import moto_patches
 from local_aws.components.firehose_model import destination, new_state, now_ms, record_id
 from local_aws.components.firehose_sources import kinesis_stream
 
 if TYPE_CHECKING:
     from local_aws.components.firehose import Firehose
 
-PATCHED = (
-    "create_delivery_stream",
-    "update_destination",
-    "delete_delivery_stream",
-    "put_record",
-    "put_record_batch",
-)
 _ORIGINALS: dict[str, Any] = {}
 
 
-def install(component: Firehose) -> None:
-    """Route moto's Firehose backend calls through ``component`` (idempotent: originals kept once)."""
-    backend_cls = firehose_models.FirehoseBackend
-    for method in PATCHED:
-        _ORIGINALS.setdefault(method, getattr(backend_cls, method))
+def install_patches() -> None:
+    """Patch moto's Firehose backend once per process."""
+    backend = firehose_models.FirehoseBackend
+    moto_patches.install(
+        _ORIGINALS,
+        [
+            (backend, "create_delivery_stream", _patched_create),
+            (backend, "update_destination", _patched_update),
+            (backend, "delete_delivery_stream", _patched_delete),
+            (backend, "put_record", _patched_put_record),
+            (backend, "put_record_batch", _patched_put_record_batch),
+        ],
+    )
 
-    def create_delivery_stream(backend: Any, *args: Any, **kwargs: Any) -> str:
-        return _create(component, backend, args, kwargs)
 
-    def update_destination(backend: Any, *args: Any, **kwargs: Any) -> None:
-        _update(backend, args, kwargs)
+def _component() -> Firehose | None:
+    from local_aws.components.firehose import Firehose
 
-    def delete_delivery_stream(backend: Any, delivery_stream_name: str, *args: Any, **kwargs: Any) -> None:
-        model = backend.delivery_streams.get(delivery_stream_name)
-        _ORIGINALS["delete_delivery_stream"](backend, delivery_stream_name, *args, **kwargs)
-        if model is not None:
-            component.streams().pop(model.delivery_stream_arn, None)
+    return moto_patches.running(Firehose)
 
-    def put_record(backend: Any, delivery_stream_name: str, record: dict[str, Any]) -> dict[str, Any]:
-        return _put(component, backend, delivery_stream_name, [record], single=True)
 
-    def put_record_batch(backend: Any, delivery_stream_name: str, records: list[dict[str, Any]]) -> Any:
-        return _put(component, backend, delivery_stream_name, records or [], single=False)
+def _patched_create(backend: Any, *args: Any, **kwargs: Any) -> str:
+    component = _component()
+    if component is None:
+        return _ORIGINALS["FirehoseBackend.create_delivery_stream"](backend, *args, **kwargs)
+    return _create(component, backend, args, kwargs)
 
-    backend_cls.create_delivery_stream = create_delivery_stream  # type: ignore[method-assign]
-    backend_cls.update_destination = update_destination  # type: ignore[method-assign]
-    backend_cls.delete_delivery_stream = delete_delivery_stream  # type: ignore[method-assign]
-    backend_cls.put_record = put_record  # type: ignore[method-assign]
-    backend_cls.put_record_batch = put_record_batch  # type: ignore[method-assign]
+
+def _patched_update(backend: Any, *args: Any, **kwargs: Any) -> None:
+    if _component() is None:
+        _ORIGINALS["FirehoseBackend.update_destination"](backend, *args, **kwargs)
+        return
+    _update(backend, args, kwargs)
+
+
+def _patched_delete(backend: Any, delivery_stream_name: str, *args: Any, **kwargs: Any) -> None:
+    model = backend.delivery_streams.get(delivery_stream_name)
+    _ORIGINALS["FirehoseBackend.delete_delivery_stream"](backend, delivery_stream_name, *args, **kwargs)
+    component = _component()
+    if model is not None and component is not None:
+        component.streams().pop(model.delivery_stream_arn, None)
+
+
+def _patched_put_record(backend: Any, delivery_stream_name: str, record: dict[str, Any]) -> dict[str, Any]:
+    component = _component()
+    if component is None:
+        return _ORIGINALS["FirehoseBackend.put_record"](backend, delivery_stream_name, record)
+    return _put(component, backend, delivery_stream_name, [record], single=True)
+
+
+def _patched_put_record_batch(backend: Any, delivery_stream_name: str, records: list[dict[str, Any]]) -> Any:
+    component = _component()
+    if component is None:
+        return _ORIGINALS["FirehoseBackend.put_record_batch"](backend, delivery_stream_name, records)
+    return _put(component, backend, delivery_stream_name, records or [], single=False)
 
 
 def _bind(original: Any, self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
@@ -76,7 +97,7 @@ def _bind(original: Any, self: Any, args: tuple[Any, ...], kwargs: dict[str, Any
 
 
 def _create(component: Firehose, backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    original = _ORIGINALS["create_delivery_stream"]
+    original = _ORIGINALS["FirehoseBackend.create_delivery_stream"]
     bound = _bind(original, backend, args, kwargs)
     arguments = bound.arguments
     requests.validate_destination(arguments.get("extended_s3_destination_configuration"), extended=True)
@@ -104,7 +125,7 @@ def _create(component: Firehose, backend: Any, args: tuple[Any, ...], kwargs: di
 
 
 def _update(backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    original = _ORIGINALS["update_destination"]
+    original = _ORIGINALS["FirehoseBackend.update_destination"]
     bound = _bind(original, backend, args, kwargs)
     arguments = bound.arguments
     model = backend.delivery_streams.get(arguments["delivery_stream_name"])
