@@ -22,9 +22,8 @@ once with their results applied in order; when the destination interval is due, 
 waiting for the processor are processed at once, so a record reaches S3 within the destination
 interval plus processing time.
 
-LIMITATIONS: destinations other than S3/ExtendedS3 are stored but deliver nothing. A failed step
-is retried after the first S3 retry interval. Each module's docstring lists the limitations of
-what it does (`firehose_requests`, `firehose_model`, `firehose_sources`, `firehose_buffer`,
+LIMITATIONS: destinations other than S3/ExtendedS3 are stored but deliver nothing. Each module's
+docstring lists the limitations of what it does (`firehose_requests`, `firehose_model`, `firehose_sources`, `firehose_buffer`,
 `firehose_lambda`, `firehose_destination`, `firehose_backend`).
 """
 
