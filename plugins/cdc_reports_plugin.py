@@ -30,6 +30,7 @@ class CdcReportsPlugin(AirflowPlugin):
             "href": f"{ROUTE}/",
             "destination": "nav",
             "url_route": "reports",
-            "category": None,
+            # Its own button in the navigation bar, not inside the "Plugins" menu.
+            "nav_top_level": True,
         }
     ]

@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,14 @@ def start_aws(services: Services, root: Path) -> str:
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """`airflow standalone` (as `make airflow` runs it) and local_aws, on free ports, in a tmp dir."""
-    root = tmp_path_factory.mktemp("standalone")
+    with standalone_deployment(tmp_path_factory.mktemp("standalone")) as deployment:
+        yield deployment
+
+
+@contextmanager
+def standalone_deployment(root: Path, schedules: bool = False) -> Iterator[Deployment]:
+    """The `standalone` fixture's deployment; ``schedules=True`` keeps the scheduler's own runs, as
+    `make airflow` has them (the hourly DAGs run from the previous hour on)."""
     services = Services()
     try:
         endpoint_url = start_aws(services, root)
@@ -192,7 +200,10 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             password=password,
             prefix=prefix,
             buffer_seconds=1,
-            extra=isolated_extra(),
+            extra={
+                **isolated_extra(),
+                **({"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True"} if schedules else {}),
+            },
         )
         services.start(
             "airflow standalone",
