@@ -18,11 +18,17 @@ matches); a target row the ON condition matches to more than one source row fail
 with MERGE_TARGET_ROW_MULTIPLE_MATCHES before anything is written, so the table is unchanged.
 UPDATE and DELETE prune the files they read by their WHERE (as a SELECT does). A commit that
 finds the table changed since it was read (Glue's ``VersionId`` is stale) is run again on the new
-snapshot, up to ``COMMIT_ATTEMPTS`` times (with Iceberg's default backoff), then fails with ICEBERG_COMMIT_ERROR as Athena does.
+snapshot, up to ``COMMIT_ATTEMPTS`` times (with Iceberg's default backoff), then fails with
+ICEBERG_COMMIT_ERROR as Athena does.
 
-LIMITATIONS: copy-on-write only (no delete files written); a MERGE reads the whole target (its ON
-condition does not prune); data files written by an attempt whose commit failed stay in S3 until
-VACUUM removes them as orphans; INSERT and CTAS cast the query's columns to the table's types with
+A MERGE reads only the target files that may hold a source key: each ``target.col = source
+expression`` conjunct of ON becomes ``col IN (the source's distinct values)`` for scan planning
+(their range, from ``MAX_IN_KEYS`` values on).
+
+LIMITATIONS: copy-on-write only (no delete files written); a MERGE prunes the target by integer and
+string keys of ON's equalities only (up to ``MAX_PRUNING_KEYS`` distinct values; other ON shapes
+read every file), and reads its source once more to learn the keys (billed once); data files
+written by an attempt whose commit failed stay in S3 until VACUUM removes them as orphans; INSERT and CTAS cast the query's columns to the table's types with
 Arrow's casts (TYPE_MISMATCH when one cannot be cast), not Trino's coercion rules; an UPDATE of a
 partition column moves the row to its new partition (as Athena does) but is not checked further.
 """
@@ -61,6 +67,10 @@ COMMIT_WAIT_SECONDS = 0.1
 FILE, POS, ACTION = "__iceberg_file", "__iceberg_pos", "__iceberg_action"
 _TARGET = "__iceberg_target"
 MULTIPLE_MATCHES = "One MERGE target table row matched more than one source row"
+# A MERGE prunes the target's files by the source's keys (up to this many distinct values): as an
+# IN list up to MAX_IN_KEYS of them, as their range beyond.
+MAX_PRUNING_KEYS = 1_000_000
+MAX_IN_KEYS = 1_000
 
 
 class IcebergWrites(IcebergTables):
@@ -237,7 +247,8 @@ class IcebergWrites(IcebergTables):
 
         def attempt(tbl: Table) -> int:
             columns = [f.name for f in tbl.schema().fields]
-            target, files = self._target_rows(tbl, row_filter_all())
+            keys = self._merge_filter(statement.args["on"], alias, source, columns)
+            target, files = self._target_rows(tbl, keys)
             select = _merge_select(alias, columns, whens)
             query = f'SELECT {select} FROM "{_TARGET}" AS "{alias}" RIGHT JOIN {source} ON {on}'
             result = self._changes(target, query)
@@ -250,6 +261,59 @@ class IcebergWrites(IcebergTables):
 
         count = self._commit(table.database, table.name, f"{table.database}.{table.name}", attempt)
         return self._written(count, "MERGE")  # type: ignore[attr-defined]
+
+    def _merge_filter(self, on: exp.Expression, alias: str, source: str, columns: list[str]) -> Any:
+        """The target files a MERGE must read: ``target.col = <source expression>`` conjuncts of ON
+        become ``col IN (the source's values)``, which scan planning checks against each file's
+        partition and column bounds (a file whose keys match no source row cannot change)."""
+        from pyiceberg.expressions import (
+            AlwaysFalse,
+            AlwaysTrue,
+            And,
+            GreaterThanOrEqual,
+            In,
+            LessThanOrEqual,
+        )
+
+        found: Any = AlwaysTrue()
+        for conjunct in conjuncts(on):
+            if not isinstance(conjunct, exp.EQ):
+                continue
+            sides = [conjunct.this, conjunct.expression]
+            for mine, other in (sides, sides[::-1]):
+                if not (isinstance(mine, exp.Column) and mine.table.lower() == alias.lower()):
+                    continue
+                if mine.name.lower() not in columns or any(
+                    c.table.lower() in ("", alias.lower()) for c in other.find_all(exp.Column)
+                ):
+                    continue
+                values = self._source_keys(other.sql(dialect=READ_DIALECT), source)
+                name = mine.name.lower()
+                if values is not None and len(values) > MAX_IN_KEYS:
+                    # pyiceberg checks an IN list against every file's bounds one value at a time.
+                    low, high = min(values), max(values)
+                    found = And(found, And(GreaterThanOrEqual(name, low), LessThanOrEqual(name, high)))
+                elif values is not None:
+                    found = And(found, In(name, values) if values else AlwaysFalse())
+                break
+        return found
+
+    def _source_keys(self, expression: str, source: str) -> list[Any] | None:
+        """The distinct non-NULL values of ``expression`` over the MERGE's source (None: too many, or typed)."""
+        parsed = sqlglot.parse_one(f"SELECT DISTINCT {expression} FROM {source}", read=READ_DIALECT)
+        try:
+            sandbox.check(parsed)
+        except sandbox.SandboxError as error:
+            raise EngineError(error.code, error.message) from error
+        # Athena reads the source once: this planning read is not billed (or counted) a second time.
+        billed, rows_read = self.data_scanned, self.rows_read
+        bound = trino_fixups(self._bind(parsed, self.database, ()))
+        values = self._con.sql(bound.sql(dialect="duckdb")).to_arrow_table().column(0)
+        self.data_scanned, self.rows_read = billed, rows_read
+        if len(values) > MAX_PRUNING_KEYS:
+            return None
+        found = [v for v in values.to_pylist() if v is not None]
+        return found if all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in found) else None
 
     def _update(self, statement: exp.Update) -> Outcome:
         table = self._iceberg_target(statement.this, "UPDATE")

@@ -136,3 +136,21 @@ def test_time_travel_and_metadata_tables_show_every_snapshot(
     assert partitions == [["2", "2"]]
     reason = failed(aws, lake, f"SELECT * FROM {orders} FOR VERSION AS OF 12345")
     assert reason.startswith("INVALID_ARGUMENT:")
+
+
+def test_merge_reads_only_the_target_files_that_may_hold_a_source_key(
+    aws: Callable[..., Any], lake: dict[str, Any], orders: str
+) -> None:
+    whole = run(aws, lake, f"SELECT * FROM {orders}")["Statistics"]["DataScannedInBytes"]
+    execution = run(
+        aws,
+        lake,
+        f"MERGE INTO {orders} t USING (VALUES (3, 30.0), (9, 90.0)) AS s(id, amount) ON t.id = s.id "
+        "WHEN MATCHED THEN UPDATE SET amount = s.amount "
+        "WHEN NOT MATCHED THEN INSERT (id, ts, region, amount) VALUES (s.id, TIMESTAMP '2024-01-03 00:00:00', 'ap', s.amount)",
+    )
+    # Four files of one row each: only the one holding id 3 is read (and rewritten).
+    assert 0 < execution["Statistics"]["DataScannedInBytes"] < whole / 2
+    assert current_state(aws, lake, orders) == [
+        ["1", "eu", "1.5"], ["2", "us", "2.5"], ["3", "eu", "30.0"], ["4", "us", "4.5"], ["9", "ap", "90.0"],
+    ]  # fmt: skip
