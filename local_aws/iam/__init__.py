@@ -19,6 +19,9 @@ Public API (everything else in this package may change):
 - ``AccessDenied``: ``.code`` (``AccessDeniedException``, S3/IAM/STS ``AccessDenied``, SNS
   ``AuthorizationError``), ``.message`` in AWS's words, ``.as_error()`` for the gateway.
 - ``ENFORCE``: ``LOCAL_AWS_IAM=off`` in the server's environment switches all of it off.
+- `audit`: an opt-in record of every decision above (``LOCAL_AWS_IAM_AUDIT=<path>`` for a server
+  in another process, ``audit.recording()`` in process), and ``audit.replay`` to evaluate a
+  recorded request again with other policies; one branch per decision when off.
 
 How a decision is made: `evaluation` (AWS's evaluation logic), `policy` (the policy language),
 `actions` (resource types of every action, from parliament's copy of AWS's Service Authorization
@@ -60,7 +63,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from local_aws.iam import policy
+from local_aws.iam import audit, policy
 from local_aws.iam.errors import AccessDenied
 from local_aws.iam.evaluation import (
     RESOURCE,
@@ -218,11 +221,40 @@ def _authorize(world: World, request: AwsRequest) -> AccessDenied | None:
             continue
         context = {**base, **check.context}
         decision = _decide(world, principal, check.action, check.resource, context, check.bucket)
+        if audit.RECORDING:
+            _audit(world, principal, "", check.action, check.resource, context, check.bucket, decision)
         if not decision.allowed:
             return AccessDenied(
                 principal.caller_arn, check.action, check.resource, decision, described.service
             )
     return None
+
+
+def _audit(
+    world: World,
+    principal: Principal,
+    service: str,
+    action: str,
+    resource: str | None,
+    context: Mapping[str, Any],
+    bucket: str | None,
+    decision: Decision,
+) -> None:
+    """Record one decision (`audit`), with the bucket policy that took part, for a later replay."""
+    resource_policy, owner = _bucket_policy(world, bucket) if bucket else (None, None)
+    audit.record(
+        audit.AuditRecord(
+            principal=principal,
+            service=service,
+            action=action,
+            resource=resource,
+            context=dict(context),
+            allowed=decision.allowed,
+            reason=audit.reason_of(decision),
+            resource_policy=resource_policy,
+            resource_account=owner,
+        )
+    )
 
 
 def _session_name(service_principal: str) -> str:
@@ -270,11 +302,18 @@ def check_service_role(
             role.assume_role_policy_document, service_principal, "sts:AssumeRole", trust_context
         )
         if not trust.allowed:
+            if audit.RECORDING:
+                refused = role_session(account, role_arn, _session_name(service_principal))
+                _audit(
+                    world, refused, service_principal, "sts:AssumeRole", role_arn, trust_context, None, trust
+                )
             return AccessDenied(service_principal, "sts:AssumeRole", role_arn, trust, "sts")
         principal = role_session(account, role_arn, _session_name(service_principal))
         full_context = {**_base_context(principal, _region_of(resource)), **(context or {})}
         bucket = _bucket_of(resource)
         decision = _decide(world, principal, action, resource, full_context, bucket)
+        if audit.RECORDING:
+            _audit(world, principal, service_principal, action, resource, full_context, bucket, decision)
     if decision.allowed:
         return None
     return AccessDenied(principal.caller_arn, action, resource, decision, action.split(":", 1)[0])

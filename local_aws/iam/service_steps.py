@@ -10,11 +10,18 @@ the first `AccessDenied` (trust first, then each action) or None.
   ``ListShards`` on the stream (S3 writes and the processor's ``lambda:InvokeFunction`` are
   checked where Firehose makes them).
 - Glue crawler, S3 target: ``s3:ListBucket`` on the bucket and ``s3:GetObject`` on each object it
-  reads; ``glue:GetDatabase`` on the catalog and database.
+  reads; ``glue:GetDatabase`` on the catalog and database when the caller names the database.
 - Lambda event source mapping (the function's execution role), Kinesis: ``kinesis:DescribeStream``,
   ``DescribeStreamSummary``, ``GetRecords``, ``GetShardIterator``, ``ListShards``,
   ``ListStreams``; DynamoDB stream: ``dynamodb:DescribeStream``, ``GetRecords``,
   ``GetShardIterator``, ``ListStreams``.
+
+LIMITATIONS: what a service does as the role beyond these steps is not checked: the crawler's
+Glue catalog calls (local_aws's crawler passes no database, so not even GetDatabase), the
+CloudWatch Logs writes of Lambda functions and crawlers (local_aws keeps their logs itself), and
+Firehose's GetBucketLocation / ListBucket / ListBucketMultipartUploads / AbortMultipartUpload (it
+only puts objects). A role missing those permissions works here and fails on AWS;
+tests/cdc_pipeline/test_service_role_walk.py lists the statements this leaves unexercised.
 """
 
 from __future__ import annotations
