@@ -136,8 +136,12 @@ def hour_prefix(hour_start: datetime) -> str:
     )
 
 
-@pytest.mark.slow
-def test_hourly_checks_pass_while_orders_are_written_across_the_hour_boundary(pipeline, hour_end):
+@pytest.fixture(scope="module")
+def live_run(pipeline, hour_end) -> dict[str, Any]:
+    """The hourly run made while the writer wrote across the hour boundary; the writer, stopped after.
+
+    Both slow tests ask for it, so either runs alone (and in any order) with the lake it needs.
+    """
     writer = LiveWriter(pipeline["endpoint"], f"{pipeline['prefix']}-orders", hour_end - LEAD)
     writer.start()
     try:
@@ -149,6 +153,12 @@ def test_hourly_checks_pass_while_orders_are_written_across_the_hour_boundary(pi
     finally:
         writer.stop.set()
         writer.join(timeout=60)
+    return {"run": run, "writer": writer, "still_writing": still_writing}
+
+
+@pytest.mark.slow
+def test_hourly_checks_pass_while_orders_are_written_across_the_hour_boundary(live_run):
+    run, writer, still_writing = live_run["run"], live_run["writer"], live_run["still_writing"]
     assert writer.errors == []
     assert still_writing, "the writer stopped before the run finished"
     states = task_states(run)
@@ -166,7 +176,7 @@ def test_hourly_checks_pass_while_orders_are_written_across_the_hour_boundary(pi
 
 
 @pytest.mark.slow
-def test_a_change_lost_from_the_lake_fails_the_reconciliation_with_numbers(pipeline, hour_end):
+def test_a_change_lost_from_the_lake_fails_the_reconciliation_with_numbers(pipeline, hour_end, live_run):
     """After the live run (writer stopped): passes, then one delivered object goes, then it fails."""
     hourly = pipeline["dags"]["sales_orders_hourly"]
     reconciliation = hourly.partial_subset(
