@@ -182,7 +182,17 @@ def is_cte_reference(table: exp.Table) -> bool:
 
 
 # -- the pieces -----------------------------------------------------------------------------------
-_STATEMENTS = (exp.Query, exp.Values, exp.Create, exp.Drop, exp.Describe, exp.Insert, exp.Merge, exp.Update, exp.Delete)
+_STATEMENTS = (
+    exp.Query,
+    exp.Values,
+    exp.Create,
+    exp.Drop,
+    exp.Describe,
+    exp.Insert,
+    exp.Merge,
+    exp.Update,
+    exp.Delete,
+)
 # Nodes that are Trino syntax rather than a function looked up by name.
 _SYNTAX = (
     exp.Unnest, exp.Struct, exp.Array, exp.Case, exp.Cast, exp.TryCast, exp.Extract, exp.Exists, exp.Any, exp.All

@@ -84,7 +84,9 @@ class HiveWrites(Binder):
         if props.get("table_type", "HIVE").upper() == "ICEBERG":
             return self._ctas_iceberg(statement, database, name, props)  # type: ignore[attr-defined]
         for key in sorted(ICEBERG_PROPERTIES & props.keys()):
-            raise EngineError("INVALID_TABLE_PROPERTY", f"Catalog 'awsdatacatalog' table property '{key}' does not exist")
+            raise EngineError(
+                "INVALID_TABLE_PROPERTY", f"Catalog 'awsdatacatalog' table property '{key}' does not exist"
+            )
         fmt = _format(props.get("format", "PARQUET"))
         codec = _codec(fmt, props.get("write_compression"))
         if "bucketed_by" in props:
