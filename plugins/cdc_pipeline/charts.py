@@ -53,15 +53,15 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from cdc_pipeline.reports import ReportTable, format_value  # noqa: E402
+from cdc_pipeline.reports import HTML_MAX_ROWS, ReportTable, format_value  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 #: Every chart is this size in inches at this DPI: 720 x 390 pixels (beside its table at 1400 px).
 FIGSIZE = (7.2, 3.9)
 DPI = 100
-#: Horizontal bar charts show at most this many categories (the largest).
-MAX_BARS = 15
+#: Horizontal bar charts show at most this many rows: the rows the page's table shows beside them.
+MAX_BARS = HTML_MAX_ROWS
 #: Time series draw bars up to this many points, a line beyond.
 MAX_TIME_BARS = 36
 #: Category labels longer than this are cut with an ellipsis.
@@ -246,10 +246,11 @@ def _ordered_measures(measures: list[str]) -> list[str]:
 def _auto_kind(
     frame: pd.DataFrame, label: str, numbers: Mapping[str, pd.Series], measures: list[str]
 ) -> ChartKind:
-    if len(frame) == 1 and sum(c in numbers for c in frame.columns) * 2 >= len(frame.columns):
-        return ChartKind.KPI
+    # A time series is one even with a single point so far (the day's first hour), not big numbers.
     if _is_temporal(label, frame[label]):
         return ChartKind.TIMESERIES if measures else ChartKind.NONE
+    if len(frame) == 1 and sum(c in numbers for c in frame.columns) * 2 >= len(frame.columns):
+        return ChartKind.KPI
     if label in numbers:
         # Distinct values with a measure beside them are an aggregated distribution (age -> users);
         # repeated values are raw observations to bin.

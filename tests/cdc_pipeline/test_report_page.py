@@ -117,3 +117,23 @@ def _hour():
     from datetime import datetime
 
     return datetime(2026, 11, 30, 3)
+
+
+def test_the_days_first_hour_is_a_time_series_not_big_numbers():
+    table = ReportTable(
+        "revenue_by_hour",
+        "How did orders and revenue add up over the day so far?",
+        athena_csv(["order_hour", "orders", "revenue"], [["2026-11-30 00:00", 187, "174512.94"]]),
+    )
+    assert charts.plan_chart(table.frame).kind is charts.ChartKind.TIMESERIES
+
+
+def test_a_bar_chart_draws_the_rows_its_table_shows(drawn):
+    from cdc_pipeline.reports import HTML_MAX_ROWS
+
+    rows = [[f"product {i:02d}", 1, f"{1000 - i}.00"] for i in range(35)]
+    table = ReportTable(
+        "revenue_by_product", "Which?", athena_csv(["product_name", "orders", "revenue"], rows)
+    )
+    assert charts.render_table(table)
+    assert drawn["yticks"][-1][::-1] == [f"product {i:02d}" for i in range(HTML_MAX_ROWS)]
