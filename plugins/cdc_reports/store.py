@@ -98,12 +98,12 @@ def lake_reports() -> S3Reports:
 
 
 def sources() -> list[Any]:
-    """The local folder first (when set), then the lake."""
+    """The local folder first (when set), then the lake (its client and bucket made once per process)."""
     found: list[Any] = []
     local = os.environ.get("CDC_LAKE_REPORTS_DIR")
     if local:
         found.append(LocalReports(Path(local)))
-    found.append(_Lazy(lake_reports))
+    found.append(_LAKE)
     return found
 
 
@@ -124,3 +124,6 @@ class _Lazy:
 
     def read(self, dataset: str, hour: str, filename: str) -> bytes | None:
         return self._get().read(dataset, hour, filename)
+
+
+_LAKE = _Lazy(lake_reports)

@@ -130,3 +130,10 @@ def test_publish_report_carries_the_report_extra_link() -> None:
     serialized = DagSerialization.to_dict(dag)
     (publish,) = [t for t in serialized["dag"]["tasks"] if t["__var"]["task_id"] == "publish_report"]
     assert publish["__var"]["_operator_extra_links"] == {"Report": "_link_ReportLink"}
+
+
+def test_the_local_folder_comes_first_and_the_lake_is_made_once(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CDC_LAKE_REPORTS_DIR", str(tmp_path))
+    first, second = store.sources(), store.sources()
+    assert isinstance(first[0], store.LocalReports) and first[0].root == tmp_path
+    assert first[1] is second[1]
