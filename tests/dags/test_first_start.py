@@ -59,6 +59,7 @@ def test_generate_defaults_write_the_hour_just_ended_and_name_it_on_the_asset(lo
 def test_the_follower_triggers_the_run_the_scheduler_would_have_made():
     from airflow.timetables.interval import CronDataIntervalTimetable
     from airflow.utils.types import DagRunType
+
     from cdc_pipeline.workflows.generate import hourly_trigger, hours_of_window
 
     hours = hours_of_window(["2026-11-30T02:00:00.000Z", "2026-11-30T04:00:00.000Z"])
