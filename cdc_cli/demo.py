@@ -431,6 +431,19 @@ class Tally:
     failed_checks: list[tuple[str, str]] = field(default_factory=list)
 
 
+def sign_in_as_deployer(console: Console) -> None:
+    """Airflow's connections signed as the deployer, as on AWS: a role whose only policy is the
+    generated deployer policy (``local_connections.deployer_env``), so a permission the pipeline
+    lacks fails the demo as it would fail a real deployment. CDC_LAKE_DAGS_AS_DEPLOYER=0 keeps the
+    account's own keys (the DAG tests read the same variable)."""
+    from cdc_pipeline.local_connections import deployer_env
+
+    if os.environ.get("CDC_LAKE_DAGS_AS_DEPLOYER", "1") == "0":
+        return
+    os.environ.update(deployer_env(dict(os.environ)))
+    console.say(f"Airflow runs as the deployer role airflow-{os.environ['CDC_LAKE_PREFIX']}")
+
+
 def run_demo(args: argparse.Namespace, paths: DemoPaths, console: Console, endpoint: str) -> int:
     """Provision, generate, then one hourly run per hour; print the summary. 1 if an hour failed."""
     from cdc_pipeline.definitions import get_pipeline
@@ -442,6 +455,7 @@ def run_demo(args: argparse.Namespace, paths: DemoPaths, console: Console, endpo
         os.environ.setdefault(name, value)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["CDC_LAKE_REPORTS_DIR"] = str(paths.reports)
+    sign_in_as_deployer(console)
     prepare_airflow(paths, console)
     try:
         definition = get_pipeline(args.pipeline)

@@ -27,6 +27,7 @@ def test_demo_uses_the_endpoint_it_is_given_and_leaves_its_results_there(tmp_pat
         }
         env.pop("AIRFLOW_HOME", None)
         env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+        env.pop("CDC_LAKE_DAGS_AS_DEPLOYER", None)  # the default: Airflow as the deployer
         done = subprocess.run(
             [sys.executable, "-m", "cdc_cli.demo", "--count", "150", "--hours", "1"],
             env=env,
@@ -41,6 +42,11 @@ def test_demo_uses_the_endpoint_it_is_given_and_leaves_its_results_there(tmp_pat
         assert "embedded AWS up at" not in out, "the demo started its own server"
         assert "quality checks" in out and " 0 failed" in out
         assert "orders (reported hours)" in out and "bytes Athena scanned" in out
+        # Airflow ran as the deployer: a role whose only policy is the generated deployer policy.
+        assert "Airflow runs as the deployer role airflow-demo-test" in out
+        iam = server.client("iam")
+        assert iam.list_role_policies(RoleName="airflow-demo-test")["PolicyNames"]
+        assert iam.list_attached_role_policies(RoleName="airflow-demo-test")["AttachedPolicies"] == []
 
         # The results stay in the server the demo was pointed at, after the demo has exited.
         s3 = server.client("s3")
