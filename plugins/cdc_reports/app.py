@@ -6,6 +6,10 @@
   point here), redirected to its hour, or a page saying the run has published nothing yet.
 
 Reports come from the local reports folder, else from the lake (see ``cdc_reports.store``).
+
+LIMITATIONS: any signed-in user may read every pipeline's reports (Airflow's per-DAG permissions
+are not applied to these pages); the lake read is the one of this deployment's settings
+(``CDC_LAKE_PREFIX``), through the api-server's own AWS connection.
 """
 
 from __future__ import annotations
