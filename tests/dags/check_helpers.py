@@ -84,25 +84,53 @@ def subscribe_inbox(pipeline: dict[str, Any]) -> str:
     return queue_url
 
 
-def alerts_for(pipeline: dict[str, Any], queue_url: str, checks: list[str], hour: datetime) -> dict[str, str]:
-    """Check -> the message of its SNS alert for ``hour``; waits until every check's alert is in."""
+def alerts_for(
+    pipeline: dict[str, Any], queue_url: str, checks: list[str], hour: datetime, states: dict[str, str]
+) -> dict[str, str]:
+    """Check -> the message of its SNS alert for ``hour``; waits for the alert of every failed check.
+
+    A check that did not fail has no alert to wait for: ``assert_checks_failed`` reports it.
+    """
     sqs = client(pipeline, "sqs")
     found: dict[str, str] = {}
     deadline = time.monotonic() + 120
-    while set(checks) - set(found):
+    awaited = {check for check in checks if states.get(check) == "failed"}
+    while awaited - set(found):
         batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         for message in batch.get("Messages", []):
             body = json.loads(message["Body"])
             for check in checks:
                 if f"{check} failed for {hour:%Y-%m-%d %H}:00" in body.get("Subject", ""):
                     found[check] = body["Message"]
-        assert time.monotonic() < deadline, f"alerts missing for {set(checks) - set(found)}; got {found}"
+        assert time.monotonic() < deadline, f"alerts missing for {awaited - set(found)}; got {found}"
     return found
 
 
 def run_bad_hour(pipeline: dict[str, Any], dataset: str, hour: datetime) -> tuple[Any, dict[str, str]]:
     run = run_dag(pipeline["dags"][f"{dataset}_hourly"], logical_date=hour + timedelta(hours=1))
     return run, task_states(run)
+
+
+def assert_checks_failed(
+    failing: dict[str, list[str]],
+    hour: datetime,
+    states: dict[str, str],
+    alerts: dict[str, str],
+    report: dict[str, Any],
+    page: str,
+) -> None:
+    """Every check in ``failing`` failed with its numbers; the assertion names each one that did not.
+
+    Each check is judged on its own, so one run tells about all of them (tests/mutate_checks.py
+    relies on this: the failure names the checks whose condition no longer fails).
+    """
+    problems = []
+    for check, numbers in failing.items():
+        try:
+            assert_check_failed(check, numbers, hour, states, alerts, report, page)
+        except (AssertionError, KeyError, StopIteration) as error:
+            problems.append(f"NOT FAILED AS EXPECTED: {check}: {error!r}"[:600])
+    assert not problems, "\n".join(problems)
 
 
 def assert_check_failed(
@@ -116,7 +144,7 @@ def assert_check_failed(
 ) -> None:
     """The check's task failed; its alert and the report's check section name it with ``numbers``."""
     assert states[check] == "failed", (check, states)
-    message = alerts[check]
+    message = alerts.get(check, "no alert")
     assert f"Check or task: {check}" in message, message
     assert f"Hour: {hour:%Y-%m-%d %H}:00 UTC" in message, message
     for number in numbers:
@@ -138,6 +166,12 @@ def published(pipeline: dict[str, Any], dataset: str, hour: datetime, run: Any) 
     """The hour's summary.json and index.html (the report is published although checks failed)."""
     assert xcom(run, "publish_report"), "publish_report did not publish"
     files = report_files(pipeline, dataset, hour)
-    page = files["index.html"].decode()
+    return json.loads(files["summary.json"]), files["index.html"].decode()
+
+
+def assert_run_and_report_failed(run: Any, states: dict[str, str], report: dict[str, Any], page: str) -> None:
+    """The run ended failed although its report was published, and the report says it failed."""
+    assert str(run.state) == "failed", states
+    assert states["all_checks_passed"] == "upstream_failed", states
+    assert report["checks"]["passed"] is False, report["checks"]
     assert "CHECKS FAILED" in page.split("</title>")[0], page[:300]
-    return json.loads(files["summary.json"]), page
