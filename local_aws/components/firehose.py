@@ -13,6 +13,7 @@ delivery stream behaves as in AWS; the pieces are, in moto's shape:
 - `firehose_sources`: reading DirectPut records and Kinesis shards (from LATEST when the delivery
   stream is created); `firehose_lambda` and `firehose_buffer`: the ProcessingConfiguration;
   `firehose_destination`: objects, the delivery role's S3 writes, retries and the error log;
+  `firehose_conversion`: DataFormatConversionConfiguration (JSON to Parquet with a Glue table's schema);
   `firehose_prefixes` and `firehose_processing`: prefix expressions and the Lambda contract.
 
 This module is the worker. The destination buffer is flushed when SizeInMBs of output is reached
@@ -36,7 +37,13 @@ from typing import Any
 
 from moto.firehose import models as firehose_models
 
-from local_aws.components import firehose_backend, firehose_buffer, firehose_destination, firehose_lambda
+from local_aws.components import (
+    firehose_backend,
+    firehose_buffer,
+    firehose_conversion,
+    firehose_destination,
+    firehose_lambda,
+)
 from local_aws.components.base import Component
 from local_aws.components.firehose_model import Delivery, Settings, parse_settings
 from local_aws.components.firehose_sources import pull
@@ -169,6 +176,8 @@ class Firehose(Component):
         if delivery.has_ready and (
             delivery.ready_bytes >= settings.size_bytes or (dest_due and not delivery.pending)
         ):
+            if settings.conversion is not None:
+                firehose_conversion.convert_ready(self.world, delivery, settings)
             firehose_destination.seal(delivery, settings)
             firehose_destination.write_outbox(self.world, self.log, self.streams(), delivery)
             worked = True

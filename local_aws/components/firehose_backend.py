@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from moto.firehose import models as firehose_models
 
+from local_aws.components import firehose_conversion, moto_patches
 from local_aws.components import firehose_requests as requests
-from local_aws.components import moto_patches
 from local_aws.components.firehose_model import destination, new_state, now_ms, record_id
 from local_aws.components.firehose_sources import kinesis_stream
 
@@ -102,6 +102,12 @@ def _create(component: Firehose, backend: Any, args: tuple[Any, ...], kwargs: di
     arguments = bound.arguments
     requests.validate_destination(arguments.get("extended_s3_destination_configuration"), extended=True)
     requests.validate_destination(arguments.get("s3_destination_configuration"), extended=False)
+    firehose_conversion.validate(
+        component.world,
+        arguments.get("extended_s3_destination_configuration"),
+        backend.account_id,
+        backend.region_name,
+    )
     stream_type = arguments.get("delivery_stream_type") or "DirectPut"
     source = arguments.get("kinesis_stream_source_configuration")
     requests.validate_kinesis_source(stream_type, source)
@@ -135,6 +141,11 @@ def _update(backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
             update = arguments.get(key)
             if update:
                 requests.validate_update(current, update, extended)
+                if extended:
+                    component = _component()
+                    world = component.world if component is not None else None
+                    merged = {**current, **update}
+                    firehose_conversion.validate(world, merged, backend.account_id, backend.region_name)
     original(*bound.args, **bound.kwargs)
 
 

@@ -68,6 +68,8 @@ def route(
     if group is None:
         group = delivery.ready[key] = Group(keys=(query_keys, lambda_keys))
     group.add(data, record.arrival_ms)
+    if settings.conversion is not None:
+        group.sources.append((record.arrival_ms, record.kinesis))
     delivery.ready_bytes += len(data)
 
 

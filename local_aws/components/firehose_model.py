@@ -5,7 +5,7 @@ checkpoint per Kinesis shard); everything else (`Delivery`, `Settings`) is rebui
 moto's delivery stream model.
 
 LIMITATIONS: destinations other than S3/ExtendedS3 are parsed as no bucket (they deliver nothing);
-S3 backup, data format conversion, record de-aggregation, CustomTimeZone, FileExtension and KMS
+S3 backup, record de-aggregation, CustomTimeZone, FileExtension and KMS
 encryption of objects are not read from the destination. With dynamic partitioning all partitions
 share one buffer (AWS buffers each partition separately).
 """
@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_aws.components import firehose_conversion
 from local_aws.components import firehose_prefixes as prefixes
 from local_aws.components import firehose_processing as processing
 
@@ -54,6 +55,8 @@ class Group:
     chunks: list[bytes] = field(default_factory=list)
     oldest_ms: int = 0
     keys: tuple[dict[str, str] | None, dict[str, str] | None] = (None, None)
+    # With format conversion: each chunk's (arrival, Kinesis metadata), for its error record.
+    sources: list[tuple[int, dict[str, Any] | None]] = field(default_factory=list)
 
     def add(self, data: bytes, arrival_ms: int) -> None:
         self.oldest_ms = arrival_ms if not self.chunks else min(self.oldest_ms, arrival_ms)
@@ -92,6 +95,7 @@ class Settings:
     role_arn: str = ""
     log_group: str | None = None  # CloudWatchLoggingOptions, when enabled
     log_stream: str | None = None
+    conversion: firehose_conversion.Conversion | None = None  # DataFormatConversionConfiguration
 
 
 @dataclass
@@ -168,6 +172,11 @@ def parse_settings(model: Any) -> Settings:
         processors=procs,
         role_arn=str(config.get("RoleARN") or ""),
     )
+    if extended:
+        try:
+            settings.conversion = firehose_conversion.parse(config, account_id, region)
+        except Exception:  # validated at create/update: a stored stream predating the checks converts nothing
+            settings.conversion = None
     logging_options = config.get("CloudWatchLoggingOptions") or {}
     if logging_options.get("Enabled") and logging_options.get("LogGroupName"):
         settings.log_group = logging_options["LogGroupName"]

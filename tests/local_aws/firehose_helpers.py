@@ -246,3 +246,79 @@ def put_policy(client: Any, bucket: str, *statements: dict[str, Any]) -> None:
     client.put_bucket_policy(
         Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
     )
+
+
+# -- record format conversion (Glue table schema, Parquet out) -----------------------------------
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+# AWS's smallest buffer with format conversion; IntervalInSeconds 0 flushes at once.
+CONVERSION_HINTS = {"SizeInMBs": 64, "IntervalInSeconds": 0}
+
+
+@pytest.fixture
+def glue_database(aws: Callable[..., Any]) -> Iterator[str]:
+    """A Glue database for the tables a conversion reads; dropped afterwards."""
+    name = unique("fh_schema").replace("-", "_")
+    aws("glue").create_database(DatabaseInput={"Name": name})
+    yield name
+    with contextlib.suppress(ClientError):
+        aws("glue").delete_database(Name=name)
+
+
+def parquet_table(
+    aws: Callable[..., Any],
+    database: str,
+    name: str,
+    columns: list[tuple[str, str]],
+    location: str,
+    partition_keys: list[tuple[str, str]] | None = None,
+) -> None:
+    """A Glue table of Parquet files at ``location``: the schema a conversion reads, and Athena's table."""
+    table: dict[str, Any] = {
+        "Name": name,
+        "TableType": "EXTERNAL_TABLE",
+        "StorageDescriptor": {
+            "Columns": [{"Name": column, "Type": kind} for column, kind in columns],
+            "Location": location,
+            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE},
+        },
+    }
+    if partition_keys:
+        table["PartitionKeys"] = [{"Name": key, "Type": kind} for key, kind in partition_keys]
+    aws("glue").create_table(DatabaseName=database, TableInput=table)
+
+
+def conversion(
+    database: str,
+    table: str,
+    role: str = ROLE,
+    serializer: dict[str, Any] | None = None,
+    deserializer: dict[str, Any] | None = None,
+    **schema: Any,
+) -> dict[str, Any]:
+    """A DataFormatConversionConfiguration: OpenX JSON in, Parquet (Snappy) out, by default."""
+    return {
+        "Enabled": True,
+        "SchemaConfiguration": {"DatabaseName": database, "TableName": table, "RoleARN": role, **schema},
+        "InputFormatConfiguration": {"Deserializer": deserializer or {"OpenXJsonSerDe": {}}},
+        "OutputFormatConfiguration": {"Serializer": serializer or {"ParquetSerDe": {}}},
+    }
+
+
+def athena_rows(aws: Callable[..., Any], database: str, output: str, sql: str) -> list[list[str | None]]:
+    """The rows of a local Athena query (header first), once it has succeeded."""
+    athena = aws("athena")
+    execution_id = athena.start_query_execution(
+        QueryString=sql,
+        QueryExecutionContext={"Database": database},
+        ResultConfiguration={"OutputLocation": output},
+    )["QueryExecutionId"]
+
+    def finished() -> dict[str, Any] | None:
+        state = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Status"]
+        return state if state["State"] in ("SUCCEEDED", "FAILED", "CANCELLED") else None
+
+    status = wait_until(finished, timeout=60, interval=0.05, what=f"query {execution_id}")
+    assert status["State"] == "SUCCEEDED", status
+    result = athena.get_query_results(QueryExecutionId=execution_id)
+    return [[cell.get("VarCharValue") for cell in row["Data"]] for row in result["ResultSet"]["Rows"]]
