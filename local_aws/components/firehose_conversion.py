@@ -531,8 +531,11 @@ def convert_ready(world: Any, delivery: Any, settings: Any) -> None:
     columns, failure = _schema_or_failure(world, settings, conversion)
     failed: list[Failed] = []
     for group in delivery.ready.values():
+        # Records buffered before an UpdateDestination enabled conversion have no sources kept.
+        sources = group.sources + [(group.oldest_ms, None)] * (len(group.chunks) - len(group.sources))
         rows: list[dict[str, Any]] = []
-        for data, (arrival_ms, kinesis) in zip(group.chunks, group.sources, strict=True):
+        converted: list[Failed] = []  # the records behind ``rows``, should writing them fail
+        for data, (arrival_ms, kinesis) in zip(group.chunks, sources, strict=False):
             if failure is not None:
                 failed.append(Failed(data, arrival_ms, kinesis, *failure))
                 continue
@@ -540,8 +543,16 @@ def convert_ready(world: Any, delivery: Any, settings: Any) -> None:
                 rows.extend([row(conversion, columns, document) for document in documents(data)])
             except ConversionError as exc:
                 failed.append(Failed(data, arrival_ms, kinesis, MALFORMED, str(exc)))
-        group.chunks = [serialize(conversion, columns, rows)] if rows else []
-        group.sources = []
+                continue
+            converted.append(Failed(data, arrival_ms, kinesis, MALFORMED, ""))
+        group.chunks, group.sources = [], []
+        if rows:
+            try:
+                group.chunks = [serialize(conversion, columns, rows)]
+            except (pa.ArrowException, ValueError, TypeError) as exc:
+                for record in converted:
+                    record.message = f"the rows could not be written: {exc}"
+                failed.extend(converted)
     if failed:
         errors = delivery.errors.setdefault(ERROR_TYPE, Group())
         ending = now_ms()

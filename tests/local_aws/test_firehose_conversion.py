@@ -19,6 +19,7 @@ import pytest
 from local_aws.components import firehose_conversion
 from tests.local_aws.firehose_helpers import (
     CONVERSION_HINTS,
+    ROLE,
     STAMP,
     UUID,
     athena_rows,
@@ -27,6 +28,7 @@ from tests.local_aws.firehose_helpers import (
     create_stream,
     error_code,
     glue_database,
+    kinesis_stream,
     lines,
     metadata_extraction,
     objects,
@@ -37,7 +39,7 @@ from tests.local_aws.firehose_helpers import (
 )
 from tests.support import unique
 
-__all__ = ["bucket", "create_stream", "glue_database"]  # fixtures
+__all__ = ["bucket", "create_stream", "glue_database", "kinesis_stream"]  # fixtures
 
 COLUMNS = [
     ("id", "bigint"),
@@ -337,3 +339,30 @@ def test_a_role_that_may_not_read_the_table_fails_the_records_until_allowed(
     send(aws, name, [b'{"id": 2}'])
     [body] = wait_objects(aws, bucket, prefix="data/").values()
     assert pq.read_table(io.BytesIO(body)).to_pylist() == [{"id": 2}]
+
+
+def test_a_kinesis_sourced_record_that_does_not_fit_carries_its_sequence_number(
+    aws: Callable[..., Any], bucket: str, create_stream, glue_database: str, kinesis_stream: tuple[str, str]
+):
+    stream_name, stream = kinesis_stream
+    parquet_table(aws, glue_database, "orders", [("id", "bigint")], f"s3://{bucket}/data/")
+    create_stream(
+        bucket,
+        DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": stream, "RoleARN": ROLE},
+        destination={
+            "Prefix": "data/",
+            "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/",
+            "BufferingHints": CONVERSION_HINTS,
+            "DataFormatConversionConfiguration": conversion(glue_database, "orders"),
+        },
+    )
+    kinesis = aws("kinesis")
+    kinesis.put_record(StreamName=stream_name, Data=b'{"id": 1}', PartitionKey="a")
+    kinesis.put_record(StreamName=stream_name, Data=b'{"id": "one"}', PartitionKey="a")
+    [errors] = wait_objects(aws, bucket, prefix="errors/format-conversion-failed/").values()
+    [document] = lines(errors)
+    assert base64.b64decode(document["rawData"]) == b'{"id": "one"}'
+    assert document["sequenceNumber"] and document["subSequenceNumber"] == 0
+    [body] = wait_objects(aws, bucket, prefix="data/").values()
+    assert pq.read_table(io.BytesIO(body)).to_pylist() == [{"id": 1}]
