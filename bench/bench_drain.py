@@ -50,6 +50,66 @@ def transform_zip() -> bytes:
     return build_zip(REPO / "lambda" / "cdc_transform")
 
 
+def data_path_policy(name: str, bucket: str, table_stream_arn: str, kinesis_arn: str) -> dict[str, object]:
+    """The one role's permissions: read the table's stream, write and read Kinesis, invoke, write S3."""
+    region_account = kinesis_arn.split(":")[3:5]
+    function_arn = f"arn:aws:lambda:{region_account[0]}:{region_account[1]}:function:{name}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                ],
+                "Resource": [table_stream_arn],
+            },
+            # ListStreams has no resource type: AWS matches it only against "*".
+            {"Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "kinesis:PutRecord",
+                    "kinesis:PutRecords",
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards",
+                ],
+                "Resource": kinesis_arn,
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
+                "Resource": [function_arn, function_arn + ":*"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "s3:PutObject",
+                    "s3:GetObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:GetBucketLocation",
+                    "s3:ListBucket",
+                    "s3:ListBucketMultipartUploads",
+                ],
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            },
+        ],
+    }
+
+
+def lambda_runtime() -> str:
+    """The runtime provisioning deploys the transform on."""
+    sys.path.insert(0, str(REPO / "plugins"))
+    from cdc_pipeline.provision.lambda_function import RUNTIME
+
+    return RUNTIME
+
+
 class Pipeline:
     def __init__(
         self, endpoint: str, shards: int, buffer_seconds: int, name: str, processor_seconds: int = 1
@@ -88,9 +148,15 @@ class Pipeline:
         role = self.c("iam").create_role(
             RoleName=f"bench-{name}", AssumeRolePolicyDocument=json.dumps(trust)
         )["Role"]["Arn"]
+        # local_aws enforces IAM on the service roles: what the Pipe, Firehose and the transform do.
+        self.c("iam").put_role_policy(
+            RoleName=f"bench-{name}",
+            PolicyName="data-path",
+            PolicyDocument=json.dumps(data_path_policy(name, self.bucket, self.stream_arn, kinesis_arn)),
+        )
         function_arn = self.c("lambda").create_function(
             FunctionName=name,
-            Runtime="python3.11",
+            Runtime=lambda_runtime(),
             Role=role,
             Handler="handler.lambda_handler",
             Code={"ZipFile": transform_zip()},
@@ -202,6 +268,9 @@ def drain(endpoint: str, records: int, shards: int) -> dict[str, float]:
             break
         if time.monotonic() - started > 1800:
             raise RuntimeError(f"only {total:,} of {records:,} records reached S3 in 30 minutes")
+        pipe = pipeline.c("pipes").describe_pipe(Name="drain")
+        if pipe["CurrentState"].endswith("FAILED"):
+            raise RuntimeError(f"the pipe is {pipe['CurrentState']}: {pipe.get('StateReason')}")
         time.sleep(0.5)
     drain_seconds = time.monotonic() - started
     return {
