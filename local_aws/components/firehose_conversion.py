@@ -208,7 +208,11 @@ def validate(world: Any, config: dict[str, Any] | None, account_id: str, region:
         raise _refuse(
             "CompressionFormat must be UNCOMPRESSED when data format conversion is enabled (the serializer compresses)."
         )
-    if table_columns(world, conversion) is None:
+    try:
+        columns = table_columns(world, conversion)
+    except ValueError as exc:
+        raise _refuse(f"The Glue table {conversion.database}.{conversion.table} has a type Parquet conversion does not support: {exc}") from exc  # fmt: skip
+    if columns is None:
         raise _refuse(f"The Glue table {conversion.database}.{conversion.table} does not exist in {conversion.region} of account {conversion.catalog_id}.")  # fmt: skip
 
 
@@ -220,8 +224,13 @@ def table_columns(world: Any, conversion: Conversion) -> list[tuple[str, pa.Data
             table = glue.get_table(conversion.database, conversion.table).as_dict()
     except Exception:  # moto's EntityNotFound for a missing database or table
         return None
-    columns = (table.get("StorageDescriptor") or {}).get("Columns") or []
-    return [(str(column["Name"]).lower(), hive_type(str(column["Type"]))) for column in columns]
+    fields = []
+    for column in (table.get("StorageDescriptor") or {}).get("Columns") or []:
+        try:
+            fields.append((str(column["Name"]).lower(), hive_type(str(column.get("Type") or ""))))
+        except ValueError as exc:
+            raise ValueError(f"column {column['Name']!r}: {exc}") from exc
+    return fields
 
 
 # -- Hive types -------------------------------------------------------------------------------

@@ -274,6 +274,19 @@ def test_parquet_block_size_below_64_mib_is_refused():
         firehose_conversion.parse({"DataFormatConversionConfiguration": config}, "1", "us-east-1")
 
 
+def test_create_refuses_a_table_with_a_type_it_cannot_convert(
+    aws: Callable[..., Any], bucket: str, create_stream, glue_database: str
+):
+    parquet_table(aws, glue_database, "odd", [("u", "uniontype<int,string>")], f"s3://{bucket}/data/")
+    destination = {
+        "BufferingHints": CONVERSION_HINTS,
+        "DataFormatConversionConfiguration": conversion(glue_database, "odd"),
+    }
+    code, text = error_code(lambda: create_stream(bucket, destination=destination))
+    assert code == "InvalidArgumentException"
+    assert "column 'u'" in text and "uniontype" in text
+
+
 def test_update_destination_checks_the_conversion_too(
     aws: Callable[..., Any], bucket: str, create_stream, glue_database: str
 ):
