@@ -67,6 +67,10 @@ def translate_duckdb_error(error: Exception) -> EngineError:
         return EngineError("FUNCTION_NOT_FOUND", first_line)
     if isinstance(error, duckdb.ConversionException):
         return EngineError("INVALID_CAST_ARGUMENT", first_line, DATA_ERROR)
+    if isinstance(error, duckdb.InvalidInputException) and first_line.startswith("Division by zero"):
+        return EngineError("DIVISION_BY_ZERO", "Division by zero")
+    if isinstance(error, duckdb.InvalidInputException) and first_line.startswith("Map keys must be unique"):
+        return EngineError("INVALID_FUNCTION_ARGUMENT", "Duplicate map keys are not allowed")
     if isinstance(error, duckdb.InvalidInputException):
         return EngineError("HIVE_BAD_DATA", first_line, DATA_ERROR)
     if isinstance(error, duckdb.ParserException):

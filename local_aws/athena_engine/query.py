@@ -1,9 +1,9 @@
 """SELECT (and WITH, VALUES, set operations): bound through `binding`, run on DuckDB, typed as Trino's.
 
 LIMITATIONS: DuckDB runs the SQL, so Trino semantics hold only as far as sqlglot transpiles them:
-decimal / decimal and AVG(decimal) give double (Trino keeps decimal), division by zero gives NULL
-(Trino fails), date_trunc of a date stays a date only when the argument is an explicit CAST(... AS
-DATE), approx_distinct is exact-ish, and some Trino functions are missing. EXPLAIN shows DuckDB's
+decimal / decimal and AVG(decimal) give double (Trino keeps decimal; the package's LIMITATIONS
+list every case known to differ), date_trunc of a date stays a date only when the argument is an
+explicit CAST(... AS DATE), approx_distinct is exact-ish, and some Trino functions are missing. EXPLAIN shows DuckDB's
 plan of the bound query (Trino's plan text differs) and reads no data; EXPLAIN ANALYZE and
 EXPLAIN (TYPE ...) are not supported (they fail as SYNTAX_ERROR here).
 """

@@ -14,6 +14,10 @@ from typing import Any
 
 import numpy
 
+from local_aws.athena_engine.errors import DATA_ERROR, EngineError
+
+_BIGINT = range(-(2**63), 2**63)
+
 
 def java_double(value: float) -> str:
     """A double as Java's ``Double.toString`` (which Trino uses) prints it."""
@@ -40,6 +44,9 @@ def render(value: Any, type_id: str = "") -> str | None:
     """The text Athena shows for one value (``None`` for NULL)."""
     if value is None:
         return None
+    if type_id == "hugeint" and isinstance(value, int) and value not in _BIGINT:
+        # DuckDB sums bigints into a 128-bit integer; Trino's bigint sum fails past 64 bits.
+        raise EngineError("NUMERIC_VALUE_OUT_OF_RANGE", f"bigint addition overflow: {value}", DATA_ERROR)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from local_aws.athena_engine import trino_functions
 from local_aws.athena_engine.errors import EngineError
 
 READ_DIALECT = "athena"
@@ -51,11 +52,21 @@ def trino_fixups(statement: exp.Expression) -> exp.Expression:
         # Trino truncates a date to a date; DuckDB widens it to a timestamp.
         if isinstance(value, exp.Cast) and value.to.is_type(exp.DataType.Type.DATE):
             node.replace(exp.cast(node.copy(), exp.DataType.Type.DATE))
-    return statement
+    return trino_functions.apply(statement)
 
 
 def name_output_columns(statement: exp.Expression) -> None:
-    """Trino names an unaliased expression ``_colN``; DuckDB would name it after the expression."""
+    """Trino names an unaliased expression ``_colN``; DuckDB would name it after the expression.
+
+    Derived tables and CTEs are named the same way, so ``SELECT *`` over them shows ``_colN`` too.
+    """
+    for inner in list(statement.find_all(exp.Subquery, exp.CTE)):
+        if inner is not statement and isinstance(inner.this, exp.Query):
+            _name_columns(inner.this)
+    _name_columns(statement)
+
+
+def _name_columns(statement: exp.Expression) -> None:
     select = statement
     while isinstance(select, exp.SetOperation):
         select = select.this
@@ -71,6 +82,6 @@ def name_output_columns(statement: exp.Expression) -> None:
             continue
         if isinstance(expression, (exp.Column, exp.Star)) or expression.find(exp.Star) is expression:
             continue
-        if isinstance(expression, exp.Dot):
+        if isinstance(expression, (exp.Dot, exp.Explode)):  # an UNNEST's columns keep their names
             continue
         expression.replace(exp.alias_(expression.copy(), f"_col{index}"))

@@ -76,7 +76,7 @@ TRINO_FUNCTIONS = _words(
     url_extract_fragment url_extract_host url_extract_parameter url_extract_path
     url_extract_port url_extract_protocol url_extract_query uuid var_pop var_samp variance week
     week_of_year width_bucket with_timezone word_stem xxhash64 year year_of_week yow zip
-    zip_with
+    zip_with is_json_scalar none_match
     """
 )
 

@@ -162,6 +162,8 @@ def duckdb_type_info(dtype: Any) -> dict[str, Any]:
     if type_id == "decimal":
         children = dict(dtype.children)
         return {"Type": "decimal", "Precision": int(children["precision"]), "Scale": int(children["scale"])}
+    if type_id == "varchar" and str(dtype).upper() == "JSON":  # DuckDB's JSON is a VARCHAR alias
+        type_id = "json"
     name, precision, scale = simple.get(type_id, ("varchar", 2147483647, 0))
     return {"Type": name, "Precision": precision, "Scale": scale}
 
