@@ -30,10 +30,12 @@ or, with HiveJsonSerDe, the TimestampFormats given (``millis`` and Joda patterns
 yyyy MM dd HH mm ss SSS and quoted literals).
 
 LIMITATIONS: the schema is the table's current version whatever VersionId says (no schema
-evolution by version) and is read at each flush (AWS caches it up to 10 minutes). The error codes
+evolution by version), read again at each flush. The error codes
 (``DataFormatConversion.MalformedData``, ``.AccessDenied``, ``.EntityNotFound``) and messages are
-worded here, not copied from AWS. BlockSizeBytes and WriterVersion are validated but the Parquet
-writer's defaults apply (pyarrow's row groups; WriterVersion V1 writes format 1.0, V2 format 2.6);
+worded here, not copied from AWS; a denied ``glue:GetTable`` or a deleted table fails the flush's
+records to the error prefix (AWS documents no other behaviour for it). BlockSizeBytes and
+PageSizeBytes are validated but pyarrow's row-group and page sizes apply (WriterVersion V1 writes
+Parquet format 1.0, V2 format 2.6); FileExtension is not read (objects have no extension);
 OrcSerDe's options other than Compression are validated only as present. Joda patterns other
 than the tokens above are refused at create. OpenX's numeric-text coercions are those of
 `_scalar`; Hive JSON SerDe's are the same (AWS's two SerDes differ in corner cases).
