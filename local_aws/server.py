@@ -15,8 +15,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local_aws.components import discover
+from local_aws.components import discover, dynamodb_streams
 from local_aws.components.base import Component
+from local_aws.components.kinesis_shard_sequence import install_kinesis_shard_patch
 from local_aws.gateway import AwsRequest, Gateway
 from local_aws.persistence import Persistence
 from local_aws.world import World, current_or_none, set_current
@@ -92,6 +93,9 @@ class LocalAWS:
         # moto reads these when it handles requests; a developer's real credentials are never used.
         os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
         set_current(self.world)
+        # Stream records as AWS writes them (before persistence wraps the record-minting methods).
+        dynamodb_streams.install()
+        install_kinesis_shard_patch()
         moto_app = DomainDispatcherApplication(create_backend_app)
         app: Any = moto_app
         if self.state_dir:

@@ -6,7 +6,9 @@ journalled write through moto would mint new ones: the lake would then hold the 
 two event ids, and a Kinesis client's acknowledged sequence number could move (the shard's
 counter also counts the records the Pipes wrote, which are not journalled but redone). So while a
 request runs, `recording()` notes every record moto appends; the journal keeps them with the
-write, and on replay `restore()` swaps the freshly minted records for the journalled ones.
+write, and on replay `restore()` swaps the freshly minted records for the journalled ones. A
+DynamoDB record also keeps the shard it went to: shards roll by the clock
+(`components/dynamodb_streams`), and a replay puts each record back in its original shard.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import copy
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+from local_aws.components import dynamodb_streams
 
 _local = threading.local()
 _installed = False
@@ -43,11 +47,15 @@ def install() -> None:
     original_put = Stream.put_record
 
     def add(self: Any, old: Any, new: Any) -> None:
-        before = len(self.items)
+        # The record may land in a child shard when this one rolls (components/dynamodb_streams).
+        table = self.table
+        before = table.stream_shard, len(table.stream_shard.items) if table.stream_shard else 0
         original_add(self, old, new)
         effects = getattr(_local, "effects", None)
-        if effects is not None and len(self.items) > before:
-            effects.append(("dynamodb", self, self.items[-1]))
+        shard = table.stream_shard if table.stream_shard is not None else self
+        grown = len(shard.items) > (before[1] if shard is before[0] else 0)
+        if effects is not None and grown:
+            effects.append(("dynamodb", shard, shard.items[-1]))
 
     def put_record(self: Any, partition_key: str, explicit_hash_key: str, data: str) -> tuple[str, str]:
         sequence_number, shard_id = original_put(self, partition_key, explicit_hash_key, data)
@@ -78,7 +86,8 @@ def journalled(effects: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     kept: list[dict[str, Any]] = []
     for kind, owner, detail in effects:
         if kind == "dynamodb":
-            kept.append({"kind": kind, "record": copy.deepcopy(detail.record)})
+            placement = dynamodb_streams.placement(owner)
+            kept.append({"kind": kind, "record": copy.deepcopy(detail.record), "placement": placement})
         else:
             record = owner.records[detail]
             kept.append({"kind": kind, **{name: getattr(record, name) for name in _KINESIS_FIELDS}})
@@ -92,6 +101,8 @@ def restore(minted: list[tuple[Any, ...]], kept: list[dict[str, Any]]) -> bool:
     for (kind, owner, detail), entry in zip(minted, kept, strict=True):
         if kind == "dynamodb":
             detail.record = entry["record"]
+            if "placement" in entry:  # journals written before shards rolled have none
+                dynamodb_streams.restore_placement(owner, detail, entry["placement"])
             continue
         record = owner.records.pop(detail)
         for name in _KINESIS_FIELDS:

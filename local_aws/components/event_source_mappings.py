@@ -97,8 +97,14 @@ class EventSourceMappings(Component):
         source = StreamSource.find(esm.event_source_arn)
         if source is None:
             return
+        known = set(entry["shards"])
         for shard_id in source.shard_ids():
             if shard_id in entry["shards"]:
+                continue
+            if source.parent(shard_id) in known:  # a child shard opened since: read from its start
+                entry["shards"][shard_id] = None
+                known.add(shard_id)
+                changed = True
                 continue
             position = (esm.starting_position or "TRIM_HORIZON").upper()
             if position == "LATEST":
@@ -248,6 +254,8 @@ class EventSourceMappings(Component):
         source = StreamSource.find(config.source_arn)
         if entry is None or source is None or not source.has_shard(shard_id):
             return None
+        if not source.ready(shard_id, entry["shards"]):
+            return []  # a parent shard still has records to deliver first
         checkpoint = entry["shards"].get(shard_id)
         size_limit = min(config.batch_size, limit or config.batch_size)
         batch: list[BatchRecord] = []

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from local_aws.components import dynamodb_streams
 from local_aws.components.event_source_mappings_lookups import function_role
 from local_aws.world import World
 
@@ -98,6 +99,14 @@ class StreamSource:
     def has_shard(self, shard_id: str) -> bool:
         return shard_id in self.shard_ids()
 
+    def parent(self, shard_id: str) -> str | None:
+        """The shard this one took over from, while the source still lists it (Kinesis: none here)."""
+        return None
+
+    def ready(self, shard_id: str, checkpoints: dict[str, Any]) -> bool:
+        """Whether the shard may be read now (a child waits until its parent has been read)."""
+        return True
+
     def latest(self, shard_id: str) -> int | None:
         raise NotImplementedError
 
@@ -172,6 +181,9 @@ class KinesisSource(StreamSource):
 
 
 class DynamoDBSource(StreamSource):
+    """A table's stream: its shards in lineage order (components/dynamodb_streams), each read
+    only after its parent has been read to its end, as Lambda does."""
+
     def __init__(self, arn: str, region: str, account_id: str) -> None:
         super().__init__(arn, region, account_id)
         table_name = arn.split(":", 5)[5].split("/")[1]
@@ -180,32 +192,50 @@ class DynamoDBSource(StreamSource):
         label = arn.rsplit("/", 1)[-1]
         if table is None or table.stream_shard is None or table.latest_stream_label != label:
             raise LookupError(arn)
-        self.shard = table.stream_shard
+        self.shards = {shard.id: shard for shard in dynamodb_streams.lineage(table)}
 
     def shard_ids(self) -> list[str]:
-        return [self.shard.id]
+        return list(self.shards)
+
+    def parent(self, shard_id: str) -> str | None:
+        parent = dynamodb_streams.parent(self.shards[shard_id])
+        return parent.id if parent is not None and parent.id in self.shards else None
+
+    def ready(self, shard_id: str, checkpoints: dict[str, Any]) -> bool:
+        """Whether the shard's parent (if any) has been read to its last record."""
+        parent_id = self.parent(shard_id)
+        if parent_id is None:
+            return True
+        parent = self.shards[parent_id]
+        if not parent.items:
+            return True
+        done = checkpoints.get(parent_id)
+        return done is not None and int(done) >= dynamodb_streams.ending_sequence(parent)
 
     def latest(self, shard_id: str) -> int | None:
-        if not self.shard.items:
+        shard = self.shards[shard_id]
+        if not shard.items:
             return None
-        return self.shard.starting_sequence_number + len(self.shard.items) - 1
+        return shard.starting_sequence_number + len(shard.items) - 1
 
     def before_timestamp(self, shard_id: str, timestamp: Any) -> int | None:
+        shard = self.shards[shard_id]
         moment = _epoch(timestamp)
         last: int | None = None
-        for index, item in enumerate(self.shard.items):
+        for index, item in enumerate(shard.items):
             if _epoch(item.record["dynamodb"]["ApproximateCreationDateTime"]) >= moment:
                 break
-            last = self.shard.starting_sequence_number + index
+            last = shard.starting_sequence_number + index
         return last
 
     def records_after(
         self, shard_id: str, checkpoint: int | None, view: KinesisShardView, config: MappingConfig
     ) -> Iterator[SourceRecord]:
-        first = self.shard.starting_sequence_number
+        shard = self.shards[shard_id]
+        first = shard.starting_sequence_number
         start = 0 if checkpoint is None else max(0, int(checkpoint) - first + 1)
-        for index in range(start, len(self.shard.items)):
-            record = self.shard.items[index].to_json()
+        for index in range(start, len(shard.items)):
+            record = shard.items[index].to_json()
             dynamodb = dict(record["dynamodb"])
             arrival = _epoch(dynamodb.get("ApproximateCreationDateTime", time.time()))
             dynamodb["ApproximateCreationDateTime"] = int(arrival)

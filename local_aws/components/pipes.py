@@ -76,7 +76,7 @@ from local_aws.components.pipes_lookups import (
     find_pipe,
     find_stream,
     incarnation,
-    initial_position,
+    next_shard,
     resource_problem,
 )
 from local_aws.components.pipes_templates import MISSING, JsonPath
@@ -236,11 +236,9 @@ class PipesComponent(Component):
         if table is None:
             self._set_state(pipe, STOPPED, problem)
             return None
-        shard = table.stream_shard
         entry = checkpoint_entry(self.world, pipe, config)
         positions = entry["positions"]
-        if shard.id not in positions:
-            positions[shard.id] = initial_position(shard, config.starting_position)
+        shard = next_shard(table, positions, config.starting_position)
         start = positions[shard.id]
         index = start - shard.starting_sequence_number
         items = shard.items

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from local_aws.components.dynamodb_streams import lineage
 from local_aws.components.pipes_config import DDB_STREAM_ARN, KINESIS_ARN, NAME, PipeConfig
 from local_aws.world import World
 
@@ -74,6 +75,24 @@ def initial_position(shard: Any, starting_position: str) -> int:
     if starting_position == "LATEST":
         return shard.starting_sequence_number + len(shard.items)
     return shard.starting_sequence_number
+
+
+def next_shard(table: Any, positions: dict[str, int], starting_position: str) -> Any:
+    """The oldest shard of the table's stream that the pipe has not read to its end, else the open one.
+
+    Shards close and hand over to a child (components/dynamodb_streams): a parent is read to its
+    end before its child, and a child first seen after its parent is read from its start.
+    """
+    shards = lineage(table)
+    for place, shard in enumerate(shards):
+        if shard.id not in positions:
+            first = place > 0 and shards[place - 1].id in positions
+            positions[shard.id] = (
+                shard.starting_sequence_number if first else initial_position(shard, starting_position)
+            )
+        if positions[shard.id] < shard.starting_sequence_number + len(shard.items):
+            return shard
+    return shards[-1]
 
 
 def incarnation(pipe: Any) -> str:
