@@ -10,21 +10,20 @@ from Trino's function documentation); these cases differ, each a strict xfail th
 - timestamp with time zone keeps the instant, not the zone (DuckDB's TIMESTAMPTZ): it is shown in
   UTC and AT TIME ZONE drops the zone (dt_from_iso_ts, dt_at_time_zone); a field read straight off
   from_iso8601_timestamp (hour, date, ...) is on the text's own clock, as in Trino.
-- date_diff('month') counts month boundaries (dt_date_diff_month); an unknown unit is a
-  SYNTAX_ERROR, not INVALID_FUNCTION_ARGUMENT (dt_bad_unit).
+- an unknown date_add unit is a SYNTAX_ERROR, not INVALID_FUNCTION_ARGUMENT (dt_bad_unit).
 - decimal / decimal and avg(decimal) give double (dec_divide, ag_avg_decimal); ``CAST('1.5' AS
   DECIMAL)`` without (p, s) is read as the literal ``DECIMAL '1.5'`` (decimal(2,1), not (38,0)).
 - double division by zero fails as DIVISION_BY_ZERO (Trino: Infinity) (m_double_divide_zero);
   cbrt is inexact for cubes (m_cbrt); sign(integer) is tinyint (m_sign).
 - not provided: to_iso8601, human_readable_seconds, json_array_contains, luhn_check,
   regexp_position, width_bucket, from_base, format_number, two-argument bit_count, array_union,
-  reverse of an array, repeat of an element, UNNEST of a map or of several arrays, a bare VALUES
+  reverse of an array, repeat of an element, UNNEST of several arrays, a bare VALUES
   statement, the hidden columns "$path" and "$file_size" (the binder reads no file names).
 - array_distinct and array_except do not keep first-seen order; a subscript past an array's end is
   NULL (Trino fails). cardinality of a map and sequence of dates work where the map or the dates
   are written in the SQL (a MAP(...) call, DATE literals or casts), not over a column.
 - typeof names the type of a string literal (varchar(n)), otherwise DuckDB's type lower-cased with
   Trino's names for arrays, real, bigint and timestamp(3): a varchar column is ``varchar``.
-- UNNEST(ARRAY[ROW(...)]) AS t(a, b) is one column per field only where the rows are written in
-  the SQL; over a column of rows it stays one row column.
+- UNNEST(x) AS t(a, b) with two or more names reads x as an array of rows (or a map); an array
+  of plain values with several names fails in DuckDB's words, not Trino's.
 """

@@ -377,10 +377,12 @@ def renamed_functions(node: exp.Expression) -> exp.Expression | None:
 
 
 def unnest_rows(node: exp.Expression) -> exp.Expression | None:
-    """UNNEST(ARRAY[ROW(...), ...]) AS t(a, b, c): one column per field of the rows, as Trino gives.
+    """UNNEST(rows) AS t(a, b, c): one column per field of the rows, as Trino gives.
 
     DuckDB's UNNEST in FROM gives one struct column; unnesting two levels (the array, then the
-    struct) gives the fields as columns. Done where the rows are visible in the SQL.
+    struct) gives the fields as columns. Trino allows several alias columns for one argument only
+    when it is an array of rows or a map, so that is what such an UNNEST is read as (a map by its
+    entries); over a column of the outer query it is a lateral subquery, as DuckDB allows.
     """
     if not isinstance(node, exp.Unnest) or not isinstance(node.parent, (exp.From, exp.Join)):
         return None
@@ -389,12 +391,10 @@ def unnest_rows(node: exp.Expression) -> exp.Expression | None:
     if alias is None or len(alias.columns) < 2 or len(values) != 1 or node.args.get("offset"):
         return None
     array = values[0]
-    if not (
-        isinstance(array, exp.Array)
-        and array.expressions
-        and all(isinstance(e, exp.Struct) for e in array.expressions)
-    ):
-        return None
+    if isinstance(array, exp.Array) and not all(isinstance(e, exp.Struct) for e in array.expressions):
+        return None  # an array of plain values has one column, whatever the alias says
+    if isinstance(array, (exp.Map, exp.VarMap)):
+        array = _call("map_entries", array.copy())  # a map unnests as (key, value) rows
     depth = exp.PropertyEQ(this=exp.to_identifier("max_depth"), expression=exp.Literal.number(2))
     rows = exp.select(exp.Explode(this=array.copy(), expressions=[depth]))
     return exp.Subquery(this=rows, alias=alias.copy())
@@ -466,6 +466,14 @@ def date_sequence(node: exp.Expression) -> exp.Expression | None:
     return exp.cast(series, exp.DataType.build("DATE[]", dialect="duckdb"))
 
 
+def date_diff(node: exp.Expression) -> exp.Expression | None:
+    """Trino's date_diff counts whole units (Joda); DuckDB's date_diff counts boundaries crossed."""
+    if not isinstance(node, exp.DateDiff) or node.args.get("unit") is None:
+        return None
+    unit = _string(node.args["unit"].name.lower())
+    return _call("date_sub", unit, node.expression.copy(), node.this.copy())
+
+
 REWRITES: tuple[Rewrite, ...] = (
     decimal_literal,
     round_decimal,
@@ -486,6 +494,7 @@ REWRITES: tuple[Rewrite, ...] = (
     unnest_rows,
     map_functions,
     date_sequence,
+    date_diff,
 )
 
 

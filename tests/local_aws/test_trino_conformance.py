@@ -24,7 +24,6 @@ KNOWN_GAPS: dict[str, str] = {
     # timestamp with time zone: DuckDB's TIMESTAMPTZ is an instant, its zone is dropped (shown in UTC)
     "dt_from_iso_ts": "the zone of from_iso8601_timestamp is dropped: shown in UTC",
     "dt_at_time_zone": "AT TIME ZONE gives a timestamp without its zone",
-    "dt_date_diff_month": "date_diff('month') counts month boundaries (2), Trino whole months (1)",
     "dt_to_iso8601_date": "to_iso8601 is not provided",
     "dt_human_seconds": "human_readable_seconds is not provided",
     "dt_bad_unit": "sqlglot cannot read an unknown unit: SYNTAX_ERROR instead of INVALID_FUNCTION_ARGUMENT",
@@ -46,7 +45,6 @@ KNOWN_GAPS: dict[str, str] = {
     "a_repeat": "repeat(element, count) is read as the string repeat",
     "a_subscript_out_of_range": "a subscript past the end gives NULL (Trino fails)",
     "ag_avg_decimal": "avg(decimal) gives a double",
-    "sel_unnest_map": "UNNEST of a map is not provided",
     "sel_unnest_two_arrays": "UNNEST of several arrays is not provided",
     "sel_label_values": "a bare VALUES statement is not run",
     "sel_hidden_path": 'the hidden column "$path" is not provided',

@@ -157,6 +157,13 @@ SELECT: list[Case] = [
         [["a", "b", "c"], ["1", "x", "true"], ["2", "y", "false"]],
         SEL,
     ),
+    rows(
+        "sel_unnest_column_of_rows",
+        "SELECT s.id, t.a, t.b FROM (VALUES (1, ARRAY[ROW(1, 'x'), ROW(2, 'y')])) AS s(id, r) "
+        "CROSS JOIN UNNEST(s.r) AS t(a, b) ORDER BY t.a",
+        [["id", "a", "b"], ["1", "1", "x"], ["1", "2", "y"]],
+        SEL,
+    ),
     rows("sel_unnest_array", "SELECT x FROM UNNEST(ARRAY[1, 2]) AS t(x)", [["x"], ["1"], ["2"]], SEL),
     rows(
         "sel_unnest_ordinality",

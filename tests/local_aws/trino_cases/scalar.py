@@ -86,6 +86,13 @@ DATETIME: list[Case] = [
     value(
         "dt_date_diff_month", "date_diff('month', DATE '2024-01-31', DATE '2024-03-01')", "1", "bigint", DT
     ),
+    value(
+        "dt_date_diff_whole_hours",
+        "date_diff('hour', TIMESTAMP '2024-01-01 00:30:00', TIMESTAMP '2024-01-01 01:10:00')",
+        "0",
+        "bigint",
+        DT,
+    ),
     value("dt_trunc_month", "date_trunc('month', DATE '2024-05-17')", "2024-05-01", "date", DT),
     value(
         "dt_trunc_hour",
