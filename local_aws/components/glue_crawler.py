@@ -24,6 +24,7 @@ Where the parts live (sibling modules, so that component discovery still finds t
 ``glue_crawler_state`` (patches on moto's crawler model: the state machine and default policies),
 ``glue_crawler_responses`` (the wire format of the operations moto lacks), ``glue_crawler_model``
 (plans, config, outcomes), ``glue_crawler_listing`` (what a crawl reads and whether its role may),
+``glue_crawler_config`` (the Configuration JSON and classifier names, checked at Create/UpdateCrawler),
 ``glue_schema`` (schema inference), ``glue_crawler_planning`` (objects grouped into tables and
 partitions) and ``glue_crawler_catalog`` (the catalog writes). This module is the worker.
 
@@ -32,17 +33,21 @@ only JSON and Parquet are classified (CSV, Avro, ORC, XML and Grok classifiers a
 objects in those formats are skipped as UNKNOWN); a whole object is read, not its first megabyte,
 except that a gzip object is inflated only up to 16 MiB (cut at a line end: a gzip bomb cannot grow
 the server), so its schema and record count come from those first records;
-the table level is found with a simple rule (the folders under the include path are tables unless
-they are Hive-style, or two or more share a format and at least 70% of their column names) rather
-than Glue's clustering; partitions reuse the table's columns (as with "update all new and existing
-partitions with metadata from the table"); data columns named like a partition key are dropped;
+the table level is found with a simple rule rather than Glue's clustering: the include path is the
+table when objects sit directly in it, when its folders are Hive-style ``key=value`` (whatever their
+schemas; Glue may split dissimilar ones into ``year_2017``-style tables), when every folder is named
+like a value (digits, as Firehose's ``YYYY/MM/DD/HH/`` writes them), when ``CombineCompatibleSchemas``
+is set and every object has one format and compression, or when two or more folders share a format
+and at least 70% of their column names; otherwise each folder is a table (a single folder named
+like ``orders`` is a table of its own). ``TableLevelConfiguration`` counts the bucket as level 1.
+Partitions keep their own data's schema unless ``CrawlerOutput.Partitions.AddOrUpdateBehavior`` is
+``InheritFromTable``; data columns named like a partition key are dropped;
 a deprecated table is marked with a ``DEPRECATED_BY_CRAWLER`` parameter holding the epoch
 milliseconds; crawls run immediately (no Schedule) and take as long as reading the data takes.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -52,6 +57,7 @@ from typing import Any
 
 from local_aws.components.base import Component
 from local_aws.components.glue_crawler_catalog import commit, remember
+from local_aws.components.glue_crawler_config import CrawlerSettings, parse_configuration
 from local_aws.components.glue_crawler_listing import (
     check_role_reads,
     classify_object,
@@ -266,14 +272,10 @@ class GlueCrawler(Component):
                 break
         schema_change = {**DEFAULT_SCHEMA_CHANGE, **(crawler.schema_change_policy or {})}
         recrawl = (crawler.recrawl_policy or {}).get("RecrawlBehavior", "CRAWL_EVERYTHING")
-        table_level = None
-        if crawler.configuration:
-            try:
-                grouping = json.loads(crawler.configuration).get("Grouping", {})
-                if grouping.get("TableLevelConfiguration"):
-                    table_level = int(grouping["TableLevelConfiguration"])
-            except (ValueError, AttributeError, TypeError):
-                table_level = None
+        try:
+            settings = parse_configuration(crawler.configuration)
+        except Exception:  # stored before Create/UpdateCrawler checked it: crawl with the defaults
+            settings = CrawlerSettings()
         return CrawlerConfig(
             account=account,
             region=region,
@@ -287,7 +289,9 @@ class GlueCrawler(Component):
             update_behavior=schema_change["UpdateBehavior"],
             delete_behavior=schema_change["DeleteBehavior"],
             new_folders_only=recrawl == "CRAWL_NEW_FOLDERS_ONLY",
-            table_level=table_level,
+            table_level=settings.table_level,
+            combine_compatible=settings.combine_compatible,
+            inherit_partitions=settings.inherit_partitions,
         )
 
     # -- the crawl itself ------------------------------------------------------------------

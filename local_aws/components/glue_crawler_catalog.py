@@ -82,7 +82,9 @@ def update_table(
     glue.update_table(config.database, table.name, desired)
     counts["updated"] += 1
     log_lines.append(f"INFO : Updated table {table.name} in database {config.database}")
-    # Existing partitions follow the table's new columns, so that queries see one schema.
+    if not config.inherit_partitions:
+        return  # each partition keeps its own schema (add_partitions updates those whose data changed)
+    # InheritFromTable: existing partitions follow the table's new columns.
     for partition in list(table.partitions.values()):
         part_input = json.loads(json.dumps(partition.partition_input, default=str))
         part_input.setdefault("StorageDescriptor", {})["Columns"] = desired["StorageDescriptor"]["Columns"]
@@ -96,13 +98,15 @@ def add_partitions(
     current_input = table.get_version(str(table._current_version))
     columns = (current_input.get("StorageDescriptor") or {}).get("Columns", [])
     new_inputs = [
-        _partition_input(partition, plan, columns, config.name)
+        _partition_input(partition, plan, _partition_columns(config, partition, columns), config.name)
         for values, partition in plan.partitions.items()
         if str(list(values)) not in table.partitions
     ]
     if new_inputs:
         glue.batch_create_partition(config.database, name, new_inputs)
         log_lines.append(f"INFO : Added {len(new_inputs)} partition(s) to table {name}")
+    if not config.inherit_partitions and config.update_behavior != "LOG" and not config.new_folders_only:
+        _update_changed_partitions(config, glue, table, plan, log_lines)
     if config.new_folders_only:
         return
     wanted = {str(list(values)) for values in plan.partitions}
@@ -114,6 +118,31 @@ def add_partitions(
             log_lines.append(f"INFO : Deleted partition {partition.values} of table {name}")
         else:
             log_lines.append(f"INFO : Partition {partition.values} of table {name} has no data any more")
+
+
+def _partition_columns(
+    config: CrawlerConfig, partition: PartitionPlan, table_columns: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """InheritFromTable: the table's columns; otherwise the partition's own schema, as Glue's default."""
+    return list(table_columns) if config.inherit_partitions else _columns(partition.fields)
+
+
+def _update_changed_partitions(
+    config: CrawlerConfig, glue: Any, table: Any, plan: TablePlan, log_lines: list[str]
+) -> None:
+    """Existing partitions whose own data now has another schema get it (Glue's default output)."""
+    for values, partition_plan in plan.partitions.items():
+        existing = table.partitions.get(str(list(values)))
+        if existing is None:
+            continue
+        columns = _columns(partition_plan.fields)
+        current = (existing.partition_input.get("StorageDescriptor") or {}).get("Columns") or []
+        if [(c["Name"], c["Type"]) for c in current] == [(c["Name"], c["Type"]) for c in columns]:
+            continue
+        part_input = json.loads(json.dumps(existing.partition_input, default=str))
+        part_input.setdefault("StorageDescriptor", {})["Columns"] = columns
+        glue.update_partition(config.database, table.name, part_input, part_input["Values"])
+        log_lines.append(f"INFO : Updated the schema of partition {list(values)} of table {table.name}")
 
 
 def handle_vanished(

@@ -58,6 +58,8 @@ class CrawlerConfig:
     delete_behavior: str
     new_folders_only: bool
     table_level: int | None
+    combine_compatible: bool = False  # Grouping.TableGroupingPolicy: CombineCompatibleSchemas
+    inherit_partitions: bool = False  # CrawlerOutput.Partitions.AddOrUpdateBehavior: InheritFromTable
 
 
 @dataclass
@@ -77,6 +79,7 @@ class PartitionPlan:
     objects: int = 0
     size: int = 0
     records: int = 0
+    fields: tuple[tuple[str, Any], ...] = ()  # the partition's own schema (partition keys dropped)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -15,6 +16,10 @@ from local_aws.components.glue_crawler_model import (
     catalog_name,
     hive_pair,
 )
+
+# A folder named like a value (``2026``, ``11``, ``2026-11-30``), as Firehose's default
+# ``YYYY/MM/DD/HH/`` prefix writes them: a partition level of the include path's table, not a table.
+VALUE_FOLDER = re.compile(r"\d[\d_:.-]*")
 
 
 def plan_tables(config: CrawlerConfig, bucket: str, prefix: str, refs: list[ObjectRef]) -> list[TablePlan]:
@@ -30,12 +35,24 @@ def plan_tables(config: CrawlerConfig, bucket: str, prefix: str, refs: list[Obje
             groups.setdefault(root, []).append(ref)
     else:
         firsts = [ref.rel.split("/", 1)[0] if "/" in ref.rel else None for ref in refs]
-        if any(first is None or hive_pair(first) for first in firsts) or similar_folders(refs):
+        if (
+            any(first is None or hive_pair(first) for first in firsts)
+            or all(VALUE_FOLDER.fullmatch(str(first)) for first in firsts)
+            or (config.combine_compatible and compatible_folders(refs))
+            or similar_folders(refs)
+        ):
             groups[prefix] = list(refs)
         else:
             for ref, first in zip(refs, firsts, strict=True):
                 groups.setdefault(f"{prefix}{first}/", []).append(ref)
     return [plan for root, members in groups.items() if (plan := plan_table(config, bucket, root, members))]
+
+
+def compatible_folders(refs: list[ObjectRef]) -> bool:
+    """CombineCompatibleSchemas: one format and compression under the include path, whatever the
+    columns (the schemas are merged into one table)."""
+    kinds = {(ref.info.classification, ref.info.compression) for ref in refs if ref.info is not None}
+    return len(kinds) == 1
 
 
 def similar_folders(refs: list[ObjectRef]) -> bool:
@@ -105,6 +122,9 @@ def plan_table(config: CrawlerConfig, bucket: str, root: str, refs: list[ObjectR
         partition.objects += 1
         partition.size += ref.size
         partition.records += ref.info.records
+        partition.fields = gs.merge_fields(partition.fields, ref.info.fields)
     keys = set(plan.partition_keys)
     plan.fields = tuple((name, kind) for name, kind in plan.fields if name not in keys)
+    for partition in plan.partitions.values():
+        partition.fields = tuple((name, kind) for name, kind in partition.fields if name not in keys)
     return plan

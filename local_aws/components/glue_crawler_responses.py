@@ -7,6 +7,7 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
+from local_aws.components.glue_crawler_config import check_classifiers, parse_configuration
 from local_aws.components.glue_crawler_model import READY
 from local_aws.components.glue_crawler_state import classifiers, crawler_state, validate_policies
 
@@ -112,6 +113,10 @@ def _response_update_crawler(self: Any) -> Any:
     schema_change = {**(crawler.schema_change_policy or {}), **(params.get("SchemaChangePolicy") or {})}
     recrawl = params.get("RecrawlPolicy") or crawler.recrawl_policy
     validate_policies(recrawl, schema_change)
+    if "Configuration" in params:
+        parse_configuration(params["Configuration"], "UpdateCrawler")
+    if "Classifiers" in params:
+        check_classifiers(classifiers(self.glue_backend), params["Classifiers"], "UpdateCrawler")
     for key, attribute in _UPDATABLE_CRAWLER_FIELDS.items():
         if key in params:
             setattr(crawler, attribute, params[key])

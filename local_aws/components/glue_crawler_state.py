@@ -1,6 +1,7 @@
 """Patches on moto's Glue models: a crawler's state (READY -> RUNNING -> STOPPING -> READY) is the
 crawl worker's to move, StartCrawler wakes the worker, and crawler creation takes Glue's default
-policies and refuses a new-folders-only crawl that may change the schema."""
+policies and refuses a new-folders-only crawl that may change the schema, a Configuration Glue
+would refuse and a classifier that does not exist."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from local_aws.components.glue_crawler_config import check_classifiers, parse_configuration
 from local_aws.components.glue_crawler_model import NAME, NEW_FOLDERS_ONLY_MESSAGE, READY, RUNNING, STOPPING
 from local_aws.world import current
 
@@ -97,6 +99,8 @@ def _create_crawler(original: Callable[..., Any]) -> Callable[..., Any]:
         kwargs["recrawl_policy"] = kwargs.get("recrawl_policy") or dict(_DEFAULT_RECRAWL)
         kwargs["lineage_configuration"] = kwargs.get("lineage_configuration") or dict(_DEFAULT_LINEAGE)
         validate_policies(kwargs["recrawl_policy"], kwargs["schema_change_policy"])
+        parse_configuration(kwargs.get("configuration"), "CreateCrawler")
+        check_classifiers(classifiers(self), kwargs.get("classifiers"), "CreateCrawler")
         return original(self, **kwargs)
 
     create_crawler.la_original = original  # type: ignore[attr-defined]
