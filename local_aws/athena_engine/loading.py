@@ -2,7 +2,9 @@
 
 The catalog's column types drive the read. JSON (OpenX or Hive JsonSerDe, newline-delimited,
 gzip or not) is normalised in Python first: keys are matched case-insensitively as the OpenX
-SerDe does, and JSON numbers reach DuckDB as text so that ``decimal(p,s)`` columns are exact.
+SerDe does, and JSON numbers reach DuckDB as text so that ``decimal(p,s)`` columns are exact; a
+line that is a top-level JSON array fills the columns by position and a line that is neither an
+object nor an array is a row of NULLs, as Trino's OpenX reader does.
 Parquet is read by name with casts; CSV/LazySimpleSerDe text as strings, then cast (a value that
 does not parse becomes NULL, as in Hive). Partition columns come from the partition's values.
 Objects are copied into the engine's private scratch directory and parsed by the loader database
@@ -71,8 +73,17 @@ def _maybe_gunzip(data: bytes) -> bytes:
 
 
 def _normalise_json(value: Any, tree: HiveType) -> Any:
-    """Match struct field names case-insensitively; leave map keys (data) alone."""
+    """Match struct field names case-insensitively; leave map keys (data) alone. As the OpenX SerDe
+    (Trino's reader) does, a JSON array read as a struct fills its fields by position, and any other
+    value read as an array is a one-element array (an empty string is NULL)."""
     name, _, children = tree
+    if value is None:
+        return None
+    if name == "struct" and isinstance(value, list):
+        return {
+            str(field).lower(): _normalise_json(item, child)
+            for (field, child), item in zip(children, value, strict=False)
+        }
     if name == "struct" and isinstance(value, dict):
         lowered = {str(k).lower(): v for k, v in value.items()}
         return {
@@ -80,11 +91,44 @@ def _normalise_json(value: Any, tree: HiveType) -> Any:
             for field, child in children
             if str(field).lower() in lowered
         }
-    if name == "array" and isinstance(value, list):
-        return [_normalise_json(v, children[0][1]) for v in value]
+    if name == "array":
+        if isinstance(value, list):
+            return [_normalise_json(v, children[0][1]) for v in value]
+        return None if value == "" else [_normalise_json(value, children[0][1])]
     if name == "map" and isinstance(value, dict):
         return {k: _normalise_json(v, children[1][1]) for k, v in value.items()}
     return value
+
+
+def _json_row(
+    line: str, number: int, columns: list[str], trees: list[HiveType], mapping: dict[str, str], lenient: bool
+) -> dict[str, Any]:
+    """One line as the OpenX SerDe reads it: an object by key; a top-level array by position (its
+    first element is the first column); any other line is a row of NULLs."""
+    text = line.strip()
+    if not text.startswith(("{", "[")):
+        return {}
+    try:
+        # Numbers stay text so DuckDB casts them exactly into decimal columns.
+        record = json.loads(text, parse_float=str)
+    except ValueError as error:
+        if lenient:
+            return {}
+        raise LoadError(
+            "HIVE_CURSOR_ERROR", f"Row is not a valid JSON Object - JSONException: {error} (line {number})"
+        ) from error
+    if isinstance(record, list):
+        return {
+            column: _normalise_json(item, tree)
+            for column, tree, item in zip(columns, trees, record, strict=False)
+        }
+    lowered = {str(k).lower(): v for k, v in record.items()}
+    row = {}
+    for column, tree in zip(columns, trees, strict=True):
+        key = mapping.get(column, column)
+        if key in lowered:
+            row[column] = _normalise_json(lowered[key], tree)
+    return row
 
 
 def prepare_file(table: TableDef, fmt: str, data: bytes, local_path: str, trees: list[HiveType]) -> None:
@@ -108,28 +152,9 @@ def prepare_file(table: TableDef, fmt: str, data: bytes, local_path: str, trees:
     columns = [name for name, _ in table.columns]
     with open(local_path, "w", encoding="utf-8") as out:
         for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                # Numbers stay text so DuckDB casts them exactly into decimal columns.
-                record = json.loads(line, parse_float=str)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as error:
-                if ignore_malformed:
-                    out.write("{}\n")
-                    continue
-                raise LoadError(
-                    "HIVE_CURSOR_ERROR",
-                    f"Row is not a valid JSON Object - JSONException: {error} (line {number})",
-                ) from error
-            lowered = {str(k).lower(): v for k, v in record.items()}
-            row = {}
-            for column, tree in zip(columns, trees, strict=True):
-                key = mapping.get(column, column)
-                if key in lowered:
-                    row[column] = _normalise_json(lowered[key], tree)
-            out.write(json.dumps(row) + "\n")
+            if line.strip():
+                row = _json_row(line, number, columns, trees, mapping, ignore_malformed)
+                out.write(json.dumps(row) + "\n")
 
 
 def _reader_sql(con: Any, table: TableDef, fmt: str, files: list[DataFile], trees: list[HiveType]) -> str:
