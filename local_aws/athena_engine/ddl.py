@@ -157,7 +157,9 @@ class DdlStatements(Binder):
                     output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
             elif isinstance(prop, exp.LocationProperty):
                 location = prop.this.name
-            elif isinstance(prop, exp.Property):
+            elif isinstance(prop, exp.SchemaCommentProperty):
+                parameters["comment"] = prop.name
+            elif type(prop) is exp.Property:  # TBLPROPERTIES; EXTERNAL and the like are keyless subclasses
                 parameters[prop.name] = prop.text("value")
         if parameters.get("table_type", "").upper() == "ICEBERG":  # pyiceberg writes it (`iceberg`)
             defs = [c for c in schema.expressions if isinstance(c, exp.ColumnDef)]
@@ -196,7 +198,7 @@ class DdlStatements(Binder):
         for prop in (statement.args.get("properties") or exp.Properties()).expressions:
             if isinstance(prop, exp.LocationProperty):
                 location = prop.this.name
-            elif isinstance(prop, exp.Property):
+            elif isinstance(prop, exp.Property) and prop.name:  # a keyless property is no parameter
                 parameters[prop.name] = prop.text("value")
         if not self.catalog.create_database(name, parameters, location) and not statement.args.get("exists"):
             raise EngineError("ALREADY_EXISTS", f"Schema '{name}' already exists")
