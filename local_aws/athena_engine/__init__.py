@@ -15,13 +15,12 @@ from Trino's function documentation); these cases differ, each a strict xfail th
   DECIMAL)`` without (p, s) is read as the literal ``DECIMAL '1.5'`` (decimal(2,1), not (38,0)).
 - double division by zero fails as DIVISION_BY_ZERO (Trino: Infinity) (m_double_divide_zero);
   cbrt is inexact for cubes (m_cbrt); sign(integer) is tinyint (m_sign).
-- not provided: to_iso8601, human_readable_seconds, json_array_contains, luhn_check,
-  regexp_position, width_bucket, from_base, format_number, two-argument bit_count, array_union,
-  reverse of an array, repeat of an element, UNNEST of several arrays, a bare VALUES
-  statement, the hidden columns "$path" and "$file_size" (the binder reads no file names).
-- array_distinct and array_except do not keep first-seen order; a subscript past an array's end is
-  NULL (Trino fails). cardinality of a map and sequence of dates work where the map or the dates
-  are written in the SQL (a MAP(...) call, DATE literals or casts), not over a column.
+- not provided: human_readable_seconds, luhn_check, regexp_position, from_base, format_number,
+  repeat of an element, UNNEST of several arrays, a bare VALUES statement, the hidden columns
+  "$path" and "$file_size" (the binder reads no file names).
+- a subscript past an array's end is NULL (Trino fails). cardinality of a map, reverse of an
+  array and sequence of dates work where the map, array or dates are written in the SQL (a MAP(...)
+  call, an ARRAY[...], DATE literals or casts), not over a column; bit_count needs literal bits.
 - typeof names the type of a string literal (varchar(n)), otherwise DuckDB's type lower-cased with
   Trino's names for arrays, real, bigint and timestamp(3): a varchar column is ``varchar``.
 - UNNEST(x) AS t(a, b) with two or more names reads x as an array of rows (or a map); an array

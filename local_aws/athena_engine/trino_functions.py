@@ -474,6 +474,81 @@ def date_diff(node: exp.Expression) -> exp.Expression | None:
     return _call("date_sub", unit, node.expression.copy(), node.this.copy())
 
 
+def _first_seen(array: exp.Expression) -> exp.Expression:
+    """The distinct elements of an array in first-seen order (DuckDB's list_distinct does not keep it)."""
+    element, index = exp.to_identifier("__element"), exp.to_identifier("__index")
+    first = exp.EQ(this=_call("list_position", array.copy(), element.copy()), expression=index.copy())
+    return _call("list_filter", array.copy(), exp.Lambda(this=first, expressions=[element, index]))
+
+
+def ordered_arrays(node: exp.Expression) -> exp.Expression | None:
+    """array_distinct, array_union and array_except keep the first array's order in Trino."""
+    if isinstance(node, exp.ArrayDistinct):
+        return _first_seen(node.this)
+    args = _anonymous(node, "array_union", 2)
+    if args is not None:
+        return _first_seen(_call("list_concat", *args))
+    if isinstance(node, exp.ArrayExcept):
+        left, right = node.this.copy(), node.expression.copy()
+        element, other = exp.to_identifier("__element"), exp.to_identifier("__other")
+        same = exp.NullSafeEQ(this=other.copy(), expression=element.copy())
+        matches = _call("len", _call("list_filter", right.copy(), exp.Lambda(this=same, expressions=[other])))
+        absent = exp.Lambda(
+            this=exp.EQ(this=matches, expression=exp.Literal.number(0)), expressions=[element]
+        )
+        missing = exp.or_(left.copy().is_(exp.null()), right.is_(exp.null()))
+        return exp.Case(
+            ifs=[exp.If(this=missing, true=exp.null())],
+            default=_first_seen(_call("list_filter", left, absent)),
+        )
+    if isinstance(node, exp.Reverse) and isinstance(node.this, exp.Array):
+        return _call("list_reverse", node.this.copy())
+    return None
+
+
+_BIT_TYPES = {"64": "BIGINT", "32": "INT", "16": "SMALLINT", "8": "TINYINT"}
+
+
+def more_functions(node: exp.Expression) -> exp.Expression | None:
+    """to_iso8601, json_array_contains, width_bucket and bit_count(x, bits) in DuckDB's terms."""
+    args = _anonymous(node, "to_iso8601", 1)
+    if args is not None:
+        kind = _call("typeof", args[0].copy())
+        shapes = [("DATE", "%Y-%m-%d"), ("TIMESTAMP WITH TIME ZONE", "%Y-%m-%dT%H:%M:%S.%gZ")]
+        ifs = [exp.If(this=_string(k), true=_call("strftime", args[0].copy(), _string(f))) for k, f in shapes]
+        return exp.Case(
+            this=kind, ifs=ifs, default=_call("strftime", args[0], _string("%Y-%m-%dT%H:%M:%S.%g"))
+        )
+    if isinstance(node, exp.JSONArrayContains):
+        elements = _call("json_extract", node.this.copy(), _string("$[*]"))
+        return _call("list_contains", elements, _call("to_json", node.expression.copy()))
+    if isinstance(node, exp.WidthBucket) and node.args.get("num_buckets") is not None:
+        value, low, high = (node.args[k].copy() for k in ("this", "min_value", "max_value"))
+        count = node.args["num_buckets"].copy()
+        share = exp.Div(this=exp.paren(exp.Sub(this=value.copy(), expression=low.copy())),
+                        expression=exp.paren(exp.Sub(this=high.copy(), expression=low.copy())))  # fmt: skip
+        inside = exp.Add(
+            this=_call("floor", exp.Mul(this=share, expression=count.copy())),
+            expression=exp.Literal.number(1),
+        )
+        bucket = exp.Case(
+            ifs=[
+                exp.If(this=exp.LT(this=value.copy(), expression=low), true=exp.Literal.number(0)),
+                exp.If(
+                    this=exp.GTE(this=value, expression=high),
+                    true=exp.Add(this=count, expression=exp.Literal.number(1)),
+                ),
+            ],
+            default=inside,
+        )
+        return exp.cast(bucket, exp.DataType.Type.BIGINT)
+    args = _anonymous(node, "bit_count", 2)
+    if args is not None and isinstance(args[1], exp.Literal) and args[1].name in _BIT_TYPES:
+        value = exp.cast(args[0], exp.DataType.build(_BIT_TYPES[args[1].name]))
+        return exp.cast(_call("bit_count", value), exp.DataType.Type.BIGINT)
+    return None
+
+
 REWRITES: tuple[Rewrite, ...] = (
     decimal_literal,
     round_decimal,
@@ -495,6 +570,8 @@ REWRITES: tuple[Rewrite, ...] = (
     map_functions,
     date_sequence,
     date_diff,
+    ordered_arrays,
+    more_functions,
 )
 
 
