@@ -88,6 +88,7 @@ PLANNED = [
     "glue_database",
     "crawler",
     "athena_workgroup",
+    "state_table",
 ]
 
 
@@ -530,6 +531,7 @@ def test_teardown_leaves_nothing_behind_and_is_safe_twice(
 
     first = teardown(SALES_ORDERS, settings, clients)
     assert [o.resource for o in first] == [
+        "state_table",
         "athena_workgroup",
         "crawler",
         "glue_database",

@@ -68,6 +68,9 @@ class PipelineDefinition:
     #: Hints for the report charts (free-form; the charts module reads them).
     charts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
+    #: The dataset's business columns as (name, Athena type), declared in the file's ``[columns]``:
+    #: the current-state Iceberg table is created with exactly these (a contract, not a crawl's guess).
+    columns: tuple[tuple[str, str], ...] = ()
     sql: SqlFolders = field(default_factory=SqlFolders)
     #: The file this definition was read from (None when built in code).
     source: Path | None = field(default=None, compare=False)

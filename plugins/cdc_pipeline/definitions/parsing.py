@@ -47,6 +47,7 @@ _FIELDS = (
     "consumer_handler",
     "check_params",
     "charts",
+    "columns",
 )
 _TOPOLOGY_FIELDS = {
     Topology.CDC: ("table", "transform_folder", "transform_handler"),
@@ -125,6 +126,7 @@ def parse_definition(data: Mapping[str, Any], source: Path | str = "<definition>
         partition_keys=_partition_keys(fields),
         check_params=_check_params(fields),
         charts=_charts(fields),
+        columns=_columns(fields, key_attribute),
         source=Path(source) if not isinstance(source, Path) else source,
         **topology_values,
     )
@@ -211,6 +213,49 @@ def _charts(fields: _Fields) -> dict[str, Any]:
     if not isinstance(charts, dict):
         raise fields.error("charts", "must be a table ([charts])")
     return dict(charts)
+
+
+# Athena DDL types a column may be declared with: primitives, decimal(p, s), and struct/array/map of them.
+_PRIMITIVE_TYPES = r"(?:string|bigint|int|smallint|tinyint|double|float|boolean|date|timestamp|decimal\(\d{1,2},\s*\d{1,2}\))"
+_TYPE_TOKEN_RE = re.compile(rf"^(?:{_PRIMITIVE_TYPES}|struct<|array<|map<|[a-z_][a-z0-9_]*:|,|>)")
+#: Columns the state table adds to the declared ones; a declared column must not take their names.
+STATE_COLUMNS = ("sequence_number", "is_deleted", "change_time")
+
+
+def _column_type(fields: _Fields, where: str, value: Any) -> str:
+    """``value`` if it is an Athena DDL type this project writes (nested types checked token by token)."""
+    if not isinstance(value, str) or not value.strip():
+        raise fields.error(where, f"must be an Athena type such as 'string' or 'decimal(12,2)', got {value!r}")
+    rest, depth = value.strip().lower(), 0
+    while rest:
+        token = _TYPE_TOKEN_RE.match(rest)
+        if token is None:
+            raise fields.error(where, f"{value!r}: {rest!r} is not a type this project knows")
+        depth += token.group().endswith("<") - (token.group() == ">")
+        if depth < 0:
+            raise fields.error(where, f"{value!r}: unbalanced '>'")
+        rest = rest[token.end() :].lstrip()
+    if depth:
+        raise fields.error(where, f"{value!r}: unbalanced '<'")
+    return value.strip().lower()
+
+
+def _columns(fields: _Fields, key_attribute: str) -> tuple[tuple[str, str], ...]:
+    """``[columns]``: name = Athena type, in file order; the key must be one of them (when any are given)."""
+    columns = fields.data.get("columns", {})
+    if not isinstance(columns, dict):
+        raise fields.error("columns", "must be a table ([columns]) of name = Athena type")
+    declared: list[tuple[str, str]] = []
+    for name, value in columns.items():
+        where = f"columns.{name}"
+        if not _ATTRIBUTE_RE.match(name):
+            raise fields.error(where, _ATTRIBUTE_RULE)
+        if name in STATE_COLUMNS:
+            raise fields.error(where, f"is a column the state table adds ({', '.join(STATE_COLUMNS)})")
+        declared.append((name, _column_type(fields, where, value)))
+    if declared and key_attribute not in dict(declared):
+        raise fields.error("columns", f"must declare the key attribute {key_attribute!r}")
+    return tuple(declared)
 
 
 def load_definition(path: Path) -> PipelineDefinition:

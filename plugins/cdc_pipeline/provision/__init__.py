@@ -36,6 +36,7 @@ from cdc_pipeline.provision import (
     pipes,
     s3,
     sns,
+    state_table,
 )
 from cdc_pipeline.provision.context import ClientFactory, Deployment
 from cdc_pipeline.provision.outcome import Action, Outcome
@@ -111,6 +112,8 @@ def _cdc_steps(deployment: Deployment) -> list[Step]:
         Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
         Step("crawler", glue.ensure_crawler, glue.delete_crawler),
         Step("athena_workgroup", athena.ensure_workgroup, athena.delete_workgroup, shared=True),
+        # Created through Athena DDL: after the database and workgroup it runs in.
+        Step(state_table.RESOURCE, state_table.ensure_state_table, state_table.delete_state_table),
     ]
     return steps
 

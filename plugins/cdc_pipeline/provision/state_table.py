@@ -1,0 +1,147 @@
+"""The dataset's current state as an Iceberg table, ``<dataset>_state``, created through Athena DDL.
+
+The table holds one row per key: the declared business columns (the definition's ``[columns]``, a
+contract rather than what a crawl inferred), then ``sequence_number`` (the stream's 40-digit decimal
+text of the change the row holds), ``is_deleted`` (a tombstone: the key's latest change was a delete;
+the row stays so that an older change delivered late cannot bring the key back) and ``change_time``
+(that change's event time). The hourly ``merge_state`` task keeps it (``workflows.hourly.state``).
+
+It is partitioned by ``bucket(16, <key>)``: the hourly MERGE meets each source key in one bucket, so it
+rewrites only the files of the buckets the hour's keys fall in instead of the whole table.
+
+Created with the same ``CREATE TABLE ... TBLPROPERTIES ('table_type'='ICEBERG')`` statement on AWS and
+on the embedded Athena, in the lake bucket under ``iceberg/`` (outside the crawler's prefix, so the
+crawler never mistakes its Parquet and metadata files for change data). A table that exists with
+other columns is an error naming them: changing a declared schema needs a migration, never a silent
+drop of the rows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cdc_pipeline.definitions import PipelineDefinition
+from cdc_pipeline.definitions.errors import PipelineDefinitionError
+from cdc_pipeline.provision.context import Deployment
+from cdc_pipeline.provision.outcome import Outcome
+from cdc_pipeline.provision.waiting import error_code
+
+KIND = "athena:iceberg-table"
+RESOURCE = "state_table"
+#: The partition transform of the state table (see the module docstring).
+BUCKETS = 16
+#: Columns the state table adds after the declared ones, with their Athena types.
+STATE_COLUMNS = (("sequence_number", "string"), ("is_deleted", "boolean"), ("change_time", "timestamp"))
+
+
+class StateTableError(RuntimeError):
+    """The state table cannot be brought in line (a schema that differs, a failed DDL statement)."""
+
+
+def state_table_name(definition: PipelineDefinition) -> str:
+    return f"{definition.name}_state"
+
+
+def state_columns(definition: PipelineDefinition) -> list[tuple[str, str]]:
+    """Every column of the state table, in order: the declared ones, then the change's own."""
+    if not definition.columns:
+        raise PipelineDefinitionError(
+            definition.source or definition.name,
+            "columns",
+            "is required for a 'cdc' pipeline: declare the business columns (name = Athena type)",
+        )
+    return [*definition.columns, *STATE_COLUMNS]
+
+
+def create_statement(deployment: Deployment) -> str:
+    definition, names = deployment.definition, deployment.names
+    columns = ",\n    ".join(f"`{name}` {kind}" for name, kind in state_columns(definition))
+    table = state_table_name(definition)
+    return (
+        f"CREATE TABLE `{names.glue_database}`.`{table}` (\n    {columns}\n)\n"
+        f"PARTITIONED BY (bucket({BUCKETS}, `{definition.key_attribute}`))\n"
+        f"LOCATION 's3://{names.lake_bucket}/iceberg/{table}/'\n"
+        "TBLPROPERTIES ('table_type'='ICEBERG', 'format'='parquet')"
+    )
+
+
+def run_statement(deployment: Deployment, sql: str, timeout: float = 300.0) -> dict[str, Any]:
+    """Run one Athena statement in the pipeline's workgroup; its QueryExecution when it SUCCEEDED."""
+    athena = deployment.client("athena")
+    query_id = athena.start_query_execution(
+        QueryString=sql,
+        QueryExecutionContext={"Database": deployment.names.glue_database},
+        WorkGroup=deployment.names.athena_workgroup,
+    )["QueryExecutionId"]
+    deadline = time.monotonic() + timeout
+    while True:
+        execution = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        status = execution["Status"]
+        if status["State"] == "SUCCEEDED":
+            return execution
+        if status["State"] in ("FAILED", "CANCELLED"):
+            reason = status.get("StateChangeReason", status["State"])
+            raise StateTableError(f"Athena query {query_id} {status['State']}: {reason}\n{sql}")
+        if time.monotonic() > deadline:
+            raise StateTableError(f"Athena query {query_id} still {status['State']} after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def _glue_table(deployment: Deployment) -> dict[str, Any] | None:
+    try:
+        return deployment.client("glue").get_table(
+            DatabaseName=deployment.names.glue_database, Name=state_table_name(deployment.definition)
+        )["Table"]
+    except ClientError as error:
+        if error_code(error) == "EntityNotFoundException":
+            return None
+        raise
+
+
+def _normal(kind: str) -> str:
+    return "".join(kind.lower().split())
+
+
+def schema_differences(table: dict[str, Any], definition: PipelineDefinition) -> list[str]:
+    """What differs between the catalog's columns and the declared ones, one phrase per column."""
+    have = {c["Name"].lower(): _normal(c.get("Type", "")) for c in table["StorageDescriptor"]["Columns"]}
+    want = {name: _normal(kind) for name, kind in state_columns(definition)}
+    differences = [f"{name} is missing" for name in want if name not in have]
+    differences += [f"{name} is not declared" for name in have if name not in want]
+    differences += [
+        f"{name} is {have[name]}, declared {want[name]}"
+        for name in want
+        if name in have and have[name] != want[name]
+    ]
+    return differences
+
+
+def ensure_state_table(deployment: Deployment) -> Outcome:
+    """Create the Iceberg state table; an existing one must have the declared columns."""
+    name = f"{deployment.names.glue_database}.{state_table_name(deployment.definition)}"
+    table = _glue_table(deployment)
+    if table is None:
+        run_statement(deployment, create_statement(deployment))
+        return Outcome(RESOURCE, KIND, name, "created")
+    if (table.get("Parameters") or {}).get("table_type", "").upper() != "ICEBERG":
+        raise StateTableError(f"{name} exists but is not an Iceberg table: drop it, then provision again")
+    differences = schema_differences(table, deployment.definition)
+    if differences:
+        raise StateTableError(
+            f"{name} has other columns than {deployment.definition.source or 'the definition'} declares "
+            f"({'; '.join(differences)}): migrate or drop the table, then provision again"
+        )
+    return Outcome(RESOURCE, KIND, name, "unchanged")
+
+
+def delete_state_table(deployment: Deployment) -> Outcome:
+    """DROP TABLE through Athena, which removes an Iceberg table's data with its catalog entry."""
+    name = f"{deployment.names.glue_database}.{state_table_name(deployment.definition)}"
+    if _glue_table(deployment) is None:
+        return Outcome(RESOURCE, KIND, name, "absent")
+    table = state_table_name(deployment.definition)
+    run_statement(deployment, f"DROP TABLE IF EXISTS `{deployment.names.glue_database}`.`{table}`")
+    return Outcome(RESOURCE, KIND, name, "deleted")
