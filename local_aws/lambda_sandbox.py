@@ -6,7 +6,11 @@ if it cannot be created), with no supplementary groups. That user cannot read th
 memory or environment through ``/proc``, signal it, or read or write a state dir that is not
 world-accessible.
 
-The handler must still be able to execute Python and import the standard library and boto3.
+The handler must still be able to execute Python and import the standard library and boto3,
+and nothing else of the server's environment (AWS's Python runtime has no pandas or duckdb):
+the worker runs with ``-S`` (no site-packages) and its import path gets one directory of the
+packages the runtime ships (`RUNTIME_PACKAGES`: boto3 and its dependencies, with their
+dist-info), built once by linking just those packages out of the server's site-packages.
 When the server's interpreter or its site-packages sit where that user cannot reach them (a
 pyenv build under ``/root``, a venv in a 0700 home), they are mirrored, once, into
 ``/var/lib/local_aws/lambda-runtime``: a root-owned, read-only tree of hard links (copies
@@ -22,18 +26,21 @@ server's own user, in a separate process with a scrubbed environment (see the LI
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import glob
 import hashlib
+import importlib.util
 import logging
 import os
 import pwd
 import shutil
-import site
 import stat
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger("local_aws.lambda")
@@ -43,6 +50,17 @@ FALLBACK_USER = "nobody"
 RUNTIME_CACHE = "/var/lib/local_aws/lambda-runtime"
 # Parts of the standard library a handler never needs; leaving them out keeps the mirror small.
 _STDLIB_SKIP = frozenset({"site-packages", "test", "idlelib", "tkinter", "turtledemo", "__phello__"})
+# What AWS's Python runtime image has besides the standard library: the AWS SDK and the
+# packages it depends on (import name, distribution name).
+RUNTIME_PACKAGES = (
+    ("boto3", "boto3"),
+    ("botocore", "botocore"),
+    ("s3transfer", "s3transfer"),
+    ("jmespath", "jmespath"),
+    ("dateutil", "python_dateutil"),
+    ("urllib3", "urllib3"),
+    ("six", "six"),
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +70,9 @@ class Sandbox:
     uid: int | None
     gid: int | None
     python: str
-    site_dirs: tuple[str, ...]
+    site_dirs: tuple[str, ...]  # appended to the worker's import path (the runtime's boto3)
     library_path: str | None = None
+    private_tmp: bool = False  # whether a worker can get /tmp of its own (a mount namespace)
 
     @property
     def isolated(self) -> bool:
@@ -75,7 +94,7 @@ def sandbox() -> Sandbox:
 
 
 def _prepare() -> Sandbox:
-    site_dirs = tuple(d for d in dict.fromkeys(site.getsitepackages()) if os.path.isdir(d))
+    site_dirs = (runtime_site(),)
     if os.geteuid() != 0:
         return Sandbox(None, None, sys.executable, site_dirs)
     uid, gid = sandbox_user()
@@ -83,8 +102,102 @@ def _prepare() -> Sandbox:
     stdlib = sysconfig.get_paths()["stdlib"]
     if not (reachable(sys.executable, uid, gid) and reachable(stdlib, uid, gid)):
         python, library_path = _mirrored_interpreter()
-    mirrored_sites = tuple(d if reachable(d, uid, gid) else _mirrored_tree(d, "site") for d in site_dirs)
-    return Sandbox(uid, gid, python, mirrored_sites, library_path)
+    # /tmp of a worker is its own: nothing it runs from may live under the host's /tmp.
+    outside_tmp = not any(_under_tmp(p) for p in (python, *site_dirs, library_path or "/"))
+    return Sandbox(uid, gid, python, site_dirs, library_path, outside_tmp and _can_unshare_mounts())
+
+
+def _under_tmp(path: str) -> bool:
+    return os.path.realpath(path).startswith("/tmp/") or os.path.realpath(path) == "/tmp"
+
+
+def code_root_parent() -> str | None:
+    """Where the Lambda component unpacks code: outside /tmp when workers get a /tmp of their own
+    (root-owned, every user may traverse it); None for the default temporary directory."""
+    if not sandbox().private_tmp:
+        return None
+    path = os.path.join(os.path.dirname(RUNTIME_CACHE), "lambda-code")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o755)
+    os.chmod(path, 0o755)
+    return path
+
+
+def _can_unshare_mounts() -> bool:
+    """Whether this host lets root give a child a mount namespace (not in every container)."""
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-S", "-c", "import os; os.unshare(os.CLONE_NEWNS)"]
+            if hasattr(os, "unshare")
+            else [shutil.which("unshare") or "unshare", "--mount", "true"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+_CLONE_NEWNS = 0x00020000  # from <sched.h>
+_MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000  # from <sys/mount.h>
+
+
+def enter_sandbox(box: Sandbox, tmp_dir: str | None) -> Callable[[], None]:
+    """What a worker's child process does between fork and exec, as root: a mount namespace of
+    its own with ``tmp_dir`` bound on /tmp (when the host allows it), then the sandbox user with
+    no supplementary groups. Everything it calls is resolved here, in the parent."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    unshare, mount = libc.unshare, libc.mount
+    private, use_namespace = (tmp_dir or "").encode(), box.private_tmp and tmp_dir is not None
+    uid, gid = box.uid, box.gid
+
+    def enter() -> None:
+        if use_namespace:
+            if unshare(_CLONE_NEWNS) != 0 or mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+                raise OSError(ctypes.get_errno(), "no mount namespace for the Lambda sandbox")
+            if mount(private, b"/tmp", None, _MS_BIND, None) != 0:
+                raise OSError(ctypes.get_errno(), "cannot give the Lambda sandbox a private /tmp")
+        if uid is not None and gid is not None:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        os.umask(0o077)
+
+    return enter
+
+
+def _runtime_sources() -> list[str]:
+    """The files and folders of `RUNTIME_PACKAGES` in this server's environment (dist-info too)."""
+    sources: list[str] = []
+    for module, distribution in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"the Lambda runtime needs {module}, which is not installed")
+        locations = list(spec.submodule_search_locations or [])
+        path = locations[0] if locations else spec.origin
+        sources.append(path)
+        folder = os.path.dirname(path)
+        sources.extend(sorted(glob.glob(os.path.join(folder, f"{distribution}-*.dist-info")))[:1])
+    return sources
+
+
+def runtime_site() -> str:
+    """A directory holding only the packages AWS's Python runtime ships (boto3 and its
+    dependencies), linked once out of the server's site-packages and shared by every worker."""
+    sources = _runtime_sources()
+    target = os.path.join(_cache_root(), f"boto3-{_key(*sources)}")
+
+    def build(staging: str) -> None:
+        for source in sources:
+            name = os.path.basename(source)
+            if os.path.isdir(source):
+                _link_tree(source, os.path.join(staging, name), frozenset({"__pycache__"}))
+            else:
+                _link_file(source, os.path.join(staging, name))
+                os.chmod(os.path.join(staging, name), 0o644)
+
+    return _publish(target, build)
 
 
 # -- the user -------------------------------------------------------------------------------
@@ -250,10 +363,14 @@ def _link_file(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-def _mirrored_tree(source: str, kind: str) -> str:
-    target = os.path.join(_cache_root(), f"{kind}-{_key(source)}")
-    log.info("mirroring %s for the Lambda sandbox into %s", source, target)
-    return _publish(target, lambda staging: _link_tree(source, staging))
-
-
-__all__ = ["SANDBOX_USER", "Sandbox", "reachable", "sandbox", "sandbox_user"]
+__all__ = [
+    "RUNTIME_PACKAGES",
+    "SANDBOX_USER",
+    "Sandbox",
+    "code_root_parent",
+    "enter_sandbox",
+    "reachable",
+    "runtime_site",
+    "sandbox",
+    "sandbox_user",
+]

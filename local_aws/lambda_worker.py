@@ -1,10 +1,12 @@
 """The child-process side of the Lambda runtime: one warm execution environment.
 
-Started by `local_aws.components.lambda_environment` as ``python lambda_worker.py [--site DIR]...
-[--address-space-mb N] [--max-processes N]``, already as the sandbox user, with the function's
-environment (``_HANDLER``, ``LAMBDA_TASK_ROOT``, the function's variables...) and nothing of
-the server's. It caps its own address space and process count (limits it cannot raise again),
-adds the given site-packages directories (boto3) to the import path, imports the handler once
+Started by `local_aws.components.lambda_environment` as ``python -I -S lambda_worker.py
+[--layer DIR]... [--site DIR]... [--address-space-mb N] [--max-processes N]``, already as the
+sandbox user, with the function's environment (``_HANDLER``, ``LAMBDA_TASK_ROOT``, the
+function's variables...) and nothing of the server's. It caps its own address space and process
+count (limits it cannot raise again), builds its import path from the task root, the layers'
+folders and the runtime's boto3 directory (``--site``) before the standard library (no
+site-packages of the server's), imports the handler once
 (the init phase), reports how that went, then answers invocations one at a time until its stdin
 closes. Only the standard library is used here: this file runs in the handler's interpreter,
 before the handler's own ``sys.path`` is set up, and must not import ``local_aws``.
@@ -25,7 +27,6 @@ import json
 import logging
 import os
 import resource
-import site
 import struct
 import sys
 import time
@@ -214,10 +215,12 @@ def _take_over_process(options: dict[str, list[str]]) -> tuple[Any, Any]:
     protocol_in = sys.stdin.buffer
     sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
-    # The handler's folder comes first, as /var/task does in Lambda; never this file's folder.
-    sys.path[0] = task_root
-    for site_dir in options.get("site", []):
-        site.addsitedir(site_dir)
+    # As AWS's runtime orders it: the function's code (/var/task), its layers (/opt/python...),
+    # the runtime's boto3, then the standard library; nothing else of the server's environment.
+    # (-I left PYTHONPATH out: a function may still set it, and it comes after its code.)
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    head = [task_root, *extra, *options.get("layer", []), *options.get("site", [])]
+    sys.path[:] = head + [p for p in sys.path if p not in head]
     os.chdir(task_root)
     return protocol_in, protocol_out
 
@@ -276,7 +279,9 @@ def _invoke(
 
 def main() -> int:
     if sys.argv[1:2] in (["-h"], ["--help"]):  # the runtime never passes it; a person reading does
-        print("usage: python lambda_worker.py [--site DIR]... [--address-space-mb N] [--max-processes N]")
+        print(
+            "usage: python -I -S lambda_worker.py [--layer DIR]... [--site DIR]... [--address-space-mb N] [--max-processes N]"
+        )
         print(__doc__)
         return 0
     options = _parse_arguments(sys.argv[1:])

@@ -11,6 +11,13 @@
   InvalidParameterValueException (AWS's published dates: `local_aws.lambda_runtimes`).
 - UpdateFunctionCode, UpdateFunctionConfiguration and DeleteFunction retire the function's warm
   environments.
+- CreateFunction and UpdateFunctionConfiguration refuse ``Environment`` variables the runtime
+  reserves (``AWS_REGION``, ``_HANDLER``, ``AWS_LAMBDA_*``...) as Lambda does.
+- A function's ``Layers`` (CreateFunction, UpdateFunctionConfiguration) are at most five
+  existing layer versions, refused otherwise with Lambda's InvalidParameterValueException (moto
+  allows any number and answers an unknown one with ResourceNotFoundException). Layers themselves
+  are moto's (PublishLayerVersion, GetLayerVersion, ListLayers, ListLayerVersions,
+  DeleteLayerVersion); the runtime extracts them (`lambda_pool`).
 
 Without a running `lambda` component (moto used on its own in this process) moto's behaviour is
 left as it was.
@@ -23,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda.utils import get_backend
 
 from local_aws import lambda_runtimes
 from local_aws.components import moto_patches
@@ -33,6 +41,31 @@ if TYPE_CHECKING:
     from local_aws.components.lambda_runtime import LambdaRuntime
 
 _ORIGINALS: dict[str, Callable[..., Any]] = {}
+# Lambda's quota of layers on one function.
+MAX_LAYERS = 5
+# Variables the runtime sets, which a function's configuration may not (Lambda's documented list).
+RESERVED_VARIABLES = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
 
 
 def install_patches() -> None:
@@ -47,6 +80,7 @@ def install_patches() -> None:
             (LambdaBackend, "delete_function", _patched_delete),
             (LambdaBackend, "invoke", _patched_backend_invoke),
             (LambdaFunction, "_set_function_code", _patched_set_code),
+            (LambdaFunction, "_get_layers_data", _patched_layers_data),
         ],
     )
 
@@ -94,6 +128,18 @@ def _patched_set_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> Non
     raise InvalidParameterValueException(f"Unzipped size must be smaller than {UNZIPPED_CODE_LIMIT} bytes")
 
 
+def _patched_layers_data(self: LambdaFunction, layer_version_arns: list[str]) -> list[dict[str, Any]]:
+    """A function's Layers as Lambda checks them: at most five, each an existing layer version."""
+    arns = list(layer_version_arns or [])
+    if len(arns) > MAX_LAYERS:
+        raise InvalidParameterValueException(f"Cannot reference more than {MAX_LAYERS} layers.")
+    backend = get_backend(self.account_id, self.region)
+    for arn in arns:
+        if not isinstance(arn, str) or backend.layers_versions_by_arn(arn) is None:
+            raise InvalidParameterValueException(f"Layer version {arn} does not exist.")
+    return _ORIGINALS["LambdaFunction._get_layers_data"](self, arns)
+
+
 def _refuse_blocked_runtime(runtime: str | None, operation: str) -> None:
     """CreateFunction / updates on a runtime past its block date fail as on AWS (`lambda_runtimes`)."""
     message = lambda_runtimes.refusal(runtime, operation)
@@ -101,8 +147,21 @@ def _refuse_blocked_runtime(runtime: str | None, operation: str) -> None:
         raise InvalidParameterValueException(message)
 
 
+def _refuse_reserved_variables(environment: Any) -> None:
+    """Lambda refuses a configuration that sets a variable its runtime sets."""
+    variables = environment.get("Variables") if isinstance(environment, dict) else None
+    used = sorted(RESERVED_VARIABLES.intersection(variables or {}))
+    if used:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided contains reserved keys that are currently not supported "
+            f"for modification. Reserved keys used in this request: {', '.join(used)}"
+        )
+
+
 def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
     _refuse_blocked_runtime(spec.get("Runtime"), lambda_runtimes.CREATE)
+    _refuse_reserved_variables(spec.get("Environment"))
     return _ORIGINALS["LambdaBackend.create_function"](self, spec)
 
 
@@ -117,6 +176,7 @@ def _patched_update_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> 
 
 def _patched_update_config(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
     _refuse_blocked_runtime(config_updates.get("Runtime") or self.run_time, lambda_runtimes.UPDATE)
+    _refuse_reserved_variables(config_updates.get("Environment"))
     result = _ORIGINALS["LambdaFunction.update_configuration"](self, config_updates)
     runtime = _runtime()
     if runtime is not None:

@@ -19,23 +19,36 @@ While the server waits for an answer it polls the child's peak resident memory (
 VmHWM, every 20 ms and when it answers): past MemorySize the whole session is killed, as Lambda
 kills a function that runs out of memory.
 
+Each environment has a /tmp of its own: a fresh directory of the sandbox user's, mounted on /tmp
+in a mount namespace of the worker's (made between fork and exec, before the switch to the
+sandbox user; `local_aws.lambda_sandbox.enter_sandbox`), kept while the environment is warm and
+removed with it, as Lambda's /tmp is.
+
 LIMITATIONS: isolation is by user, not by VM: all functions share one sandbox user, so they can
-read each other's code and /tmp files (each worker makes itself non-dumpable, so another
-function cannot read its environment or memory through /proc or ptrace; a side effect is that a
-handler cannot read its own /proc/self/environ either, os.environ is unaffected; but a program a
-handler executes is dumpable again, and a process that leaves the worker's session with setsid
-outlives it); they share the host's /tmp (no per-environment /tmp, no 512 MB /tmp quota), its
-network (a handler reaches any service listening on the host's loopback, not only this
-local_aws) and whatever files on the host are world-readable (the venv's site-packages are on
-the import path, so a handler can import more than boto3). When the server does not run as root
-there is no other user to switch to: the handler runs as the server's user in a separate process
-with a scrubbed environment, and can then read ``/proc/<server>/environ`` and ``mem``, signal the
-server, write its state dir and read whatever that user can read; run the server as root (it
-drops handlers to the sandbox user) or in a container to contain untrusted code. Memory: only the
-worker process's own peak is measured, so memory held by processes the handler spawns is not
-counted (each is capped by the same address-space limit); between two polls a burst is bounded
-by an address-space limit of MemorySize + 1 GiB (RLIMIT_AS, which over-counts: thread arenas and
-mapped libraries), past which an allocation raises MemoryError in the handler instead of a kill.
+read each other's code, and a function that learns another environment's /tmp folder (from
+``/proc/<pid>/mountinfo``) can reach it by its host path (each worker makes itself
+non-dumpable, so another function cannot read its environment or memory through /proc or
+ptrace; a side effect is that a handler cannot read its own /proc/self/environ either,
+os.environ is unaffected; but a program a handler executes is dumpable again, and a process that
+leaves the worker's session with setsid outlives it). /tmp has no size quota (Lambda's default
+ephemeral storage is 512 MB, EphemeralStorage up to 10,240 MB; here a handler may fill the
+host's disk). Where the host refuses a mount namespace (some containers) or the server is not
+root, /tmp is the host's, shared by every function and the host. Handlers share the host's network (a handler reaches any service
+listening on the host's loopback, not only this local_aws) and whatever files on the host are
+world-readable; the import path itself holds only the function's code, its layers, the
+runtime's boto3 and the standard library (`local_aws.lambda_sandbox`). When the server does not
+run as root there is no other user to switch to: the handler runs as the server's user in a
+separate process with a scrubbed environment, and can then read ``/proc/<server>/environ`` and
+``mem``, signal the server, write its state dir and read whatever that user can read; run the
+server as root (it drops handlers to the sandbox user) or in a container to contain untrusted
+code. Memory: "Max Memory Used" is the worker process's own peak resident set (VmHWM; about
+13 MB for a handler that imports nothing), never the server's. Only the worker's own peak is
+measured, so memory held by processes the handler spawns is not counted (each is capped by the
+same address-space limit); between two polls a burst is bounded by an address-space limit of
+MemorySize + 1 GiB (RLIMIT_AS, which over-counts: thread arenas and mapped libraries), past which
+an allocation raises MemoryError in the handler instead of a kill. A worker past MemorySize is
+killed (Runtime.ExitError, "Error Type: Runtime.OutOfMemory") and its REPORT shows the peak that
+was measured, which may exceed MemorySize by what it allocated between two polls.
 Processes and threads are capped at 1,024 per sandbox user (all environments together, not per
 environment), file descriptors at 1,024 per process. Output written by native code straight to
 file descriptor 1 or 2 goes to the server's stderr, not to the function's log.
@@ -47,16 +60,18 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import struct
 import subprocess
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from local_aws.components.lambda_model import RESPONSE_PAYLOAD_LIMIT, FunctionSpec
-from local_aws.lambda_sandbox import sandbox
+from local_aws.lambda_sandbox import enter_sandbox, sandbox
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lambda_worker.py")
 WORKER_NAME = "lambda_worker.py"
@@ -114,6 +129,7 @@ class Worker:
         runtime_dir: str,
         endpoint_url: str | None,
         credentials: dict[str, str],
+        layer_paths: tuple[str, ...] = (),
     ) -> None:
         self.identity = spec.identity
         self.fingerprint = spec.fingerprint
@@ -127,18 +143,23 @@ class Worker:
         self.init_error: dict[str, Any] | None = None
         self._buffer = bytearray()
         box = sandbox()
-        command = [box.python, "-u", os.path.join(runtime_dir, WORKER_NAME)]
+        self.tmp_dir = (
+            _private_tmp(os.path.dirname(runtime_dir), box.uid, box.gid) if box.private_tmp else None
+        )
+        # -I -S: no site-packages, no PYTHON* variables, no user site: the import path is the
+        # task root, the layers, the runtime's boto3 and the standard library (the worker adds them).
+        command = [box.python, "-I", "-S", "-u", os.path.join(runtime_dir, WORKER_NAME)]
         command += ["--address-space-mb", str(spec.memory_size + ADDRESS_SPACE_HEADROOM_MB)]
         if box.isolated:
             command += ["--max-processes", str(MAX_PROCESSES)]
+        for layer_path in layer_paths:
+            command += ["--layer", layer_path]
         for site_dir in box.site_dirs:
             command += ["--site", site_dir]
-        options: dict[str, Any] = {}
-        if box.isolated:
-            options = {"user": box.uid, "group": box.gid, "extra_groups": [], "umask": 0o077}
         env = _child_environment(spec, code_dir, runtime_dir, self.log_stream, endpoint_url, credentials)
         if box.library_path:
             env["LD_LIBRARY_PATH"] = box.library_path
+        enter = enter_sandbox(box, self.tmp_dir) if box.isolated or box.private_tmp else None
         self.process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -146,7 +167,8 @@ class Worker:
             cwd=code_dir,
             env=env,
             start_new_session=True,
-            **options,
+            umask=0o077,
+            preexec_fn=enter,  # noqa: PLW1509 - only pre-resolved system calls run there
         )
 
     def initialise(self, timeout: float) -> None:
@@ -240,6 +262,21 @@ class Worker:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+        if self.tmp_dir is not None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+
+def _private_tmp(root: str, uid: int | None, gid: int | None) -> str:
+    """The environment's own /tmp: a fresh directory only the sandbox user can use, under a
+    folder of the server's that no one else can list (its name is not guessable)."""
+    parent = os.path.join(root, "tmp")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(parent, 0o711)
+    path = tempfile.mkdtemp(dir=parent)
+    if uid is not None and gid is not None:
+        os.chown(path, uid, gid)
+    os.chmod(path, 0o700)
+    return path
 
 
 def _child_environment(

@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass, field
 
 from moto.awslambda.models import LambdaFunction
-from moto.awslambda.utils import make_function_arn
+from moto.awslambda.utils import get_backend, make_function_arn
 
 # Lambda's documented payload quotas: 6 MB for a synchronous request (its error names 6291456
 # bytes) and 1 MB for an asynchronous one; a response may be 6291556 bytes (100 more, as
@@ -80,6 +80,8 @@ class FunctionSpec:
     environment: dict[str, str]
     code_sha256: str
     code_bytes: bytes = field(repr=False)
+    # The function's layers in order: (version ARN, zip bytes); b"" for one since deleted.
+    layers: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
@@ -87,9 +89,20 @@ class FunctionSpec:
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever code or configuration does: a warm worker serves one fingerprint."""
+        """Changes whenever code or configuration does: a warm worker serves one fingerprint.
+        The function's identity is part of it: two functions with the same code and settings
+        never share an environment (its variables, role credentials and /tmp are the function's)."""
         config = json.dumps(
-            [self.handler, self.runtime, self.timeout, self.memory_size, sorted(self.environment.items())]
+            [
+                list(self.identity),
+                self.role,
+                self.handler,
+                self.runtime,
+                self.timeout,
+                self.memory_size,
+                sorted(self.environment.items()),
+                [arn for arn, _ in self.layers],
+            ]
         )
         return hashlib.sha256((self.code_sha256 + config).encode()).hexdigest()
 
@@ -116,7 +129,19 @@ def spec_of(fn: LambdaFunction, qualifier: str | None) -> FunctionSpec:
         environment=dict(fn.environment_vars or {}),
         code_sha256=getattr(fn, "code_sha_256", "") or "",
         code_bytes=getattr(fn, "code_bytes", b"") or b"",
+        layers=_layers_of(fn),
     )
+
+
+def _layers_of(fn: LambdaFunction) -> tuple[tuple[str, bytes], ...]:
+    """The function's layer versions and their zips (read from moto's layer storage)."""
+    backend = get_backend(fn.account_id, fn.region)
+    layers = []
+    for entry in getattr(fn, "layers", None) or []:
+        arn = entry.get("Arn", "") if isinstance(entry, dict) else str(entry)
+        version = backend.layers_versions_by_arn(arn)
+        layers.append((arn, getattr(version, "code_bytes", b"") or b""))
+    return tuple(layers)
 
 
 def parse_function_ref(name_or_arn: str, qualifier: str | None) -> tuple[str | None, str | None, str | None]:

@@ -5,13 +5,18 @@ configuration (its fingerprint). After an invocation it waits, idle, for the nex
 that fingerprint; UpdateFunctionCode, UpdateFunctionConfiguration and DeleteFunction retire it,
 and one idle for five minutes is stopped. A function's code is unpacked once per code hash into a
 task root (/var/task on AWS) the server owns and the sandbox user can read and not change; the
-runtime (/var/runtime) is a read-only copy of `local_aws/lambda_worker.py` beside it. Each new
+runtime (/var/runtime) is a read-only copy of `local_aws/lambda_worker.py` beside it, and a
+function's layers are extracted, in order, once per list of layer versions into its /opt
+equivalent, whose ``python`` folders go on the import path as on AWS. Each new
 environment gets the execution role's temporary credentials from this local_aws's STS
 (AssumeRole, session named after the function), shared by the function's environments until they
 near their expiry, as Lambda refreshes them.
 
 LIMITATIONS: there is no concurrency limit (reserved concurrency is not emulated, nothing is
-throttled): each concurrent invocation of a busy function starts another environment.
+throttled): each concurrent invocation of a busy function starts another environment. A layer
+version deleted before any environment of a function using it started cannot be extracted any
+more (AWS keeps a copy for the functions that use it): the function then runs without it. The
+250 MB quota on a function's unzipped code and layers together is checked for the code only.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from local_aws.components.lambda_environment import (
     WorkerGone,
 )
 from local_aws.components.lambda_model import UNZIPPED_CODE_LIMIT, FunctionSpec, unzipped_size
+from local_aws.lambda_sandbox import code_root_parent
 from local_aws.world import World
 
 INIT_TIMEOUT_SECONDS = 10.0
@@ -64,7 +70,7 @@ class EnvironmentPool:
         self.world = world
         # Owned by the server and readable, never writable, by the sandbox user: the task root
         # (/var/task) and the runtime (/var/runtime) of every function live here.
-        self._code_root = tempfile.mkdtemp(prefix="local_aws-lambda-")
+        self._code_root = tempfile.mkdtemp(prefix="local_aws-lambda-", dir=code_root_parent())
         os.chmod(self._code_root, 0o755)
         self._runtime_dir = os.path.join(self._code_root, "runtime")
         os.mkdir(self._runtime_dir, 0o755)
@@ -116,7 +122,12 @@ class EnvironmentPool:
             assert self._runtime_dir is not None, "the lambda component is not started"
             credentials = self._credentials(spec)
             worker = Worker(
-                spec, self._code_dir(spec), self._runtime_dir, self.world.endpoint_url, credentials
+                spec,
+                self._code_dir(spec),
+                self._runtime_dir,
+                self.world.endpoint_url,
+                credentials,
+                self._layer_paths(spec),
             )
         except (OSError, RuntimeError, KeyError) as error:
             self.log.warning("could not start a Lambda runtime for %s: %s", spec.function_name, error)
@@ -214,6 +225,30 @@ class EnvironmentPool:
                 os.chmod(staging, 0o755)
                 os.replace(staging, target)
         return target
+
+    def _layer_paths(self, spec: FunctionSpec) -> tuple[str, ...]:
+        """The function's layers extracted in order into one folder (/opt on AWS; a later layer's
+        file replaces an earlier one's), once per list of layers; the folders Lambda puts on a
+        Python function's import path: ``python/lib/pythonX.Y/site-packages`` and ``python``."""
+        if not spec.layers:
+            return ()
+        assert self._code_root is not None, "the lambda component is not started"
+        names = "|".join(arn + ":" + hashlib.sha256(code).hexdigest() for arn, code in spec.layers)
+        target = os.path.join(self._code_root, "opt-" + hashlib.sha256(names.encode()).hexdigest()[:24])
+        with self._code_lock:
+            if not os.path.isdir(target):
+                staging = tempfile.mkdtemp(dir=self._code_root)
+                for arn, code in spec.layers:
+                    try:
+                        with zipfile.ZipFile(io.BytesIO(code)) as archive:
+                            archive.extractall(staging)
+                            _make_read_only_for_others(staging, archive)
+                    except zipfile.BadZipFile as error:
+                        self.log.warning("layer %s of %s is not unpacked: %s", arn, spec.function_name, error)
+                os.chmod(staging, 0o755)
+                os.replace(staging, target)
+        python = os.path.join(target, "python")
+        return (os.path.join(python, "lib", spec.runtime, "site-packages"), python)
 
     def reap_idle(self) -> None:
         """Stop environments idle for IDLE_WORKER_SECONDS, until the server stops (a thread's loop)."""

@@ -31,15 +31,24 @@ Other components call `LambdaRuntime.invoke` (``world.component("lambda").invoke
 `Invocation` back; payload quotas are not applied to them (Firehose and event source mappings size
 their own batches), the response quota is.
 
-LIMITATIONS: Python runtimes only (`lambda_model`). Layers, VPC config, reserved concurrency (no
-throttling), extensions, SnapStart, response streaming and Function URLs are not emulated.
+A handler imports what AWS's Python runtime offers and nothing else: the standard library, the
+boto3 (botocore, s3transfer, jmespath, dateutil, urllib3, six) the runtime ships, its own code
+and its layers (extracted under the function's /opt equivalent, whose ``python`` and
+``python/lib/pythonX.Y/site-packages`` folders are on the path, `lambda_pool`); any other module
+fails as on AWS with ``Runtime.ImportModuleError``.
+
+LIMITATIONS: Python runtimes only (`lambda_model`); the boto3 offered is the server's version,
+not the one AWS's runtime pins. VPC config, reserved concurrency (no throttling), extensions,
+SnapStart, response streaming, Function URLs and layer permissions (a layer of another account)
+are not emulated.
 Asynchronous (Event) invocations run on a small thread pool and are retried twice after a
 function error (after 1 s and 2 s, not Lambda's minutes); destinations and DLQs are not used, and
 pending ones are dropped at shutdown, not persisted. moto's own triggers (SNS subscriptions, SQS
 mappings) invoke synchronously inside the request that fired them. Logs go to CloudWatch Logs
 (``/aws/lambda/<name>``, one stream per execution environment); a single invocation's log keeps
-its last 256 Ki characters. Where the sandbox differs from Lambda's (isolation by user, shared
-/tmp and network, how memory is measured) is in `lambda_environment`'s LIMITATIONS.
+its last 256 Ki characters. Where the sandbox differs from Lambda's (isolation by user, /tmp
+without a quota, shared network, how memory is measured) is in `lambda_environment`'s
+LIMITATIONS.
 """
 
 from __future__ import annotations

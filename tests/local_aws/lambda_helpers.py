@@ -44,6 +44,23 @@ def make_zip(source: str, module: str = "app", extra: dict[str, str] | None = No
     return buffer.getvalue()
 
 
+def layer_zip(files: dict[str, str]) -> bytes:
+    """An in-memory layer archive holding ``files`` (paths as in the zip: ``python/mod.py``)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def publish_layer(aws: Callable[..., Any], code: bytes, name: str | None = None) -> str:
+    """PublishLayerVersion of a zip for the Python runtimes; the new version's ARN."""
+    response = aws("lambda").publish_layer_version(
+        LayerName=name or unique("layer"), Content={"ZipFile": code}, CompatibleRuntimes=["python3.11"]
+    )
+    return response["LayerVersionArn"]
+
+
 def lambda_role(iam: Any, prefix: str, actions: list[str] | None = None) -> dict[str, Any]:
     """A role Lambda may assume, allowed ``actions`` on every resource (none when not given)."""
     role = iam.create_role(RoleName=unique(prefix), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]

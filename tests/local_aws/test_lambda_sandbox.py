@@ -191,7 +191,8 @@ HOSTILE = """
 def state_server() -> Iterator[ServerProcess]:
     # A parent every user may traverse: what protects the state dir must be the server's doing,
     # not a private temporary directory around it.
-    parent = Path(tempfile.mkdtemp(prefix="lambda-sandbox-"))
+    # Outside /tmp: a handler's /tmp is its own, the host's /var/tmp is not.
+    parent = Path(tempfile.mkdtemp(prefix="lambda-sandbox-", dir="/var/tmp"))
     parent.chmod(0o755)
     server = ServerProcess(parent / "state", snapshot_interval=0.5)
     try:
@@ -291,7 +292,8 @@ def test_a_handler_past_its_memory_size_is_killed_and_replaced(aws, create_funct
 
 
 def test_a_timeout_ends_what_the_handler_started_too(aws, create_function):
-    marker = os.path.join("/tmp", unique("lambda-child") + ".pid")  # Lambda's writable directory
+    # /var/tmp: the handler's /tmp is its own, invisible to this test.
+    marker = os.path.join("/var/tmp", unique("lambda-child") + ".pid")
     source = """
         import subprocess, time
         def handler(event, context):
