@@ -24,6 +24,7 @@ estimate (the length of the record's JSON), not DynamoDB's exact count.
 
 from __future__ import annotations
 
+import calendar
 import logging
 import os
 import secrets
@@ -59,8 +60,10 @@ def roll_seconds() -> float:
 # -- shards -----------------------------------------------------------------------------------
 def _opened(shard: Any) -> float:
     opened = getattr(shard, "local_aws_opened", None)
-    if opened is None:  # a shard made before this patch: moto's naive-UTC creation time
-        opened = shard.created_on.timestamp() - time.timezone if shard.created_on.tzinfo is None else 0.0
+    if opened is None:  # a shard made before this patch (a restored snapshot): moto's creation time
+        created = shard.created_on
+        naive_utc = created.tzinfo is None
+        opened = calendar.timegm(created.utctimetuple()) if naive_utc else created.timestamp()
         shard.local_aws_opened = opened
     return float(opened)
 
