@@ -104,7 +104,7 @@ def _prepare() -> Sandbox:
         python, library_path = _mirrored_interpreter()
     # /tmp of a worker is its own: nothing it runs from may live under the host's /tmp.
     outside_tmp = not any(_under_tmp(p) for p in (python, *site_dirs, library_path or "/"))
-    return Sandbox(uid, gid, python, site_dirs, library_path, outside_tmp and _can_unshare_mounts())
+    return Sandbox(uid, gid, python, site_dirs, library_path, outside_tmp and _can_unshare_mounts(uid, gid))
 
 
 def _under_tmp(path: str) -> bool:
@@ -123,20 +123,22 @@ def code_root_parent() -> str | None:
     return path
 
 
-def _can_unshare_mounts() -> bool:
-    """Whether this host lets root give a child a mount namespace (not in every container)."""
+def _can_unshare_mounts(uid: int, gid: int) -> bool:
+    """Whether this host lets root give a child a mount namespace with its own /tmp (not in
+    every container): tried once, on a throwaway folder, exactly as a worker will do it."""
+    probe_dir = ""
     try:
-        probe = subprocess.run(
-            [sys.executable, "-S", "-c", "import os; os.unshare(os.CLONE_NEWNS)"]
-            if hasattr(os, "unshare")
-            else [shutil.which("unshare") or "unshare", "--mount", "true"],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        probe_dir = tempfile.mkdtemp(prefix="local_aws-lambda-probe-", dir=os.path.dirname(RUNTIME_CACHE))
+        os.chown(probe_dir, uid, gid)
+        box = Sandbox(uid, gid, sys.executable, (), None, True)
+        subprocess.run(["true"], preexec_fn=enter_sandbox(box, probe_dir), check=True, timeout=30)  # noqa: PLW1509
+        return True
+    except (OSError, subprocess.SubprocessError) as error:
+        log.warning("Lambda handlers share the host's /tmp: no private mount namespace (%s)", error)
         return False
-    return probe.returncode == 0
+    finally:
+        if probe_dir:
+            shutil.rmtree(probe_dir, ignore_errors=True)
 
 
 _CLONE_NEWNS = 0x00020000  # from <sched.h>

@@ -26,6 +26,7 @@ import io
 import logging
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -129,7 +130,7 @@ class EnvironmentPool:
                 credentials,
                 self._layer_paths(spec),
             )
-        except (OSError, RuntimeError, KeyError) as error:
+        except (OSError, RuntimeError, KeyError, subprocess.SubprocessError) as error:
             self.log.warning("could not start a Lambda runtime for %s: %s", spec.function_name, error)
             return None, {
                 "errorType": "Runtime.Unknown",
