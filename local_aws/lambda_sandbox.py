@@ -4,15 +4,18 @@ Uploaded code is untrusted. When the server runs as root, every handler process 
 the system user ``local_aws_lambda`` (created with ``useradd --system`` if missing; ``nobody``
 if it cannot be created), with no supplementary groups. That user cannot read the server's
 memory or environment through ``/proc``, signal it, or read or write a state dir that is not
-world-accessible.
+world-accessible. The switch happens between fork and exec (`enter_sandbox`), after the child
+has entered a mount namespace of its own with a private folder bound on /tmp, when the host
+allows one (probed once; otherwise /tmp is the host's).
 
 The handler must still be able to execute Python and import the standard library and boto3,
 and nothing else of the server's environment (AWS's Python runtime has no pandas or duckdb):
-the worker runs with ``-S`` (no site-packages) and its import path gets one directory of the
-packages the runtime ships (`RUNTIME_PACKAGES`: boto3 and its dependencies, with their
-dist-info), built once by linking just those packages out of the server's site-packages.
-When the server's interpreter or its site-packages sit where that user cannot reach them (a
-pyenv build under ``/root``, a venv in a 0700 home), they are mirrored, once, into
+the worker runs with ``-I -S`` (no site-packages) and its import path gets one directory of
+the packages the runtime ships (`RUNTIME_PACKAGES`: boto3 and its dependencies, with their
+dist-info), built once under ``/var/lib/local_aws/lambda-runtime`` by linking just those
+packages out of the server's site-packages. When the server's interpreter sits where that
+user cannot reach it (a pyenv build under ``/root``, a venv in a 0700 home), it is mirrored,
+once, into
 ``/var/lib/local_aws/lambda-runtime``: a root-owned, read-only tree of hard links (copies
 across file systems) of the executable, ``libpython`` and the standard library. The mirror is
 keyed by the source's path and modification time, so an upgraded interpreter gets a new one.
