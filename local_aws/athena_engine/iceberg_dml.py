@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 COMMIT_ATTEMPTS = 5
 COMMIT_WAIT_SECONDS = 0.1
 FILE, POS, ACTION = "__iceberg_file", "__iceberg_pos", "__iceberg_action"
+#: The row number of a target row among the touched files' rows (the copy-on-write survivors' anti-join).
+ROW = "__iceberg_row"
 _TARGET = "__iceberg_target"
 MULTIPLE_MATCHES = "One MERGE target table row matched more than one source row"
 # A MERGE prunes the target's files by the source's keys (up to this many distinct values): as an
@@ -201,7 +203,11 @@ class IcebergWrites(IcebergTables):
         touched = changed.filter(pc.is_valid(changed.column(FILE))).select([FILE, POS])
         indexes = pc.unique(touched.column(FILE)).cast(pa.int32())
         in_touched = target.filter(pc.is_in(target.column(FILE), indexes))
-        survivors = in_touched.join(touched, keys=[FILE, POS], join_type="left anti").select(columns)
+        # Arrow joins carry no struct/list columns: anti-join row numbers, then take the rows.
+        numbered = pa.table({FILE: in_touched.column(FILE), POS: in_touched.column(POS)})
+        numbered = numbered.append_column(ROW, pa.array(range(in_touched.num_rows), pa.int64()))
+        kept = numbered.join(touched, keys=[FILE, POS], join_type="left anti").column(ROW)
+        survivors = in_touched.take(pc.take(kept, pc.sort_indices(kept))).select(columns)
         written = changed.filter(pc.not_equal(changed.column(ACTION), "D")).select(columns)
         schema = tbl.schema().as_arrow()
         new_rows = pa.concat_tables([survivors.cast(schema), written.cast(schema)])
