@@ -16,8 +16,8 @@ from Trino's function documentation); these cases differ, each a strict xfail th
 - double division by zero fails as DIVISION_BY_ZERO (Trino: Infinity) (m_double_divide_zero);
   cbrt is inexact for cubes (m_cbrt); sign(integer) is tinyint (m_sign).
 - not provided: human_readable_seconds, luhn_check, regexp_position, from_base, format_number,
-  repeat of an element, UNNEST of several arrays, a bare VALUES statement, the hidden columns
-  "$path" and "$file_size" (the binder reads no file names).
+  repeat of an element, UNNEST of several arrays; of the hidden columns only "$path" and
+  "$file_size" of Hive tables (`binding`).
 - a subscript past an array's end is NULL (Trino fails). cardinality of a map, reverse of an
   array and sequence of dates work where the map, array or dates are written in the SQL (a MAP(...)
   call, an ARRAY[...], DATE literals or casts), not over a column; bit_count needs literal bits.

@@ -20,7 +20,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from local_aws.athena_engine.binding import Binder, check_supported
+from local_aws.athena_engine.binding import Binder
 from local_aws.athena_engine.catalog import CatalogError, TableDef
 from local_aws.athena_engine.ddl import column_def, text_column
 from local_aws.athena_engine.errors import EngineError, Outcome
@@ -72,7 +72,6 @@ class TableMaintenance(Binder):
         table = self._table_named(match.group("name"))
         if table.is_view:
             raise EngineError("NOT_SUPPORTED", f"'{table.database}.{table.name}' is a view, not a table")
-        check_supported(table)
         action = match.group("action")
         for pattern, handler in (
             (_ADD_PARTITIONS, self._add_partitions),

@@ -11,7 +11,10 @@ LIMITATIONS: partition filters are not pushed through views or into the nullable
 (those read every partition); DataScannedInBytes counts whole objects, or for Parquet the column
 chunks read (`scanned`, with its own LIMITATIONS);
 a partition not registered in Glue is not read, as in Athena (a table with partition projection
-computes its partitions instead: `projection`).
+computes its partitions instead: `projection`). Of Trino's hidden columns a Hive table offers
+``"$path"`` and ``"$file_size"`` (read only when a statement names them; ``*`` leaves them out of
+the SELECT that reads the table); ``"$file_modified_time"`` and ``"$partition"`` are not provided,
+nor are hidden columns of Iceberg tables.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import functools
 import json
 import re
 import threading
-from typing import Any, NoReturn
+from typing import Any
 
 import duckdb
 import sqlglot
@@ -50,18 +53,27 @@ _VIEW_TEXT = re.compile(r"/\*\s*Presto View:\s*(\S+)\s*\*/", re.DOTALL)
 _MAX_VIEW_DEPTH = 32
 
 
-def raise_iceberg(what: str) -> NoReturn:
-    raise EngineError(
-        "NOT_SUPPORTED",
-        f"{what} is not supported by local_aws yet: Iceberg tables are not implemented "
-        "(a Hive table in their place would answer wrongly)",
-    )
+# Trino's hidden columns of a Hive table: selectable and filterable by name, never part of ``*``.
+HIDDEN_COLUMNS = ("$path", "$file_size")
 
 
-def check_supported(table: TableDef) -> None:
-    """Refuse a table local_aws would read or write wrongly: Iceberg."""
-    if table.parameters.get("table_type", "").upper() == "ICEBERG":
-        raise_iceberg(f"Table '{table.database}.{table.name}' is an Iceberg table, which")
+def _wants_hidden(statement: exp.Expression) -> bool:
+    return any(c.name in HIDDEN_COLUMNS for c in statement.find_all(exp.Column))
+
+
+def _hide_from_stars(node: exp.Table) -> None:
+    """``*`` (or ``alias.*``) of the SELECT reading ``node`` leaves its hidden columns out, as Trino's does."""
+    select = node.parent.parent if node.parent is not None else None
+    if not isinstance(select, exp.Select):
+        return
+    alias = node.alias_or_name.lower()
+    for item in select.expressions:
+        star = item
+        if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+            star = item.this if item.table.lower() == alias else None
+        if isinstance(star, exp.Star):
+            hidden = [exp.column(exp.to_identifier(n, quoted=True)) for n in HIDDEN_COLUMNS]
+            star.set("except_", [*(star.args.get("except_") or []), *hidden])
 
 
 class Binder:
@@ -115,6 +127,7 @@ class Binder:
                 raise EngineError(error.code, place + str(error).split(": ", 1)[-1]) from error
         # Tables first grouped, so that each is read once with the union of what its references need.
         grouped: dict[tuple[str, str], list[tuple[exp.Table, TableDef]]] = {}
+        hidden = _wants_hidden(statement)
         for node, table in references:
             grouped.setdefault((table.database.lower(), table.name.lower()), []).append((node, table))
         for key, group in grouped.items():
@@ -131,10 +144,13 @@ class Binder:
                         allowed = None
                     else:
                         allowed |= wanted
-                duck_name = self._load(table, allowed)
+                duck_name = self._load(table, allowed, hidden)
             for node, _ in group:
                 alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
-                node.replace(exp.Table(this=exp.to_identifier(duck_name, quoted=True), alias=alias))
+                bound = exp.Table(this=exp.to_identifier(duck_name, quoted=True), alias=alias)
+                node.replace(bound)
+                if hidden and not table.is_view:
+                    _hide_from_stars(bound)
             del key
         return statement
 
@@ -257,9 +273,11 @@ class Binder:
         )
         return name
 
-    def _load(self, table: TableDef, allowed: set[int] | None) -> str:
-        """Read the table's objects (only the allowed partitions') into a DuckDB view."""
-        check_supported(table)
+    def _load(self, table: TableDef, allowed: set[int] | None, hidden: bool = False) -> str:
+        """Read the table's objects (only the allowed partitions') into a DuckDB view.
+
+        With ``hidden`` the view also has the hidden columns (`HIDDEN_COLUMNS`) of each row's object.
+        """
         try:
             for _, type_text in table.columns + table.partition_keys:
                 parse_hive_type(type_text)
@@ -284,8 +302,9 @@ class Binder:
         elif table.location:
             locations.append((table.location, []))
         if cache.enabled():
-            return self._load_cached(table, locations)
+            return self._load_cached(table, locations, hidden)
         files: list[DataFile] = []
+        objects: list[tuple[str, int]] = []
         trees = [parse_hive_type(t) for _, t in table.columns]
         fmt = table_format(table) if locations else ""
         for location, values in locations:
@@ -298,12 +317,17 @@ class Binder:
                 path = local_name(self._workdir, len(files) + self._counter * 100000, table)
                 prepare_file(table, fmt, data, path, trees)
                 files.append(DataFile(uri=uri, local_path=path, partition_values=values))
+                objects.append((uri, size))
         # The query's database reads no file: the loader parses the copies, the rows come as Arrow.
         read = self._read_files(table, files)
         self.rows_read += sum(int(rows.num_rows) for rows in read.values())
         duck_name = self._duck_name("table", table.name)
         create_snapshot(
-            self._con, duck_name, table, [(read[f.local_path], f.partition_values) for f in files]
+            self._con,
+            duck_name,
+            table,
+            [(read[f.local_path], f.partition_values) for f in files],
+            objects if hidden else None,
         )
         return duck_name
 
@@ -326,7 +350,7 @@ class Binder:
         finally:
             loader.close()
 
-    def _load_cached(self, table: TableDef, locations: list[tuple[str, list[str]]]) -> str:
+    def _load_cached(self, table: TableDef, locations: list[tuple[str, list[str]]], hidden: bool) -> str:
         """`_load` through the object cache: only objects not seen in this version are read and parsed."""
         objects = cache.objects()
         schema = schema_fingerprint(table)
@@ -376,17 +400,20 @@ class Binder:
                 part_keys[index] = key
         self.rows_read += sum(int(rows.num_rows) for rows, _ in parts)
         snapshots = cache.snapshots()
+        used = [part_keys[i] or listed[i] for i in range(len(parts))]
+        objects_read = [(f"s3://{k.bucket}/{k.key}", k.size) for k in used] if hidden else None
         snapshot_key = (
             schema,
+            hidden,
             tuple(table.partition_keys),  # partition columns are typed in the snapshot, not in the objects
-            tuple((part_keys[i] or listed[i], tuple(values)) for i, (_, values) in enumerate(parts)),
+            tuple((used[i], tuple(values)) for i, (_, values) in enumerate(parts)),
         )
         name = snapshots.acquire(snapshot_key)
         if name is None:
             name = snapshots.new_name()
             self._pinned.append(name)
             try:
-                create_snapshot(self._con, name, table, parts)
+                create_snapshot(self._con, name, table, parts, objects_read)
             except BaseException:
                 snapshots.abandon(name)
                 raise

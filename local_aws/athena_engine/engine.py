@@ -241,6 +241,8 @@ class QueryEngine(IcebergMaintenance, QueryStatements, DdlStatements, HiveWrites
         return statements[0]
 
     def _dispatch(self, statement: exp.Expression, sql: str) -> Outcome:
+        if isinstance(statement, exp.Values):  # a bare VALUES is a query in Trino: its columns are _colN
+            statement = _values_query(statement)
         if isinstance(statement, (exp.Query,)) and not isinstance(statement, exp.Create):
             return self._select(statement)
         if isinstance(statement, exp.Create):
@@ -271,6 +273,17 @@ class QueryEngine(IcebergMaintenance, QueryStatements, DdlStatements, HiveWrites
         if isinstance(statement, exp.Show):
             return self._show(statement.sql(READ_DIALECT)[len("SHOW ") :])
         raise EngineError("NOT_SUPPORTED", f"Statement is not supported by local_aws: {sql.strip()[:80]}")
+
+
+def _values_query(values: exp.Values) -> exp.Select:
+    """``VALUES ...`` as ``SELECT * FROM (VALUES ...) AS _values(_col0, ...)``: Trino's column names."""
+    first = values.expressions[0] if values.expressions else None
+    width = len(first.expressions) if isinstance(first, exp.Tuple) else 1
+    alias = exp.TableAlias(
+        this=exp.to_identifier("_values"), columns=[exp.to_identifier(f"_col{i}") for i in range(width)]
+    )
+    values.set("alias", alias)
+    return exp.select("*").from_(values)
 
 
 _WRAPPERS = re.compile(

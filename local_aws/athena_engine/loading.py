@@ -222,11 +222,13 @@ def _reader_sql(con: Any, table: TableDef, fmt: str, files: list[DataFile], tree
     return f"SELECT {', '.join(selects)} FROM {source}"
 
 
-def _empty_body(table: TableDef) -> str:
+def _empty_body(table: TableDef, hidden: bool) -> str:
     columns = [
         f"CAST(NULL AS {hive_to_duckdb(parse_hive_type(t))}) AS {quote_identifier(n)}"
         for n, t in table.columns + table.partition_keys
     ]
+    if hidden:
+        columns += ['CAST(NULL AS VARCHAR) AS "$path"', 'CAST(NULL AS BIGINT) AS "$file_size"']
     return f"SELECT {', '.join(columns)} WHERE false"
 
 
@@ -287,20 +289,37 @@ def read_to_arrow(con: Any, table: TableDef, files: list[DataFile]) -> dict[str,
     return {f.local_path: data.filter(pc.equal(paths, f.local_path)) for f in files}
 
 
-def create_snapshot(con: Any, snapshot: str, table: TableDef, parts: list[tuple[Any, list[str]]]) -> None:
+def create_snapshot(
+    con: Any,
+    snapshot: str,
+    table: TableDef,
+    parts: list[tuple[Any, list[str]]],
+    objects: list[tuple[str, int]] | None = None,
+) -> None:
     """Create table ``snapshot`` in the shared database: the table's rows from cached Arrow tables,
-    each with its partition values, cast to the catalog's types."""
+    each with its partition values, cast to the catalog's types.
+
+    With ``objects`` (each part's S3 URI and size) the rows also carry Trino's hidden columns
+    ``"$path"`` and ``"$file_size"``."""
     import numpy as np
     import pyarrow as pa
 
     if not parts:
-        con.execute(f"CREATE TABLE {quote_identifier(snapshot)} AS {_empty_body(table)}")
+        con.execute(f"CREATE TABLE {quote_identifier(snapshot)} AS {_empty_body(table, objects is not None)}")
         return
     tables = [rows for rows, _ in parts]
     combined = pa.concat_tables(tables, promote_options="permissive")
     lengths = [t.num_rows for t in tables]
     file_ids = np.repeat(np.arange(len(parts), dtype=np.int32), lengths)
     combined = combined.append_column(FILE_COLUMN, pa.array(file_ids, type=pa.int32()))
+    extra: list[str] = []
+    if objects is not None:
+        for name, values, kind in (
+            ("$path", [uri for uri, _ in objects], pa.string()),
+            ("$file_size", [size for _, size in objects], pa.int64()),
+        ):
+            combined = combined.append_column(name, pa.array(np.repeat(values, lengths).tolist(), type=kind))
+            extra.append(f"d.{quote_identifier(name)}")
     rows_name = f"{snapshot}__rows"
     # Registered Arrow is visible to this query's cursor only; the table it fills is shared.
     con.register(rows_name, combined)
@@ -308,7 +327,7 @@ def create_snapshot(con: Any, snapshot: str, table: TableDef, parts: list[tuple[
         selects = [
             f"CAST(d.{quote_identifier(n)} AS {hive_to_duckdb(parse_hive_type(t))}) AS {quote_identifier(n)}"
             for n, t in table.columns
-        ]
+        ] + extra
         body = _body_with_partitions(
             table,
             selects,

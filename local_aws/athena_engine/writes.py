@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-from local_aws.athena_engine.binding import Binder, check_supported
+from local_aws.athena_engine.binding import Binder
 from local_aws.athena_engine.catalog import CatalogError, TableDef, split_s3_uri
 from local_aws.athena_engine.errors import EngineError, Outcome
 from local_aws.athena_engine.rendering import render
@@ -153,7 +153,6 @@ class HiveWrites(Binder):
             raise EngineError("NOT_SUPPORTED", "Inserting into views is not supported")
         if table.parameters.get("table_type", "").upper() == "ICEBERG":
             return self._insert_iceberg(table, named, statement)  # type: ignore[attr-defined]
-        check_supported(table)
         fmt = _table_format_name(table)
         all_columns = [n for n, _ in table.columns + table.partition_keys]
         order = named if named is not None else all_columns

@@ -38,9 +38,6 @@ KNOWN_GAPS: dict[str, str] = {
     "a_subscript_out_of_range": "a subscript past the end gives NULL (Trino fails)",
     "ag_avg_decimal": "avg(decimal) gives a double",
     "sel_unnest_two_arrays": "UNNEST of several arrays is not provided",
-    "sel_label_values": "a bare VALUES statement is not run",
-    "sel_hidden_path": 'the hidden column "$path" is not provided',
-    "sel_hidden_file_size": 'the hidden column "$file_size" is not provided',
 }
 
 
