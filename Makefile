@@ -21,9 +21,12 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check local_aws
 
+# Test files are spread over TEST_WORKERS processes (pytest-xdist), a whole file per worker, so a
+# module's fixtures are built once; TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: install browser compose ## the whole suite: ruff, unit, contract, end-to-end, deployment
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 bench: install ## benchmarks (numbers, not pass/fail)
 	$(PY) -m bench
