@@ -437,17 +437,8 @@ class AthenaComponent(Component):
             output_location = record["OutputLocation"]
         output_bytes = 0
         if outcome is not None and not cancelled.is_set():  # (a timed-out query is cancelled too)
-            try:
-                output_bytes = self._write_results(catalog, output_location, outcome)
-            except Exception as error:
-                bucket = split_s3_uri(output_location)[0]
-                self.log.debug("writing results of %s failed: %s", execution_id, error)
-                failure = EngineError(
-                    "GENERIC_INTERNAL_ERROR",
-                    f"Unable to verify/create output bucket {bucket}",
-                    error_type=401,
-                    category=1,
-                )
+            output_bytes, write_failure = self._store_results(catalog, output_location, outcome, execution_id)
+            failure = write_failure or failure
         with self.world.lock:
             # GetQueryRuntimeStatistics' Rows: what the tables gave and what the results hold.
             record.update(
@@ -456,6 +447,23 @@ class AthenaComponent(Component):
                 OutputBytes=output_bytes if failure is None else 0,
             )
         self._finish(execution_id, outcome, failure, engine_millis, engine.data_scanned)
+
+    def _store_results(
+        self, catalog: Catalog, output_location: str, outcome: Outcome, execution_id: str
+    ) -> tuple[int, EngineError | None]:
+        """Write a finished query's result files: their size, or the failure Athena reports instead."""
+        try:
+            return self._write_results(catalog, output_location, outcome), None
+        except Exception as error:
+            bucket = split_s3_uri(output_location)[0]
+            self.log.debug("writing results of %s failed: %s", execution_id, error)
+            failure = EngineError(
+                "GENERIC_INTERNAL_ERROR",
+                f"Unable to verify/create output bucket {bucket}",
+                error_type=401,
+                category=1,
+            )
+            return 0, failure
 
     def _run_statement(
         self, engine: QueryEngine, record: dict[str, Any], query: str, parameters: list[str] | None
