@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,13 @@ def test_shipped_definitions_agree_with_their_generator_folders_and_sql(name):
     )
     if definition.topology is Topology.CDC:
         assert (REPO_ROOT / "lambda" / definition.transform_folder / "handler.py").is_file()
-    # Every check parameter the dataset's SQL reads is defined, and every defined one is read.
-    sql = "".join(p.read_text() for p in (REPO_ROOT / "include/sql/quality" / name).glob("*.sql"))
+    # Every check parameter the dataset's checks read is defined, and every defined one is read: SQL
+    # files name them as `lake.<param>`, column checks declared in TOML as "$<param>".
+    folder = REPO_ROOT / "include/sql/quality" / name
+    sql = "".join(p.read_text() for p in folder.glob("*.sql"))
     used = {word.split("}")[0].strip() for word in sql.split("lake.")[1:]}
+    toml = "".join(p.read_text() for p in folder.glob("*.toml"))
+    used |= set(re.findall(r'"\$([a-z_]+)"', toml))
     assert set(definition.check_params) <= used
     assert used - {"table", "changes_view", "current_view", "key"} <= set(definition.check_params)
     assert list((REPO_ROOT / "include/sql/report" / name).glob("report_*.sql")), "no reports"
