@@ -5,7 +5,8 @@ For its data interval (one UTC hour) the run:
    slot, until the hour's lake partition has objects and no new one has arrived for a buffering
    interval (Firehose has flushed it); it times out after a span derived from the buffering settings;
 2. runs the Glue crawler (a crawler that is already running is waited for, not a failure);
-3. creates or replaces the Athena views (deduplicated changes, current state);
+3. creates or replaces the Athena views (deduplicated changes, current state) and, for a ``cdc``
+   pipeline, merges the hour's changes into the current-state Iceberg table (``state``);
 4. runs the quality checks (see `checks`): the common-sql check operators on the Athena connection
    and workgroup, one task per check, plus the hour's S3 objects (`inspect_delivery`: row count and
    freshness to arrival), the error prefix by arrival window and, for a `cdc` pipeline, the
@@ -28,7 +29,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cdc_pipeline.definitions import PipelineDefinition, Topology
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import SQL_ROOT, default_args, hour_partition, hour_prefix, sql_params
-from cdc_pipeline.workflows.hourly import checks, crawl, reconciliation, reports, sensors
+from cdc_pipeline.workflows.hourly import checks, crawl, reconciliation, reports, sensors, state
 
 #: The leaf that fails the run (upstream_failed) when any check failed, although the report is published.
 ALL_CHECKS_PASSED = "all_checks_passed"
@@ -73,6 +74,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             "lake": sql_params(definition, settings),
             "hour_partition": hour_partition,
             "hour_prefix": lambda moment: hour_prefix(definition, moment),
+            **({"state": state.state_macros(definition, settings)} if definition.columns else {}),
         },
         tags=["cdc-lake", definition.name, "hourly"],
         doc_md=__doc__,
@@ -82,7 +84,8 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         provisioned >> names
         hour_over, delivered = sensors.wait_for_hour(settings)
         changes_view, current_view = crawl.create_views(settings)
-        names >> hour_over >> delivered >> crawl.crawl(settings) >> changes_view >> current_view
+        crawled = crawl.crawl(settings)
+        names >> hour_over >> delivered >> crawled >> changes_view >> current_view
         inspection, hour_checks = checks.all_checks(definition, settings, names["lake_bucket"])
         current_view >> inspection
         current_view >> hour_checks
@@ -91,6 +94,8 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             table_count, matches = reconciliation.reconcile(settings, names["table"])
             current_view >> table_count >> matches
             hour_checks.append(matches)
+            # The current-state Iceberg table: the hour's changes merged once the crawl has run.
+            crawled >> state.merge_state(settings)
         check_ids = [checks.task_id_of(check) for check in hour_checks]
         publish = reports.publish(definition, settings, names["lake_bucket"], check_ids)
         current_view >> reports.report_queries(definition, settings) >> publish
