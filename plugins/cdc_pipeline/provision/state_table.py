@@ -70,11 +70,14 @@ def create_statement(deployment: Deployment) -> str:
 
 def run_statement(deployment: Deployment, sql: str, timeout: float = 300.0) -> dict[str, Any]:
     """Run one Athena statement in the pipeline's workgroup; its QueryExecution when it SUCCEEDED."""
-    athena = deployment.client("athena")
+    names = deployment.names
+    return run_query(deployment.client("athena"), sql, names.glue_database, names.athena_workgroup, timeout)
+
+
+def run_query(athena: Any, sql: str, database: str, workgroup: str, timeout: float = 300.0) -> dict[str, Any]:
+    """Run ``sql`` with an Athena client and wait; its QueryExecution when it SUCCEEDED, else an error."""
     query_id = athena.start_query_execution(
-        QueryString=sql,
-        QueryExecutionContext={"Database": deployment.names.glue_database},
-        WorkGroup=deployment.names.athena_workgroup,
+        QueryString=sql, QueryExecutionContext={"Database": database}, WorkGroup=workgroup
     )["QueryExecutionId"]
     deadline = time.monotonic() + timeout
     while True:
