@@ -9,8 +9,9 @@ gathers small files and old snapshots whose files no reader needs. Once a day th
    default: five days) expire, and the files only they referenced are deleted;
 4. counts the data files again, logs ``files before -> after`` and returns both (XCom).
 
-Reports read the table as of their hour's end through its rows, not through old snapshots, so
-expiring snapshots takes nothing a report needs. Runs use the Airflow AWS connection, as the hourly
+No task reads the table's old snapshots (the hourly MERGE reads and writes the current one), so
+expiring them takes nothing a run needs; a report that time-travels would have to keep its snapshots
+longer than the table's vacuum age. Runs use the Airflow AWS connection, as the hourly
 DAG does; a failed statement fails the task naming the statement and Athena's reason.
 """
 
