@@ -1,0 +1,281 @@
+"""What one hourly run of sales_orders costs in Athena as the lake ages: the view over the whole change
+history (lake v1) against the current-state Iceberg table kept by an hourly MERGE (lake v2).
+
+Run: ``python -m bench.bench_lake_cost [--orders-per-hour 1000] [--ages 1,24,168] [--seed 3]``.
+
+An in-process `LocalAWS` gets a JSON change log like the transform's (one hour partition per hour;
+each hour new orders plus updates of orders from earlier hours, one in twelve of them deletes),
+catalogued as the crawler catalogs it (OpenX JSON SerDe, year/month/day/hour partitions). For each
+lake age A (hours of history), the run of the last hour is measured:
+
+- v1: the hourly DAG's current-state reads before issue #10: the state of every key by a window
+  over every partition (``row_number() OVER (PARTITION BY orderid ORDER BY sequence_number DESC)``),
+  counted, and the hour's revenue report over it;
+- v2: ``include/sql/dml/merge_state.sql`` (rendered for the hour: its partition and the two before)
+  into ``sales_orders_state`` holding the state of the first A-1 hours (written as setup, not
+  measured), then the same count and report over the state table.
+
+For each: Athena's DataScannedInBytes summed over the run's statements, and the wall time from the
+first StartQueryExecution to the last SUCCEEDED. The numbers are for reading, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+# The MERGE is the hourly DAG's own SQL and helpers (plugins/ is on Airflow's path, not the bench's).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+
+REGION = "us-east-1"
+DATABASE = "bench_lake"
+START = datetime(2026, 11, 1, tzinfo=UTC)
+COLUMNS = (
+    ("orderid", "string"),
+    ("quantity", "bigint"),
+    ("price", "decimal(12,2)"),
+    ("status", "string"),
+    ("order_time", "string"),
+    ("updated_at", "string"),
+)
+RAW_COLUMNS = [
+    ("event_id", "string"),
+    ("event_name", "string"),
+    ("sequence_number", "string"),
+    ("event_time", "string"),
+    ("is_deleted", "boolean"),
+    ("orderid", "string"),
+    ("quantity", "bigint"),
+    ("price", "double"),
+    ("status", "string"),
+    ("order_time", "string"),
+    ("updated_at", "string"),
+]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _partition(hour: datetime) -> dict[str, str]:
+    return {"year": f"{hour:%Y}", "month": f"{hour:%m}", "day": f"{hour:%d}", "hour": f"{hour:%H}"}
+
+
+def _hour_rows(
+    hour: int, per_hour: int, known: list[str], rng: random.Random, sequence: list[int]
+) -> list[dict]:
+    """One hour of changes: three in four new orders, the rest updates (one in twelve a delete)."""
+    moment = START + timedelta(hours=hour)
+    rows = []
+    for n in range(per_hour):
+        at = moment + timedelta(seconds=n * 3600 // per_hour)
+        sequence[0] += 1
+        new = not known or rng.random() < 0.75
+        key = f"o-{hour}-{n}" if new else rng.choice(known)
+        deleted = not new and rng.random() < 1 / 12
+        if new:
+            known.append(key)
+        rows.append(
+            {
+                "event_id": f"e-{sequence[0]}",
+                "event_name": "REMOVE" if deleted else ("INSERT" if new else "MODIFY"),
+                "sequence_number": str(sequence[0]).rjust(40, "0"),
+                "event_time": _stamp(at),
+                "is_deleted": deleted,
+                "orderid": key,
+                "quantity": rng.randint(1, 5),
+                "price": round(rng.uniform(5, 500), 2),
+                "status": rng.choice(("placed", "paid", "shipped")),
+                "order_time": _stamp(at),
+                "updated_at": _stamp(at),
+            }
+        )
+    return rows
+
+
+class Lake:
+    """The bench's buckets, catalog and Athena client on one LocalAWS."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.s3, self.glue, self.athena = (
+            boto3.client(s, endpoint_url=endpoint, region_name=REGION) for s in ("s3", "glue", "athena")
+        )
+        self.bucket = "bench-lake-cost"
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.glue.create_database(DatabaseInput={"Name": DATABASE})
+
+    def run(self, sql: str) -> dict[str, Any]:
+        query_id = self.athena.start_query_execution(
+            QueryString=sql,
+            QueryExecutionContext={"Database": DATABASE},
+            ResultConfiguration={"OutputLocation": f"s3://{self.bucket}/results/"},
+        )["QueryExecutionId"]
+        while True:
+            execution = self.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+            if execution["Status"]["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                break
+            time.sleep(0.02)
+        if execution["Status"]["State"] != "SUCCEEDED":
+            raise SystemExit(f"{sql[:200]}\n{execution['Status']}")
+        return execution
+
+    def changes_table(self, table: str) -> None:
+        self.glue.create_table(
+            DatabaseName=DATABASE,
+            TableInput={
+                "Name": table,
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": {"classification": "json"},
+                "PartitionKeys": [{"Name": k, "Type": "string"} for k in ("year", "month", "day", "hour")],
+                "StorageDescriptor": {
+                    "Columns": [{"Name": n, "Type": t} for n, t in RAW_COLUMNS],
+                    "Location": f"s3://{self.bucket}/{table}/",
+                    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+                    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+                },
+            },
+        )
+
+    def put_hour(self, table: str, hour: int, rows: list[dict]) -> None:
+        moment = START + timedelta(hours=hour)
+        values = _partition(moment)
+        location = f"s3://{self.bucket}/{table}/" + "".join(f"{k}={v}/" for k, v in values.items())
+        body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+        self.s3.put_object(Bucket=self.bucket, Key=location.split("/", 3)[3] + "part-0.json", Body=body)
+        described = self.glue.get_table(DatabaseName=DATABASE, Name=table)["Table"]["StorageDescriptor"]
+        self.glue.create_partition(
+            DatabaseName=DATABASE,
+            TableName=table,
+            PartitionInput={
+                "Values": list(values.values()),
+                "StorageDescriptor": {**described, "Location": location},
+            },
+        )
+
+
+def _report(source: str, hour: datetime) -> str:
+    end = hour + timedelta(hours=1)
+    return (
+        "SELECT count(*) AS orders, coalesce(sum(CAST(price AS DECIMAL(12, 2)) * quantity), 0) AS revenue "
+        f"FROM {source} WHERE from_iso8601_timestamp(order_time) >= from_iso8601_timestamp('{_stamp(hour)}') "
+        f"AND from_iso8601_timestamp(order_time) < from_iso8601_timestamp('{_stamp(end)}')"
+    )
+
+
+def _v1_current(table: str) -> str:
+    names = ", ".join(n for n, _ in COLUMNS)
+    return (
+        f"(SELECT {names} FROM (SELECT *, row_number() OVER (PARTITION BY orderid "
+        f"ORDER BY sequence_number DESC) AS recency FROM {table}) WHERE recency = 1 AND NOT is_deleted)"
+    )
+
+
+def _merge_sql(table: str, state: str, hour: datetime) -> str:
+    """include/sql/dml/merge_state.sql rendered as the hourly DAG renders it."""
+    import jinja2
+
+    from cdc_pipeline.workflows.hourly.state import merge_window, sequence_key
+
+    columns = [n for n, _ in COLUMNS] + ["sequence_number", "is_deleted", "change_time"]
+    crawled = dict(RAW_COLUMNS)
+
+    def source_columns(alias: str) -> str:
+        return ", ".join(
+            f'{alias}."{n}" AS "{n}"' if crawled[n] == t else f'CAST({alias}."{n}" AS {t}) AS "{n}"'
+            for n, t in COLUMNS
+        )
+
+    state_macros = {
+        "table": state,
+        "key": "orderid",
+        "columns": columns,
+        "source_columns": source_columns,
+        "window": merge_window,
+        "sequence": sequence_key,
+    }
+    from cdc_pipeline.workflows.common import SQL_ROOT
+
+    template = jinja2.Template((SQL_ROOT / "dml" / "merge_state.sql").read_text())
+    return template.render(state=state_macros, lake={"table": table}, data_interval_start=hour)
+
+
+def _timed(lake: Lake, statements: list[str]) -> tuple[int, float]:
+    began = time.perf_counter()
+    scanned = sum(lake.run(sql)["Statistics"]["DataScannedInBytes"] for sql in statements)
+    return scanned, time.perf_counter() - began
+
+
+def measure_age(lake: Lake, age: int, per_hour: int, seed: int) -> dict[str, Any]:
+    """Build a lake of ``age`` hours and measure the last hour's run in both layouts."""
+    rng, sequence, known = random.Random(seed), [0], []
+    table, state = f"changes_{age}", f"state_{age}"
+    lake.changes_table(table)
+    for hour in range(age):
+        lake.put_hour(table, hour, _hour_rows(hour, per_hour, known, rng, sequence))
+    columns = ", ".join(f"{n} {t}" for n, t in COLUMNS)
+    lake.run(
+        f"CREATE TABLE {state} ({columns}, sequence_number string, is_deleted boolean, change_time timestamp) "
+        f"PARTITIONED BY (bucket(16, orderid)) LOCATION 's3://{lake.bucket}/iceberg/{state}/' "
+        "TBLPROPERTIES ('table_type'='ICEBERG', 'format'='parquet')"
+    )
+    last = START + timedelta(hours=age - 1)
+    if age > 1:  # setup: the state of every hour before the last, in one statement
+        names = ", ".join(n for n, _ in COLUMNS)
+        lake.run(
+            f"INSERT INTO {state} SELECT {names.replace('price', 'CAST(price AS decimal(12,2))')}, sequence_number, "
+            "is_deleted, CAST(from_iso8601_timestamp(event_time) AS timestamp) FROM (SELECT *, row_number() OVER "
+            f"(PARTITION BY orderid ORDER BY sequence_number DESC) AS r FROM {table} "
+            f"WHERE from_iso8601_timestamp(event_time) < from_iso8601_timestamp('{_stamp(last)}')) WHERE r = 1"
+        )
+    current_v1 = _v1_current(table)
+    v1 = _timed(lake, [f"SELECT count(*) FROM {current_v1}", _report(current_v1, last)])
+    current_v2 = f"(SELECT * FROM {state} WHERE NOT is_deleted)"
+    v2 = _timed(
+        lake,
+        [_merge_sql(table, state, last), f"SELECT count(*) FROM {current_v2}", _report(current_v2, last)],
+    )
+    return {"age": age, "v1": v1, "v2": v2}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_lake_cost", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--orders-per-hour", type=int, default=1000)
+    parser.add_argument("--ages", default="1,24,168", help="lake ages in hours, comma-separated")
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    from local_aws import LocalAWS
+
+    with tempfile.TemporaryDirectory(prefix="bench-lake-cost-"):
+        aws = LocalAWS(port=0).start()
+        try:
+            lake = Lake(aws.endpoint_url)
+            print(
+                "| lake age (h) | v1 view: bytes scanned | v1 wall (s) | v2 MERGE + table: bytes scanned | v2 wall (s) |"
+            )
+            print("| ---: | ---: | ---: | ---: | ---: |")
+            for age in (int(a) for a in args.ages.split(",")):
+                result = measure_age(lake, age, args.orders_per_hour, args.seed)
+                (b1, w1), (b2, w2) = result["v1"], result["v2"]
+                print(f"| {age} | {b1:,} | {w1:.2f} | {b2:,} | {w2:.2f} |", flush=True)
+        finally:
+            aws.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
