@@ -11,7 +11,7 @@ CREATE TABLE with ``table_type='ICEBERG'`` makes an Iceberg table (`iceberg`, th
 LIMITATIONS: SHOW and DESCRIBE answer in Hive's plain-text layout without comments (DESCRIBE's
 ColumnInfo names col_name, data_type and comment while each row is one tab-separated cell, as
 Athena's); SHOW CREATE TABLE is Hive's layout built from Glue (column comments and bucketing are
-not shown); table properties are stored as written (none is validated); DROP DATABASE CASCADE
+not shown), an Iceberg table's is Athena's Iceberg DDL from its metadata (`iceberg_show`); table properties are stored as written (none is validated); DROP DATABASE CASCADE
 drops the tables from Glue and leaves their objects (as Athena does for external tables).
 """
 

@@ -263,6 +263,17 @@ class IcebergTables(Binder):
         except Exception as error:  # pyiceberg's NoSuchTableError, a bad metadata file
             raise as_trino_error(error, f"{database.lower()}.{name.lower()}") from error
 
+    def _show_create(self, kind: str, table: TableDef) -> Outcome:
+        """SHOW CREATE TABLE of an Iceberg table is Athena's Iceberg DDL (`iceberg_show`), not Hive's."""
+        if kind != "TABLE" or not is_iceberg(table):
+            return super()._show_create(kind, table)  # type: ignore[misc]
+        from local_aws.athena_engine.ddl import text_column
+        from local_aws.athena_engine.iceberg_show import show_create_lines
+
+        tbl = self._iceberg_table(table.database, table.name)
+        lines = show_create_lines(table.database.lower(), table.name.lower(), tbl)
+        return Outcome("UTILITY", "SHOW_CREATE_TABLE", [text_column("createtab_stmt")], [[x] for x in lines])
+
     # -- CREATE TABLE -------------------------------------------------------------------------
     def _create_iceberg(
         self, statement: exp.Create, parameters: dict[str, str], location: str, columns: list[exp.ColumnDef]
