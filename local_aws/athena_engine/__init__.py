@@ -11,8 +11,9 @@ from Trino's function documentation); these cases differ, each a strict xfail th
   UTC and AT TIME ZONE drops the zone (dt_from_iso_ts, dt_at_time_zone); a field read straight off
   from_iso8601_timestamp (hour, date, ...) is on the text's own clock, as in Trino.
 - an unknown date_add unit is a SYNTAX_ERROR, not INVALID_FUNCTION_ARGUMENT (dt_bad_unit).
-- decimal / decimal and avg(decimal) give double (dec_divide, ag_avg_decimal); ``CAST('1.5' AS
-  DECIMAL)`` without (p, s) is read as the literal ``DECIMAL '1.5'`` (decimal(2,1), not (38,0)).
+- avg(decimal) gives double (ag_avg_decimal), and so does decimal / decimal unless both operands'
+  types are written in the SQL (`trino_decimal`); ``CAST('1.5' AS DECIMAL)`` without (p, s) is
+  read as the literal ``DECIMAL '1.5'`` (decimal(2,1), not (38,0)).
 - double division by zero fails as DIVISION_BY_ZERO (Trino: Infinity) (m_double_divide_zero);
   cbrt is inexact for cubes (m_cbrt); sign(integer) is tinyint (m_sign).
 - not provided: human_readable_seconds, luhn_check, regexp_position, from_base, format_number,

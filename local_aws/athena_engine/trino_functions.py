@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from local_aws.athena_engine.trino_decimal import decimal_divide, decimal_params
+
 Rewrite = Callable[[exp.Expression], exp.Expression | None]
 
 _DATE_UNITS = {"DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
@@ -30,17 +32,6 @@ def _string(value: str) -> exp.Literal:
 def _is_date(node: exp.Expression) -> bool:
     """A DATE the SQL shows as one: a DATE literal or CAST(... AS DATE)."""
     return isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DATE)
-
-
-def _decimal_params(node: exp.Expression) -> tuple[int, int] | None:
-    """(precision, scale) of CAST(... AS DECIMAL(p, s)), else None."""
-    if not isinstance(node, exp.Cast) or not node.to.is_type(exp.DataType.Type.DECIMAL):
-        return None
-    params = [p.this for p in node.to.expressions if isinstance(p, exp.DataTypeParam)]
-    numbers = [int(p.name) for p in params if isinstance(p, exp.Literal)]
-    if not numbers:
-        return None
-    return numbers[0], numbers[1] if len(numbers) > 1 else 0
 
 
 # -- decimals ---------------------------------------------------------------------------------
@@ -63,7 +54,7 @@ def round_decimal(node: exp.Expression) -> exp.Expression | None:
     """Trino's round(decimal(p,s), d) keeps the scale: decimal(min(38, p+1), s)."""
     if not isinstance(node, exp.Round) or node.args.get("decimals") is None:
         return None
-    params = _decimal_params(node.this)
+    params = decimal_params(node.this)
     if params is None:
         return None
     precision, scale = params
@@ -551,6 +542,7 @@ def more_functions(node: exp.Expression) -> exp.Expression | None:
 
 REWRITES: tuple[Rewrite, ...] = (
     decimal_literal,
+    decimal_divide,
     round_decimal,
     dow_extract,
     iso_wall_clock,

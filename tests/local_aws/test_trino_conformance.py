@@ -26,7 +26,6 @@ KNOWN_GAPS: dict[str, str] = {
     "dt_at_time_zone": "AT TIME ZONE gives a timestamp without its zone",
     "dt_human_seconds": "human_readable_seconds is not provided",
     "dt_bad_unit": "sqlglot cannot read an unknown unit: SYNTAX_ERROR instead of INVALID_FUNCTION_ARGUMENT",
-    "dec_divide": "decimal / decimal gives a double",
     "str_luhn": "luhn_check is not provided",
     "re_position": "regexp_position is not provided",
     "m_cbrt": "DuckDB's cbrt is not exact for cubes (3.0000000000000004)",

@@ -219,6 +219,8 @@ DECIMAL: list[Case] = [
     value("dec_typeof_literal", "typeof(DECIMAL '12.34')", "decimal(4,2)", "varchar", DEC),
     value("dec_typeof_plain_literal", "typeof(1.1)", "decimal(2,1)", "varchar", DEC),
     value("dec_divide", "DECIMAL '10.0' / DECIMAL '3'", "3.3", "decimal", DEC),
+    value("dec_divide_rounds_half_up", "DECIMAL '2' / DECIMAL '3'", "1", "decimal", DEC),
+    value("dec_divide_scales", "DECIMAL '1.000' / DECIMAL '0.3'", "3.333", "decimal", DEC),
     value("dec_compare", "DECIMAL '1.10' = DECIMAL '1.1'", "true", "boolean", DEC),
     value("dec_negate", "-DECIMAL '2.50'", "-2.50", "decimal", DEC),
     value("dec_to_double", "CAST(DECIMAL '2.5' AS double)", "2.5", "double", DEC),
