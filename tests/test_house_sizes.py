@@ -16,10 +16,6 @@ ROOTS = ("plugins", "local_aws")
 MAX_FUNCTION_LINES = 80
 MAX_MODULE_LINES = 600
 
-#: Offenders known today: a module by its repository-relative path, a function as ``path::name``, each
-#: with (its lines when listed, what ends the exemption). It may shrink while it waits, never grow.
-ALLOWED: dict[str, tuple[int, str]] = {}
-
 
 def offenders(root: Path = REPO_ROOT) -> dict[str, int]:
     """Every module over the module limit and every function over the function limit, with its lines."""
@@ -41,24 +37,13 @@ def offenders(root: Path = REPO_ROOT) -> dict[str, int]:
     return found
 
 
-def test_no_new_long_modules_or_functions():
-    new = [
+def test_no_long_modules_or_functions():
+    """No exemptions: every room that outgrew the limits has been split (issue #14)."""
+    long = [
         f"{key}: {lines} lines (limit {MAX_FUNCTION_LINES if '::' in key else MAX_MODULE_LINES})"
         for key, lines in offenders().items()
-        if key not in ALLOWED
     ]
-    assert not new, "split these by concern (issue #14):\n" + "\n".join(new)
-
-
-def test_an_allowed_offender_never_grows():
-    """An allowed module or function may only shrink towards the limits while it waits for its split."""
-    found = offenders()
-    grown = [
-        f"{key} grew from {listed} to {found[key]} lines while waiting for {reason}: split it"
-        for key, (listed, reason) in sorted(ALLOWED.items())
-        if found.get(key, 0) > listed
-    ]
-    assert not grown, "\n".join(grown)
+    assert not long, "split these by concern (issue #14):\n" + "\n".join(long)
 
 
 def test_the_checker_finds_a_long_function_and_a_long_module(tmp_path):
