@@ -77,35 +77,3 @@ def test_the_follower_triggers_the_run_the_scheduler_would_have_made():
     trigger = hourly_trigger(*hours[1])
     assert trigger["trigger_run_id"] == scheduled
     assert datetime.fromisoformat(trigger["logical_date"]) == interval.start
-
-
-def test_a_provisioned_pipeline_skips_an_empty_hour_that_ended_before_it_existed(local_aws):
-    from tests.airflow_harness import client, lake_bucket
-
-    with deployed_pipeline(local_aws.endpoint_url, provision="sales_orders") as pipeline:
-        dag = pipeline["dags"]["sales_orders_hourly"]
-        # Catchup runs hours from before provisioning: with nothing delivered into them, they are skipped.
-        empty = previous_hour_end() - timedelta(hours=3)
-        run = run_dag(dag, logical_date=empty)
-        states = task_states(run)
-        assert str(run.state) == "success", states
-        assert states.pop("check_provisioned") == "success"
-        assert set(states.values()) == {"skipped"}, states
-
-        # The same kind of hour with an object in its partition is not skipped: it is run as any other.
-        from cdc_pipeline.definitions import get_pipeline
-        from cdc_pipeline.settings import Settings
-        from cdc_pipeline.workflows.hourly.sensors import predates_pipeline
-
-        s3, glue = client(pipeline, "s3"), client(pipeline, "glue")
-        account = client(pipeline, "sts").get_caller_identity()["Account"]
-        settings = Settings.from_env(pipeline["env"]).with_account_id(account)
-        definition = get_pipeline("sales_orders")
-        start = empty - timedelta(hours=1)
-        assert predates_pipeline(definition, settings, s3, glue, start, empty)
-        key = f"sales_orders/year={start:%Y}/month={start:%m}/day={start:%d}/hour={start:%H}/part-0"
-        s3.put_object(Bucket=lake_bucket(pipeline), Key=key, Body=b"{}\n")
-        assert not predates_pipeline(definition, settings, s3, glue, start, empty)
-        # And an hour that ends after provisioning is never skipped by this rule.
-        later = datetime.now(UTC) + timedelta(hours=1)
-        assert not predates_pipeline(definition, settings, s3, glue, later - timedelta(hours=1), later)

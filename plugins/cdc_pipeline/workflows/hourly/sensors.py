@@ -9,7 +9,7 @@ The sensors after it are deferrable: no worker slot is held while they wait.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeysUnchangedSensor
@@ -17,7 +17,6 @@ from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
-from cdc_pipeline.workflows.common import hour_prefix
 
 #: Error codes that mean "this resource does not exist" for S3's HeadBucket and Glue's GetCrawler.
 _MISSING = {"404", "NoSuchBucket", "NotFound", "EntityNotFoundException"}
@@ -43,23 +42,6 @@ def missing_resources(definition: PipelineDefinition, settings: Settings, s3: An
     return missing
 
 
-def predates_pipeline(
-    definition: PipelineDefinition, settings: Settings, s3: Any, glue: Any, start: datetime, end: datetime
-) -> bool:
-    """Whether the hour ended before the pipeline was provisioned and nothing was delivered into it.
-
-    Catchup runs every hour since the DAG's start date; those before provisioning had no stream to
-    deliver through, and waiting for them would fail each with an alert. An earlier hour that does
-    have objects (generated with a spread into the past, or backfilled) is run as any other.
-    """
-    names = definition.resources(settings)
-    created = glue.get_crawler(Name=names.crawler)["Crawler"].get("CreationTime")
-    if created is None or end > created:
-        return False
-    listing = s3.list_objects_v2(Bucket=names.lake_bucket, Prefix=hour_prefix(definition, start), MaxKeys=1)
-    return not listing.get("KeyCount")
-
-
 def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) -> Any:
     """``check_provisioned``: skip the whole run, naming the DAG to trigger, until the pipeline exists."""
     from airflow.sdk import task
@@ -67,7 +49,7 @@ def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) 
     provision_dag = f"{definition.name}_provision"
 
     @task.short_circuit(task_id="check_provisioned", ignore_downstream_trigger_rules=True)
-    def check_provisioned(data_interval_start=None, data_interval_end=None) -> bool:
+    def check_provisioned() -> bool:
         """Whether the pipeline is provisioned; if not, the rest of the run is skipped (no failure, no alert)."""
         import logging
 
@@ -92,15 +74,7 @@ def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) 
                 provision_dag,
                 definition.name,
             )
-            return False
-        if predates_pipeline(definition, resolved, s3, glue, data_interval_start, data_interval_end):
-            logging.getLogger("cdc_pipeline.hourly").warning(
-                "%s: this hour ended before the pipeline was provisioned and nothing was delivered"
-                " into it. It is skipped, not failed.",
-                definition.name,
-            )
-            return False
-        return True
+        return not missing
 
     return check_provisioned()
 
