@@ -215,6 +215,12 @@ class Persistence:
         with self.world.lock.suspended():
             self._wait_for(wanted)
 
+    def control_changes_settled(self) -> bool:
+        """Whether the snapshot attempts have caught up with the control changes (their responses
+        are sent, or about to be)."""
+        with self._done:
+            return self._attempted >= self._changes
+
     def _wait_for(self, wanted: int) -> None:
         with self._done:
             while self._attempted < wanted and not self._stop.is_set():

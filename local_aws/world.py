@@ -118,6 +118,15 @@ class World:
         self._dirty.clear()
         return was
 
+    def control_changes_settled(self) -> bool:
+        """Whether every control change made so far has had its snapshot (call under the lock).
+
+        A control change is applied in memory before its response waits (with the lock set down)
+        for the snapshot that makes it durable; the data plane must not act on it before then, or a
+        kill in between leaves a state dir without the change but with its effects gone too.
+        """
+        return self.persistence is None or self.persistence.control_changes_settled()
+
     # -- moto -----------------------------------------------------------------------------
     @staticmethod
     def backend(service: str, account_id: str = DEFAULT_ACCOUNT_ID, region: str = "us-east-1") -> Any:

@@ -199,6 +199,10 @@ class PipesComponent(Component):
         if config is None:
             return None
         if status in (CREATING, UPDATING, STARTING):
+            if not self.world.control_changes_settled():
+                # The CreatePipe / UpdatePipe / StartPipe is not in a snapshot yet: running now
+                # could deliver records that a kill before that snapshot takes back with it.
+                return None
             problem = resource_problem(config) or _role_problem(self.world, pipe, config)
             if problem and (pipe.desired_state == RUNNING or status == CREATING):
                 self._set_state(pipe, FAILED_STATE[status], problem)

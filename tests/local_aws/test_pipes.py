@@ -806,3 +806,58 @@ def test_a_kinesis_target_takes_at_most_500_records_a_batch(aws, table, stream, 
     )
     described = pipes.describe_pipe(Name=name)
     assert described["SourceParameters"]["DynamoDBStreamParameters"]["BatchSize"] == 500
+
+
+def test_a_pipe_starts_only_once_its_start_is_in_a_snapshot(tmp_path, monkeypatch):
+    """StartPipe's response waits for its snapshot with the world lock set down; the worker must not
+    run the pipe meanwhile, or a kill before that snapshot loses the start (and what came with it)."""
+    import threading
+
+    import boto3
+
+    from local_aws import LocalAWS
+    from local_aws.persistence import snapshot_child
+
+    aws = LocalAWS(port=0, state_dir=str(tmp_path / "state"), snapshot_interval=0.1).start()
+    try:
+        kw = {"endpoint_url": aws.endpoint_url, "region_name": "us-east-1"}
+        ddb, kinesis, pipes = (boto3.client(name, **kw) for name in ("dynamodb", "kinesis", "pipes"))
+        arn = ddb.create_table(
+            TableName="orders",
+            KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        kinesis.create_stream(StreamName="changes", ShardCount=1)
+        target = kinesis.describe_stream_summary(StreamName="changes")["StreamDescriptionSummary"][
+            "StreamARN"
+        ]
+        pipes.create_pipe(
+            Name="held",
+            Source=arn,
+            Target=target,
+            RoleArn="arn:aws:iam::123456789012:role/r",
+            DesiredState="STOPPED",
+            SourceParameters={"DynamoDBStreamParameters": {"StartingPosition": "TRIM_HORIZON"}},
+            TargetParameters={"KinesisStreamParameters": {"PartitionKey": "$.dynamodb.Keys.orderid.S"}},
+        )
+        ddb.put_item(TableName="orders", Item={"orderid": {"S": "k1"}})
+        wait_until(lambda: pipes.describe_pipe(Name="held")["CurrentState"] == "STOPPED")
+        release, original_reap = threading.Event(), snapshot_child.reap
+
+        def held_reap(pid: int) -> bool:
+            release.wait(30)
+            return original_reap(pid)
+
+        monkeypatch.setattr(snapshot_child, "reap", held_reap)
+        starting = threading.Thread(target=pipes.start_pipe, kwargs={"Name": "held"})
+        starting.start()
+        time.sleep(1.0)  # many worker ticks
+        assert pipes.describe_pipe(Name="held")["CurrentState"] == "STARTING"
+        release.set()
+        starting.join(30)
+        wait_until(lambda: pipes.describe_pipe(Name="held")["CurrentState"] == "RUNNING")
+    finally:
+        release.set()
+        aws.stop()
