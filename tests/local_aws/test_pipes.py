@@ -808,56 +808,66 @@ def test_a_kinesis_target_takes_at_most_500_records_a_batch(aws, table, stream, 
     assert described["SourceParameters"]["DynamoDBStreamParameters"]["BatchSize"] == 500
 
 
-def test_a_pipe_starts_only_once_its_start_is_in_a_snapshot(tmp_path, monkeypatch):
-    """StartPipe's response waits for its snapshot with the world lock set down; the worker must not
-    run the pipe meanwhile, or a kill before that snapshot loses the start (and what came with it)."""
-    import threading
-
-    import boto3
-
+_HELD_SNAPSHOT_SCRIPT = textwrap.dedent(
+    """
+    import sys, threading, time, boto3
     from local_aws import LocalAWS
     from local_aws.persistence import snapshot_child
+    from tests.support import wait_until
 
-    aws = LocalAWS(port=0, state_dir=str(tmp_path / "state"), snapshot_interval=0.1).start()
-    try:
-        kw = {"endpoint_url": aws.endpoint_url, "region_name": "us-east-1"}
-        ddb, kinesis, pipes = (boto3.client(name, **kw) for name in ("dynamodb", "kinesis", "pipes"))
-        arn = ddb.create_table(
-            TableName="orders",
-            KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )["TableDescription"]["LatestStreamArn"]
-        kinesis.create_stream(StreamName="changes", ShardCount=1)
-        target = kinesis.describe_stream_summary(StreamName="changes")["StreamDescriptionSummary"][
-            "StreamARN"
-        ]
-        pipes.create_pipe(
-            Name="held",
-            Source=arn,
-            Target=target,
-            RoleArn="arn:aws:iam::123456789012:role/r",
-            DesiredState="STOPPED",
-            SourceParameters={"DynamoDBStreamParameters": {"StartingPosition": "TRIM_HORIZON"}},
-            TargetParameters={"KinesisStreamParameters": {"PartitionKey": "$.dynamodb.Keys.orderid.S"}},
-        )
-        ddb.put_item(TableName="orders", Item={"orderid": {"S": "k1"}})
-        wait_until(lambda: pipes.describe_pipe(Name="held")["CurrentState"] == "STOPPED")
-        release, original_reap = threading.Event(), snapshot_child.reap
+    aws = LocalAWS(port=0, state_dir=sys.argv[1], snapshot_interval=0.1).start()
+    kw = dict(endpoint_url=aws.endpoint_url, region_name="us-east-1")
+    ddb, kinesis, pipes = (boto3.client(name, **kw) for name in ("dynamodb", "kinesis", "pipes"))
+    arn = ddb.create_table(
+        TableName="orders",
+        KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    kinesis.create_stream(StreamName="changes", ShardCount=1)
+    target = kinesis.describe_stream_summary(StreamName="changes")["StreamDescriptionSummary"]["StreamARN"]
+    pipes.create_pipe(
+        Name="held", Source=arn, Target=target, RoleArn="arn:aws:iam::123456789012:role/r",
+        DesiredState="STOPPED",
+        SourceParameters={"DynamoDBStreamParameters": {"StartingPosition": "TRIM_HORIZON"}},
+        TargetParameters={"KinesisStreamParameters": {"PartitionKey": "$.dynamodb.Keys.orderid.S"}},
+    )
+    ddb.put_item(TableName="orders", Item={"orderid": {"S": "k1"}})
+    wait_until(lambda: pipes.describe_pipe(Name="held")["CurrentState"] == "STOPPED")
+    release, original_reap = threading.Event(), snapshot_child.reap
 
-        def held_reap(pid: int) -> bool:
-            release.wait(30)
-            return original_reap(pid)
+    def held_reap(pid):
+        release.wait(60)
+        return original_reap(pid)
 
-        monkeypatch.setattr(snapshot_child, "reap", held_reap)
-        starting = threading.Thread(target=pipes.start_pipe, kwargs={"Name": "held"})
-        starting.start()
-        time.sleep(1.0)  # many worker ticks
-        assert pipes.describe_pipe(Name="held")["CurrentState"] == "STARTING"
-        release.set()
-        starting.join(30)
-        wait_until(lambda: pipes.describe_pipe(Name="held")["CurrentState"] == "RUNNING")
-    finally:
-        release.set()
-        aws.stop()
+    snapshot_child.reap = held_reap
+    starting = threading.Thread(target=pipes.start_pipe, kwargs={"Name": "held"})
+    starting.start()
+    time.sleep(1.0)  # many worker ticks
+    while_held = pipes.describe_pipe(Name="held")["CurrentState"]
+    release.set()
+    starting.join(60)
+    wait_until(lambda: pipes.describe_pipe(Name="held")["CurrentState"] == "RUNNING")
+    print(while_held)
+    aws.stop()
+    """
+)
+
+
+def test_a_pipe_starts_only_once_its_start_is_in_a_snapshot(tmp_path):
+    """StartPipe's response waits for its snapshot with the world lock set down; the worker must not
+    run the pipe meanwhile, or a kill before that snapshot loses the start (and what came with it)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _HELD_SNAPSHOT_SCRIPT, str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "STARTING"
