@@ -25,8 +25,8 @@ import argparse
 import json
 import os
 import random
-import tempfile
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
