@@ -56,7 +56,7 @@ def _take_lock(state_dir: str) -> int:
     except OSError as error:
         raise StateDirError(f"cannot open {path}: {error.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _flock_unless_held_by_a_live_server(fd)
     except OSError as error:
         holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
@@ -74,6 +74,38 @@ def _take_lock(state_dir: str) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+#: How long a lock whose named holder has died may stay held: a killed server's snapshot child shares
+#: the lock's open file and is killed with its parent (PR_SET_PDEATHSIG), but not in the same instant.
+_DEAD_HOLDER_GRACE_SECONDS = 10.0
+
+
+def _holder_alive(fd: int) -> bool:
+    text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+    if not text.isdigit():
+        return True  # nobody named: assume a live holder, as before
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _flock_unless_held_by_a_live_server(fd: int) -> None:
+    """Lock at once; while the server named in the file is dead, wait briefly for its child to go."""
+    deadline = time.monotonic() + _DEAD_HOLDER_GRACE_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as error:
+            busy = error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+            if not busy or _holder_alive(fd) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)
 
 
 def trust(path: str) -> None:

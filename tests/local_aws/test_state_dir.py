@@ -34,3 +34,34 @@ def test_a_locked_dir_is_refused_naming_the_holder(tmp_path):
             open_state_dir(state_dir)
     finally:
         os.close(descriptor)
+
+
+def test_a_dead_servers_lingering_child_is_waited_for_not_reported_as_a_live_server(tmp_path):
+    """A killed server's snapshot child shares the lock and dies a moment later: wait for it."""
+    import subprocess
+    import sys
+
+    state_dir = str(tmp_path / "state")
+    ready = tmp_path / "ready"
+    # A "server" takes the lock and forks a child that keeps the lock's open file; the server dies
+    # at once, the child holds on for a second (as a snapshot child does until its SIGKILL lands).
+    script = f"""
+import os, sys, time
+sys.path.insert(0, {os.getcwd()!r})
+from local_aws.state_dir import open_state_dir
+open_state_dir({state_dir!r})
+if os.fork() == 0:
+    open({str(ready)!r}, "w").close()
+    time.sleep(1.0)
+    os._exit(0)
+while not os.path.exists({str(ready)!r}):
+    time.sleep(0.01)
+os._exit(0)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert ready.exists()
+    descriptor = open_state_dir(state_dir)  # the child still holds it: before, "in use" at once
+    try:
+        assert (tmp_path / "state" / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+    finally:
+        os.close(descriptor)
