@@ -455,15 +455,15 @@ def run_demo(args: argparse.Namespace, paths: DemoPaths, console: Console, endpo
         os.environ.setdefault(name, value)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["CDC_LAKE_REPORTS_DIR"] = str(paths.reports)
-    sign_in_as_deployer(console)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:  # a CDC_LAKE_* variable the user set: name it, no traceback
+        raise DemoFailure(str(error)) from None
+    sign_in_as_deployer(console)  # reads the settings too: after they are known to be good
     prepare_airflow(paths, console)
     try:
         definition = get_pipeline(args.pipeline)
     except KeyError as error:
-        raise DemoFailure(str(error)) from None
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:  # a CDC_LAKE_* variable the user set: name it, no traceback
         raise DemoFailure(str(error)) from None
     dags = load_dags(definition, paths, console)
     started = datetime.now(UTC)

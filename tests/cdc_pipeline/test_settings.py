@@ -266,7 +266,7 @@ def test_hourly_start_is_a_whole_utc_hour():
 
 def test_the_sql_checks_use_the_configured_athena_and_aws_connections():
     """Not a hard-coded athena_default with the default AWS connection: both conn ids are settings."""
-    from airflow.providers.common.sql.operators.sql import SQLCheckOperator
+    from airflow.providers.common.sql.operators.sql import SQLCheckOperator, SQLColumnCheckOperator
 
     from cdc_pipeline.definitions import SALES_ORDERS
     from cdc_pipeline.workflows.hourly import build
@@ -277,9 +277,11 @@ def test_the_sql_checks_use_the_configured_athena_and_aws_connections():
     )
     assert (settings.athena_conn_id, settings.aws_conn_id) == ("athena_prod", "aws_prod")
     dag = build(SALES_ORDERS, settings)
-    # The quality checks, one per SQL file (the reconciliation's own check is its module's business).
+    # The quality checks, one per SQL file or TOML column-check declaration (the reconciliation's own
+    # check is its module's business).
     names = {path.stem for path in check_files(SALES_ORDERS)}
-    checks = [t for t in dag.tasks if isinstance(t, SQLCheckOperator) and t.task_id in names]
+    kinds = (SQLCheckOperator, SQLColumnCheckOperator)
+    checks = [t for t in dag.tasks if isinstance(t, kinds) and t.task_id in names]
     assert len(checks) == len(names) > 0, [t.task_id for t in dag.tasks]
     for check in checks:
         assert (check.conn_id, check.hook_params) == ("athena_prod", {"aws_conn_id": "aws_prod"}), (
