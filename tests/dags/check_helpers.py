@@ -35,7 +35,9 @@ def sequence(n: int, width: int = 40) -> str:
 def metadata(n: int, moment: datetime, width: int = 40) -> dict[str, Any]:
     """The change metadata the transform writes (a change made at ``moment``)."""
     return {
-        "event_id": f"bad-event-{n}",
+        # Unique per hour: the changes view dedupes by event_id across the whole table, so two tests'
+        # hours sharing ids would dedupe each other's rows, depending on which test ran first.
+        "event_id": f"bad-event-{moment:%Y%m%d%H}-{n}",
         "event_name": "INSERT",
         "sequence_number": sequence(n, width),
         "event_time": stamp(moment),
