@@ -110,6 +110,29 @@ def lambda_role(aws: Callable[..., Any]) -> str:
     return lambda_helpers.lambda_role(aws("iam"), "fh-lambda")["Arn"]
 
 
+def put_object_role(aws: Callable[..., Any], name: str) -> dict[str, Any]:
+    """A role Firehose may assume whose own policy lets it put objects (local_aws checks both)."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "firehose.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = aws("iam").create_role(RoleName=unique(name), AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    writes = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}],
+    }
+    aws("iam").put_role_policy(
+        RoleName=role["RoleName"], PolicyName="writes", PolicyDocument=json.dumps(writes)
+    )
+    return role
+
+
 @pytest.fixture
 def function(aws: Callable[..., Any], lambda_role: str) -> Iterator[Callable[[str], str]]:
     """Create a Python function from source; returns its ARN."""

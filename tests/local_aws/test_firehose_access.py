@@ -6,7 +6,6 @@ stream's CloudWatch Logs error log, retries, and delivers everything once the bu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from tests.local_aws.firehose_helpers import (
     metadata_extraction,
     objects,
     processing,
+    put_object_role,
     put_policy,
     send,
     stream_arn,
@@ -279,26 +279,8 @@ def test_a_missing_bucket_is_logged_as_s3_no_such_bucket_and_delivered_once_it_e
 def test_a_deny_that_exempts_the_role_by_its_unique_id_lets_only_that_role_write(
     aws: Callable[..., Any], bucket: str, create_stream, error_log: dict[str, Any]
 ):
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "firehose.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = aws("iam").create_role(RoleName=unique("fh-writer"), AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]
-    writes = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}],
-    }
-    aws("iam").put_role_policy(  # an existing role's own policies are checked too (local_aws.iam)
-        RoleName=role["RoleName"], PolicyName="writes", PolicyDocument=json.dumps(writes)
-    )
+    # an existing role's own policies are checked too (local_aws.iam)
+    role = put_object_role(aws, "fh-writer")
     # AWS's documented way to let one role write: exempt its unique id (aws:userid is "<id>:<session>").
     put_policy(
         aws("s3"),

@@ -34,10 +34,10 @@ from tests.local_aws.firehose_helpers import (
     objects,
     parquet_table,
     processing,
+    put_object_role,
     send,
     wait_objects,
 )
-from tests.support import unique
 
 __all__ = ["bucket", "create_stream", "glue_database", "kinesis_stream"]  # fixtures
 
@@ -309,26 +309,7 @@ def test_a_role_that_may_not_read_the_table_fails_the_records_until_allowed(
     aws: Callable[..., Any], bucket: str, create_stream, glue_database: str
 ):
     parquet_table(aws, glue_database, "orders", [("id", "bigint")], f"s3://{bucket}/data/")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "firehose.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = aws("iam").create_role(RoleName=unique("fh-convert"), AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]
-    writes = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}],
-    }
-    aws("iam").put_role_policy(
-        RoleName=role["RoleName"], PolicyName="writes", PolicyDocument=json.dumps(writes)
-    )
+    role = put_object_role(aws, "fh-convert")
     name = stream_with_conversion(
         create_stream, bucket, glue_database, "orders", role=role["Arn"], destination={"RoleARN": role["Arn"]}
     )
