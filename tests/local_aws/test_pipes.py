@@ -23,18 +23,23 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/pipe-role"
 # -- fixtures ----------------------------------------------------------------------------------
 
 
+def create_streamed_table(ddb, name: str, view: str = "NEW_AND_OLD_IMAGES") -> dict:
+    """An orders table keyed by orderid with a stream of ``view``; its TableDescription."""
+    return ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
+    )["TableDescription"]
+
+
 @pytest.fixture
 def table(aws) -> dict[str, str]:
     """A table with a NEW_AND_OLD_IMAGES stream: its name and stream ARN."""
     ddb = aws("dynamodb")
     name = unique("orders")
-    description = ddb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]
+    description = create_streamed_table(ddb, name)
     yield {"name": name, "stream_arn": description["LatestStreamArn"], "arn": description["TableArn"]}
     ddb.delete_table(TableName=name)
 
@@ -159,13 +164,7 @@ def worker_cycle(aws, make_pipe):
     """
     ddb, kinesis = aws("dynamodb"), aws("kinesis")
     name = unique("marker-table")
-    arn = ddb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]["LatestStreamArn"]
+    arn = create_streamed_table(ddb, name)["LatestStreamArn"]
     stream_name = unique("markers")
     kinesis.create_stream(StreamName=stream_name, ShardCount=1)
     target = kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]["StreamARN"]
@@ -518,13 +517,7 @@ def test_deleted_target_is_reported_and_delivery_resumes(aws, table, stream, mak
 def test_deleted_source_table_stops_the_pipe(aws, stream, make_pipe):
     ddb, pipes = aws("dynamodb"), aws("pipes")
     name = unique("gone")
-    arn = ddb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "orderid", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "orderid", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-    )["TableDescription"]["LatestStreamArn"]
+    arn = create_streamed_table(ddb, name, view="NEW_IMAGE")["LatestStreamArn"]
     pipe = make_pipe(arn, stream["arn"])["Name"]
     ddb.delete_table(TableName=name)
     described = wait_for_state(pipes, pipe, "STOPPED")
