@@ -1,7 +1,9 @@
 """The `--state-dir` on disk: its files' names, and a dir that is trusted and held by one server.
 
 The state dir is locked (``flock`` on ``local_aws.lock``, which names the holder's pid) for the
-server's life, so a second server on it refuses to start. It is 0700 and its files 0600, whatever
+server's life, so a second server on it refuses to start. When the server the lock file names is
+dead, the lock may still be held for a moment by its snapshot child, which dies with it: that is
+waited for (up to 10 s), not reported as a live server. It is 0700 and its files 0600, whatever
 the umask; an existing dir is tightened. The snapshot is a pickle of moto's objects, which runs code
 when loaded, so a state dir must be trusted: the server refuses a dir or file that another user owns
 or that group or others may write. A file that cannot be used is never deleted: `set_aside` keeps it
