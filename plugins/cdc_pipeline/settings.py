@@ -27,7 +27,7 @@ known once a client asks STS, so provisioning calls `Settings.with_account_id()`
 | `CDC_LAKE_TRANSFORM_MEMORY` | `256` | the transform Lambda's MemorySize in MB (128-10240) |
 | `CDC_LAKE_LAMBDA_DIR` | `<repo>/lambda` | where the Lambda function folders are |
 | `CDC_LAKE_ROLE_PROPAGATION_TIMEOUT` | `120` | how long to retry calls that name a just-created IAM role |
-| `CDC_LAKE_HOURLY_START` | `2026-11-01T00:00:00Z` | the first hour the hourly DAGs run for (catchup fills every hour since; set it near your deployment date) |
+| `CDC_LAKE_HOURLY_START` | `2026-11-01T00:00:00Z` | the first hour the hourly DAGs run for (catchup runs every hour since; hours that ended before provisioning with nothing delivered are skipped; set it near your deployment date) |
 | `CDC_LAKE_POLL_INTERVAL` | `5` | seconds between status polls of Athena queries and crawls (decimals allowed) |
 | `CDC_LAKE_DELIVERY_GRACE` | `60` | seconds an hour may still receive late deliveries after its end plus one buffering interval |
 

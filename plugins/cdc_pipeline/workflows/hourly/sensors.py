@@ -4,12 +4,22 @@
 crawler, and the run would otherwise fail in ``wait_for_delivery`` (NoSuchBucket) and send an alert.
 It is a short-circuit task: when the pipeline is not provisioned it logs what to trigger and every
 later task of the run is skipped, whatever its trigger rule, so the run ends green and no alert fires.
+
+It also skips a *scheduled* run of an hour that ended before the pipeline was provisioned (the
+crawler's creation time) when nothing was delivered for it and no generate run wrote into it: the
+catch-up runs the scheduler queues from ``CDC_LAKE_HOURLY_START`` would otherwise each wait for a
+partition nothing can fill and fail with an alert. Every other run goes on: a backfill or a manual
+run (the operator asked for that hour), an hour with objects in its partition, and an hour a generate
+run wrote into (its ``generated`` Asset event names the hour; its data may still be in Firehose's
+buffers, and the follower DAG re-runs that hour under the scheduled run's id).
+
 The sensors after it are deferrable: no worker slot is held while they wait.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeysUnchangedSensor
@@ -17,6 +27,8 @@ from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
+from cdc_pipeline.workflows import assets
+from cdc_pipeline.workflows.common import hour_prefix
 
 #: Error codes that mean "this resource does not exist" for S3's HeadBucket and Glue's GetCrawler.
 _MISSING = {"404", "NoSuchBucket", "NotFound", "EntityNotFoundException"}
@@ -42,15 +54,52 @@ def missing_resources(definition: PipelineDefinition, settings: Settings, s3: An
     return missing
 
 
+def predates_pipeline(
+    run_type: str,
+    interval: tuple[datetime, datetime],
+    provisioned_at: datetime,
+    generated_hours: Iterable[tuple[datetime, datetime]],
+    delivered: bool,
+) -> bool:
+    """Whether a run is a catch-up of an hour before the pipeline existed, with nothing to check.
+
+    Only a scheduled run of an hour that ended before provisioning, with no object in its partition,
+    that no generate run wrote into (see the module docstring).
+    """
+    start, end = interval
+    return (
+        run_type == "scheduled"
+        and end <= provisioned_at
+        and not delivered
+        and all((start, end) != hour for hour in generated_hours)
+    )
+
+
+def hours_generated(events: Iterable[Any]) -> list[tuple[datetime, datetime]]:
+    """The ``[start, end]`` hours named by ``generated`` Asset events (their ``extra['hours']``)."""
+    return [
+        (datetime.fromisoformat(start), datetime.fromisoformat(end))
+        for event in events
+        for start, end in (getattr(event, "extra", None) or {}).get("hours", [])
+    ]
+
+
 def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) -> Any:
     """``check_provisioned``: skip the whole run, naming the DAG to trigger, until the pipeline exists."""
     from airflow.sdk import task
 
     provision_dag = f"{definition.name}_provision"
 
-    @task.short_circuit(task_id="check_provisioned", ignore_downstream_trigger_rules=True)
-    def check_provisioned() -> bool:
-        """Whether the pipeline is provisioned; if not, the rest of the run is skipped (no failure, no alert)."""
+    generated = assets.generated(definition)
+
+    @task.short_circuit(task_id="check_provisioned", ignore_downstream_trigger_rules=True, inlets=[generated])
+    def check_provisioned(
+        dag_run: Any = None,
+        data_interval_start: Any = None,
+        data_interval_end: Any = None,
+        inlet_events: Any = None,
+    ) -> bool:
+        """Whether the pipeline is provisioned and the hour can have data; if not, the run is skipped."""
         import logging
 
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -58,6 +107,7 @@ def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) 
 
         from cdc_pipeline.provision.context import settings_in_region_of
 
+        log = logging.getLogger("cdc_pipeline.hourly")
         sts = StsHook(aws_conn_id=settings.aws_conn_id)
         resolved = settings_in_region_of(settings, sts.get_conn()).with_account_id(sts.get_account_number())
         s3, glue = (
@@ -66,7 +116,7 @@ def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) 
         )
         missing = missing_resources(definition, resolved, s3, glue)
         if missing:
-            logging.getLogger("cdc_pipeline.hourly").warning(
+            log.warning(
                 "%s is not provisioned yet (missing: %s): trigger the DAG %s, then %s_generate."
                 " This hour is skipped, not failed.",
                 definition.name,
@@ -74,7 +124,31 @@ def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) 
                 provision_dag,
                 definition.name,
             )
-        return not missing
+            return False
+        run_type = getattr(dag_run, "run_type", None)
+        run_type = str(getattr(run_type, "value", run_type))
+        names = definition.resources(resolved)
+        provisioned_at = glue.get_crawler(Name=names.crawler)["Crawler"]["CreationTime"]
+        if run_type != "scheduled" or data_interval_end > provisioned_at:
+            return True  # the cheap answer first: most runs need no listing and no Asset events
+        prefix = hour_prefix(definition, data_interval_start)
+        listing = s3.list_objects_v2(Bucket=names.lake_bucket, Prefix=prefix, MaxKeys=1)
+        delivered = bool(listing.get("KeyCount"))
+        written = hours_generated(inlet_events[generated].after(data_interval_start.isoformat()))
+        interval = (data_interval_start, data_interval_end)
+        if predates_pipeline(run_type, interval, provisioned_at, written, delivered):
+            log.warning(
+                "the hour %s to %s ended before %s was provisioned (%s), nothing was delivered for it and"
+                " no generate run wrote into it: this catch-up run is skipped, not failed. To report on"
+                " it, write into it (%s_generate with spread_hours) or backfill it.",
+                data_interval_start.isoformat(),
+                data_interval_end.isoformat(),
+                definition.name,
+                provisioned_at.isoformat(),
+                definition.name,
+            )
+            return False
+        return True
 
     return check_provisioned()
 
