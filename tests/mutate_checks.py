@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 QUALITY = Path("include/sql/quality")
 CHECKS_PY = Path("plugins/cdc_pipeline/workflows/hourly/checks.py")
 SALES = "tests/dags/test_checks_sales_orders.py::test_a_bad_hour_fails_every_sales_orders_check"
-DEDUPE = "tests/dags/test_checks_sales_orders.py::test_a_batch_delivered_twice_is_one_set_of_changes"
+DEDUPE = "tests/dags/test_duplicate_events_check.py::test_a_batch_delivered_twice_is_one_set_of_changes"
 EVENTS = "tests/dags/test_checks_user_events.py::test_a_bad_hour_fails_every_user_events_check"
 PROFILES = "tests/dags/test_checks_user_profiles.py::test_a_bad_hour_fails_every_user_profiles_check"
 

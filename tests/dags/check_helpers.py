@@ -47,6 +47,25 @@ def metadata(n: int, moment: datetime, width: int = 40) -> dict[str, Any]:
     }
 
 
+def sales_order(n: int, moment: datetime, **changes: Any) -> dict[str, Any]:
+    """An order change in the transform's row shape (key ``bad-order-<n>``), made at ``moment``."""
+    row = {
+        **metadata(n, moment),
+        "orderid": f"bad-order-{n}",
+        "product_name": "USB-C Cable",
+        "category": "Accessories",
+        "quantity": 1,
+        "price": 19.99,
+        "customer_id": "c-1",
+        "customer_name": "Test Customer",
+        "status": "placed",
+        "order_time": stamp(moment),
+        "updated_at": stamp(moment),
+    }
+    row.update(changes)
+    return row
+
+
 def partition_prefix(dataset: str, hour: datetime) -> str:
     return f"{dataset}/year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
 

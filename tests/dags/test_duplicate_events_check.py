@@ -3,7 +3,8 @@
 Firehose and Pipes deliver at least once: an exact copy of a delivered object (same event ids) is
 ordinary, and the changes view removes it. A copy of a change under a new ``event_id`` (what a
 replay that mints stream ids produces) survives that dedupe: the check must fail, and the SNS alert
-must name the check and the numbers.
+must name the check and the numbers. And a whole batch delivered twice adds no change, judged on the
+changes view itself.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_harness import client, deployed_pipeline, lake_bucket, run_dag, task_states
+from tests.airflow_harness import athena_rows, client, deployed_pipeline, lake_bucket, run_dag, task_states
+from tests.dags.check_helpers import bad_hour, partition_prefix, put_rows, run_bad_hour, sales_order, stamp
 
 pytestmark = pytest.mark.slow
 
 ORDERS = 5
 CHECK = "check_duplicate_events"
+DATASET = "sales_orders"
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +135,57 @@ def test_redelivery_passes_and_a_copy_with_a_new_event_id_fails_and_alerts(pipel
     assert delivered >= ORDERS + len(first_rows) + 1
     numbers = f"duplicate_changes=1 rows={ORDERS + 1} distinct_changes={ORDERS} delivered={delivered}"
     assert numbers in message, message
+
+
+def test_a_batch_delivered_twice_is_one_set_of_changes(pipeline):
+    """At-least-once delivery: an exact copy of an object adds no change, judged on the changes themselves.
+
+    Comparing only the current state cannot tell (a copy has the same key and sequence number, so the
+    latest change per key is the same either way); counting the hour's changes per (key, sequence
+    number) in the deduplicated view can.
+    """
+    hour = bad_hour(14)
+    made = hour + timedelta(minutes=5)
+    later = made + timedelta(minutes=1)
+    changes = [
+        sales_order(0, made),
+        sales_order(1, made),
+        dict(
+            sales_order(2, later, quantity=3),
+            orderid="bad-order-0",
+            event_name="MODIFY",
+            updated_at=stamp(later),
+        ),
+    ]
+    prefix = partition_prefix(DATASET, hour)
+    put_rows(pipeline, prefix + "batch.json", changes)
+    put_rows(pipeline, prefix + "batch.json.redelivered", changes)
+
+    run, states = run_bad_hour(pipeline, DATASET, hour)
+    assert states["create_changes_view"] == "success", states
+
+    def rows(sql: str) -> list[dict]:
+        database = pipeline["prefix"].replace("-", "_")
+        return athena_rows(pipeline["endpoint"], sql, workgroup=pipeline["prefix"], database=database)
+
+    where = f"year = '{hour:%Y}' AND month = '{hour:%m}' AND day = '{hour:%d}' AND hour = '{hour:%H}'"
+    raw = rows(f"SELECT count(*) AS n FROM {DATASET} WHERE {where}")
+    assert raw == [{"n": "6"}], "both copies are in the lake"
+    per_change = rows(
+        f"SELECT orderid, sequence_number, count(*) AS copies FROM {DATASET}_changes WHERE {where} "
+        "GROUP BY orderid, sequence_number ORDER BY orderid, sequence_number"
+    )
+    assert [(r["orderid"], r["copies"]) for r in per_change] == [
+        ("bad-order-0", "1"),
+        ("bad-order-0", "1"),
+        ("bad-order-1", "1"),
+    ], per_change
+    current = rows(
+        f"SELECT orderid, quantity FROM {DATASET}_current WHERE orderid IN ('bad-order-0', 'bad-order-1')"
+    )
+    assert sorted((r["orderid"], r["quantity"]) for r in current) == [
+        ("bad-order-0", "3"),
+        ("bad-order-1", "1"),
+    ]
+    # ... and the check that guards the dedupe agrees (asserted last: the changes above decide).
+    assert states["check_duplicate_events"] == "success", states

@@ -140,7 +140,10 @@ def hour_prefix(hour_start: datetime) -> str:
 def live_run(pipeline, hour_end) -> dict[str, Any]:
     """The hourly run made while the writer wrote across the hour boundary; the writer, stopped after.
 
-    Both slow tests ask for it, so either runs alone (and in any order) with the lake it needs.
+    Both slow tests ask for it, so either runs alone (and in any order) with the lake it needs. The
+    run's task states and the table side's numbers are read here, at once: the other test runs the
+    reconciliation again for the same logical date, and Airflow's ``dag.test`` replaces a run of the
+    same date, task instances and XComs included.
     """
     writer = LiveWriter(pipeline["endpoint"], f"{pipeline['prefix']}-orders", hour_end - LEAD)
     writer.start()
@@ -153,7 +156,13 @@ def live_run(pipeline, hour_end) -> dict[str, Any]:
     finally:
         writer.stop.set()
         writer.join(timeout=60)
-    return {"run": run, "writer": writer, "still_writing": still_writing}
+    return {
+        "run": run,
+        "states": task_states(run),
+        "table_side": xcom(run, TABLE_TASK),
+        "writer": writer,
+        "still_writing": still_writing,
+    }
 
 
 @pytest.mark.slow
@@ -161,14 +170,14 @@ def test_hourly_checks_pass_while_orders_are_written_across_the_hour_boundary(li
     run, writer, still_writing = live_run["run"], live_run["writer"], live_run["still_writing"]
     assert writer.errors == []
     assert still_writing, "the writer stopped before the run finished"
-    states = task_states(run)
+    states = live_run["states"]
     assert str(run.state) == "success", states
     checks = {task: state for task, state in states.items() if task.startswith("check_")}
     assert CHECK in checks and set(checks.values()) == {"success"}, checks
 
     # The comparison was not vacuous: the watermark fell inside the traffic, with changes on both sides
     # (those after it were still in Firehose's buffers or not yet written when the table was read).
-    table_side = xcom(run, TABLE_TASK)
+    table_side = live_run["table_side"]
     assert table_side["items"] > 0 and table_side["changes"] > 0, table_side
     assert table_side["changes_after_watermark"] > 0, table_side
     # Writes went on across the hour boundary in the orders' event time.
