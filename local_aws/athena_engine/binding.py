@@ -7,9 +7,14 @@ enforces the workgroup's BytesScannedCutoffPerQuery) and parsed through the obje
 SELECT, CTAS, INSERT, UNLOAD and EXPLAIN all read through here, so pruning and billing are the same
 for each of them.
 
-LIMITATIONS: partition filters are not pushed through views or into the nullable side of outer joins
-(those read every partition); DataScannedInBytes counts whole objects, or for Parquet the column
-chunks read (`scanned`, with its own LIMITATIONS);
+A view's body is bound per statement with the statement's filters on the view's columns pushed
+into it (`view_pushdown`), so a partition filter on a view prunes the table under it as Trino's
+planner does, through windows partitioned by the filtered columns too.
+
+LIMITATIONS: partition filters are not pushed into the nullable side of outer joins (that side reads
+every partition), nor through a view's GROUP BY, UNION, joins or LIMIT (`view_pushdown` lists
+them); DataScannedInBytes counts whole objects, or for Parquet the column chunks read (`scanned`,
+with its own LIMITATIONS);
 a partition not registered in Glue is not read, as in Athena (a table with partition projection
 computes its partitions instead: `projection`). Of Trino's hidden columns a Hive table offers
 ``"$path"`` and ``"$file_size"`` (read only when a statement names them; ``*`` leaves them out of
@@ -25,13 +30,14 @@ import functools
 import json
 import re
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 import sqlglot
 from sqlglot import exp
 
-from local_aws.athena_engine import cache, information_schema, projection, sandbox, scanned
+from local_aws.athena_engine import cache, information_schema, projection, sandbox, scanned, view_pushdown
 from local_aws.athena_engine.cache import ObjectKey
 from local_aws.athena_engine.catalog import Catalog, CatalogError, Partition, TableDef, split_s3_uri
 from local_aws.athena_engine.errors import BYTES_SCANNED_EXCEEDED, EngineError
@@ -133,7 +139,9 @@ class Binder:
         for key, group in grouped.items():
             table = group[0][1]
             if table.is_view:
-                duck_name = self._view(table, stack)
+                # Each reference's filters on the view's columns, pushed into its body (`view_pushdown`).
+                pushed = view_pushdown.common([self._conjuncts_on(node, None) for node, _ in group])
+                duck_name = self._view(table, stack, pushed)
             else:
                 if projection.enabled(table) and not self._schema_only:
                     table = self._projected(table, [node for node, _ in group])
@@ -154,7 +162,7 @@ class Binder:
             del key
         return statement
 
-    def _view(self, table: TableDef, stack: tuple[str, ...]) -> str:
+    def _view(self, table: TableDef, stack: tuple[str, ...], pushed: Sequence[exp.Expression] = ()) -> str:
         key = f"{table.database}.{table.name}".lower()
         if key in stack or len(stack) > _MAX_VIEW_DEPTH:
             raise EngineError("VIEW_IS_RECURSIVE", f"View is recursive: {' -> '.join((*stack, key))}")
@@ -170,6 +178,7 @@ class Binder:
             sandbox.check(body, definition["originalSql"])
         except sandbox.SandboxError as error:
             raise EngineError(error.code, error.message) from error
+        view_pushdown.push(body, pushed)
         body = trino_fixups(
             self._bind(body, (definition.get("schema") or table.database).lower(), (*stack, key))
         )
@@ -200,6 +209,10 @@ class Binder:
 
     def _pruning_conjuncts(self, node: exp.Table, table: TableDef) -> list[exp.Expression]:
         """The WHERE conjuncts that name only this reference's partition columns (and can prune it)."""
+        return self._conjuncts_on(node, {name for name, _ in table.partition_keys})
+
+    def _conjuncts_on(self, node: exp.Table, keys: set[str] | None) -> list[exp.Expression]:
+        """The WHERE conjuncts that name only this reference's columns (of ``keys``; None: any)."""
         select = node.parent.parent if node.parent is not None else None
         parent = node.parent
         if not isinstance(select, exp.Select):
@@ -217,7 +230,6 @@ class Binder:
         if where is None:
             return []
         names = {node.alias_or_name.lower(), node.name.lower()}
-        keys = {name for name, _ in table.partition_keys}
         single_source = not joins
         usable = []
         for conjunct in conjuncts(where.this):
@@ -225,7 +237,7 @@ class Binder:
                 continue
             columns = list(conjunct.find_all(exp.Column))
             if columns and all(
-                c.name.lower() in keys
+                (keys is None or c.name.lower() in keys)
                 and ((c.table and c.table.lower() in names) or (not c.table and single_source))
                 for c in columns
             ):
