@@ -14,6 +14,7 @@ from cdc_pipeline.provision import provision, teardown
 from cdc_pipeline.provision.context import Deployment
 from cdc_pipeline.provision.state_table import StateTableError, ensure_state_table, run_statement
 from cdc_pipeline.settings import Settings
+from tests.local_aws.test_athena import rows_of
 from tests.support import unique
 
 CDC_FIELDS = {
@@ -29,7 +30,13 @@ CDC_FIELDS = {
 
 def test_columns_are_read_in_file_order_with_their_types() -> None:
     columns = {"orderid": "string", "price": "decimal(12, 2)", "address": "struct<city:string,zip:string>"}
-    definition = parse_definition({**CDC_FIELDS, "columns": columns})
+    definition = parse_definition(
+        {**CDC_FIELDS, "columns": {**columns, "placed": "string"}, "state_partition": "placed"}
+    )
+    assert definition.state_partition == "placed"
+    assert get_pipeline("sales_orders").state_partition == "order_time"
+    assert get_pipeline("user_profiles").state_partition == "created_at"
+    definition = parse_definition({**CDC_FIELDS, "columns": columns, "state_partition": "orderid"})
     assert definition.columns == (
         ("orderid", "string"),
         ("price", "decimal(12, 2)"),
@@ -51,9 +58,35 @@ def test_columns_are_read_in_file_order_with_their_types() -> None:
 )
 def test_a_wrong_column_is_named(columns: dict[str, Any], field: str, says: str) -> None:
     with pytest.raises(PipelineDefinitionError) as caught:
-        parse_definition({**CDC_FIELDS, "columns": columns}, "pipelines/orders_x.toml")
+        parse_definition(
+            {**CDC_FIELDS, "columns": columns, "state_partition": "orderid"}, "pipelines/orders_x.toml"
+        )
     message = str(caught.value)
     assert field in message and says in message and "orders_x.toml" in message
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"columns": {"orderid": "string"}}, "is required with [columns]"),
+        (
+            {"columns": {"orderid": "string"}, "state_partition": "placed"},
+            "'placed' is not one of the columns",
+        ),
+        (
+            {"columns": {"orderid": "string", "n": "bigint"}, "state_partition": "n"},
+            "'n' is declared 'bigint'",
+        ),
+        ({"columns": {"orderid": "string"}, "state_partition": 3}, "must be a string"),
+        ({"columns": {"orderid": "string"}, "state_partition": "Placed"}, "lower-case"),
+        ({"state_partition": "orderid"}, "is not one of the columns"),
+    ],
+)
+def test_a_wrong_state_partition_is_named(fields: dict[str, Any], says: str) -> None:
+    with pytest.raises(PipelineDefinitionError) as caught:
+        parse_definition({**CDC_FIELDS, **fields}, "pipelines/orders_x.toml")
+    message = str(caught.value)
+    assert "state_partition" in message and says in message and "orders_x.toml" in message
 
 
 @pytest.fixture
@@ -83,8 +116,16 @@ def test_provisioning_creates_the_iceberg_state_table_once(
             *declared,
             ("sequence_number", "string"),
             ("is_deleted", "boolean"),
-            ("change_time", "timestamp"),
+            ("valid_from", "timestamp"),
+            ("valid_to", "timestamp"),
+            ("partition_time", "timestamp"),
         ]
+        # Versions of a key share one partition: the day of its order_time, then the key's bucket.
+        shown = run_statement(
+            Deployment.build(SALES_ORDERS, settings, clients), "SHOW CREATE TABLE sales_orders_state"
+        )
+        lines = [row[0] or "" for row in rows_of(aws, shown["QueryExecutionId"])]
+        assert "PARTITIONED BY (day(partition_time), bucket(16, orderid))" in lines
         assert "/iceberg/sales_orders_state" in table["StorageDescriptor"]["Location"]
         second = {o.resource: o.action for o in provision(SALES_ORDERS, settings, clients)}
         assert second["state_table"] == "unchanged"

@@ -71,6 +71,10 @@ class PipelineDefinition:
     #: The dataset's business columns as (name, Athena type), declared in the file's ``[columns]``:
     #: the current-state Iceberg table is created with exactly these (a contract, not a crawl's guess).
     columns: tuple[tuple[str, str], ...] = ()
+    #: The declared column the state table is partitioned by (by day): a time that never changes for a
+    #: key (an order's ``order_time``), so each key's versions stay in one partition; required with
+    #: ``[columns]``.
+    state_partition: str | None = None
     sql: SqlFolders = field(default_factory=SqlFolders)
     #: The file this definition was read from (None when built in code).
     source: Path | None = field(default=None, compare=False)

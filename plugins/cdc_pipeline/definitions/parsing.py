@@ -48,6 +48,7 @@ _FIELDS = (
     "check_params",
     "charts",
     "columns",
+    "state_partition",
 )
 _TOPOLOGY_FIELDS = {
     Topology.CDC: ("table", "transform_folder", "transform_handler"),
@@ -115,6 +116,7 @@ def parse_definition(data: Mapping[str, Any], source: Path | str = "<definition>
     count_noun = _count_noun(fields)
     description = fields.text("description", None, "", "")
     topology_values = _topology_values(fields, topology)
+    columns = _columns(fields, key_attribute)
     return PipelineDefinition(
         name=name,
         description=description,
@@ -126,7 +128,8 @@ def parse_definition(data: Mapping[str, Any], source: Path | str = "<definition>
         partition_keys=_partition_keys(fields),
         check_params=_check_params(fields),
         charts=_charts(fields),
-        columns=_columns(fields, key_attribute),
+        columns=columns,
+        state_partition=_state_partition(fields, columns),
         source=Path(source) if not isinstance(source, Path) else source,
         **topology_values,
     )
@@ -219,13 +222,17 @@ def _charts(fields: _Fields) -> dict[str, Any]:
 _PRIMITIVE_TYPES = r"(?:string|bigint|int|smallint|tinyint|double|float|boolean|date|timestamp|decimal\(\d{1,2},\s*\d{1,2}\))"
 _TYPE_TOKEN_RE = re.compile(rf"^(?:{_PRIMITIVE_TYPES}|struct<|array<|map<|[a-z_][a-z0-9_]*:|,|>)")
 #: Columns the state table adds to the declared ones; a declared column must not take their names.
-STATE_COLUMNS = ("sequence_number", "is_deleted", "change_time")
+STATE_COLUMNS = ("sequence_number", "is_deleted", "valid_from", "valid_to", "partition_time")
+#: The declared types a ``state_partition`` column may have: ISO-8601 text, or a timestamp or date.
+_PARTITION_TYPES = ("string", "timestamp", "date")
 
 
 def _column_type(fields: _Fields, where: str, value: Any) -> str:
     """``value`` if it is an Athena DDL type this project writes (nested types checked token by token)."""
     if not isinstance(value, str) or not value.strip():
-        raise fields.error(where, f"must be an Athena type such as 'string' or 'decimal(12,2)', got {value!r}")
+        raise fields.error(
+            where, f"must be an Athena type such as 'string' or 'decimal(12,2)', got {value!r}"
+        )
     rest, depth = value.strip().lower(), 0
     while rest:
         token = _TYPE_TOKEN_RE.match(rest)
@@ -256,6 +263,28 @@ def _columns(fields: _Fields, key_attribute: str) -> tuple[tuple[str, str], ...]
     if declared and key_attribute not in dict(declared):
         raise fields.error("columns", f"must declare the key attribute {key_attribute!r}")
     return tuple(declared)
+
+
+def _state_partition(fields: _Fields, columns: tuple[tuple[str, str], ...]) -> str | None:
+    """``state_partition``: the declared time column the state table is partitioned by (by day)."""
+    if "state_partition" not in fields.data:
+        if columns:
+            raise fields.error(
+                "state_partition",
+                "is required with [columns]: name the declared time column that never changes for a key "
+                "(e.g. the order's creation time); the state table is partitioned by its day",
+            )
+        return None
+    name = fields.text("state_partition", _ATTRIBUTE_RE, _ATTRIBUTE_RULE)
+    declared = dict(columns)
+    if name not in declared:
+        raise fields.error("state_partition", f"{name!r} is not one of the columns declared in [columns]")
+    if declared[name] not in _PARTITION_TYPES:
+        raise fields.error(
+            "state_partition",
+            f"{name!r} is declared {declared[name]!r}; it must be a time: {', '.join(_PARTITION_TYPES)}",
+        )
+    return name
 
 
 def load_definition(path: Path) -> PipelineDefinition:

@@ -1,13 +1,18 @@
-"""The dataset's current state as an Iceberg table, ``<dataset>_state``, created through Athena DDL.
+"""The dataset's state as an Iceberg table of versions, ``<dataset>_state``, created through Athena DDL.
 
-The table holds one row per key: the declared business columns (the definition's ``[columns]``, a
-contract rather than what a crawl inferred), then ``sequence_number`` (the stream's 40-digit decimal
-text of the change the row holds), ``is_deleted`` (a tombstone: the key's latest change was a delete;
-the row stays so that an older change delivered late cannot bring the key back) and ``change_time``
-(that change's event time). The hourly ``merge_state`` task keeps it (``workflows.hourly.state``).
+The table holds one row per *change* of a key (a version): the declared business columns (the
+definition's ``[columns]``, a contract rather than what a crawl inferred), then ``sequence_number``
+(the stream's 40-digit decimal text of the change), ``is_deleted`` (the change was a delete: the key
+is gone from ``valid_from`` on), ``valid_from`` (the change's event time), ``valid_to`` (when a later
+change of the key replaced it; NULL while it is the latest) and ``partition_time`` (the declared
+``state_partition`` column as a timestamp). The hourly ``merge_state`` task keeps it and says what
+the validity means (``workflows.hourly.state``).
 
-It is partitioned by ``bucket(16, <key>)``: the hourly MERGE meets each source key in one bucket, so it
-rewrites only the files of the buckets the hour's keys fall in instead of the whole table.
+It is partitioned by ``day(partition_time)`` and ``bucket(16, <key>)``. The partition column is a time
+that never changes for a key (an order's ``order_time``), so all versions of a key share one
+partition: a report over one hour's orders reads one day, and the hourly MERGE, which meets its rows
+by key and ``partition_time``, rewrites only the files of the days and buckets the hour's keys fall in
+instead of the whole table.
 
 Created with the same ``CREATE TABLE ... TBLPROPERTIES ('table_type'='ICEBERG')`` statement on AWS and
 on the embedded Athena, in the lake bucket under ``iceberg/`` (outside the crawler's prefix, so the
@@ -34,7 +39,13 @@ RESOURCE = "state_table"
 #: The partition transform of the state table (see the module docstring).
 BUCKETS = 16
 #: Columns the state table adds after the declared ones, with their Athena types.
-STATE_COLUMNS = (("sequence_number", "string"), ("is_deleted", "boolean"), ("change_time", "timestamp"))
+STATE_COLUMNS = (
+    ("sequence_number", "string"),
+    ("is_deleted", "boolean"),
+    ("valid_from", "timestamp"),
+    ("valid_to", "timestamp"),
+    ("partition_time", "timestamp"),
+)
 
 
 class StateTableError(RuntimeError):
@@ -62,7 +73,7 @@ def create_statement(deployment: Deployment) -> str:
     table = state_table_name(definition)
     return (
         f"CREATE TABLE `{names.glue_database}`.`{table}` (\n    {columns}\n)\n"
-        f"PARTITIONED BY (bucket({BUCKETS}, `{definition.key_attribute}`))\n"
+        f"PARTITIONED BY (day(`partition_time`), bucket({BUCKETS}, `{definition.key_attribute}`))\n"
         f"LOCATION 's3://{names.lake_bucket}/iceberg/{table}/'\n"
         "TBLPROPERTIES ('table_type'='ICEBERG', 'format'='parquet')"
     )

@@ -1,37 +1,80 @@
-"""``merge_state``: the hour's changes merged into the dataset's current-state Iceberg table.
+"""``merge_state``: the hour's changes merged into the dataset's Iceberg table of versions, ``<dataset>_state``.
 
-One ``MERGE INTO <dataset>_state`` per run (``include/sql/dml/merge_state.sql``):
+**What the table holds.** One row per change of a key (a version), never one row per key: its values,
+``valid_from`` (the change's event time: the ``event_time`` the transform derives from the
+definition's ``event_time_attribute``, the time that partitions the lake) and ``valid_to`` (when the
+key's next change replaced it; NULL while no later change is known). A delete is a version too
+(``is_deleted``). So the state of the dataset *as of* any moment T is a filter, ``state.as_of(T)``::
 
-- The source is each key's latest change, by sequence number, among the changes in the lake
-  partitions of the run's hour and the ``LATE_HOURS`` hours before it. Sequence numbers are decimal
-  text of up to 40 digits (more than ``DECIMAL(38, 0)`` holds), so they are compared as
-  ``lpad(sequence_number, 40, '0')``: equal-length digit strings order as their numbers do, whatever
-  padding the text arrived with (a plain string comparison would put ``'9'`` after ``'10'``).
-- A matched row is replaced only when the source change is newer (``WHEN MATCHED AND s > t``); a key
-  not in the table is inserted, a delete included: the row stays as a tombstone (``is_deleted``), so
-  a change older than the delete, delivered late, meets the tombstone and loses instead of bringing
-  the key back. Readers filter ``NOT is_deleted``.
-- Hence the table after any set of runs holds, per key, the newest change among every change those
-  runs read: re-running an hour, or running hours in any order, leaves it exactly as one in-order
-  run would (the result depends on the set of changes merged, not on the order of the merges).
-- Late data: Firehose puts a change in the partition of its *event* hour, however late it arrives.
-  Each run also reads the ``LATE_HOURS`` partitions before its own, so a change delivered up to that
-  long after its hour's run is merged by a later hour's run; each run reads a fixed number of
-  partitions, so its cost does not grow with the lake's age. A change later still is merged when its
-  hour is re-run (clear the task), and the reconciliation check fails meanwhile, naming the change.
+    valid_from < T AND (valid_to IS NULL OR valid_to >= T) AND NOT is_deleted
+
+and the current state is ``valid_to IS NULL AND NOT is_deleted``. A report of hour H reads the state as
+of H's end, whenever it runs: a backfill of an old hour run after later hours, or a re-run, shows the
+hour as it ended, not as things stand today.
+
+**Why validity columns, not Iceberg time travel.** ``FOR TIMESTAMP AS OF`` gives the table as a commit
+left it: the state as of the *merge*, not as of the hour. Runs commit in any order (catch-up, a
+backfill after later hours, a re-run), so no snapshot holds "the end of hour H" once a later hour
+has been merged first; and snapshots expire with VACUUM. Validity on event time depends only on the
+set of changes merged, so it survives any run order and any maintenance.
+
+**valid_to.** A version ends when the first of the key's later changes (by sequence number) happened:
+``min(valid_from)`` over the key's later versions, not merely ``lead(valid_from)``. The two agree
+while a key's event times rise with its sequence numbers (the usual case: one item's writes are
+ordered); when a clock stepped back they differ, and the minimum still makes ``as_of(T)`` return
+exactly one version per key, the newest by sequence number among the changes made before T (a
+version later changes overtook in time gets an empty interval). The sequence number, never the event
+time, decides which change is newer: two writes in one millisecond have equal times.
+
+**The MERGE** (``include/sql/dml/merge_state.sql``), one statement, so a run commits once and a failed
+run leaves nothing half done:
+
+- *batch*: the changes in the lake partitions of the run's hour and the ``LATE_HOURS`` hours before
+  it, each once (a redelivered change has the same key and sequence number);
+- *stored*: for the keys in the batch, the versions a new change can end (``valid_to`` open or not
+  before the key's earliest new change's time) and every version after its earliest new sequence
+  number. ``valid_to`` only decreases along a key's sequence, so this set holds every later version
+  of each of its versions: the minimum over it is the minimum over the whole key;
+- the source is every stored and new version once, with ``valid_to`` recomputed; ``ON`` key,
+  ``partition_time`` and sequence number (one source row per target row, as Athena requires): a new
+  change is inserted, a stored version's ``valid_to`` updated when it differs, nothing else written.
+
+Hence the table after any set of runs is a function of the set of changes those runs read:
+re-running an hour inserts nothing and changes no ``valid_to``; hours run in any order give the table
+one in-order run gives. Sequence numbers are decimal text of up to 40 digits (more than
+``DECIMAL(38, 0)`` holds), so they are compared as ``lpad(sequence_number, 40, '0')``: equal-length
+digit strings order as their numbers do, whatever padding the text arrived with.
+
+**Partitions.** ``partition_time`` is the definition's ``state_partition`` column (an order's
+``order_time``, a profile's ``created_at``: a time that never changes for a key) as a timestamp, so
+all versions of a key share one ``day(partition_time)`` partition (and one ``bucket(16, key)``): the
+hour's reports read the days they report on, and the MERGE's ``ON`` names ``partition_time`` so the
+engine rewrites only the partitions the hour's keys live in. A change without that column (a delete
+that carried only the key) takes the partition of the key's other versions, or its own time when
+none is known.
+
+**Late data.** Firehose puts a change in the partition of its *event* hour, however late it arrives.
+Each run also reads the ``LATE_HOURS`` partitions before its own, so a change delivered up to that long
+after its hour's run is merged by a later hour's run; each run reads a fixed number of partitions,
+so its cost does not grow with the lake's age. A change later still is merged when its hour is
+re-run (clear the task), and the reconciliation check fails meanwhile, naming the change. A report
+that ran before a late change was merged is corrected by re-running its hour.
 
 The source columns are cast to the types the definition declares (``[columns]``); a declared column
 the crawler has not seen yet (no change carried it) is NULL. Runs of the same DAG merge one at a time
 (``max_active_tis_per_dag=1``): concurrent commits to one Iceberg table would conflict.
 
-LIMITATIONS: the reports and checks still read the ``<dataset>_current`` view over the whole change
-history; moving them onto this table (and reports as of their hour) is the next step of issue #10.
+LIMITATIONS: the state table grows by one row per change, not per key (the price of answering "as of
+any hour"); the daily maintenance compacts its files but keeps every version. The stored versions the
+MERGE joins to the hour's keys are found by key: Athena prunes that read by the key's bucket, the
+embedded Athena reads the table's narrow bookkeeping columns whole. The checks still read the
+``<dataset>_current`` view over the whole change history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 
@@ -63,16 +106,58 @@ def sequence_key(expression: str) -> str:
     return f"lpad({expression}, {SEQUENCE_DIGITS}, '0')"
 
 
+def timestamp_literal(moment: datetime) -> str:
+    """``moment`` as an Athena ``TIMESTAMP`` literal in UTC (the state table's times are UTC)."""
+    return f"TIMESTAMP '{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}'"
+
+
+def partition_expression(definition: PipelineDefinition) -> Callable[[str], str]:
+    """``state.partition_time(alias)``: the ``state_partition`` column of ``alias`` as a timestamp."""
+    kinds = dict(definition.columns)
+
+    def render(alias: str) -> str:
+        column = f'{alias}."{definition.state_partition}"'
+        kind = kinds.get(definition.state_partition or "", "")
+        if kind == "string":
+            return f"CAST(from_iso8601_timestamp({column}) AS timestamp)"
+        return column if kind == "timestamp" else f"CAST({column} AS timestamp)"
+
+    return render
+
+
+def as_of(definition: PipelineDefinition, table: str) -> Callable[..., str]:
+    """``state.as_of(moment, since=None)``: the dataset as it stood at ``moment``, a parenthesised query.
+
+    Its columns are the declared ones, one row per key that existed at ``moment`` (the version valid
+    then). ``since`` keeps only keys whose ``state_partition`` time lies in ``[since, moment)`` (an hour's
+    orders), which lets the engine skip the other days' partitions.
+    """
+    columns = ", ".join(f'"{name}"' for name, _ in definition.columns)
+
+    def render(moment: datetime, since: datetime | None = None) -> str:
+        at = timestamp_literal(moment)
+        where = [f"valid_from < {at}", f"(valid_to IS NULL OR valid_to >= {at})", "NOT is_deleted"]
+        if since is not None:
+            where += [f"partition_time >= {timestamp_literal(since)}", f"partition_time < {at}"]
+        return f"(SELECT {columns} FROM {table} WHERE {' AND '.join(where)})"
+
+    return render
+
+
 def state_macros(definition: PipelineDefinition, settings: Settings) -> dict[str, object]:
-    """The identifiers and column lists ``merge_state.sql`` renders with (``state.<name>``)."""
-    columns = [name for name, _ in definition.columns] + [name for name, _ in STATE_COLUMNS]
+    """The identifiers, column lists and queries the SQL renders with (``state.<name>``)."""
+    declared = [name for name, _ in definition.columns]
+    table = f"{settings.glue_database}.{state_table_name(definition)}"
     return {
-        "table": f"{settings.glue_database}.{state_table_name(definition)}",
+        "table": table,
         "key": definition.key_attribute,
-        "columns": columns,
+        "declared": declared,
+        "columns": declared + [name for name, _ in STATE_COLUMNS],
         "source_columns": source_columns(definition, settings),
+        "partition_time": partition_expression(definition),
         "window": merge_window,
         "sequence": sequence_key,
+        "as_of": as_of(definition, table),
     }
 
 
