@@ -16,9 +16,8 @@
 LIMITATIONS: a shard rolls when a write lands on it after its period, not on a timer: a stream
 with no writes keeps its open shard (DynamoDB would close it and open an empty child). Records
 are never trimmed after 24 hours, so closed shards stay listed. Each shard has one child
-(DynamoDB may split a busy shard in two). local_aws does not expire items by their TTL
-attribute, so there are no TTL REMOVE records (DynamoDB writes them with ``userIdentity``
-``{"type": "Service", "principalId": "dynamodb.amazonaws.com"}``). SizeBytes is moto's
+(DynamoDB may split a busy shard in two). TTL deletes and their REMOVE records (with the
+service's ``userIdentity``) come from `components/dynamodb_ttl`. SizeBytes is moto's
 estimate (the length of the record's JSON), not DynamoDB's exact count.
 """
 

@@ -101,7 +101,7 @@ def pipe_event(record: dict[str, Any], region: str, source_arn: str) -> dict[str
     """A moto stream record shaped as Pipes and Lambda receive it."""
     dynamodb = dict(record["dynamodb"])
     dynamodb["ApproximateCreationDateTime"] = _epoch_seconds(dynamodb.get("ApproximateCreationDateTime"))
-    return {
+    event = {
         "eventID": record["eventID"],
         "eventName": record["eventName"],
         "eventVersion": "1.1",
@@ -110,6 +110,9 @@ def pipe_event(record: dict[str, Any], region: str, source_arn: str) -> dict[str
         "dynamodb": dynamodb,
         "eventSourceARN": source_arn,
     }
+    if "userIdentity" in record:  # a TTL delete: the DynamoDB service made it (components/dynamodb_ttl)
+        event["userIdentity"] = dict(record["userIdentity"])
+    return event
 
 
 @dataclass
