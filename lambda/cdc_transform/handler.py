@@ -17,7 +17,7 @@ data is one JSON object followed by ``"\\n"``::
      "sequence_number": "0000...<40 digits>", "event_time": "2024-05-01T12:34:56.789Z",
      "approximate_creation_time": "2024-05-01T12:34:57.000Z",
      "processed_at": "2024-05-01T12:35:03.120Z", "is_deleted": false,
-     <every item attribute, flat>}
+     ["removed_by": "ttl",] <every item attribute, flat>}
 
 - Item attributes come from NewImage for INSERT/MODIFY; for REMOVE from OldImage, or from Keys alone
   when the stream has no old image (KEYS_ONLY / NEW_IMAGE views). Types are decoded with boto3's
@@ -44,6 +44,9 @@ data is one JSON object followed by ``"\\n"``::
 - An item attribute whose name collides with a metadata field is kept as ``item_<name>``.
 - Every change is kept (result ``Ok``): DynamoDB writes no stream record for a write that changes
   nothing, and TTL deletes are real deletes of the current state, so there is nothing to drop.
+- A REMOVE that DynamoDB's Time to Live made (its ``userIdentity`` is ``{"type": "Service",
+  "principalId": "dynamodb.amazonaws.com"}``) is a delete like any other, with ``"removed_by":
+  "ttl"`` after ``is_deleted``; other rows have no ``removed_by`` (read as null).
 - A record that cannot be transformed (bad base64, not JSON, not a DynamoDB stream record, missing
   eventName/Keys/SequenceNumber, an INSERT/MODIFY without NewImage as a KEYS_ONLY or OLD_IMAGE stream
   would send, an unparsable number or binary) gets ``ProcessingFailed`` with its
@@ -70,7 +73,7 @@ from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer
 from lake_rows import (
-    METADATA_FIELDS,
+    CHANGE_FIELDS,
     MalformedRecord,
     decimal_text,
     encode_json,
@@ -206,10 +209,22 @@ def flatten_change(
         "approximate_creation_time": format_timestamp(created) if created else None,
         "is_deleted": event_name == "REMOVE",
     }
+    if event_name == "REMOVE" and _by_time_to_live(stream_record.get("userIdentity")):
+        row["removed_by"] = "ttl"
     for name in sorted(attributes):
-        out_name = f"item_{name}" if name in METADATA_FIELDS else name
+        out_name = f"item_{name}" if name in CHANGE_FIELDS else name
         row[out_name] = attributes[name]
     return row
+
+
+def _by_time_to_live(identity: Any) -> bool:
+    """Whether a record's userIdentity is DynamoDB's TTL process (keys as DynamoDB writes them, or as
+    the API model capitalises them)."""
+    if not isinstance(identity, dict):
+        return False
+    kind = identity.get("type", identity.get("Type"))
+    principal = identity.get("principalId", identity.get("PrincipalId"))
+    return kind == "Service" and principal == "dynamodb.amazonaws.com"
 
 
 def _with_processed_at(row: dict[str, Any], processed_at: str) -> dict[str, Any]:

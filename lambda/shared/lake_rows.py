@@ -32,6 +32,9 @@ METADATA_FIELDS = (
     "processed_at",
     "is_deleted",
 )
+#: A DynamoDB change row's columns: the metadata, then ``removed_by`` ("ttl") on a delete made by
+#: DynamoDB's Time to Live; an item attribute named like one of these is kept as ``item_<name>``.
+CHANGE_FIELDS = (*METADATA_FIELDS, "removed_by")
 
 
 class MalformedRecord(ValueError):

@@ -155,14 +155,40 @@ def test_a_remove_is_never_older_than_the_write_it_deletes():
     assert result["metadata"]["partitionKeys"]["hour"] == "11"
 
 
+def test_a_time_to_live_remove_is_a_delete_marked_removed_by_ttl():
+    record = fixture("remove")
+    record["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    record["dynamodb"]["OldImage"]["removed_by"] = {"S": "a clerk"}  # an item attribute of that name
+    (result,) = run(record)
+    assert result["result"] == "Ok"
+    assert single_line(result) == (
+        '{"event_id":"eccbc87e4b5ce2fe28308fd9f2a7baf3","event_name":"REMOVE",'
+        '"sequence_number":"0000000000000000000111300000000000000003",'
+        '"event_time":"2024-05-01T15:00:00.500Z","approximate_creation_time":"2024-05-01T15:00:00.500Z",'
+        '"processed_at":"2024-06-01T00:00:00.000Z","is_deleted":true,"removed_by":"ttl",'
+        f'{ORDER_ATTRS},"quantity":3,"item_removed_by":"a clerk","status":"paid",'
+        '"updated_at":"2024-05-01T13:05:00.250Z"}'
+    )
+    # Only DynamoDB's own TTL process marks a delete; a user's delete has no userIdentity.
+    others = [None, {"type": "Service", "principalId": "events.amazonaws.com"}, {"type": "User"}, "Service"]
+    for identity in others:
+        record = fixture("remove")
+        if identity is not None:
+            record["userIdentity"] = identity
+        row = json.loads(single_line(run(record)[0]))
+        assert row["is_deleted"] is True and "removed_by" not in row, identity
+
+
 def test_remove_without_old_image_keeps_the_keys_alone():
+    # The fixture is a TTL delete (DynamoDB's service identity), hence removed_by.
     (result,) = run(fixture("remove_keys_only"))
     assert result["result"] == "Ok"
     assert single_line(result) == (
         '{"event_id":"a87ff679a2f3e71d9181a67b7542122c","event_name":"REMOVE",'
         '"sequence_number":"0900000000000000000000000000000000000004",'
         '"event_time":"2024-05-02T00:00:00.000Z","approximate_creation_time":"2024-05-02T00:00:00.000Z",'
-        '"processed_at":"2024-06-01T00:00:00.000Z","is_deleted":true,"orderid":"0b5e1d2c-77aa-4f4e-8d3b-9c0e6a1f2b33"}'
+        '"processed_at":"2024-06-01T00:00:00.000Z","is_deleted":true,"removed_by":"ttl",'
+        '"orderid":"0b5e1d2c-77aa-4f4e-8d3b-9c0e6a1f2b33"}'
     )
     assert result["metadata"]["partitionKeys"] == {"year": "2024", "month": "05", "day": "02", "hour": "00"}
 
