@@ -9,7 +9,8 @@
 -- fail on every ordinary redelivery. What must hold is what every view, check and report downstream
 -- reads: in the deduplicated changes, each change exactly once. Reading the view also tests the dedupe
 -- itself, so a change to the view is judged by its result. The raw count is reported for context
--- (delivered - rows = the copies the view removed).
+-- (delivered - rows = the copies the view removed). Both read the hour's partition only: the view
+-- finds copies per partition, which Athena prunes to the hour (see ddl/create_view_changes.sql).
 --
 -- For a direct pipeline (user_events) the key is the producer's event_id itself, so the same
 -- question holds and the same file answers it.
