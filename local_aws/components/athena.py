@@ -38,8 +38,10 @@ then counts it). Tables: JSON (OpenX/Hive JsonSerDe), Parquet, OpenCSVSerde and 
 text only (no ORC, Avro or bucketing), and Iceberg tables through pyiceberg (`athena_engine.iceberg`,
 `iceberg_dml`, `iceberg_maintenance`, each with its own LIMITATIONS); partitions must be
 registered in Glue (an unregistered partition is not read, as in Athena) unless the table uses
-partition projection (`athena_engine.projection`, with its own LIMITATIONS). Partition filters are
-not pushed through views or into the nullable side of outer joins (those read every partition).
+partition projection (`athena_engine.projection`, with its own LIMITATIONS). Partition filters on a
+view are pushed into its body only through projections, filters and windows partitioned by the
+filtered columns (`athena_engine.view_pushdown`): not past GROUP BY, LIMIT, joins or UNION, and never
+into the nullable side of outer joins (those read every partition).
 Objects not yet cached are copied to the engine's private scratch directory to be parsed; the cache is in memory
 only (a restart parses everything once again) and is not shared between processes. CREATE EXTERNAL TABLE and DROP TABLE
 change only the Glue catalog (as Athena does for external tables). SHOW TABLES / DATABASES /
