@@ -25,8 +25,8 @@ A MERGE reads only the target files that may hold a source key: each ``target.co
 expression`` conjunct of ON becomes ``col IN (the source's distinct values)`` for scan planning
 (their range, from ``MAX_IN_KEYS`` values on).
 
-LIMITATIONS: copy-on-write only (no delete files written); a MERGE prunes the target by integer and
-string keys of ON's equalities only (up to ``MAX_PRUNING_KEYS`` distinct values; other ON shapes
+LIMITATIONS: copy-on-write only (no delete files written); a MERGE prunes the target by integer,
+string, date and timestamp values of ON's equalities only (up to ``MAX_PRUNING_KEYS`` distinct values; other ON shapes
 read every file), and reads its source once more to learn the keys (billed once); data files
 written by an attempt whose commit failed stay in S3 until VACUUM removes them as orphans; INSERT and CTAS cast the query's columns to the table's types with
 Arrow's casts (TYPE_MISMATCH when one cannot be cast), not Trino's coercion rules; an UPDATE of a
@@ -35,6 +35,7 @@ partition column moves the row to its new partition (as Athena does) but is not 
 
 from __future__ import annotations
 
+import datetime
 import random
 import time
 from collections.abc import Callable
@@ -305,7 +306,8 @@ class IcebergWrites(IcebergTables):
         return found
 
     def _source_keys(self, expression: str, source: str) -> list[Any] | None:
-        """The distinct non-NULL values of ``expression`` over the MERGE's source (None: too many, or typed)."""
+        """The distinct non-NULL values of ``expression`` over the MERGE's source (None: too many, or of a
+        type file pruning does not compare: only integers, strings, dates and timestamps are used)."""
         parsed = sqlglot.parse_one(f"SELECT DISTINCT {expression} FROM {source}", read=READ_DIALECT)
         try:
             sandbox.check(parsed)
@@ -319,7 +321,9 @@ class IcebergWrites(IcebergTables):
         if len(values) > MAX_PRUNING_KEYS:
             return None
         found = [v for v in values.to_pylist() if v is not None]
-        return found if all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in found) else None
+        # Keys, and times (a partition column such as day(ts) is pruned by its timestamps too).
+        prunable = (int, str, datetime.date)
+        return found if all(isinstance(v, prunable) and not isinstance(v, bool) for v in found) else None
 
     def _update(self, statement: exp.Update) -> Outcome:
         table = self._iceberg_target(statement.this, "UPDATE")

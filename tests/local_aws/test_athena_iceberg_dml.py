@@ -154,3 +154,20 @@ def test_merge_reads_only_the_target_files_that_may_hold_a_source_key(
     assert current_state(aws, lake, orders) == [
         ["1", "eu", "1.5"], ["2", "us", "2.5"], ["3", "eu", "30.0"], ["4", "us", "4.5"], ["9", "ap", "90.0"],
     ]  # fmt: skip
+
+
+def test_merge_on_a_timestamp_reads_only_the_target_files_of_that_time(
+    aws: Callable[..., Any], lake: dict[str, Any], orders: str
+) -> None:
+    """A partition column in ON (here ``ts``, partitioned by hour) prunes the target as a key does."""
+    whole = run(aws, lake, f"SELECT * FROM {orders}")["Statistics"]["DataScannedInBytes"]
+    execution = run(
+        aws,
+        lake,
+        f"MERGE INTO {orders} t USING (VALUES (TIMESTAMP '2024-01-01 11:10:00', 30.0)) AS s(ts, amount) "
+        "ON t.ts = s.ts WHEN MATCHED THEN UPDATE SET amount = s.amount",
+    )
+    assert 0 < execution["Statistics"]["DataScannedInBytes"] < whole / 2
+    assert current_state(aws, lake, orders) == [
+        ["1", "eu", "1.5"], ["2", "us", "2.5"], ["3", "eu", "30.0"], ["4", "us", "4.5"],
+    ]  # fmt: skip
