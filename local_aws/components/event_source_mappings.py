@@ -16,8 +16,10 @@ halves the batch on each failed retry. After MaximumRetryAttempts retries (defau
 the record expires) the failing records are skipped. Records older than
 MaximumRecordAgeInSeconds (default: the stream's retention) are skipped too. StartingPosition
 TRIM_HORIZON, LATEST and AT_TIMESTAMP are fixed when the mapping is created, so a record put
-after CreateEventSourceMapping returns is always delivered. UpdateEventSourceMapping
-Enabled=False stops polling (the checkpoint stays); DeleteEventSourceMapping stops it for good.
+after CreateEventSourceMapping returns is always delivered, though polling starts only once the
+mapping has gone from Creating to Enabled (`event_source_mappings_states`: each transition lasts
+``LOCAL_AWS_ACTIVATION_SECONDS``). UpdateEventSourceMapping Enabled=False stops polling (the
+checkpoint stays); DeleteEventSourceMapping stops it for good.
 GetEventSourceMapping reports LastProcessingResult. Records no FilterCriteria matches are
 consumed without an invocation (`event_source_mappings_config`).
 
@@ -45,9 +47,15 @@ from typing import Any
 from moto.awslambda.models import EventSourceMapping
 
 from local_aws.components.base import Component
-from local_aws.components.event_source_mappings_backend import install_patches
+from local_aws.components.event_source_mappings_backend import install_patches, settle
 from local_aws.components.event_source_mappings_config import BatchRecord, MappingConfig, config_of
-from local_aws.components.event_source_mappings_lookups import all_mappings, is_polled, role_problem
+from local_aws.components.event_source_mappings_lookups import (
+    all_mappings,
+    is_polled,
+    lambda_backends,
+    role_problem,
+)
+from local_aws.components.event_source_mappings_states import polled
 from local_aws.components.event_source_mappings_streams import KinesisShardView, StreamSource
 from local_aws.components.lambda_model import FunctionNotFound, Invocation, UnsupportedRuntime
 from local_aws.world import World
@@ -136,6 +144,11 @@ class EventSourceMappings(Component):
         assert self.world is not None
         wanted: set[tuple[str, str]] = set()
         with self.world.lock:
+            # A Deleting mapping is forgotten once its delete is over, even when nobody asks.
+            if any(
+                [settle(backend) for regions in lambda_backends().values() for backend in regions.values()]
+            ):
+                self.world.mark_dirty()
             live_uuids: set[str] = set()
             for esm in all_mappings():
                 live_uuids.add(esm.uuid)
@@ -143,7 +156,7 @@ class EventSourceMappings(Component):
                     continue
                 # Mappings restored from before this component existed, or shards added since.
                 self.initialise_positions(esm)
-                if not esm.enabled:
+                if not polled(esm):  # disabled, or not yet Enabled (`event_source_mappings_states`)
                     continue
                 source = StreamSource.find(esm.event_source_arn)
                 for shard_id in source.shard_ids() if source else []:

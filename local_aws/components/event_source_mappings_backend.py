@@ -9,6 +9,9 @@
   once, so a record put after it returns is always delivered.
 - UpdateEventSourceMapping checks FilterCriteria.
 - GetEventSourceMapping reports the poller's LastProcessingResult.
+- State: Creating / Enabling / Disabling / Updating / Deleting for a while after each change, and
+  what is refused meanwhile (`event_source_mappings_states`); DeleteEventSourceMapping keeps the
+  mapping, Deleting, until that is over. Get and List first forget the mappings whose delete is.
 
 Without a running `event_source_mappings` component moto's behaviour is left as it was.
 """
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import EventSourceMapping, LambdaBackend
 
+from local_aws.components import event_source_mappings_states as states
 from local_aws.components import moto_patches
 from local_aws.components.event_source_mappings_config import filters_of
 from local_aws.components.event_source_mappings_lookups import is_polled, role_problem
@@ -44,8 +48,42 @@ def install_patches() -> None:
             (LambdaBackend, "create_event_source_mapping", _patched_create),
             (EventSourceMapping, "get_configuration", _patched_get_configuration),
             (LambdaBackend, "update_event_source_mapping", _patched_update),
+            (LambdaBackend, "delete_event_source_mapping", _patched_delete),
+            (LambdaBackend, "get_event_source_mapping", _patched_get),
+            (LambdaBackend, "list_event_source_mappings", _patched_list),
         ],
     )
+
+
+def settle(backend: LambdaBackend) -> bool:
+    """Forget the mappings whose delete is over (lock held); whether there was one."""
+    done = [uuid for uuid, esm in backend._event_source_mappings.items() if states.gone(esm)]
+    for uuid in done:
+        _ORIGINALS["LambdaBackend.delete_event_source_mapping"](backend, uuid)
+    return bool(done)
+
+
+def _patched_delete(self: LambdaBackend, uuid: str) -> EventSourceMapping | None:
+    if _component() is None:
+        return _ORIGINALS["LambdaBackend.delete_event_source_mapping"](self, uuid)
+    settle(self)
+    esm = self._event_source_mappings.get(uuid)
+    if esm is not None and not states.deleting(esm):
+        states.refuse_delete(esm)
+        states.begin(esm, states.DELETING)
+    return esm
+
+
+def _patched_get(self: LambdaBackend, uuid: str) -> EventSourceMapping | None:
+    if _component() is not None:
+        settle(self)
+    return _ORIGINALS["LambdaBackend.get_event_source_mapping"](self, uuid)
+
+
+def _patched_list(self: LambdaBackend, *args: Any, **kwargs: Any) -> Any:
+    if _component() is not None:
+        settle(self)
+    return _ORIGINALS["LambdaBackend.list_event_source_mappings"](self, *args, **kwargs)
 
 
 def _component() -> EventSourceMappings | None:
@@ -66,21 +104,32 @@ def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> EventSourceMap
     _check_role(self, spec)
     esm = _ORIGINALS["LambdaBackend.create_event_source_mapping"](self, spec)
     component = _component()
-    if component is not None and is_polled(esm):
-        component.initialise_positions(esm)
+    if component is not None:
+        states.begin(esm, states.CREATING)
+        if is_polled(esm):
+            component.initialise_positions(esm)
     return esm
 
 
 def _patched_update(self: LambdaBackend, uuid: str, spec: dict[str, Any]) -> EventSourceMapping | None:
     _check_filters(spec)
-    return _ORIGINALS["LambdaBackend.update_event_source_mapping"](self, uuid, spec)
+    esm = self._event_source_mappings.get(uuid) if _component() is not None else None
+    if esm is None:
+        return _ORIGINALS["LambdaBackend.update_event_source_mapping"](self, uuid, spec)
+    states.refuse_update(esm)
+    was_enabled = bool(esm.enabled)
+    updated = _ORIGINALS["LambdaBackend.update_event_source_mapping"](self, uuid, spec)
+    states.begin_update(esm, spec, was_enabled)
+    return updated
 
 
 def _patched_get_configuration(self: EventSourceMapping) -> dict[str, Any]:
     config = _ORIGINALS["EventSourceMapping.get_configuration"](self)
     component = _component()
-    if component is not None and is_polled(self):
-        config["LastProcessingResult"] = component.last_result(self.uuid) or "No records processed"
+    if component is not None:
+        config["State"] = states.state(self)
+        if is_polled(self):
+            config["LastProcessingResult"] = component.last_result(self.uuid) or "No records processed"
     return config
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_aws.components.event_source_mappings_lookups import find_mapping
+from local_aws.components.event_source_mappings_states import polled
 from local_aws.components.event_source_mappings_streams import retention_seconds
 from local_aws.event_patterns import compile_pattern
 
@@ -58,9 +59,9 @@ class BatchRecord:
 
 
 def config_of(uuid: str) -> MappingConfig | None:
-    """The settings of an enabled mapping (lock held), or None when it is gone or disabled."""
+    """The settings of a polled mapping (lock held), or None when it is gone, disabled or not yet Enabled."""
     esm = find_mapping(uuid)
-    if esm is None or not esm.enabled:
+    if esm is None or not polled(esm):
         return None
     retries = esm.max_retry_attempts
     max_age = esm.max_record_age

@@ -7,6 +7,8 @@ read the stream, and words a refusal as Lambda does ("Cannot access stream ...")
 
 from __future__ import annotations
 
+from typing import Any
+
 from moto.awslambda.models import EventSourceMapping
 
 from local_aws.world import World, current
@@ -21,9 +23,14 @@ def is_polled(esm: EventSourceMapping) -> bool:
     return _source_kind(esm.event_source_arn) in ("kinesis", "dynamodb")
 
 
+def lambda_backends() -> dict[str, Any]:
+    """moto's Lambda backends: account -> region -> backend."""
+    return World.backend_dicts()["lambda"]
+
+
 def all_mappings() -> list[EventSourceMapping]:
     found = []
-    for regions in World.backend_dicts()["lambda"].values():
+    for regions in lambda_backends().values():
         for backend in regions.values():
             found.extend(backend._event_source_mappings.values())
     return found

@@ -6,7 +6,8 @@ delivery stream behaves as in AWS; the pieces are, in moto's shape:
 
 - `firehose_backend`: the patches on moto's Firehose backend (CreateDeliveryStream,
   UpdateDestination, DeleteDeliveryStream, PutRecord, PutRecordBatch), with the wire format
-  (validation, answers, error messages) in `firehose_requests`.
+  (validation, answers, error messages) in `firehose_requests` and the statuses (CREATING for
+  ``LOCAL_AWS_ACTIVATION_SECONDS`` before ACTIVE, DELETING before gone) in `firehose_lifecycle`.
 - `firehose_model`: what the store keeps per delivery stream (unacknowledged DirectPut records, one
   checkpoint per Kinesis shard; dropped only once the data, or its error record, is in S3, so a
   restart from ``--state-dir`` redelivers, never loses), the parsed destination and the buffers.
@@ -24,8 +25,9 @@ waiting for the processor are processed at once, so a record reaches S3 within t
 interval plus processing time.
 
 LIMITATIONS: destinations other than S3/ExtendedS3 are stored but deliver nothing. Each module's
-docstring lists the limitations of what it does (`firehose_requests`, `firehose_model`, `firehose_sources`, `firehose_buffer`,
-`firehose_lambda`, `firehose_destination`, `firehose_backend`).
+docstring lists the limitations of what it does (`firehose_requests`, `firehose_model`,
+`firehose_sources`, `firehose_buffer`, `firehose_lambda`, `firehose_destination`, `firehose_backend`,
+`firehose_lifecycle`).
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ from local_aws.components import (
     firehose_conversion,
     firehose_destination,
     firehose_lambda,
+    lifecycle,
 )
 from local_aws.components.base import Component
+from local_aws.components.firehose_lifecycle import ACTIVE
 from local_aws.components.firehose_model import Delivery, Settings, parse_settings
 from local_aws.components.firehose_sources import pull
 from local_aws.world import World
@@ -66,6 +70,7 @@ class Firehose(Component):
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="local_aws-firehose-lambda")
 
     def install(self, world: World) -> None:
+        lifecycle.activation_seconds()  # a bad LOCAL_AWS_ACTIVATION_SECONDS stops the server, named
         super().install(world)
         firehose_backend.install_patches()
 
@@ -83,16 +88,24 @@ class Firehose(Component):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _supervise(self) -> None:
-        """Start one delivery worker per delivery stream; each ends when its stream is deleted."""
+        """Start one delivery worker per ACTIVE delivery stream; each ends when its stream is deleted."""
         assert self.world is not None
         while not self.world.stopping.is_set():
             try:
                 with self.world.lock:
-                    arns = [
-                        model.delivery_stream_arn
+                    backends = [
+                        backend
                         for accounts in firehose_models.firehose_backends.values()
                         for backend in accounts.values()
+                    ]
+                    # A stream turns ACTIVE (or is gone after DELETING) even when nobody asks.
+                    if any([firehose_backend.settle(self, backend) for backend in backends]):
+                        self.world.mark_dirty()
+                    arns = [
+                        model.delivery_stream_arn
+                        for backend in backends
                         for model in backend.delivery_streams.values()
+                        if model.delivery_stream_status == ACTIVE
                     ]
                 with self._running_lock:
                     new = [arn for arn in arns if arn not in self._running]

@@ -6,7 +6,9 @@ CreateDeliveryStream / UpdateDestination are validated (`firehose_requests`) and
 defaults; PutRecord / PutRecordBatch keep the records in the component's store (``direct``) until
 the worker has them in S3; a KinesisStreamAsSource stream gets one checkpoint per shard at the
 shard's last record when it is created (Firehose starts at LATEST); DeleteDeliveryStream drops the
-stream's store entry, which ends its worker.
+stream's store entry, which ends its worker. Statuses (CREATING -> ACTIVE, DELETING -> gone) and
+what each refuses are `firehose_lifecycle`'s; every patched call first settles the transitions that
+are over, DescribeDeliveryStream and ListDeliveryStreams included.
 
 Without a running `firehose` component (moto used on its own in this process) moto's behaviour
 is left as it was.
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from moto.firehose import models as firehose_models
 
 from local_aws.components import firehose_conversion, moto_patches
+from local_aws.components import firehose_lifecycle as lifecycle
 from local_aws.components import firehose_requests as requests
 from local_aws.components.firehose_model import destination, new_state, now_ms, record_id
 from local_aws.components.firehose_sources import kinesis_stream
@@ -44,8 +47,36 @@ def install_patches() -> None:
             (backend, "delete_delivery_stream", _patched_delete),
             (backend, "put_record", _patched_put_record),
             (backend, "put_record_batch", _patched_put_record_batch),
+            (backend, "describe_delivery_stream", _patched_describe),
+            (backend, "list_delivery_streams", _patched_list),
         ],
     )
+
+
+def settle(component: Firehose, backend: Any) -> bool:
+    """End the CREATING / DELETING transitions of one backend that are over (lock held)."""
+    assert component.world is not None
+    return lifecycle.settle(
+        component.world.store(component.name), backend, _ORIGINALS["FirehoseBackend.delete_delivery_stream"]
+    )
+
+
+def _settled(backend: Any) -> Firehose | None:
+    """The running component, once this backend's finished transitions are settled."""
+    component = _component()
+    if component is not None:
+        settle(component, backend)
+    return component
+
+
+def _patched_describe(backend: Any, *args: Any, **kwargs: Any) -> Any:
+    _settled(backend)
+    return _ORIGINALS["FirehoseBackend.describe_delivery_stream"](backend, *args, **kwargs)
+
+
+def _patched_list(backend: Any, *args: Any, **kwargs: Any) -> Any:
+    _settled(backend)
+    return _ORIGINALS["FirehoseBackend.list_delivery_streams"](backend, *args, **kwargs)
 
 
 def _component() -> Firehose | None:
@@ -55,36 +86,42 @@ def _component() -> Firehose | None:
 
 
 def _patched_create(backend: Any, *args: Any, **kwargs: Any) -> str:
-    component = _component()
+    component = _settled(backend)
     if component is None:
         return _ORIGINALS["FirehoseBackend.create_delivery_stream"](backend, *args, **kwargs)
     return _create(component, backend, args, kwargs)
 
 
 def _patched_update(backend: Any, *args: Any, **kwargs: Any) -> None:
-    if _component() is None:
+    if _settled(backend) is None:
         _ORIGINALS["FirehoseBackend.update_destination"](backend, *args, **kwargs)
         return
     _update(backend, args, kwargs)
 
 
 def _patched_delete(backend: Any, delivery_stream_name: str, *args: Any, **kwargs: Any) -> None:
+    component = _settled(backend)
     model = backend.delivery_streams.get(delivery_stream_name)
-    _ORIGINALS["FirehoseBackend.delete_delivery_stream"](backend, delivery_stream_name, *args, **kwargs)
-    component = _component()
-    if model is not None and component is not None:
-        component.streams().pop(model.delivery_stream_arn, None)
+    if component is None or model is None:
+        _ORIGINALS["FirehoseBackend.delete_delivery_stream"](backend, delivery_stream_name, *args, **kwargs)
+        return
+    lifecycle.refuse_delete(model, backend.account_id)
+    # DELETING: the worker ends with the store entry; moto forgets the stream once `settle` says so.
+    component.streams().pop(model.delivery_stream_arn, None)
+    if model.delivery_stream_status != lifecycle.DELETING:
+        assert component.world is not None
+        lifecycle.begin(component.world.store(component.name), model, lifecycle.DELETING)
 
 
 def _patched_put_record(backend: Any, delivery_stream_name: str, record: dict[str, Any]) -> dict[str, Any]:
-    component = _component()
+    component = _settled(backend)
     if component is None:
         return _ORIGINALS["FirehoseBackend.put_record"](backend, delivery_stream_name, record)
     return _put(component, backend, delivery_stream_name, [record], single=True)
 
 
 def _patched_put_record_batch(backend: Any, delivery_stream_name: str, records: list[dict[str, Any]]) -> Any:
-    component = _component()
+    component = _settled(backend)
     if component is None:
         return _ORIGINALS["FirehoseBackend.put_record_batch"](backend, delivery_stream_name, records)
     return _put(component, backend, delivery_stream_name, records or [], single=False)
@@ -127,6 +164,7 @@ def _create(component: Firehose, backend: Any, args: tuple[Any, ...], kwargs: di
                 state["shards"][shard_id] = next(reversed(shard.records)) if shard.records else 0
         state["source_seen"] = stream is not None
     component.streams()[arn] = state
+    lifecycle.begin(component.world.store(component.name), model, lifecycle.CREATING)
     return arn
 
 
@@ -136,6 +174,7 @@ def _update(backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
     arguments = bound.arguments
     model = backend.delivery_streams.get(arguments["delivery_stream_name"])
     if model is not None:
+        lifecycle.refuse_update(model, backend.account_id)
         current = destination(model) or {}
         for key, extended in (("extended_s3_destination_update", True), ("s3_destination_update", False)):
             update = arguments.get(key)
@@ -158,6 +197,7 @@ def _put(
         raise requests.not_found(name, backend.account_id)
     if model.delivery_stream_type == "KinesisStreamAsSource":
         raise requests.direct_put_refused()
+    lifecycle.refuse_records(model, backend.account_id)
     decoded = requests.decoded_records(records, single)
     state = component.streams().setdefault(model.delivery_stream_arn, new_state())
     arrival = now_ms()

@@ -18,6 +18,8 @@
   allows any number and answers an unknown one with ResourceNotFoundException). Layers themselves
   are moto's (PublishLayerVersion, GetLayerVersion, ListLayers, ListLayerVersions,
   DeleteLayerVersion); the runtime extracts them (`lambda_pool`).
+- State (Pending -> Active after CreateFunction) and LastUpdateStatus (InProgress -> Successful
+  after an update), and what Invoke and the updates refuse meanwhile: `lambda_states`.
 
 Without a running `lambda` component (moto used on its own in this process) moto's behaviour is
 left as it was.
@@ -33,7 +35,7 @@ from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda.utils import get_backend
 
 from local_aws import lambda_runtimes
-from local_aws.components import moto_patches
+from local_aws.components import lambda_states, moto_patches
 from local_aws.components.lambda_model import UNZIPPED_CODE_LIMIT, unzipped_size
 from local_aws.components.lambda_responses import take_request_qualifier
 
@@ -81,6 +83,13 @@ def install_patches() -> None:
             (LambdaBackend, "invoke", _patched_backend_invoke),
             (LambdaFunction, "_set_function_code", _patched_set_code),
             (LambdaFunction, "_get_layers_data", _patched_layers_data),
+            (LambdaFunction, "get_configuration", _patched_get_configuration),
+            (LambdaBackend, "update_function_code", _changing("LambdaBackend.update_function_code")),
+            (
+                LambdaBackend,
+                "update_function_configuration",
+                _changing("LambdaBackend.update_function_configuration"),
+            ),
         ],
     )
 
@@ -107,6 +116,13 @@ def _patched_backend_invoke(
     response_headers: Any,
 ) -> Any:
     qualifier = take_request_qualifier(qualifier)
+    if _runtime() is not None:
+        try:
+            fn = self.get_function(function_name, qualifier)
+        except Exception:  # moto answers an unknown function or qualifier itself
+            fn = None
+        if fn is not None:
+            lambda_states.refuse_invoke(fn)
     return _ORIGINALS["LambdaBackend.invoke"](self, function_name, qualifier, body, headers, response_headers)
 
 
@@ -162,7 +178,35 @@ def _refuse_reserved_variables(environment: Any) -> None:
 def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
     _refuse_blocked_runtime(spec.get("Runtime"), lambda_runtimes.CREATE)
     _refuse_reserved_variables(spec.get("Environment"))
-    return _ORIGINALS["LambdaBackend.create_function"](self, spec)
+    fn = _ORIGINALS["LambdaBackend.create_function"](self, spec)
+    if _runtime() is not None:
+        lambda_states.begin_create(fn)
+    return fn
+
+
+def _patched_get_configuration(self: LambdaFunction, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    if _runtime() is None:
+        return _ORIGINALS["LambdaFunction.get_configuration"](self, *args, **kwargs)
+    lambda_states.settle(self)
+    return lambda_states.describe(self, _ORIGINALS["LambdaFunction.get_configuration"](self, *args, **kwargs))
+
+
+def _changing(original: str) -> Callable[..., Any]:
+    """A backend update run as Lambda runs it: refused while Pending or InProgress, then InProgress."""
+
+    def update(self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
+        if _runtime() is None:
+            return _ORIGINALS[original](self, function_name, qualifier, body)
+        fn = self.get_function(function_name, qualifier)
+        lambda_states.refuse_change(fn)
+        before = lambda_states.begin_update(fn)
+        try:
+            return _ORIGINALS[original](self, function_name, qualifier, body)
+        except Exception:
+            lambda_states.undo_update(fn, before)
+            raise
+
+    return update
 
 
 def _patched_update_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,8 @@ def create_stream(aws: Callable[..., Any]) -> Iterator[Callable[..., str]]:
     """Create a delivery stream (ExtendedS3 by default); deletes it afterwards."""
     created: list[str] = []
 
-    def create(bucket: str | None = None, name: str | None = None, **kwargs: Any) -> str:
+    def create(bucket: str | None = None, name: str | None = None, wait: bool = True, **kwargs: Any) -> str:
+        """``wait=False`` returns while the stream is still CREATING."""
         name = name or unique("hose")
         if bucket is not None:
             destination = {"BucketARN": f"arn:aws:s3:::{bucket}", "RoleARN": ROLE}
@@ -76,6 +77,8 @@ def create_stream(aws: Callable[..., Any]) -> Iterator[Callable[..., str]]:
             kwargs.setdefault("ExtendedS3DestinationConfiguration", destination)
         aws("firehose").create_delivery_stream(DeliveryStreamName=name, **kwargs)
         created.append(name)
+        if wait:
+            wait_active(aws("firehose"), name)
         return name
 
     yield create
@@ -149,12 +152,24 @@ def function(aws: Callable[..., Any], lambda_role: str) -> Iterator[Callable[[st
             Timeout=30,
         )
         created.append(name)
+        lambda_helpers.wait_active(aws("lambda"), name)
         return answer["FunctionArn"]
 
     yield create
     for name in created:
         with contextlib.suppress(ClientError):
             aws("lambda").delete_function(FunctionName=name)
+
+
+def status(client: Any, name: str) -> str:
+    return client.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+        "DeliveryStreamStatus"
+    ]
+
+
+def wait_active(client: Any, name: str) -> None:
+    """CreateDeliveryStream answers while the stream is CREATING: wait until it is ACTIVE."""
+    wait_until(lambda: status(client, name) == "ACTIVE", timeout=60, interval=0.05, what=f"{name} ACTIVE")
 
 
 # -- destination configuration ------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import unique
+from tests.support import unique, wait_until
 
 ACCOUNT_ID = "123456789012"
 T = TypeVar("T")
@@ -85,6 +85,38 @@ def invoke(aws: Callable[..., Any], name: str, payload: Any = None, **kwargs: An
     return response
 
 
+# boto3's waiters poll once a second by default; the embedded AWS settles in under one.
+QUICK = {"Delay": 0.1, "MaxAttempts": 600}
+SETTLED_MAPPING = ("Enabled", "Disabled")
+
+
+def wait_active(client: Any, name: str) -> None:
+    """CreateFunction answers Pending: wait (boto3's waiter) until the function is Active."""
+    client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=QUICK)
+
+
+def wait_updated(client: Any, name: str) -> None:
+    """An update answers LastUpdateStatus InProgress: wait (boto3's waiter) until it is Successful."""
+    client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=QUICK)
+
+
+def wait_mapping(client: Any, uuid: str) -> dict[str, Any]:
+    """An event source mapping once it is Enabled or Disabled (not Creating, Updating...)."""
+    return wait_until(
+        lambda: (
+            (mapping := client.get_event_source_mapping(UUID=uuid))["State"] in SETTLED_MAPPING and mapping
+        ),
+        timeout=60,
+        interval=0.05,
+        what=f"event source mapping {uuid} to be Enabled or Disabled",
+    )
+
+
+def create_mapping(client: Any, **kwargs: Any) -> dict[str, Any]:
+    """CreateEventSourceMapping, then wait until the mapping is Enabled (or Disabled)."""
+    return wait_mapping(client, client.create_event_source_mapping(**kwargs)["UUID"])
+
+
 def wait_for_progress(
     check: Callable[[], T],
     progress: Callable[[], Hashable],
@@ -125,7 +157,8 @@ def create_function(aws: Callable[..., Any], role_arn: str) -> Iterator[Callable
     """Create a function from handler source; deletes it afterwards."""
     created: list[str] = []
 
-    def create(source: str, handler: str = "app.handler", **kwargs: Any) -> str:
+    def create(source: str, handler: str = "app.handler", wait: bool = True, **kwargs: Any) -> str:
+        """``wait=False`` returns while the function is still Pending."""
         name = kwargs.pop("FunctionName", None) or unique("fn")
         code = kwargs.pop("Code", None) or {"ZipFile": make_zip(source)}
         aws("lambda").create_function(
@@ -137,6 +170,8 @@ def create_function(aws: Callable[..., Any], role_arn: str) -> Iterator[Callable
             **kwargs,
         )
         created.append(name)
+        if wait:
+            wait_active(aws("lambda"), name)
         return name
 
     yield create

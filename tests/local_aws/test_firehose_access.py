@@ -31,6 +31,7 @@ from tests.local_aws.firehose_helpers import (
     put_policy,
     send,
     stream_arn,
+    wait_active,
     wait_for_errors,
     wait_lines,
     wait_objects,
@@ -417,6 +418,7 @@ def test_records_held_by_a_deny_survive_a_kill_and_are_delivered_once_allowed(tm
                 "CloudWatchLoggingOptions": options,
             },
         )
+        wait_active(aws("firehose"), name)
         put_policy(aws("s3"), bucket, deny({"AWS": ROLE}, f"arn:aws:s3:::{bucket}/*"))
         sent = [f"held-{i}\n".encode() for i in range(50)]
         send(aws, name, sent)

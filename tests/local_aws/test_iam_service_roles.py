@@ -23,6 +23,7 @@ from tests.local_aws.firehose_helpers import (
     logged_errors,
     objects,
     send,
+    wait_active,
     wait_for_errors,
     wait_objects,
 )
@@ -83,6 +84,7 @@ def delivery_stream(aws: Callable[..., Any], bucket: str, role_arn: str, log: di
             "CloudWatchLoggingOptions": log,
         },
     )
+    wait_active(aws("firehose"), name)
     return name
 
 
@@ -472,6 +474,7 @@ def test_a_delivery_role_that_may_not_invoke_the_processor_fails_records_as_invo
             },
         },
     )
+    wait_active(aws("firehose"), name)
     send(aws, name, [b'{"a": 1}'])
     (body,) = wait_objects(aws, bucket, prefix="failed/processing-failed/").values()
     (error,) = lines(body)

@@ -26,7 +26,14 @@ from botocore.exceptions import ClientError
 from local_aws import lambda_sandbox
 from local_aws.lambda_sandbox import SANDBOX_USER
 from local_aws.persistence import JOURNAL_PATTERN
-from tests.local_aws.lambda_helpers import create_function, invoke, lambda_role, make_zip, role_arn
+from tests.local_aws.lambda_helpers import (
+    create_function,
+    invoke,
+    lambda_role,
+    make_zip,
+    role_arn,
+    wait_active,
+)
 from tests.local_aws.server_process import ServerProcess
 from tests.support import unique, wait_until
 
@@ -219,6 +226,7 @@ def test_hostile_handler_cannot_reach_the_server_or_its_state_dir(state_server):
         Code={"ZipFile": make_zip(HOSTILE)},
         Timeout=30,
     )
+    wait_active(lam, "hostile")
     snapshot = wait_until(lambda: sorted(state_dir.glob("snapshot*")), timeout=60, what="a snapshot")[0]
     before = _listing(state_dir)
 

@@ -94,6 +94,12 @@ def test_an_object_firehose_wrote_survives_a_restart_under_a_deny_naming_another
                 "BufferingHints": {{"IntervalInSeconds": 0, "SizeInMBs": 1}},
             }},
         )
+        status = "CREATING"  # a new delivery stream takes records once it is ACTIVE
+        while status != "ACTIVE":
+            time.sleep(0.05)
+            status = client("firehose").describe_delivery_stream(DeliveryStreamName="direct")[
+                "DeliveryStreamDescription"
+            ]["DeliveryStreamStatus"]
         client("firehose").put_record(DeliveryStreamName="direct", Record={{"Data": b"one\\n"}})
         deadline = time.monotonic() + 60
         keys = []

@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_aws.components.dynamodb_streams import ROLL_ENV
-from tests.local_aws.lambda_helpers import lambda_role, make_zip, wait_for_progress
+from tests.local_aws.lambda_helpers import lambda_role, make_zip, wait_active, wait_for_progress
 from tests.local_aws.server_process import ServerProcess
 from tests.support import unique, wait_until
 
@@ -306,6 +306,7 @@ def test_an_event_source_mapping_follows_the_child_shard(aws, table, monkeypatch
         Timeout=30,
         Environment={"Variables": {"BUCKET": bucket, "PREFIX": prefix}},
     )
+    wait_active(aws("lambda"), function)
     mapping = aws("lambda").create_event_source_mapping(
         EventSourceArn=table["stream_arn"],
         FunctionName=function,
