@@ -192,6 +192,17 @@ class Pipeline:
                 },
             },
         )
+        # Both answer before they are ready (Pending, CREATING): the measurements start once they are.
+        self.c("lambda").get_waiter("function_active_v2").wait(
+            FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 600}
+        )
+        while (
+            self.c("firehose").describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+                "DeliveryStreamStatus"
+            ]
+            != "ACTIVE"
+        ):
+            time.sleep(0.05)
         self.kinesis_arn = kinesis_arn
         self.role = role
 

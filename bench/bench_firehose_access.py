@@ -30,6 +30,20 @@ from local_aws import bucket_policies
 ROLE = "arn:aws:iam::123456789012:role/firehose-delivery"
 
 
+def wait_active(firehose: Any, name: str, timeout: float = 60.0) -> None:
+    """A new delivery stream is CREATING, and refuses records, until it is ACTIVE."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+            "DeliveryStreamStatus"
+        ]
+        if status == "ACTIVE":
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"delivery stream {name} is still {status} after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 def _policies(bucket: str) -> dict[str, dict[str, Any] | None]:
     tls_only = {
         "Effect": "Deny",
@@ -134,6 +148,7 @@ def bench_recovery(blocked_s: float) -> None:
                 },
             },
         )
+        wait_active(firehose, name)
         records = [f"r{i}\n".encode() for i in range(2000)]
         for start in range(0, len(records), 500):
             firehose.put_record_batch(

@@ -48,6 +48,10 @@ def _clients(endpoint: str) -> tuple[Any, Any]:
     return boto3.client("lambda", **options), boto3.client("iam", **options)
 
 
+# CreateFunction answers Pending and an update InProgress: boto3's waiters, polling fast.
+WAITER = {"Delay": 0.1, "MaxAttempts": 600}
+
+
 def _ms(samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
@@ -58,6 +62,8 @@ def _measure(lam: Any, name: str, cold: int, warm: int) -> tuple[list[float], li
     colds: list[float] = []
     for round_ in range(cold):
         lam.update_function_configuration(FunctionName=name, Description=f"cold {round_}")
+        # The update retires the warm environment; the next change waits until it is Successful.
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAITER)
         started = time.perf_counter()
         lam.invoke(FunctionName=name, Payload=b'{"n": 1}')["Payload"].read()
         colds.append((time.perf_counter() - started) * 1000)
@@ -112,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 Code={"ZipFile": _zip()},
                 MemorySize=128,
             )
+            lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=WAITER)
             colds, warms = _measure(lam, name, args.cold, args.warm)
             print(f"{label:>9} cold start : {_ms(colds)}")
             print(f"{label:>9} warm invoke: {_ms(warms)}")

@@ -18,12 +18,13 @@ from botocore.exceptions import ClientError
 
 from cdc_pipeline.provision.context import Deployment
 from cdc_pipeline.provision.outcome import Outcome
-from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagates, wait_for
+from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagates, wait_for, wait_for_state
 
 KIND = "lambda:event-source-mapping"
 RESOURCE = "event_source_mapping"
-#: States from which the mapping settles by itself; AWS refuses updates meanwhile.
-_TRANSITIONS = {"Creating", "Enabling", "Disabling", "Updating"}
+#: The states a mapping settles in; from the others (Creating, Enabling, Disabling, Updating) it moves
+#: by itself, and AWS refuses updates meanwhile.
+_SETTLED = ("Enabled", "Disabled")
 
 
 def _label(deployment: Deployment) -> str:
@@ -69,13 +70,14 @@ def _get(awslambda: Any, uuid: str) -> dict[str, Any] | None:
 
 
 def _wait_settled(awslambda: Any, uuid: str) -> dict[str, Any]:
-    def settled() -> dict[str, Any] | None:
-        mapping = _get(awslambda, uuid)
-        if mapping is None:
-            raise RuntimeError(f"event source mapping {uuid} disappeared")
-        return None if mapping.get("State") in _TRANSITIONS else mapping
-
-    return wait_for(settled, f"event source mapping {uuid} to settle")
+    """Wait until the mapping is Enabled or Disabled: AWS refuses an update while it is Creating or
+    Updating, and a delete while it is Updating."""
+    return wait_for_state(
+        lambda: _get(awslambda, uuid),
+        lambda mapping: mapping["State"],
+        f"event source mapping {uuid}",
+        _SETTLED,
+    )
 
 
 def ensure_mapping(deployment: Deployment) -> Outcome:
@@ -101,6 +103,7 @@ def ensure_mapping(deployment: Deployment) -> Outcome:
     mapping, *duplicates = found
     changed = False
     for duplicate in duplicates:
+        _wait_settled(awslambda, duplicate["UUID"])
         awslambda.delete_event_source_mapping(UUID=duplicate["UUID"])
         changed = True
     mapping = _wait_settled(awslambda, mapping["UUID"])
@@ -127,6 +130,7 @@ def delete_mapping(deployment: Deployment) -> Outcome:
         return Outcome(RESOURCE, KIND, _label(deployment), "absent")
     for mapping in found:
         try:
+            _wait_settled(awslambda, mapping["UUID"])
             awslambda.delete_event_source_mapping(UUID=mapping["UUID"])
         except ClientError as error:
             if error_code(error) != "ResourceNotFoundException":

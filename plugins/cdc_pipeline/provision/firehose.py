@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from cdc_pipeline.provision.context import Deployment
 from cdc_pipeline.provision.outcome import Outcome
-from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagates, wait_for
+from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagates, wait_for, wait_for_state
 
 KIND = "firehose:delivery-stream"
 RESOURCE = "delivery_stream"
@@ -65,17 +65,18 @@ def _describe(firehose: Any, name: str) -> dict[str, Any] | None:
 
 
 def _wait_active(firehose: Any, name: str) -> dict[str, Any]:
-    def active() -> dict[str, Any] | None:
-        stream = _describe(firehose, name)
-        if stream is None:
-            raise RuntimeError(f"delivery stream {name} disappeared")
-        if stream["DeliveryStreamStatus"].endswith("FAILED"):
-            raise RuntimeError(
-                f"delivery stream {name} is {stream['DeliveryStreamStatus']}: {stream.get('FailureDescription')}"
-            )
-        return stream if stream["DeliveryStreamStatus"] == "ACTIVE" else None
+    """CreateDeliveryStream answers while the stream is CREATING, which takes no records: wait."""
 
-    return wait_for(active, f"delivery stream {name} to become ACTIVE")
+    def describe() -> dict[str, Any] | None:
+        stream = _describe(firehose, name)
+        if stream is not None and stream["DeliveryStreamStatus"].endswith("FAILED"):
+            status, failure = stream["DeliveryStreamStatus"], stream.get("FailureDescription")
+            raise RuntimeError(f"delivery stream {name} is {status}: {failure}")
+        return stream
+
+    return wait_for_state(
+        describe, lambda stream: stream["DeliveryStreamStatus"], f"delivery stream {name}", {"ACTIVE"}
+    )
 
 
 def _processor_differs(current: dict[str, Any] | None, desired: dict[str, Any]) -> bool:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from cdc_pipeline.provision.context import Deployment
 from cdc_pipeline.provision.outcome import Outcome
-from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagates, wait_for
+from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagates, wait_with_waiter
 
 KIND = "lambda:function"
 RESOURCE = "transform_function"
@@ -130,20 +130,10 @@ def _get_function(awslambda: Any, name: str) -> dict[str, Any] | None:
 
 
 def _wait_ready(awslambda: Any, name: str) -> None:
-    """Wait until the function is Active and no update is in progress (AWS refuses the next change)."""
-
-    def ready() -> bool:
-        config = _get_function(awslambda, name) or {}
-        if config.get("State") == "Failed" or config.get("LastUpdateStatus") == "Failed":
-            raise RuntimeError(
-                f"function {name} failed: {config.get('StateReason') or config.get('LastUpdateStatusReason')}"
-            )
-        return (
-            config.get("State", "Active") == "Active"
-            and config.get("LastUpdateStatus", "Successful") == "Successful"
-        )
-
-    wait_for(ready, f"function {name} to be ready")
+    """Wait (boto3's waiters) until the function is Active and no update is in progress: Lambda refuses
+    Invoke while it is Pending, and the next change while either is under way."""
+    wait_with_waiter(awslambda, "function_active_v2", f"function {name}", FunctionName=name)
+    wait_with_waiter(awslambda, "function_updated_v2", f"function {name}", FunctionName=name)
 
 
 def _configuration_differences(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
