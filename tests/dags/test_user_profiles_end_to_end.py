@@ -17,6 +17,7 @@ from tests.airflow_harness import (
     athena_rows,
     client,
     deployed_pipeline,
+    lake_bucket,
     report_files,
     run_dag,
     task_states,
@@ -48,6 +49,32 @@ def scan_users(pipeline) -> dict[str, dict[str, Any]]:
             item = {name: deserializer.deserialize(value) for name, value in raw.items()}
             users[item["id"]] = item
     return users
+
+
+def lake_users(pipeline, at: datetime) -> dict[str, dict[str, Any]]:
+    """The users as they stood at ``at``, from the change rows in the lake (not the product's SQL).
+
+    Each user's newest change (by sequence number) made before ``at``, unless it was a delete.
+    """
+    s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
+    latest: dict[str, dict[str, Any]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="user_profiles/"):
+        for item in page.get("Contents", []):
+            for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines():
+                row = json.loads(line)
+                if row["event_time"] >= f"{at:%Y-%m-%dT%H:%M:%S}":
+                    continue
+                known = latest.get(row["id"])
+                if known is None or int(row["sequence_number"]) > int(known["sequence_number"]):
+                    latest[row["id"]] = row
+    return {key: row for key, row in latest.items() if not row["is_deleted"]}
+
+
+def signups(users: dict[str, dict[str, Any]], hour: datetime) -> dict[str, int]:
+    """The report's totals over ``users``: those who signed up in ``hour`` and their email issues."""
+    signed_up = [row for row in users.values() if row["created_at"][:13] == f"{hour:%Y-%m-%dT%H}"]
+    issues = Counter(email_issue(row) for row in signed_up)
+    return {"users": len(signed_up), "missing_emails": issues["missing"], "invalid_emails": issues["invalid"]}
 
 
 def test_reports_count_what_was_generated_and_the_lake_equals_the_table(pipeline):
@@ -86,28 +113,36 @@ def test_reports_count_what_was_generated_and_the_lake_equals_the_table(pipeline
         files = report_files(pipeline, "user_profiles", hour)
         assert {"totals.csv", "users_by_city.csv", "users_by_age_band.csv", "email_issues.csv"} <= set(files)
 
-        # This hour's sign-ups, as they are now: the generator's totals for the created_at hour.
-        totals = json.loads(files["summary.json"])["totals"]
-        want = expected_hourly[f"{hour:%Y-%m-%dT%H}"]
-        assert {name: int(value) for name, value in totals.items()} == want, hour
+        # This hour's sign-ups as at the hour's end, counted from the lake's change rows; those rows,
+        # taken to now, give the generator's totals for the hour (which count the users as they are
+        # now: a delete's time is when it was made, today, after the simulated hours).
+        totals = {name: int(value) for name, value in json.loads(files["summary.json"])["totals"].items()}
+        assert totals == signups(lake_users(pipeline, hour + timedelta(hours=1)), hour), hour
+        now = datetime.now(UTC) + timedelta(hours=1)
+        assert signups(lake_users(pipeline, now), hour) == expected_hourly[f"{hour:%Y-%m-%dT%H}"], hour
 
-    # The population reports describe every current user: compare the last hour's with the table.
+    # The population reports describe every user as at the last hour's end (the generator's deletes
+    # are made now, after it): compare with the lake's change rows taken to that moment, and those,
+    # taken to now, with the table.
+    assert lake_users(pipeline, datetime.now(UTC) + timedelta(hours=1)).keys() == table.keys()
+    then = lake_users(pipeline, hours[-1] + timedelta(hours=1))
     files = report_files(pipeline, "user_profiles", hours[-1])
     by_city = {
         (r["city"], r["state"], r["country"]): int(r["users"]) for r in csv_rows(files["users_by_city.csv"])
     }
     assert by_city == Counter(
-        (u["address"]["city"], u["address"]["state"], u["address"]["country"]) for u in table.values()
+        (u["address"]["city"], u["address"]["state"], u["address"]["country"]) for u in then.values()
     )
     # Largest city first: the skew the generator promises is what the report shows.
     assert list(by_city.values()) == sorted(by_city.values(), reverse=True)
     by_age = {r["age_band"]: int(r["users"]) for r in csv_rows(files["users_by_age_band.csv"])}
-    assert by_age == Counter(age_band(int(u["age"])) for u in table.values())
+    assert by_age == Counter(age_band(int(u["age"])) for u in then.values())
     (emails,) = csv_rows(files["email_issues.csv"])
-    assert int(emails["users"]) == len(table)
+    issues = Counter(email_issue(u) for u in then.values())
+    assert int(emails["users"]) == len(then)
     assert int(emails["missing_emails"]) == issues["missing"]
     assert int(emails["invalid_emails"]) == issues["invalid"]
-    share = (issues["missing"] + issues["invalid"]) / len(table)
+    share = (issues["missing"] + issues["invalid"]) / len(then)
     assert float(emails["email_issue_share"]) == pytest.approx(share, abs=5e-5)
 
     # The lake's current state is the table, attribute by attribute.

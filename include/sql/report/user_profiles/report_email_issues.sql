@@ -1,4 +1,4 @@
--- Across all current users, how many emails are missing or invalid, and what share is that?
+-- Across all users as at the end of the hour, how many emails are missing or invalid, and what share is that?
 SELECT
     count(*) AS users,
     count_if(email IS NULL) AS missing_emails,
@@ -8,4 +8,4 @@ SELECT
             / greatest(count(*), 1),
         4
     ) AS email_issue_share
-FROM {{ lake.current_view }}
+FROM {{ state.as_of(data_interval_end) }} AS users

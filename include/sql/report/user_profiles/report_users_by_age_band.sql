@@ -1,4 +1,4 @@
--- How old are our users (every current user, by age band)?
+-- How old were our users at the end of the hour (every user then, by age band)?
 SELECT
     CASE
         WHEN age < 18 THEN 'under 18'
@@ -10,6 +10,6 @@ SELECT
         ELSE '65+'
     END AS age_band,
     count(*) AS users
-FROM {{ lake.current_view }}
+FROM {{ state.as_of(data_interval_end) }} AS users
 GROUP BY 1
 ORDER BY 1

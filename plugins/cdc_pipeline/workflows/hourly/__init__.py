@@ -6,13 +6,14 @@ For its data interval (one UTC hour) the run:
    interval (Firehose has flushed it); it times out after a span derived from the buffering settings;
 2. runs the Glue crawler (a crawler that is already running is waited for, not a failure);
 3. creates or replaces the Athena views (deduplicated changes, current state) and, for a ``cdc``
-   pipeline, merges the hour's changes into the current-state Iceberg table (``state``);
+   pipeline, merges the hour's changes into the Iceberg table of versions (``state``);
 4. runs the quality checks (see `checks`): the common-sql check operators on the Athena connection
    and workgroup, one task per check, plus the hour's S3 objects (`inspect_delivery`: row count and
    freshness to arrival), the error prefix by arrival window and, for a `cdc` pipeline, the
    reconciliation with its DynamoDB table (a `direct` pipeline has no table); each pushes its result
    (`check_result` XCom) and fails with the numbers it found;
-5. runs the report queries and publishes the report under a fixed per-hour prefix (a re-run replaces
+5. runs the report queries (for a ``cdc`` pipeline over the state as of the hour's end, read from the
+   table of versions once the hour is merged: see ``state``) and publishes the report under a fixed per-hour prefix (a re-run replaces
    it), whatever the checks found, with their results on top; `all_checks_passed` then fails the run
    if any check failed.
 Any failed task publishes an SNS alert naming the check, the hour and the numbers.
@@ -89,16 +90,18 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         inspection, hour_checks = checks.all_checks(definition, settings, names["lake_bucket"])
         current_view >> inspection
         current_view >> hour_checks
+        report_queries = reports.report_queries(definition, settings)
         # A direct pipeline has no table to reconcile with: its events are only in the stream.
         if definition.topology is Topology.CDC:
             table_count, matches = reconciliation.reconcile(settings, names["table"])
             current_view >> table_count >> matches
             hour_checks.append(matches)
-            # The current-state Iceberg table: the hour's changes merged once the crawl has run.
-            crawled >> state.merge_state(settings)
+            # The Iceberg table of versions: the hour's changes merged once the crawl has run; the
+            # reports read the state as of the hour's end from it.
+            crawled >> state.merge_state(settings) >> report_queries
         check_ids = [checks.task_id_of(check) for check in hour_checks]
         publish = reports.publish(definition, settings, names["lake_bucket"], check_ids)
-        current_view >> reports.report_queries(definition, settings) >> publish
+        current_view >> report_queries >> publish
         # The report is published whatever the checks found (all_done), and shows their results.
         hour_checks >> publish
         # ... and the run still ends failed when a check failed: this leaf needs every check to pass.
