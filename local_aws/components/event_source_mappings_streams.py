@@ -248,6 +248,8 @@ class DynamoDBSource(StreamSource):
                 "dynamodb": dynamodb,
                 "eventSourceARN": self.arn,
             }
+            if "userIdentity" in record:  # a Time to Live delete, made by the DynamoDB service
+                event["userIdentity"] = dict(record["userIdentity"])
             size = int(dynamodb.get("SizeBytes", 0)) + 300
             yield SourceRecord(first + index, arrival, event, size)
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -291,7 +292,8 @@ def test_disabling_stops_delivery_and_enabling_resumes_from_the_checkpoint(aws, 
     assert wait_until(gone, timeout=60, what="the deleted mapping to be gone") == "ResourceNotFoundException"
 
 
-def test_dynamodb_stream_source(aws, bucket, role_arn):
+def test_dynamodb_stream_source(aws, bucket, role_arn, monkeypatch):
+    monkeypatch.setenv("LOCAL_AWS_DYNAMODB_TTL_SWEEP_SECONDS", "0.1")
     table = unique("orders")
     aws("dynamodb").create_table(
         TableName=table,
@@ -326,18 +328,25 @@ def test_dynamodb_stream_source(aws, bucket, role_arn):
     ddb.put_item(TableName=table, Item={"orderid": {"S": "o1"}, "quantity": {"N": "1"}})
     ddb.put_item(TableName=table, Item={"orderid": {"S": "o1"}, "quantity": {"N": "2"}})
     ddb.delete_item(TableName=table, Key={"orderid": {"S": "o1"}})
+    # An item past its Time to Live: DynamoDB deletes it, and says so in the record's userIdentity.
+    ddb.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
+    )
+    ddb.put_item(TableName=table, Item={"orderid": {"S": "o2"}, "expires": {"N": str(int(time.time()) - 60)}})
 
     def events() -> list[dict[str, Any]]:
         found = []
         for item in aws("s3").list_objects_v2(Bucket=bucket, Prefix="ddb/").get("Contents", []):
             body = aws("s3").get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
             found.extend(json.loads(body)["Records"])
-        return found if len(found) >= 3 else []
+        return found if len(found) >= 5 else []
 
     records = wait_for_progress(
-        events, progress=lambda: objects_under(aws, bucket, "ddb/"), what="three DynamoDB stream records"
+        events, progress=lambda: objects_under(aws, bucket, "ddb/"), what="five DynamoDB stream records"
     )
-    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE", "INSERT", "REMOVE"]
+    assert "userIdentity" not in records[2], "a delete made by a client carries no identity"
+    assert records[4]["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     assert all(r["eventSource"] == "aws:dynamodb" and r["eventSourceARN"] == stream_arn for r in records)
     assert records[1]["dynamodb"]["OldImage"]["quantity"] == {"N": "1"}
     assert records[1]["dynamodb"]["NewImage"]["quantity"] == {"N": "2"}
