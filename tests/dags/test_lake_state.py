@@ -67,7 +67,7 @@ def state(pipeline: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
     rows = query(
         pipeline,
         "SELECT orderid, quantity, CAST(price AS varchar) AS price, sequence_number, is_deleted "
-        f"FROM {DATASET}_state WHERE valid_to IS NULL",
+        f"FROM {DATASET}_state WHERE valid_to IS NULL AND orderid LIKE 'k%'",
     )
     assert len(rows) == len({row["orderid"] for row in rows}), rows
     return {
@@ -77,13 +77,14 @@ def state(pipeline: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
 
 
 def versions(pipeline: dict[str, Any]) -> list[tuple[str, str, int, str, str | None]]:
-    """Every version: key, sequence number, quantity, valid_from, valid_to (times as UTC text)."""
+    """Every version of this test's orders (keys ``k...``): key, sequence number, quantity, valid_from,
+    valid_to (times as UTC text)."""
     rows = query(
         pipeline,
         "SELECT orderid, sequence_number, quantity, "
         "date_format(valid_from, '%Y-%m-%dT%H:%i:%s.000Z') AS valid_from, "
         "date_format(valid_to, '%Y-%m-%dT%H:%i:%s.000Z') AS valid_to "
-        f"FROM {DATASET}_state",
+        f"FROM {DATASET}_state WHERE orderid LIKE 'k%'",
     )
     found = [
         (r["orderid"], r["sequence_number"], int(r["quantity"]), r["valid_from"], r["valid_to"]) for r in rows
