@@ -158,6 +158,27 @@ def lake_bucket(pipeline: dict[str, Any]) -> str:
     return f"{pipeline['prefix']}-{account}-us-east-1-lake"
 
 
+def lake_items_as_of(
+    pipeline: dict[str, Any], dataset: str, key: str, at: datetime
+) -> dict[str, dict[str, Any]]:
+    """The items as they stood at ``at``, from the change rows in the lake (not the product's SQL):
+    each key's newest change (by sequence number) made before ``at``, unless it was a delete."""
+    import json
+
+    s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
+    latest: dict[str, dict[str, Any]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{dataset}/"):
+        for item in page.get("Contents", []):
+            for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines():
+                row = json.loads(line)
+                if row["event_time"] >= f"{at:%Y-%m-%dT%H:%M:%S}":
+                    continue
+                known = latest.get(row[key])
+                if known is None or int(row["sequence_number"]) > int(known["sequence_number"]):
+                    latest[row[key]] = row
+    return {name: row for name, row in latest.items() if not row["is_deleted"]}
+
+
 def report_files(pipeline: dict[str, Any], dataset: str, hour: datetime) -> dict[str, bytes]:
     """Every file of one hour's published report, by file name."""
     s3 = client(pipeline, "s3")

@@ -17,7 +17,7 @@ from tests.airflow_harness import (
     athena_rows,
     client,
     deployed_pipeline,
-    lake_bucket,
+    lake_items_as_of,
     report_files,
     run_dag,
     task_states,
@@ -52,22 +52,8 @@ def scan_users(pipeline) -> dict[str, dict[str, Any]]:
 
 
 def lake_users(pipeline, at: datetime) -> dict[str, dict[str, Any]]:
-    """The users as they stood at ``at``, from the change rows in the lake (not the product's SQL).
-
-    Each user's newest change (by sequence number) made before ``at``, unless it was a delete.
-    """
-    s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
-    latest: dict[str, dict[str, Any]] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="user_profiles/"):
-        for item in page.get("Contents", []):
-            for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines():
-                row = json.loads(line)
-                if row["event_time"] >= f"{at:%Y-%m-%dT%H:%M:%S}":
-                    continue
-                known = latest.get(row["id"])
-                if known is None or int(row["sequence_number"]) > int(known["sequence_number"]):
-                    latest[row["id"]] = row
-    return {key: row for key, row in latest.items() if not row["is_deleted"]}
+    """The users as they stood at ``at``, from the change rows in the lake."""
+    return lake_items_as_of(pipeline, "user_profiles", "id", at)
 
 
 def signups(users: dict[str, dict[str, Any]], hour: datetime) -> dict[str, int]:
