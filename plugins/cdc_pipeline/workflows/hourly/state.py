@@ -67,8 +67,9 @@ the crawler has not seen yet (no change carried it) is NULL. Runs of the same DA
 LIMITATIONS: the state table grows by one row per change, not per key (the price of answering "as of
 any hour"); the daily maintenance compacts its files but keeps every version. The stored versions the
 MERGE joins to the hour's keys are found by key: Athena prunes that read by the key's bucket, the
-embedded Athena reads the table's narrow bookkeeping columns whole. The checks still read the
-``<dataset>_current`` view over the whole change history.
+embedded Athena reads the table's narrow bookkeeping columns whole. The hourly checks read their
+hour's partition of the changes; the reconciliation (whole table, by design) still reads the
+``<dataset>_changes`` view over the whole change history.
 """
 
 from __future__ import annotations
