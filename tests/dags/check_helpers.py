@@ -70,6 +70,17 @@ def partition_prefix(dataset: str, hour: datetime) -> str:
     return f"{dataset}/year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
 
 
+def lake_objects(pipeline: dict[str, Any], prefix: str) -> dict[str, list[dict[str, Any]]]:
+    """Every object under ``prefix`` in the lake bucket with its change rows (JSON lines)."""
+    s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
+    found = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
+            found[item["Key"]] = [json.loads(line) for line in body.splitlines() if line.strip()]
+    return found
+
+
 def put_rows(pipeline: dict[str, Any], key: str, rows: list[dict[str, Any]]) -> None:
     body = "".join(json.dumps(row) + "\n" for row in rows).encode()
     client(pipeline, "s3").put_object(Bucket=lake_bucket(pipeline), Key=key, Body=body)

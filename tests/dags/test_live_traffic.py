@@ -28,6 +28,7 @@ import pytest
 
 from cdc_pipeline.generators.orders import OrderDataset
 from tests.airflow_harness import client, deployed_pipeline, lake_bucket, run_dag, task_states, xcom
+from tests.dags.check_helpers import lake_objects
 
 CHECK = "check_current_state_matches_table"
 TABLE_TASK = "dynamodb_as_of_watermark"
@@ -192,7 +193,7 @@ def test_a_change_lost_from_the_lake_fails_the_reconciliation_with_numbers(pipel
         task_ids=["resolve_names", TABLE_TASK, CHECK], include_upstream=False, include_downstream=False
     )
     s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
-    objects = delivered_changes(s3, bucket, hour_prefix(hour_end - timedelta(hours=1)))
+    objects = lake_objects(pipeline, hour_prefix(hour_end - timedelta(hours=1)))
     key, rows = min(objects.items(), key=lambda pair: pair[0])
     assert rows
     newest = max(row["approximate_creation_time"] for row in rows)
@@ -220,16 +221,6 @@ def test_a_change_lost_from_the_lake_fails_the_reconciliation_with_numbers(pipel
     message = alert_message(pipeline, queue_url)
     assert f"lost_changes={lost} " in message, message
     assert "table_items=" in message and "stream_changes=" in message, message
-
-
-def delivered_changes(s3: Any, bucket: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """Each delivered object under ``prefix`` -> its change rows."""
-    found = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
-            found[item["Key"]] = [json.loads(line) for line in body.splitlines() if line.strip()]
-    return found
 
 
 def _instant(lake_time: str) -> datetime:

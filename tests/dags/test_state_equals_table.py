@@ -42,7 +42,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from cdc_pipeline.definitions import PipelineDefinition, get_pipeline
 from tests.airflow_harness import athena_rows, client, deployed_pipeline, lake_bucket, run_dag, task_states
-from tests.dags.check_helpers import partition_prefix
+from tests.dags.check_helpers import lake_objects, partition_prefix
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -81,17 +81,6 @@ def table_name(pipeline: dict[str, Any]) -> str:
 
 def query(pipeline: dict[str, Any], sql: str) -> list[dict[str, str | None]]:
     return athena_rows(pipeline["endpoint"], sql, workgroup=pipeline["prefix"], database=pipeline["prefix"])
-
-
-def lake_objects(pipeline: dict[str, Any], prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """Every object under ``prefix`` with its change rows (Firehose writes JSON lines)."""
-    s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
-    found = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
-            found[item["Key"]] = [json.loads(line) for line in body.splitlines() if line.strip()]
-    return found
 
 
 def delivered(pipeline: dict[str, Any], hour: datetime) -> tuple[set[tuple[str, str]], dict[str, str]]:
