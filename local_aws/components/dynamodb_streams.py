@@ -43,17 +43,23 @@ _originals: dict[str, Callable[..., Any]] = {}
 _local = threading.local()
 
 
-def roll_seconds() -> float:
-    """The shard roll period, read at each write so a test (or an operator) can change it."""
-    raw = os.environ.get(ROLL_ENV, "").strip()
+def env_seconds(name: str, default: float) -> float:
+    """A period in seconds from the environment variable ``name``, read at each call; ``default`` when
+    it is unset, and (with a warning) when it is not a number."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_ROLL_SECONDS
+        return default
     try:
         value = float(raw)
     except ValueError:
-        log.warning("%s=%r is not a number of seconds; using %s", ROLL_ENV, raw, DEFAULT_ROLL_SECONDS)
-        return DEFAULT_ROLL_SECONDS
+        log.warning("%s=%r is not a number of seconds; using %s", name, raw, default)
+        return default
     return max(0.0, value)
+
+
+def roll_seconds() -> float:
+    """The shard roll period, read at each write so a test (or an operator) can change it."""
+    return env_seconds(ROLL_ENV, DEFAULT_ROLL_SECONDS)
 
 
 # -- shards -----------------------------------------------------------------------------------

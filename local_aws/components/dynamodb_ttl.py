@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from local_aws import stream_effects
-from local_aws.components import moto_patches
+from local_aws.components import dynamodb_streams, moto_patches
 from local_aws.components.base import Component
 from local_aws.world import World
 
@@ -71,15 +70,7 @@ _originals: dict[str, Callable[..., Any]] = {}
 
 def sweep_seconds() -> float:
     """The sweep period, read at each tick so a test (or an operator) can change it."""
-    raw = os.environ.get(SWEEP_ENV, "").strip()
-    if not raw:
-        return DEFAULT_SWEEP_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        log.warning("%s=%r is not a number of seconds; using %s", SWEEP_ENV, raw, DEFAULT_SWEEP_SECONDS)
-        return DEFAULT_SWEEP_SECONDS
-    return max(0.0, value)
+    return dynamodb_streams.env_seconds(SWEEP_ENV, DEFAULT_SWEEP_SECONDS)
 
 
 # -- which items are expired ------------------------------------------------------------------
