@@ -73,36 +73,93 @@ def _partition(hour: datetime) -> dict[str, str]:
     return {"year": f"{hour:%Y}", "month": f"{hour:%m}", "day": f"{hour:%d}", "hour": f"{hour:%H}"}
 
 
-def _hour_rows(
-    hour: int, per_hour: int, known: list[str], rng: random.Random, sequence: list[int]
-) -> list[dict]:
-    """One hour of changes: three in four new orders, the rest updates (one in twelve a delete)."""
-    moment = START + timedelta(hours=hour)
-    rows = []
-    for n in range(per_hour):
-        at = moment + timedelta(seconds=n * 3600 // per_hour)
-        sequence[0] += 1
-        new = not known or rng.random() < 0.75
-        key = f"o-{hour}-{n}" if new else rng.choice(known)
-        deleted = not new and rng.random() < 1 / 12
-        if new:
-            known.append(key)
-        rows.append(
-            {
-                "event_id": f"e-{sequence[0]}",
-                "event_name": "REMOVE" if deleted else ("INSERT" if new else "MODIFY"),
-                "sequence_number": str(sequence[0]).rjust(40, "0"),
-                "event_time": _stamp(at),
-                "is_deleted": deleted,
-                "orderid": key,
+def _change(sequence: list[int], at: datetime, key: str, order: dict, name: str, rng: random.Random) -> dict:
+    sequence[0] += 1
+    return {
+        "event_id": f"e-{sequence[0]}",
+        "event_name": name,
+        "sequence_number": str(sequence[0]).rjust(40, "0"),
+        "event_time": _stamp(at),
+        "is_deleted": name == "REMOVE",
+        "orderid": key,
+        "quantity": order.get("quantity", rng.randint(1, 5)),
+        "price": order.get("price", round(rng.uniform(5, 500), 2)),
+        "status": order.get("status", rng.choice(("placed", "paid", "shipped"))),
+        "order_time": order.get("order_time", _stamp(at)),
+        "updated_at": _stamp(at),
+    }
+
+
+class UniformModel:
+    """Each hour: three in four changes new orders, the rest updates of any earlier order picked
+    uniformly (one in twelve a delete). Every hour touches orders of every age, so every day's
+    partition of the state table: the pessimistic model."""
+
+    name = "uniform"
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng, self.known, self.placed = rng, [], {}
+
+    def hour_rows(self, hour: int, per_hour: int, sequence: list[int]) -> list[dict]:
+        moment, rows = START + timedelta(hours=hour), []
+        for n in range(per_hour):
+            at = moment + timedelta(seconds=n * 3600 // per_hour)
+            new = not self.known or self.rng.random() < 0.75
+            key = f"o-{hour}-{n}" if new else self.rng.choice(self.known)
+            deleted = not new and self.rng.random() < 1 / 12
+            if new:
+                self.known.append(key)
+                self.placed[key] = _stamp(at)
+            name = "REMOVE" if deleted else ("INSERT" if new else "MODIFY")
+            rows.append(_change(sequence, at, key, {"order_time": self.placed[key]}, name, self.rng))
+        return rows
+
+
+class LifecycleModel:
+    """Orders live as the generator's do: placed, paid within the hour, shipped within a day, delivered
+    one to two days later; one in sixteen is cancelled instead of shipped and deleted an hour later.
+    A quarter of each hour's changes are new orders, so about ``per_hour`` changes an hour once the
+    first orders have lived their lives; an hour's changes touch orders of the last three days."""
+
+    name = "lifecycle"
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng, self.due = rng, {}  # hour -> [(moment, key, order, event name)]
+
+    def _schedule(self, at: datetime, key: str, order: dict, name: str) -> None:
+        hour = int((at - START).total_seconds() // 3600)
+        self.due.setdefault(hour, []).append((at, key, order, name))
+
+    def hour_rows(self, hour: int, per_hour: int, sequence: list[int]) -> list[dict]:
+        rng, moment = self.rng, START + timedelta(hours=hour)
+        for n in range(per_hour // 4):
+            placed = moment + timedelta(seconds=n * 3600 // (per_hour // 4))
+            key = f"o-{hour}-{n}"
+            order = {
                 "quantity": rng.randint(1, 5),
                 "price": round(rng.uniform(5, 500), 2),
-                "status": rng.choice(("placed", "paid", "shipped")),
-                "order_time": _stamp(at),
-                "updated_at": _stamp(at),
+                "order_time": _stamp(placed),
+                "status": "placed",
             }
-        )
-    return rows
+            self._schedule(placed, key, dict(order), "INSERT")
+            paid = placed + timedelta(seconds=rng.randint(60, 3600))
+            self._schedule(paid, key, {**order, "status": "paid"}, "MODIFY")
+            if rng.random() < 1 / 16:
+                cancelled = paid + timedelta(seconds=rng.randint(60, 3600))
+                self._schedule(cancelled, key, {**order, "status": "cancelled"}, "MODIFY")
+                self._schedule(
+                    cancelled + timedelta(hours=1), key, {**order, "status": "cancelled"}, "REMOVE"
+                )
+                continue
+            shipped = paid + timedelta(seconds=rng.randint(3600, 24 * 3600))
+            self._schedule(shipped, key, {**order, "status": "shipped"}, "MODIFY")
+            delivered = shipped + timedelta(seconds=rng.randint(24 * 3600, 48 * 3600))
+            self._schedule(delivered, key, {**order, "status": "delivered"}, "MODIFY")
+        due = sorted(self.due.pop(hour, []), key=lambda change: change[0])
+        return [_change(sequence, at, key, order, name, rng) for at, key, order, name in due]
+
+
+MODELS = {model.name: model for model in (UniformModel, LifecycleModel)}
 
 
 class Lake:
@@ -130,6 +187,16 @@ class Lake:
         if execution["Status"]["State"] != "SUCCEEDED":
             raise SystemExit(f"{sql[:200]}\n{execution['Status']}")
         return execution
+
+    def column(self, execution: dict[str, Any]) -> list[str]:
+        """The first column of a finished query's rows (after the header row)."""
+        pages = self.athena.get_paginator("get_query_results")
+        rows = [
+            row
+            for page in pages.paginate(QueryExecutionId=execution["QueryExecutionId"])
+            for row in page["ResultSet"]["Rows"]
+        ]
+        return [row["Data"][0].get("VarCharValue", "") for row in rows[1:]]
 
     def changes_table(self, table: str) -> None:
         self.glue.create_table(
@@ -192,13 +259,29 @@ def _definition() -> Any:
     return dataclasses.replace(get_pipeline("sales_orders"), columns=COLUMNS, state_partition="order_time")
 
 
-def _merge_sql(table: str, state: str, hour: datetime) -> str:
-    """include/sql/dml/merge_state.sql rendered as the hourly DAG renders it."""
+class _Pulled:
+    """The task instance the SQL pulls ``merge_state_days``'s days from."""
+
+    def __init__(self, days: list[str] | None) -> None:
+        self.days = days
+
+    def xcom_pull(self, task_ids: str) -> list[str] | None:
+        return self.days
+
+
+def _dml_sql(name: str, table: str, state: str, hour: datetime, days: list[str] | None = None) -> str:
+    """include/sql/dml/<name> rendered as the hourly DAG renders it (``days``: merge_state_days's XCom)."""
     import jinja2
 
     from cdc_pipeline.provision.state_table import STATE_COLUMNS
     from cdc_pipeline.workflows.common import SQL_ROOT
-    from cdc_pipeline.workflows.hourly.state import as_of, merge_window, partition_expression, sequence_key
+    from cdc_pipeline.workflows.hourly.state import (
+        as_of,
+        merge_window,
+        partition_expression,
+        sequence_key,
+        stored_days,
+    )
 
     crawled = dict(RAW_COLUMNS)
 
@@ -217,26 +300,27 @@ def _merge_sql(table: str, state: str, hour: datetime) -> str:
         "source_columns": source_columns,
         "partition_time": partition_expression(_definition()),
         "window": merge_window,
+        "stored_days": stored_days,
         "sequence": sequence_key,
         "as_of": as_of(_definition(), state),
     }
-    template = jinja2.Template((SQL_ROOT / "dml" / "merge_state.sql").read_text())
-    return template.render(state=state_macros, lake={"table": table}, data_interval_start=hour)
+    template = jinja2.Template((SQL_ROOT / "dml" / name).read_text())
+    return template.render(
+        state=state_macros, lake={"table": table}, data_interval_start=hour, ti=_Pulled(days)
+    )
 
 
-def _timed(lake: Lake, statements: list[str]) -> tuple[int, float]:
-    began = time.perf_counter()
-    scanned = sum(lake.run(sql)["Statistics"]["DataScannedInBytes"] for sql in statements)
-    return scanned, time.perf_counter() - began
+def _scanned(lake: Lake, sql: str) -> int:
+    return lake.run(sql)["Statistics"]["DataScannedInBytes"]
 
 
-def measure_age(lake: Lake, age: int, per_hour: int, seed: int) -> dict[str, Any]:
-    """Build a lake of ``age`` hours and measure the last hour's run in both layouts."""
-    rng, sequence, known = random.Random(seed), [0], []
-    table, state = f"changes_{age}", f"state_{age}"
+def measure_age(lake: Lake, model: str, age: int, per_hour: int, seed: int) -> dict[str, Any]:
+    """Build a lake of ``age`` hours of ``model``'s changes and measure the last hour's run in both layouts."""
+    changes, sequence = MODELS[model](random.Random(seed)), [0]
+    table, state = f"changes_{model}_{age}", f"state_{model}_{age}"
     lake.changes_table(table)
     for hour in range(age):
-        lake.put_hour(table, hour, _hour_rows(hour, per_hour, known, rng, sequence))
+        lake.put_hour(table, hour, changes.hour_rows(hour, per_hour, sequence))
     from cdc_pipeline.provision.state_table import STATE_COLUMNS
     from cdc_pipeline.workflows.hourly.state import as_of, sequence_key
 
@@ -260,18 +344,28 @@ def measure_age(lake: Lake, age: int, per_hour: int, seed: int) -> dict[str, Any
             f"FROM {table} WHERE from_iso8601_timestamp(event_time) < from_iso8601_timestamp('{_stamp(last)}'))"
         )
     current_v1 = _v1_current(table)
-    v1 = _timed(lake, [f"SELECT count(*) FROM {current_v1}", _report(current_v1, last)])
+    began = time.perf_counter()
+    v1 = _scanned(lake, f"SELECT count(*) FROM {current_v1}") + _scanned(lake, _report(current_v1, last))
+    v1_wall = time.perf_counter() - began
     state_as_of = as_of(_definition(), state)
     end = last + timedelta(hours=1)
-    v2 = _timed(
-        lake,
-        [
-            _merge_sql(table, state, last),
-            f"SELECT count(*) FROM {state_as_of(end)}",
-            _report(state_as_of(end, since=last), last),
-        ],
-    )
-    return {"age": age, "v1": v1, "v2": v2}
+    began = time.perf_counter()
+    days_execution = lake.run(_dml_sql("merge_state_days.sql", table, state, last))
+    days = lake.column(days_execution)
+    merge = days_execution["Statistics"]["DataScannedInBytes"]
+    merge += _scanned(lake, _dml_sql("merge_state.sql", table, state, last, days))
+    report = _scanned(lake, _report(state_as_of(end, since=last), last))
+    v2_wall = time.perf_counter() - began
+    population = _scanned(lake, f"SELECT count(*) FROM {state_as_of(end)}")
+    return {
+        "age": age,
+        "v1": v1,
+        "v1_wall": v1_wall,
+        "merge": merge,
+        "report": report,
+        "v2_wall": v2_wall,
+        "population": population,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,8 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--orders-per-hour", type=int, default=1000)
     parser.add_argument("--ages", default="1,24,168", help="lake ages in hours, comma-separated")
+    parser.add_argument("--models", default="lifecycle,uniform", help=f"update models: {', '.join(MODELS)}")
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args(argv)
+    models = args.models.split(",")
+    if unknown := [m for m in models if m not in MODELS]:
+        parser.error(f"unknown model {', '.join(unknown)}: choose from {', '.join(MODELS)}")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     from local_aws import LocalAWS
@@ -291,13 +389,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             lake = Lake(aws.endpoint_url)
             print(
-                "| lake age (h) | v1 view: bytes scanned | v1 wall (s) | v2 MERGE + table: bytes scanned | v2 wall (s) |"
+                "| model | lake age (h) | v1: bytes | v1 wall (s) | v2: MERGE + hour report, bytes "
+                "| v2 wall (s) | of it the MERGE and its days | whole-population count, as of the hour (v2) |"
             )
-            print("| ---: | ---: | ---: | ---: | ---: |")
-            for age in (int(a) for a in args.ages.split(",")):
-                result = measure_age(lake, age, args.orders_per_hour, args.seed)
-                (b1, w1), (b2, w2) = result["v1"], result["v2"]
-                print(f"| {age} | {b1:,} | {w1:.2f} | {b2:,} | {w2:.2f} |", flush=True)
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            for model in models:
+                for age in (int(a) for a in args.ages.split(",")):
+                    r = measure_age(lake, model, age, args.orders_per_hour, args.seed)
+                    print(
+                        f"| {model} | {age} | {r['v1']:,} | {r['v1_wall']:.2f} | {r['merge'] + r['report']:,} "
+                        f"| {r['v2_wall']:.2f} | {r['merge']:,} | {r['population']:,} |",
+                        flush=True,
+                    )
         finally:
             aws.stop()
     return 0

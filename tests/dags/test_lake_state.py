@@ -24,6 +24,8 @@ from tests.dags.check_helpers import bad_hour, partition_prefix, put_rows, run_b
 pytestmark = pytest.mark.slow
 
 DATASET = "sales_orders"
+#: When this module's orders were placed: one order_time for every change of every order (read once).
+PLACED = bad_hour(36)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,8 @@ def pipeline(local_aws):
 
 
 def change(key: str, sequence: str, moment, quantity: int, *, deleted: bool = False) -> dict[str, Any]:
+    """A change of order ``key`` at ``moment``; its order_time (the state table's partition) is the same
+    for every change of the order, as the definition declares: a day before the test's changes."""
     return {
         "event_id": f"event-{key}-{sequence}",
         "event_name": "REMOVE" if deleted else "MODIFY",
@@ -49,7 +53,7 @@ def change(key: str, sequence: str, moment, quantity: int, *, deleted: bool = Fa
         "customer_id": "c-1",
         "customer_name": "Test Customer",
         "status": "placed",
-        "order_time": stamp(moment),
+        "order_time": stamp(PLACED),
         "updated_at": stamp(moment),
     }
 

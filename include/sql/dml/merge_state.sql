@@ -2,6 +2,7 @@
 -- from this hour's partition and the ones before it that late changes land in is inserted once, and
 -- valid_to (the time a later change replaced a version) is recomputed for the versions those changes can end.
 -- See cdc_pipeline.workflows.hourly.state for why any order of runs gives the same table.
+{%- set days = ti.xcom_pull(task_ids='merge_state_days') %}
 MERGE INTO {{ state.table }} AS t
 USING (
     WITH batch AS (
@@ -33,9 +34,14 @@ USING (
     ),
     stored AS (
         -- The versions of those keys a new change can end (valid_to open or after its time), and every
-        -- version after the earliest new change; only the columns that decide valid_to are read.
+        -- version after the earliest new change; only the columns that decide valid_to are read, and only
+        -- from the days the window's changes belong to (merge_state_days: a key's versions share its day).
         SELECT v."{{ state.key }}" AS "{{ state.key }}", v.sequence_number, v.valid_from, v.partition_time
-        FROM {{ state.table }} AS v
+        FROM (
+            SELECT "{{ state.key }}", sequence_number, valid_from, valid_to, partition_time
+            FROM {{ state.table }}
+            WHERE {{ state.stored_days(days, data_interval_start) }}
+        ) AS v
         JOIN touched ON v."{{ state.key }}" = touched.touched_key
         WHERE v.valid_to IS NULL
            OR v.valid_to >= touched.first_time

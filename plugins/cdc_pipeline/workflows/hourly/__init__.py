@@ -6,7 +6,8 @@ For its data interval (one UTC hour) the run:
    interval (Firehose has flushed it); it times out after a span derived from the buffering settings;
 2. runs the Glue crawler (a crawler that is already running is waited for, not a failure);
 3. creates or replaces the Athena views (deduplicated changes, current state) and, for a ``cdc``
-   pipeline, merges the hour's changes into the Iceberg table of versions (``state``);
+   pipeline, finds the days of the state table the hour's changes belong to and merges the changes
+   into the Iceberg table of versions, reading those days only (``state``);
 4. runs the quality checks (see `checks`): the common-sql check operators on the Athena connection
    and workgroup, one task per check, plus the hour's S3 objects (`inspect_delivery`: row count and
    freshness to arrival), the error prefix by arrival window and, for a `cdc` pipeline, the
@@ -98,7 +99,9 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             hour_checks.append(matches)
             # The Iceberg table of versions: the hour's changes merged once the crawl has run; the
             # reports read the state as of the hour's end from it.
-            crawled >> state.merge_state(settings) >> report_queries
+            merge_days, merge = state.merge_state(settings)
+            crawled >> merge_days
+            merge >> report_queries
         check_ids = [checks.task_id_of(check) for check in hour_checks]
         publish = reports.publish(definition, settings, names["lake_bucket"], check_ids)
         current_view >> report_queries >> publish

@@ -35,6 +35,11 @@ run leaves nothing half done:
   before the key's earliest new change's time) and every version after its earliest new sequence
   number. ``valid_to`` only decreases along a key's sequence, so this set holds every later version
   of each of its versions: the minimum over it is the minimum over the whole key;
+  it is read from the days of ``partition_time`` the batch's changes belong to, which the task before
+  the MERGE (``merge_state_days``, ``include/sql/dml/merge_state_days.sql``) finds, as one literal
+  range both engines prune partitions by: a key's versions share its day, so its stored versions lie
+  in the days of its new changes. Without that range the read (narrow as it is) would cover every day
+  the table holds and grow with the lake's age; with it, a run reads the days its hour's keys live in;
 - the source is every stored and new version once, with ``valid_to`` recomputed; ``ON`` key,
   ``partition_time`` and sequence number (one source row per target row, as Athena requires): a new
   change is inserted, a stored version's ``valid_to`` updated when it differs, nothing else written.
@@ -65,9 +70,11 @@ the crawler has not seen yet (no change carried it) is NULL. Runs of the same DA
 (``max_active_tis_per_dag=1``): concurrent commits to one Iceberg table would conflict.
 
 LIMITATIONS: the state table grows by one row per change, not per key (the price of answering "as of
-any hour"); the daily maintenance compacts its files but keeps every version. The stored versions the
-MERGE joins to the hour's keys are found by key: Athena prunes that read by the key's bucket, the
-embedded Athena reads the table's narrow bookkeeping columns whole. The hourly checks read their
+any hour"); the daily maintenance compacts its files but keeps every version. The ``state_partition`` time must
+never change for a key (the definitions choose a placing or sign-up time): the MERGE looks for a
+key's stored versions only in the days of its new changes, so a key whose time moved to another day
+would keep its old version open there (two versions of it as of later hours). A change without that
+time (a delete that carried only the key) makes the run read every day. The hourly checks read their
 hour's partition of the changes; the reconciliation (whole table, by design) still reads the
 ``<dataset>_changes`` view over the whole change history.
 """
@@ -76,13 +83,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.provision.state_table import STATE_COLUMNS, state_table_name
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import hour_partition
+from cdc_pipeline.workflows.hourly.check_results import AthenaWorkgroupMixin
 from cdc_pipeline.workflows.hourly.crawl import athena_query
 
 #: How many hours before its own a run reads again, for changes delivered after their hour's run.
@@ -90,6 +100,9 @@ LATE_HOURS = 2
 #: The width the sequence numbers are padded to before comparing them (DynamoDB's most digits).
 SEQUENCE_DIGITS = 40
 TASK_ID = "merge_state"
+DAYS_TASK_ID = "merge_state_days"
+#: What ``merge_state_days`` returns for a change without a ``state_partition`` time: any day may hold its key.
+UNKNOWN_DAY = "unknown"
 
 
 def _normal(kind: str) -> str:
@@ -145,6 +158,23 @@ def as_of(definition: PipelineDefinition, table: str) -> Callable[..., str]:
     return render
 
 
+def stored_days(days: list[str] | None, window_start: datetime) -> str:
+    """``state.stored_days(days, data_interval_start)``: a condition on ``partition_time`` keeping the days
+    the window's changes belong to (``merge_state_days``), as one literal range both engines prune by.
+
+    A key's versions share its day, so the stored versions a change can end lie in its day. ``None`` (no
+    days known) or an unknown day (a change without the time) keeps every day; no changes keep none.
+    """
+    if days is None or UNKNOWN_DAY in days:
+        return "TRUE"
+    if not days:
+        first = last = timestamp_literal(window_start)
+    else:
+        first = timestamp_literal(datetime.fromisoformat(min(days)).replace(tzinfo=UTC))
+        last = timestamp_literal(datetime.fromisoformat(max(days)).replace(tzinfo=UTC) + timedelta(days=1))
+    return f"partition_time >= {first} AND partition_time < {last}"
+
+
 def state_macros(definition: PipelineDefinition, settings: Settings) -> dict[str, object]:
     """The identifiers, column lists and queries the SQL renders with (``state.<name>``)."""
     declared = [name for name, _ in definition.columns]
@@ -157,6 +187,7 @@ def state_macros(definition: PipelineDefinition, settings: Settings) -> dict[str
         "source_columns": source_columns(definition, settings),
         "partition_time": partition_expression(definition),
         "window": merge_window,
+        "stored_days": stored_days,
         "sequence": sequence_key,
         "as_of": as_of(definition, table),
     }
@@ -189,9 +220,41 @@ def source_columns(definition: PipelineDefinition, settings: Settings) -> Callab
     return render
 
 
-def merge_state(settings: Settings) -> AthenaOperator:
-    """The one MERGE of the hour; one run's merge at a time (see the module docstring)."""
+class MergeDays(AthenaWorkgroupMixin, BaseSQLOperator):
+    """``merge_state_days``: the days of the state table the hour's MERGE can touch, sorted (XCom).
+
+    :param sql: the query (``dml/merge_state_days.sql``): one row per day, ``unknown`` for a change
+        without its ``state_partition`` time
+    :param workgroup: the Athena workgroup to run in
+    """
+
+    template_fields = ("sql",)
+    template_ext = (".sql",)
+
+    def __init__(self, *, sql: str, workgroup: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sql = sql
+        self.workgroup = workgroup
+
+    def execute(self, context: Any) -> list[str]:
+        days = sorted({str(row[0]) for row in self.records(self.sql)})
+        self.log.info("The hour's changes belong to %d day(s) of the state table: %s", len(days), days)
+        return days
+
+
+def merge_state(settings: Settings) -> tuple[MergeDays, AthenaOperator]:
+    """The days the hour's changes touch, then the one MERGE of the hour; one run's merge at a time
+    (see the module docstring)."""
+    days = MergeDays(
+        task_id=DAYS_TASK_ID,
+        conn_id=settings.athena_conn_id,
+        hook_params={"aws_conn_id": settings.aws_conn_id},
+        workgroup=settings.athena_workgroup,
+        sql="dml/merge_state_days.sql",
+        doc_md=MergeDays.__doc__,
+    )
     operator = athena_query(settings, TASK_ID, "dml/merge_state.sql")
     operator.max_active_tis_per_dag = 1
     operator.doc_md = __doc__
-    return operator
+    days >> operator
+    return days, operator

@@ -1,0 +1,191 @@
+"""The hourly MERGE reads the stored versions of the days its changes belong to, not the whole table.
+
+``merge_state_days`` finds the days (of ``partition_time``, an order's placing day) of the changes in
+the merge's window, and the MERGE reads the state table's stored versions from those days only: a run's
+bytes do not grow when other days' orders fill the table. A change without its placing time (a delete
+that carried only the key) makes the run read every day, and the versions still come out right.
+Both SQL files are rendered with the hourly DAG's own macros, against the embedded Athena.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jinja2
+import pytest
+
+from cdc_pipeline.definitions import get_pipeline
+from cdc_pipeline.local_connections import connection_env
+from cdc_pipeline.provision.state_table import BUCKETS, state_columns
+from cdc_pipeline.settings import Settings
+from cdc_pipeline.workflows.common import SQL_ROOT, sql_params
+from cdc_pipeline.workflows.hourly.state import UNKNOWN_DAY, state_macros
+from tests.cdc_pipeline.test_checks_read_their_hour import KEYS, lake_columns
+from tests.cdc_pipeline.test_view_columns import athena
+from tests.support import unique
+
+DATASET = "sales_orders"
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
+PLACED, UPDATED, DELETED = (DAY + timedelta(hours=h) for h in (5, 6, 7))
+#: Days of other orders, before the one the test's orders were placed on (outside every merge window).
+OTHER_DAYS = [DAY - timedelta(days=d) for d in range(10, 4, -1)]
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def change(key: str, n: int, moment: datetime, placed: datetime | None, name: str = "INSERT") -> dict:
+    """A change as the transform writes it; ``placed`` None: a delete that carried only the key."""
+    row = {
+        "event_id": f"event-{key}-{n}",
+        "event_name": name,
+        "sequence_number": str(n).rjust(40, "0"),
+        "event_time": stamp(moment),
+        "approximate_creation_time": stamp(moment),
+        "processed_at": stamp(moment),
+        "is_deleted": name == "REMOVE",
+        "orderid": key,
+    }
+    if placed is not None:
+        row |= {"quantity": 1 + n % 5, "price": 10.5, "status": "placed", "order_time": stamp(placed)}
+        row |= {"updated_at": stamp(moment), "product_name": "Cable", "category": "Accessories"}
+    return row
+
+
+@pytest.fixture
+def lake(aws: Callable[..., Any], endpoint_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """An empty JSON change log of sales_orders as the crawler catalogs it, and its state table."""
+    database, bucket = unique("mergedays").replace("-", "_"), unique("mergedays-lake")
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("glue").create_database(DatabaseInput={"Name": database})
+    storage = {
+        "Columns": [{"Name": name, "Type": kind} for name, kind in lake_columns(DATASET)],
+        "Location": f"s3://{bucket}/{DATASET}/",
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+    }
+    aws("glue").create_table(
+        DatabaseName=database,
+        TableInput={
+            "Name": DATASET,
+            "TableType": "EXTERNAL_TABLE",
+            "PartitionKeys": [{"Name": key, "Type": "string"} for key in KEYS],
+            "StorageDescriptor": storage,
+        },
+    )
+    for name, value in connection_env(endpoint_url, "us-east-1", "primary").items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env({"CDC_LAKE_GLUE_DATABASE": database, "CDC_LAKE_REGION": "us-east-1"})
+    lake = {"database": database, "bucket": bucket, "storage": storage, "settings": settings}
+    definition = get_pipeline(DATASET)
+    columns = ", ".join(f"{name} {kind}" for name, kind in state_columns(definition))
+    created = athena(
+        aws,
+        lake,
+        f"CREATE TABLE {DATASET}_state ({columns}) "
+        f"PARTITIONED BY (day(partition_time), bucket({BUCKETS}, orderid)) "
+        f"LOCATION 's3://{bucket}/iceberg/{DATASET}_state/' TBLPROPERTIES ('table_type'='ICEBERG')",
+    )
+    assert created["Status"]["State"] == "SUCCEEDED", created["Status"]
+    return lake
+
+
+def deliver(aws: Callable[..., Any], lake: dict[str, Any], hour: datetime, rows: list[dict]) -> None:
+    prefix = f"{DATASET}/year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
+    body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    aws("s3").put_object(Bucket=lake["bucket"], Key=f"{prefix}part-0.json", Body=body)
+    aws("glue").create_partition(
+        DatabaseName=lake["database"],
+        TableName=DATASET,
+        PartitionInput={
+            "Values": [f"{hour:%Y}", f"{hour:%m}", f"{hour:%d}", f"{hour:%H}"],
+            "StorageDescriptor": {**lake["storage"], "Location": f"s3://{lake['bucket']}/{prefix}"},
+        },
+    )
+
+
+class Pulled:
+    """The ``ti`` the MERGE pulls ``merge_state_days``'s XCom from."""
+
+    def __init__(self, days: list[str]) -> None:
+        self.days = days
+
+    def xcom_pull(self, task_ids: str) -> list[str]:
+        assert task_ids == "merge_state_days", task_ids
+        return self.days
+
+
+def run_hour(aws: Callable[..., Any], lake: dict[str, Any], hour: datetime) -> tuple[list[str], int]:
+    """The hour's ``merge_state_days`` then ``merge_state``, as the DAG renders them: (days, MERGE's bytes)."""
+    definition, settings = get_pipeline(DATASET), lake["settings"]
+    context = {
+        "lake": sql_params(definition, settings),
+        "state": state_macros(definition, settings),
+        "data_interval_start": hour,
+    }
+
+    def render(name: str, **extra: Any) -> str:
+        return jinja2.Template((SQL_ROOT / "dml" / name).read_text()).render(**context, **extra)
+
+    found = athena(aws, lake, render("merge_state_days.sql"))
+    assert found["Status"]["State"] == "SUCCEEDED", found["Status"]
+    days = sorted(row[0] for row in found["rows"])
+    merged = athena(aws, lake, render("merge_state.sql", ti=Pulled(days)))
+    assert merged["Status"]["State"] == "SUCCEEDED", merged["Status"]
+    return days, merged["Statistics"]["DataScannedInBytes"]
+
+
+def versions(aws: Callable[..., Any], lake: dict[str, Any]) -> list[tuple[str, ...]]:
+    rows = athena(
+        aws,
+        lake,
+        "SELECT orderid, sequence_number, is_deleted, date_format(valid_to, '%Y-%m-%d %H:%i:%s') "
+        f"FROM {DATASET}_state WHERE orderid LIKE 'mine-%' ORDER BY 1, 2",
+    )["rows"]
+    return [(key, str(int(n)), deleted, valid_to) for key, n, deleted, valid_to in rows]
+
+
+def test_the_merge_reads_the_days_of_its_changes_only_and_every_day_for_a_change_without_one(aws, lake):
+    keys = [f"mine-{n}" for n in range(20)]
+    deliver(
+        aws,
+        lake,
+        PLACED,
+        [change(k, 100 + n, PLACED + timedelta(minutes=n), PLACED) for n, k in enumerate(keys)],
+    )
+    updates = [
+        change(k, 200 + n, UPDATED + timedelta(minutes=n), PLACED, "MODIFY") for n, k in enumerate(keys[:5])
+    ]
+    deliver(aws, lake, UPDATED, updates)
+    assert run_hour(aws, lake, PLACED)[0] == [f"{DAY:%Y-%m-%d}"]
+    assert run_hour(aws, lake, UPDATED)[0] == [f"{DAY:%Y-%m-%d}"]
+    young = run_hour(aws, lake, UPDATED)[1]  # a re-run: it reads the files the first run left
+
+    # Other days' orders fill the table; the hour's re-run (which writes nothing) reads what it read.
+    for number, other in enumerate(OTHER_DAYS):
+        hour = other + timedelta(hours=5)
+        others = [change(f"other-{number}-{n}", 1000 * (number + 1) + n, hour, hour) for n in range(60)]
+        deliver(aws, lake, hour, others)
+        run_hour(aws, lake, hour)
+    before = versions(aws, lake)
+    days, old = run_hour(aws, lake, UPDATED)
+    assert old == young, (
+        f"the MERGE read {old:,} bytes with {len(OTHER_DAYS)} more days stored, {young:,} before"
+    )
+    assert versions(aws, lake) == before
+
+    # A delete that carried only its key: its order's day is unknown, so every day is read, and the
+    # key's last version still ends where the delete happened.
+    deliver(aws, lake, DELETED, [change("mine-0", 300, DELETED, None, "REMOVE")])
+    days, every_day = run_hour(aws, lake, DELETED)
+    assert UNKNOWN_DAY in days and every_day > old, (days, every_day, old)
+    mine_0 = [v for v in versions(aws, lake) if v[0] == "mine-0"]
+    assert mine_0 == [
+        ("mine-0", "100", "false", f"{UPDATED:%Y-%m-%d %H:%M:%S}"),
+        ("mine-0", "200", "false", f"{DELETED:%Y-%m-%d %H:%M:%S}"),
+        ("mine-0", "300", "true", None),
+    ]
