@@ -22,6 +22,9 @@ from Trino's function documentation); these cases differ, each a strict xfail th
 - a subscript past an array's end is NULL (Trino fails). cardinality of a map, reverse of an
   array and sequence of dates work where the map, array or dates are written in the SQL (a MAP(...)
   call, an ARRAY[...], DATE literals or casts), not over a column; bit_count needs literal bits.
+- a timestamp cast to varchar is written without its fraction when it is a whole second
+  (``2024-01-02 03:04:05``; Trino writes the type's precision, ``.000`` for timestamp(3), ``.000000``
+  for an Iceberg table's timestamp(6)) (cv_timestamp_to_varchar); date_format is exact.
 - typeof names the type of a string literal (varchar(n)), otherwise DuckDB's type lower-cased with
   Trino's names for arrays, real, bigint and timestamp(3): a varchar column is ``varchar``.
 - UNNEST(x) AS t(a, b) with two or more names reads x as an array of rows (or a map); an array

@@ -33,6 +33,7 @@ KNOWN_GAPS: dict[str, str] = {
     "m_from_base": "from_base is not provided",
     "m_double_divide_zero": "double division by zero fails (Trino: Infinity)",
     "cv_format_number": "format_number is not provided",
+    "cv_timestamp_to_varchar": "a whole-second timestamp cast to varchar loses its fraction (.000)",
     "a_repeat": "repeat(element, count) is read as the string repeat",
     "a_subscript_out_of_range": "a subscript past the end gives NULL (Trino fails)",
     "ag_avg_decimal": "avg(decimal) gives a double",

@@ -346,6 +346,13 @@ CONVERSION: list[Case] = [
     value("cv_bool_to_varchar", "CAST(true AS varchar)", "true", "varchar", CONV),
     value("cv_date_to_varchar", "CAST(DATE '2024-01-02' AS varchar)", "2024-01-02", "varchar", CONV),
     value("cv_int_to_varchar", "CAST(123 AS varchar)", "123", "varchar", CONV),
+    value(
+        "cv_timestamp_to_varchar",
+        "CAST(TIMESTAMP '2024-01-02 03:04:05.000' AS varchar)",
+        "2024-01-02 03:04:05.000",
+        "varchar",
+        CONV,
+    ),
     value("cv_double_to_varchar", "CAST(1.5E0 AS varchar)", "1.5", "varchar", CONV),
     value("cv_varchar_to_double", "CAST('2.5' AS double)", "2.5", "double", CONV),
     value("cv_varchar_to_bool", "CAST('true' AS boolean)", "true", "boolean", CONV),
