@@ -1,24 +1,29 @@
 """What one hourly run of sales_orders costs in Athena as the lake ages: the view over the whole change
-history (lake v1) against the current-state Iceberg table kept by an hourly MERGE (lake v2).
+history (lake v1) against the table of versions kept by an hourly MERGE (lake v2).
 
-Run: ``python -m bench.bench_lake_cost [--orders-per-hour 1000] [--ages 1,24,168] [--seed 3]``.
+Run: ``python -m bench.bench_lake_cost [--orders-per-hour 1000] [--ages 1,24,168]
+[--models lifecycle,uniform] [--seed 3]``.
 
-An in-process `LocalAWS` gets a JSON change log like the transform's (one hour partition per hour;
-each hour new orders plus updates of orders from earlier hours, one in twelve of them deletes),
-catalogued as the crawler catalogs it (OpenX JSON SerDe, year/month/day/hour partitions). For each
-lake age A (hours of history), the run of the last hour is measured:
+An in-process `LocalAWS` gets a JSON change log like the transform's (one hour partition per hour),
+catalogued as the crawler catalogs it (OpenX JSON SerDe, year/month/day/hour partitions). The changes
+follow one of two models: ``lifecycle`` (orders live as the generator's do: placed, paid, shipped
+within a day, delivered within two more; a few cancelled and deleted), ``uniform`` (each hour updates
+orders of any age: every day of the state table is touched, the pessimistic case). For each lake
+age A (hours of history), the run of the last hour is measured:
 
 - v1: the hourly DAG's current-state reads before issue #10: the state of every key by a window
   over every partition (``row_number() OVER (PARTITION BY orderid ORDER BY sequence_number DESC)``),
   counted, and the hour's revenue report over it;
-- v2: ``include/sql/dml/merge_state.sql`` (rendered for the hour: its partition and the two before)
-  into ``sales_orders_state``, the table of versions holding every change of the first A-1 hours with
-  its validity (written in one statement as setup, not measured: one file per partition, as the daily
-  OPTIMIZE leaves them), then the same count and report over the state as of the hour's end
-  (``state.as_of``, the reports' own macro; the report pruned to the hour's ``order_time`` day).
+- v2: what the hourly DAG runs now: ``include/sql/dml/merge_state_days.sql`` then
+  ``merge_state.sql`` (rendered for the hour: its partition and the two before; the days the first
+  finds go to the second as the DAG's XCom does) into ``sales_orders_state``, the table of versions
+  holding every change of the first A-1 hours with its validity (written in one statement as setup,
+  not measured: one file per partition, as the daily OPTIMIZE leaves them), then the hour's revenue
+  report over the state as of the hour's end (``state.as_of``, pruned to the hour's ``order_time``
+  day). Apart, a count of every key as of the hour (what a whole-population report reads).
 
-For each: Athena's DataScannedInBytes summed over the run's statements, and the wall time from the
-first StartQueryExecution to the last SUCCEEDED. The numbers are for reading, never asserted.
+Printed: Athena's DataScannedInBytes summed over each layout's statements, and the wall time. The
+numbers are for reading, never asserted.
 """
 
 from __future__ import annotations
