@@ -133,8 +133,15 @@ def _parameter_for(placeholder: str, params: dict[str, str]) -> str | None:
     return None
 
 
+#: Calls that read every table of the database they name: IAM checks them on ``table/<database>/*``
+#: ("Specifying AWS Glue resource ARNs": GetTables needs the catalog, the database and all its tables).
+_EVERY_TABLE = frozenset({"glue:gettables"})
+
+
 def resources_for(action: str, params: dict[str, str], region: str, account: str) -> list[str | None]:
     """The ARNs IAM checks ``action`` on; [None] for an action without resource type."""
+    if action.lower() in _EVERY_TABLE:
+        params = {**params, "TableName": "*"}
     known = actions.lookup(action)
     if known is None or not known.resource_types:
         return [None]

@@ -171,6 +171,19 @@ def test_an_action_without_resource_type_is_granted_only_by_a_star(identity):
     assert "CrawlerMetricsList" in star.client("glue").get_crawler_metrics()
 
 
+def test_glue_get_tables_is_checked_on_every_table_of_its_database(aws, identity):
+    database = unique("iamtables").replace("-", "_")
+    aws("glue").create_database(DatabaseInput={"Name": database})
+    scope = f"arn:aws:glue:{REGION}:{ACCOUNT_ID}"
+    catalog_and_database = [f"{scope}:catalog", f"{scope}:database/{database}"]
+    listed = identity(allow("glue:GetTables", [*catalog_and_database, f"{scope}:table/{database}/*"]))
+    assert listed.client("glue").get_tables(DatabaseName=database)["TableList"] == []
+    one_table = identity(allow("glue:GetTables", [*catalog_and_database, f"{scope}:table/{database}/orders"]))
+    code, message, status = denied(lambda: one_table.client("glue").get_tables(DatabaseName=database))
+    assert (code, status) == ("AccessDeniedException", 403), (code, message, status)
+    assert f"glue:GetTables on resource: {scope}:table/{database}/*" in message, message
+
+
 def test_policy_variables_name_the_caller(aws, identity):
     bucket = unique("iam-home")
     aws("s3").create_bucket(Bucket=bucket)
