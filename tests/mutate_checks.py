@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 QUALITY = Path("include/sql/quality")
 CHECKS_PY = Path("plugins/cdc_pipeline/workflows/hourly/checks.py")
+SCHEMA_DRIFT_PY = Path("plugins/cdc_pipeline/workflows/hourly/schema_drift.py")
 SALES = "tests/dags/test_checks_sales_orders.py::test_a_bad_hour_fails_every_sales_orders_check"
 DEDUPE = "tests/dags/test_duplicate_events_check.py::test_a_batch_delivered_twice_is_one_set_of_changes"
 EVENTS = "tests/dags/test_checks_user_events.py::test_a_bad_hour_fails_every_user_events_check"
@@ -95,6 +96,8 @@ def mutations() -> list[Mutation]:
     )
     for name in ("check_freshness", "check_error_records"):
         found.append(Mutation(name, CHECKS_PY, python_always_passes(name), (SALES,)))
+    drift = "check_schema_drift"
+    found.append(Mutation(drift, SCHEMA_DRIFT_PY, python_always_passes(drift), (SALES, PROFILES)))
     found.append(
         Mutation(
             "dedupe (changes view)", Path("include/sql/ddl/create_view_changes.sql"), no_dedupe, (DEDUPE,)

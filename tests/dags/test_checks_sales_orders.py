@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.airflow_harness import deployed_pipeline
+from tests.airflow_harness import client, deployed_pipeline, lake_bucket
 from tests.dags.check_helpers import (
     HIDDEN_OBJECT,
     alerts_for,
@@ -49,7 +49,8 @@ def test_a_bad_hour_fails_every_sales_orders_check(pipeline):
     hour = bad_hour(11)
     made = hour + timedelta(minutes=15)
     rows = [
-        sales_order(0, made),  # a good order: every column has a value the crawler can type
+        # A good order (every column has a value the crawler can type), with a column nobody declared.
+        sales_order(0, made, coupon="WELCOME10"),
         sales_order(1, made, orderid=None),  # no key
         sales_order(2, made, price=None, quantity=0),  # no price, no units
         sales_order(3, made, price=-5.00),  # a negative price
@@ -73,6 +74,19 @@ def test_a_bad_hour_fails_every_sales_orders_check(pipeline):
         ],
     )
 
+    # A table the crawler could have made of another format's files under the dataset's prefix.
+    other_table = f"{DATASET}_extra_{hour:%H}"
+    client(pipeline, "glue").create_table(
+        DatabaseName=pipeline["prefix"].replace("-", "_"),
+        TableInput={
+            "Name": other_table,
+            "StorageDescriptor": {
+                "Location": f"s3://{lake_bucket(pipeline)}/{DATASET}/extra/",
+                "Columns": [],
+            },
+        },
+    )
+
     run, states = run_bad_hour(pipeline, DATASET, hour)
     failing = {
         "check_null_keys": ["orderid_null_check=1"],
@@ -93,6 +107,12 @@ def test_a_bad_hour_fails_every_sales_orders_check(pipeline):
             f"other_hours={previous:%Y-%m-%dT%H}:00",
         ],
         "check_current_state_matches_table": ["lake_items=4", "table_items=0"],
+        "check_schema_drift": [
+            "undeclared_columns=1",
+            "undeclared=coupon",
+            "other_tables=1",
+            f"tables={other_table}",
+        ],
     }
     alerts = alerts_for(pipeline, queue_url, list(failing), hour, states)
     report, page = published(pipeline, DATASET, hour, run)

@@ -47,7 +47,8 @@ def profile(n: int, moment, **changes) -> dict:
         "id": str(uuid.UUID(int=n + 1, version=4)),
         "name": "Test User",
         "email": f"user{n}@example.com",
-        "phone_number": "+49 30 1234567",
+        # A number where the definition declares text (every row: the crawl's type changes kind).
+        "phone_number": 49301234567,
         "created_at": stamp(moment),
         "age": 30,
         "address": {
@@ -68,7 +69,8 @@ def test_a_bad_hour_fails_every_user_profiles_check(pipeline):
     hour = bad_hour(13)
     made = hour + timedelta(minutes=10)
     rows = [
-        profile(0, made),
+        # An address with a field the definition does not declare.
+        profile(0, made, address={**profile(0, made)["address"], "unit": "4B"}),
         profile(1, made, id=None),  # no key
         profile(2, made, id="not-a-uuid"),  # a malformed id
         profile(3, made, age=None),  # no age
@@ -98,6 +100,12 @@ def test_a_bad_hour_fails_every_user_profiles_check(pipeline):
         "check_rows_present": [f"table_rows={writes}", f"delivered_rows={writes + 1}", "objects=2"],
         "check_freshness": [f"late_changes={writes - 1}", "changes_without_creation_time=1"],
         "check_current_state_matches_table": ["table_items=0"],
+        "check_schema_drift": [
+            "undeclared_columns=1",
+            "undeclared=address.unit",
+            "changed_types=1",
+            "changed=phone_number:bigint/string",
+        ],
     }
     alerts = alerts_for(pipeline, queue_url, list(failing), hour, states)
     report, page = published(pipeline, DATASET, hour, run)

@@ -10,7 +10,9 @@ Every check answers one question about the hour and fails naming the numbers it 
   hour's S3 partition: the objects the delivery sensor waited on, their rows and their arrival
   times (object ``LastModified``);
 - ``check_error_records``: the records Firehose (or the Kinesis consumer) filed under the error
-  prefix, by the window in which they *arrive* for this run (see ``error_records``).
+  prefix, by the window in which they *arrive* for this run (see ``error_records``);
+- ``check_schema_drift`` (pipelines that declare ``[columns]``): the crawled change log's columns
+  against the declared ones, and no other table under the lake prefix (see ``schema_drift``).
 
 Why freshness reads the objects: "fresh" means the change was in S3, readable, within the allowed
 delay. S3 only knows when an *object* arrived (``LastModified``), the row only when the change was
@@ -40,7 +42,7 @@ from airflow.sdk import task
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import SQL_ROOT, sql_params
-from cdc_pipeline.workflows.hourly import error_records
+from cdc_pipeline.workflows.hourly import error_records, schema_drift
 from cdc_pipeline.workflows.hourly.check_results import ColumnCheck, QueryCheck, conclude, question_of
 
 INSPECT_TASK = "inspect_delivery"
@@ -261,6 +263,8 @@ def all_checks(definition: PipelineDefinition, settings: Settings, lake_bucket: 
         if operator.task_id in NEEDS_INSPECTION:
             inspection >> operator
     checks = [*sql, freshness_check(inspection), error_records_check(definition, settings, lake_bucket)]
+    if definition.columns:  # a pipeline that declares its schema has it checked against the crawl
+        checks.append(schema_drift.schema_drift_check(definition, settings, lake_bucket))
     return inspection, checks
 
 
