@@ -88,17 +88,16 @@ class DeliveryInspection:
         return {"delivered_rows": self.rows, "objects": 2}
 
 
-@pytest.fixture(params=["sales_orders", "user_events", "user_profiles"])
-def lake(
-    request, aws: Callable[..., Any], endpoint_url: str, monkeypatch: pytest.MonkeyPatch
+def json_change_log(
+    aws: Callable[..., Any], dataset: str, endpoint_url: str, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> dict[str, Any]:
-    """A crawled-looking lake of one dataset, its checked hour delivered twice (a redelivered object)."""
-    dataset = request.param
-    database, bucket = unique("hourcost").replace("-", "_"), unique("hourcost-lake")
+    """An empty JSON change log of ``dataset`` as the crawler catalogs it, in a database and bucket of its
+    own, and the settings (with the Airflow connections in the environment) the DAG's macros render with."""
+    database, bucket = unique(name).replace("-", "_"), unique(f"{name}-lake")
     aws("s3").create_bucket(Bucket=bucket)
     aws("glue").create_database(DatabaseInput={"Name": database})
     storage = {
-        "Columns": [{"Name": name, "Type": kind} for name, kind in lake_columns(dataset)],
+        "Columns": [{"Name": column, "Type": kind} for column, kind in lake_columns(dataset)],
         "Location": f"s3://{bucket}/{dataset}/",
         "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
         "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
@@ -112,16 +111,25 @@ def lake(
             "StorageDescriptor": storage,
         },
     )
-    for name, value in connection_env(endpoint_url, "us-east-1", "primary").items():
-        monkeypatch.setenv(name, value)
+    for variable, value in connection_env(endpoint_url, "us-east-1", "primary").items():
+        monkeypatch.setenv(variable, value)
     settings = Settings.from_env({"CDC_LAKE_GLUE_DATABASE": database, "CDC_LAKE_REGION": "us-east-1"})
-    lake = {
+    return {
         "dataset": dataset,
         "database": database,
         "bucket": bucket,
         "storage": storage,
         "settings": settings,
     }
+
+
+@pytest.fixture(params=["sales_orders", "user_events", "user_profiles"])
+def lake(
+    request, aws: Callable[..., Any], endpoint_url: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """A crawled-looking lake of one dataset, its checked hour delivered twice (a redelivered object)."""
+    lake = json_change_log(aws, request.param, endpoint_url, monkeypatch, "hourcost")
+    dataset = lake["dataset"]
     rows = [row(dataset, HOUR, n) for n in range(30)]
     lake["hour_bytes"] = deliver(aws, lake, HOUR, rows, copies=2)
     lake["hour_rows"] = 2 * len(rows)

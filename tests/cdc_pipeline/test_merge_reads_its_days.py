@@ -9,7 +9,6 @@ Both SQL files are rendered with the hourly DAG's own macros, against the embedd
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,14 +17,11 @@ import jinja2
 import pytest
 
 from cdc_pipeline.definitions import get_pipeline
-from cdc_pipeline.local_connections import connection_env
 from cdc_pipeline.provision.state_table import BUCKETS, state_columns
-from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import SQL_ROOT, sql_params
 from cdc_pipeline.workflows.hourly.state import UNKNOWN_DAY, state_macros
-from tests.cdc_pipeline.test_checks_read_their_hour import KEYS, lake_columns
+from tests.cdc_pipeline.test_checks_read_their_hour import deliver, json_change_log
 from tests.cdc_pipeline.test_view_columns import athena
-from tests.support import unique
 
 DATASET = "sales_orders"
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -59,28 +55,8 @@ def change(key: str, n: int, moment: datetime, placed: datetime | None, name: st
 @pytest.fixture
 def lake(aws: Callable[..., Any], endpoint_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """An empty JSON change log of sales_orders as the crawler catalogs it, and its state table."""
-    database, bucket = unique("mergedays").replace("-", "_"), unique("mergedays-lake")
-    aws("s3").create_bucket(Bucket=bucket)
-    aws("glue").create_database(DatabaseInput={"Name": database})
-    storage = {
-        "Columns": [{"Name": name, "Type": kind} for name, kind in lake_columns(DATASET)],
-        "Location": f"s3://{bucket}/{DATASET}/",
-        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
-    }
-    aws("glue").create_table(
-        DatabaseName=database,
-        TableInput={
-            "Name": DATASET,
-            "TableType": "EXTERNAL_TABLE",
-            "PartitionKeys": [{"Name": key, "Type": "string"} for key in KEYS],
-            "StorageDescriptor": storage,
-        },
-    )
-    for name, value in connection_env(endpoint_url, "us-east-1", "primary").items():
-        monkeypatch.setenv(name, value)
-    settings = Settings.from_env({"CDC_LAKE_GLUE_DATABASE": database, "CDC_LAKE_REGION": "us-east-1"})
-    lake = {"database": database, "bucket": bucket, "storage": storage, "settings": settings}
+    lake = json_change_log(aws, DATASET, endpoint_url, monkeypatch, "mergedays")
+    bucket = lake["bucket"]
     definition = get_pipeline(DATASET)
     columns = ", ".join(f"{name} {kind}" for name, kind in state_columns(definition))
     created = athena(
@@ -92,20 +68,6 @@ def lake(aws: Callable[..., Any], endpoint_url: str, monkeypatch: pytest.MonkeyP
     )
     assert created["Status"]["State"] == "SUCCEEDED", created["Status"]
     return lake
-
-
-def deliver(aws: Callable[..., Any], lake: dict[str, Any], hour: datetime, rows: list[dict]) -> None:
-    prefix = f"{DATASET}/year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
-    body = "".join(json.dumps(row) + "\n" for row in rows).encode()
-    aws("s3").put_object(Bucket=lake["bucket"], Key=f"{prefix}part-0.json", Body=body)
-    aws("glue").create_partition(
-        DatabaseName=lake["database"],
-        TableName=DATASET,
-        PartitionInput={
-            "Values": [f"{hour:%Y}", f"{hour:%m}", f"{hour:%d}", f"{hour:%H}"],
-            "StorageDescriptor": {**lake["storage"], "Location": f"s3://{lake['bucket']}/{prefix}"},
-        },
-    )
 
 
 class Pulled:
