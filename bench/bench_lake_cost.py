@@ -16,7 +16,7 @@ age A (hours of history), the run of the last hour is measured:
   counted, and the hour's revenue report over it;
 - v2: what the hourly DAG runs now: ``include/sql/dml/merge_state_days.sql`` then
   ``merge_state.sql`` (rendered for the hour: its partition and the two before; the days the first
-  finds go to the second as the DAG's XCom does) into ``sales_orders_state``, the table of versions
+  finds go to the second, as the DAG's merge_state task does) into ``sales_orders_state``, the table of versions
   holding every change of the first A-1 hours with its validity (written in one statement as setup,
   not measured: one file per partition, as the daily OPTIMIZE leaves them), then the hour's revenue
   report over the state as of the hour's end (``state.as_of``, pruned to the hour's ``order_time``
@@ -264,18 +264,8 @@ def _definition() -> Any:
     return dataclasses.replace(get_pipeline("sales_orders"), columns=COLUMNS, state_partition="order_time")
 
 
-class _Pulled:
-    """The task instance the SQL pulls ``merge_state_days``'s days from."""
-
-    def __init__(self, days: list[str] | None) -> None:
-        self.days = days
-
-    def xcom_pull(self, task_ids: str) -> list[str] | None:
-        return self.days
-
-
 def _dml_sql(name: str, table: str, state: str, hour: datetime, days: list[str] | None = None) -> str:
-    """include/sql/dml/<name> rendered as the hourly DAG renders it (``days``: merge_state_days's XCom)."""
+    """include/sql/dml/<name> rendered as the hourly DAG renders it (``days``: what the days query found)."""
     import jinja2
 
     from cdc_pipeline.provision.state_table import STATE_COLUMNS
@@ -310,9 +300,7 @@ def _dml_sql(name: str, table: str, state: str, hour: datetime, days: list[str] 
         "as_of": as_of(_definition(), state),
     }
     template = jinja2.Template((SQL_ROOT / "dml" / name).read_text())
-    return template.render(
-        state=state_macros, lake={"table": table}, data_interval_start=hour, ti=_Pulled(days)
-    )
+    return template.render(state=state_macros, lake={"table": table}, data_interval_start=hour, days=days)
 
 
 def _scanned(lake: Lake, sql: str) -> int:

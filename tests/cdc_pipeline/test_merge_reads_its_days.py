@@ -1,6 +1,6 @@
 """The hourly MERGE reads the stored versions of the days its changes belong to, not the whole table.
 
-``merge_state_days`` finds the days (of ``partition_time``, an order's placing day) of the changes in
+``merge_state`` first finds the days (of ``partition_time``, an order's placing day) of the changes in
 the merge's window, and the MERGE reads the state table's stored versions from those days only: a run's
 bytes do not grow when other days' orders fill the table. A change without its placing time (a delete
 that carried only the key) makes the run read every day, and the versions still come out right.
@@ -70,19 +70,8 @@ def lake(aws: Callable[..., Any], endpoint_url: str, monkeypatch: pytest.MonkeyP
     return lake
 
 
-class Pulled:
-    """The ``ti`` the MERGE pulls ``merge_state_days``'s XCom from."""
-
-    def __init__(self, days: list[str]) -> None:
-        self.days = days
-
-    def xcom_pull(self, task_ids: str) -> list[str]:
-        assert task_ids == "merge_state_days", task_ids
-        return self.days
-
-
 def run_hour(aws: Callable[..., Any], lake: dict[str, Any], hour: datetime) -> tuple[list[str], int]:
-    """The hour's ``merge_state_days`` then ``merge_state``, as the DAG renders them: (days, MERGE's bytes)."""
+    """The hour's days query then its MERGE, as ``merge_state`` renders them: (days, the MERGE's bytes)."""
     definition, settings = get_pipeline(DATASET), lake["settings"]
     context = {
         "lake": sql_params(definition, settings),
@@ -96,7 +85,7 @@ def run_hour(aws: Callable[..., Any], lake: dict[str, Any], hour: datetime) -> t
     found = athena(aws, lake, render("merge_state_days.sql"))
     assert found["Status"]["State"] == "SUCCEEDED", found["Status"]
     days = sorted(row[0] for row in found["rows"])
-    merged = athena(aws, lake, render("merge_state.sql", ti=Pulled(days)))
+    merged = athena(aws, lake, render("merge_state.sql", days=days))
     assert merged["Status"]["State"] == "SUCCEEDED", merged["Status"]
     return days, merged["Statistics"]["DataScannedInBytes"]
 

@@ -2,7 +2,8 @@
 -- from this hour's partition and the ones before it that late changes land in is inserted once, and
 -- valid_to (the time a later change replaced a version) is recomputed for the versions those changes can end.
 -- See cdc_pipeline.workflows.hourly.state for why any order of runs gives the same table.
-{%- set days = ti.xcom_pull(task_ids='merge_state_days') %}
+{#- days: the days of the state table the window's changes belong to, found first by the same task
+   (merge_state_days.sql; see cdc_pipeline.workflows.hourly.state.MergeState). #}
 MERGE INTO {{ state.table }} AS t
 USING (
     WITH batch AS (
@@ -35,7 +36,7 @@ USING (
     stored AS (
         -- The versions of those keys a new change can end (valid_to open or after its time), and every
         -- version after the earliest new change; only the columns that decide valid_to are read, and only
-        -- from the days the window's changes belong to (merge_state_days: a key's versions share its day).
+        -- from the days the window's changes belong to (a key's versions share its day).
         SELECT v."{{ state.key }}" AS "{{ state.key }}", v.sequence_number, v.valid_from, v.partition_time
         FROM (
             SELECT "{{ state.key }}", sequence_number, valid_from, valid_to, partition_time

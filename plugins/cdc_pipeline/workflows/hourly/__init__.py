@@ -99,9 +99,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
             hour_checks.append(matches)
             # The Iceberg table of versions: the hour's changes merged once the crawl has run; the
             # reports read the state as of the hour's end from it.
-            merge_days, merge = state.merge_state(settings)
-            crawled >> merge_days
-            merge >> report_queries
+            crawled >> state.merge_state(settings) >> report_queries
         check_ids = [checks.task_id_of(check) for check in hour_checks]
         publish = reports.publish(definition, settings, names["lake_bucket"], check_ids)
         current_view >> report_queries >> publish

@@ -108,13 +108,14 @@ class AthenaWorkgroupMixin:
 
     workgroup: str | None = None
 
-    def records(self, sql: str) -> list[tuple[Any, ...]]:
+    def records(self, sql: str, fetch: bool = True) -> list[tuple[Any, ...]]:
+        """Run ``sql`` and wait for it; its rows (none when ``fetch`` is false: a statement that writes)."""
         hook = self.get_db_hook()  # type: ignore[attr-defined]
         with closing(hook.get_conn()) as connection:
             options = {"work_group": self.workgroup} if self.workgroup else {}
             with closing(connection.cursor(**options)) as cursor:
                 cursor.execute(sql)
-                return list(cursor.fetchall())
+                return list(cursor.fetchall()) if fetch else []
 
 
 class QueryCheck(AthenaWorkgroupMixin, SQLCheckOperator):

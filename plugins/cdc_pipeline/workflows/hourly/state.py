@@ -35,9 +35,9 @@ run leaves nothing half done:
   before the key's earliest new change's time) and every version after its earliest new sequence
   number. ``valid_to`` only decreases along a key's sequence, so this set holds every later version
   of each of its versions: the minimum over it is the minimum over the whole key;
-  it is read from the days of ``partition_time`` the batch's changes belong to, which the task before
-  the MERGE (``merge_state_days``, ``include/sql/dml/merge_state_days.sql``) finds, as one literal
-  range both engines prune partitions by: a key's versions share its day, so its stored versions lie
+  it is read from the days of ``partition_time`` the batch's changes belong to, which the same task
+  finds first (``include/sql/dml/merge_state_days.sql``), as one literal range both engines prune
+  partitions by: a key's versions share its day, so its stored versions lie
   in the days of its new changes. Without that range the read (narrow as it is) would cover every day
   the table holds and grow with the lake's age; with it, a run reads the days its hour's keys live in;
 - the source is every stored and new version once, with ``valid_to`` recomputed; ``ON`` key,
@@ -85,7 +85,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
 from cdc_pipeline.definitions import PipelineDefinition
@@ -93,15 +92,13 @@ from cdc_pipeline.provision.state_table import STATE_COLUMNS, state_table_name
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import hour_partition
 from cdc_pipeline.workflows.hourly.check_results import AthenaWorkgroupMixin
-from cdc_pipeline.workflows.hourly.crawl import athena_query
 
 #: How many hours before its own a run reads again, for changes delivered after their hour's run.
 LATE_HOURS = 2
 #: The width the sequence numbers are padded to before comparing them (DynamoDB's most digits).
 SEQUENCE_DIGITS = 40
 TASK_ID = "merge_state"
-DAYS_TASK_ID = "merge_state_days"
-#: What ``merge_state_days`` returns for a change without a ``state_partition`` time: any day may hold its key.
+#: What the days query returns for a change without a ``state_partition`` time: any day may hold its key.
 UNKNOWN_DAY = "unknown"
 
 
@@ -160,7 +157,7 @@ def as_of(definition: PipelineDefinition, table: str) -> Callable[..., str]:
 
 def stored_days(days: list[str] | None, window_start: datetime) -> str:
     """``state.stored_days(days, data_interval_start)``: a condition on ``partition_time`` keeping the days
-    the window's changes belong to (``merge_state_days``), as one literal range both engines prune by.
+    the window's changes belong to (the days query), as one literal range both engines prune by.
 
     A key's versions share its day, so the stored versions a change can end lie in its day. ``None`` (no
     days known) or an unknown day (a change without the time) keeps every day; no changes keep none.
@@ -220,41 +217,49 @@ def source_columns(definition: PipelineDefinition, settings: Settings) -> Callab
     return render
 
 
-class MergeDays(AthenaWorkgroupMixin, BaseSQLOperator):
-    """``merge_state_days``: the days of the state table the hour's MERGE can touch, sorted (XCom).
+class MergeState(AthenaWorkgroupMixin, BaseSQLOperator):
+    """``merge_state``: the days of the state table the hour's changes belong to, then the MERGE that
+    reads the stored versions of those days only (see the module docstring).
 
-    :param sql: the query (``dml/merge_state_days.sql``): one row per day, ``unknown`` for a change
+    One task, so that a cleared or retried MERGE always reads the days of the changes it merges: days
+    found by an earlier try would miss a late change's day, and the MERGE would leave that key's older
+    version open. Returns the days (XCom).
+
+    :param sql: the days query (``dml/merge_state_days.sql``): one row per day, ``unknown`` for a change
         without its ``state_partition`` time
+    :param merge_sql: the MERGE's template (``dml/merge_state.sql``), rendered once the days are known
+        (as ``days``)
     :param workgroup: the Athena workgroup to run in
     """
 
     template_fields = ("sql",)
     template_ext = (".sql",)
 
-    def __init__(self, *, sql: str, workgroup: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, sql: str, merge_sql: str, workgroup: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sql = sql
+        self.merge_sql = merge_sql
         self.workgroup = workgroup
 
     def execute(self, context: Any) -> list[str]:
         days = sorted({str(row[0]) for row in self.records(self.sql)})
         self.log.info("The hour's changes belong to %d day(s) of the state table: %s", len(days), days)
+        template = self.get_template_env().get_template(self.merge_sql)
+        merge = template.render(**context, days=days)
+        self.log.info("Running the MERGE:\n%s", merge)
+        self.records(merge, fetch=False)
         return days
 
 
-def merge_state(settings: Settings) -> tuple[MergeDays, AthenaOperator]:
-    """The days the hour's changes touch, then the one MERGE of the hour; one run's merge at a time
-    (see the module docstring)."""
-    days = MergeDays(
-        task_id=DAYS_TASK_ID,
+def merge_state(settings: Settings) -> MergeState:
+    """The one MERGE of the hour; one run's merge at a time (see the module docstring)."""
+    return MergeState(
+        task_id=TASK_ID,
         conn_id=settings.athena_conn_id,
         hook_params={"aws_conn_id": settings.aws_conn_id},
         workgroup=settings.athena_workgroup,
         sql="dml/merge_state_days.sql",
-        doc_md=MergeDays.__doc__,
+        merge_sql="dml/merge_state.sql",
+        max_active_tis_per_dag=1,
+        doc_md=__doc__,
     )
-    operator = athena_query(settings, TASK_ID, "dml/merge_state.sql")
-    operator.max_active_tis_per_dag = 1
-    operator.doc_md = __doc__
-    days >> operator
-    return days, operator
