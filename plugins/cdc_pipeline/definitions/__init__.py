@@ -49,7 +49,13 @@ from pathlib import Path
 from typing import Any
 
 from cdc_pipeline.definitions.errors import PipelineDefinitionError, UnknownPipelineError, shown
-from cdc_pipeline.definitions.model import PARTITION_KEYS, PipelineDefinition, SqlFolders, Topology
+from cdc_pipeline.definitions.model import (
+    PARTITION_KEYS,
+    PipelineDefinition,
+    SqlFolders,
+    Topology,
+    normal_type,
+)
 from cdc_pipeline.definitions.names import ResourceNames
 from cdc_pipeline.definitions.parsing import (
     GENERATE_PARAMS,
@@ -76,6 +82,7 @@ __all__ = [
     "load_definition",
     "load_pipelines",
     "load_usable_pipelines",
+    "normal_type",
     "parse_definition",
 ]
 

@@ -16,6 +16,11 @@ from cdc_pipeline.settings import REPO_ROOT, Settings
 PARTITION_KEYS = ("year", "month", "day", "hour")
 
 
+def normal_type(kind: str) -> str:
+    """An Athena/Glue type name compared as Glue stores it: lower case, no spaces (``decimal(12,2)``)."""
+    return "".join(kind.lower().split())
+
+
 class Topology(StrEnum):
     """How changes reach the lake."""
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cdc_pipeline.definitions import PipelineDefinition
+from cdc_pipeline.definitions import PipelineDefinition, normal_type
 from cdc_pipeline.definitions.errors import PipelineDefinitionError
 from cdc_pipeline.provision.context import Deployment
 from cdc_pipeline.provision.outcome import Outcome
@@ -115,14 +115,10 @@ def _glue_table(deployment: Deployment) -> dict[str, Any] | None:
         raise
 
 
-def _normal(kind: str) -> str:
-    return "".join(kind.lower().split())
-
-
 def schema_differences(table: dict[str, Any], definition: PipelineDefinition) -> list[str]:
     """What differs between the catalog's columns and the declared ones, one phrase per column."""
-    have = {c["Name"].lower(): _normal(c.get("Type", "")) for c in table["StorageDescriptor"]["Columns"]}
-    want = {name: _normal(kind) for name, kind in state_columns(definition)}
+    have = {c["Name"].lower(): normal_type(c.get("Type", "")) for c in table["StorageDescriptor"]["Columns"]}
+    want = {name: normal_type(kind) for name, kind in state_columns(definition)}
     differences = [f"{name} is missing" for name in want if name not in have]
     differences += [f"{name} is not declared" for name in have if name not in want]
     differences += [

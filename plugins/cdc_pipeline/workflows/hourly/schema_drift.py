@@ -31,7 +31,7 @@ from typing import Any
 
 from airflow.sdk import task
 
-from cdc_pipeline.definitions import PipelineDefinition
+from cdc_pipeline.definitions import PipelineDefinition, normal_type
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.hourly.check_results import conclude
 
@@ -77,19 +77,15 @@ _KINDS = {
 _ACCEPTS = {"fraction": {"fraction", "whole"}, "time": {"time", "text"}, "date": {"date", "text"}}
 
 
-def _normal(kind: str) -> str:
-    return "".join(kind.lower().split())
-
-
 def kind_of(hive_type: str) -> str:
     """``decimal(12,2)`` -> ``fraction``, ``struct<a:int>`` -> ``struct``; an unknown name is itself."""
-    name = _normal(hive_type).split("<", 1)[0].split("(", 1)[0]
+    name = normal_type(hive_type).split("<", 1)[0].split("(", 1)[0]
     return _KINDS.get(name, name)
 
 
 def struct_fields(hive_type: str) -> list[str]:
     """The field names of ``struct<a:int,b:struct<c:string>>``, one level deep (``["a", "b"]``)."""
-    text = _normal(hive_type)
+    text = normal_type(hive_type)
     if not text.startswith("struct<") or not text.endswith(">"):
         return []
     fields, depth, start = [], 0, len("struct<")
@@ -125,7 +121,7 @@ def drift(
         if name.lower() not in wanted:
             undeclared.append(name)
         elif changed_type(wanted[name.lower()], kind):
-            changed.append(f"{name}:{_normal(kind)}/{_normal(wanted[name.lower()])}")
+            changed.append(f"{name}:{normal_type(kind)}/{normal_type(wanted[name.lower()])}")
         elif kind_of(kind) == "struct":
             known = set(struct_fields(wanted[name.lower()]))
             undeclared += [f"{name}.{field}" for field in struct_fields(kind) if field not in known]

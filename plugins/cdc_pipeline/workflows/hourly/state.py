@@ -87,7 +87,7 @@ from typing import Any
 
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
-from cdc_pipeline.definitions import PipelineDefinition
+from cdc_pipeline.definitions import PipelineDefinition, normal_type
 from cdc_pipeline.provision.state_table import STATE_COLUMNS, state_table_name
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import hour_partition
@@ -100,10 +100,6 @@ SEQUENCE_DIGITS = 40
 TASK_ID = "merge_state"
 #: What the days query returns for a change without a ``state_partition`` time: any day may hold its key.
 UNKNOWN_DAY = "unknown"
-
-
-def _normal(kind: str) -> str:
-    return "".join(kind.lower().split())
 
 
 def merge_window(moment: datetime) -> str:
@@ -203,12 +199,12 @@ def source_columns(definition: PipelineDefinition, settings: Settings) -> Callab
         table = GlueCatalogHook(aws_conn_id=settings.aws_conn_id).get_table(
             settings.glue_database, definition.name
         )
-        crawled = {c["Name"]: _normal(c.get("Type", "")) for c in table["StorageDescriptor"]["Columns"]}
+        crawled = {c["Name"]: normal_type(c.get("Type", "")) for c in table["StorageDescriptor"]["Columns"]}
         selected = []
         for name, kind in definition.columns:
             if name not in crawled:
                 selected.append(f'CAST(NULL AS {kind}) AS "{name}"')
-            elif crawled[name] == _normal(kind):
+            elif crawled[name] == normal_type(kind):
                 selected.append(f'{alias}."{name}" AS "{name}"')
             else:
                 selected.append(f'CAST({alias}."{name}" AS {kind}) AS "{name}"')
