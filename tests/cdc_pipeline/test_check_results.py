@@ -96,3 +96,85 @@ def test_a_column_check_naming_an_unknown_bound_names_the_file_and_the_bound(tmp
         CheckDeclarationError, match=r"check_typo.toml: \$max_agee is not a check_params value"
     ):
         column_check(path, get_pipeline("user_profiles"), Settings.from_env())
+
+
+def parquet(rows: list[dict[str, object]], schema: object = None) -> bytes:
+    """A Parquet object of ``rows``, as Firehose's record format conversion writes one, in memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), buffer)
+    return buffer.getvalue().to_pybytes()
+
+
+def lake_row(key: str, sequence: str, created: datetime | None) -> dict[str, object]:
+    return json.loads(line(key, sequence, created)) | {"event_name": "INSERT", "price": "9.99"}
+
+
+def test_a_parquet_objects_rows_are_read_for_freshness():
+    from cdc_pipeline.workflows.hourly.checks import measure_objects
+
+    rows = [lake_row("a", "1", MADE), lake_row("b", "2", MADE - timedelta(hours=1)), lake_row("c", "3", None)]
+    found = measure_objects([(MADE + timedelta(seconds=30), parquet(rows))], "orderid", allowed=120)
+    assert found["delivered_rows"] == 3, found
+    assert (found["late_changes"], found["changes_without_creation_time"]) == (1, 1), found
+    assert found["slowest_change_seconds"] == 3630
+    assert (found["unreadable_rows"], found["unreadable_objects"]) == (0, 0)
+
+
+def test_a_parquet_timestamp_is_a_creation_time_and_a_missing_column_is_null():
+    import pyarrow as pa
+
+    from cdc_pipeline.workflows.hourly.checks import measure_objects
+
+    naive = MADE.replace(tzinfo=None)
+    zoned = parquet(  # no sequence_number column: the changes are told apart by their key alone
+        [{"orderid": "a", "approximate_creation_time": MADE}],
+        pa.schema([("orderid", pa.string()), ("approximate_creation_time", pa.timestamp("ms", tz="UTC"))]),
+    )
+    hive = parquet(  # a zoneless nanosecond timestamp, as Hive's INT96 reads back: taken as UTC
+        [{"orderid": "b", "sequence_number": "2", "approximate_creation_time": naive}],
+        pa.schema(
+            [
+                ("orderid", pa.string()),
+                ("sequence_number", pa.string()),
+                ("approximate_creation_time", pa.timestamp("ns")),
+            ]
+        ),
+    )
+    keyless = parquet([{"sequence_number": "3", "event_time": "2026-11-30T03:15:00.000Z"}])
+    found = measure_objects(
+        [(MADE + timedelta(minutes=10), zoned), (MADE + timedelta(seconds=60), hive), (MADE, keyless)],
+        "orderid",
+        allowed=120,
+    )
+    assert found["delivered_rows"] == 3, found
+    assert found["changes_without_creation_time"] == 1  # the object without the column
+    assert found["late_changes"] == 1 and found["slowest_change_seconds"] == 600, found
+
+
+def test_an_unreadable_parquet_object_is_counted_as_an_object_not_as_rows():
+    from cdc_pipeline.workflows.hourly.checks import measure_objects
+
+    whole = parquet([lake_row("a", "1", MADE)])
+    truncated = whole[:12] + whole[-8:]  # starts and ends like Parquet, and is not
+    objects = [(MADE, truncated), (MADE, b"PAR1"), (MADE, (line("b", "2", MADE) + "\n{not json\n").encode())]
+    found = measure_objects(objects, "orderid", allowed=120)
+    assert found["unreadable_objects"] == 2, found
+    assert (found["objects"], found["delivered_rows"], found["unreadable_rows"]) == (3, 2, 1)
+    assert found["late_changes"] == 0 and found["changes_without_creation_time"] == 0
+
+
+def test_an_hour_of_json_lines_and_parquet_measures_each_change_at_its_first_arrival_in_either_format():
+    from cdc_pipeline.workflows.hourly.checks import measure_objects
+
+    before = (
+        MADE + timedelta(seconds=30),
+        (line("a", "1", MADE) + "\n" + line("b", "2", MADE) + "\n").encode(),
+    )
+    # After the switch: a redelivered copy of "a" (not late: its first arrival was on time), and "c" late.
+    after = (MADE + timedelta(hours=1), parquet([lake_row("a", "1", MADE), lake_row("c", "3", MADE)]))
+    found = measure_objects([after, before], "orderid", allowed=120)
+    assert (found["objects"], found["delivered_rows"]) == (2, 4), found
+    assert found["late_changes"] == 1 and found["slowest_change_seconds"] == 3600, found

@@ -39,10 +39,17 @@ def hour_prefix(definition: PipelineDefinition, moment: datetime) -> str:
     return f"{definition.name}/year={moment:%Y}/month={moment:%m}/day={moment:%d}/hour={moment:%H}/"
 
 
-def error_prefix(definition: PipelineDefinition, moment: datetime) -> str:
-    """Where Firehose put the records of this hour that failed processing."""
+def error_prefix(
+    definition: PipelineDefinition, moment: datetime, error_type: str = "processing-failed"
+) -> str:
+    """Where the records that failed with ``error_type`` and arrived in ``moment``'s hour are filed.
+
+    ``names.error_prefix`` as Firehose expands it: ``!{firehose:error-output-type}`` is the error
+    type (``processing-failed``, ``format-conversion-failed``), ``!{timestamp:...}`` the arrival
+    hour. The Kinesis consumer files its malformed records under ``processing-failed`` the same way.
+    """
     return (
-        f"errors/{definition.name}/processing-failed/"
+        f"errors/{definition.name}/{error_type}/"
         f"year={moment:%Y}/month={moment:%m}/day={moment:%d}/hour={moment:%H}/"
     )
 

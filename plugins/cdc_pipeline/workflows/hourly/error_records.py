@@ -1,9 +1,10 @@
-"""Records that failed processing, counted by the window in which they can arrive for an hour's run.
+"""Records that failed delivery, counted by the window in which they can arrive for an hour's run.
 
-Firehose files a failed record under ``ErrorOutputPrefix`` by its *arrival* time (``!{timestamp}`` is
-the oldest record's arrival, not the event's time), and the Kinesis consumer files its malformed
-records by arrival hour too. So the errors of event hour H are not under ``.../hour=H/`` when H is
-backfilled or caught up, and in the live hour some arrive after H ends.
+Firehose files a failed record under ``ErrorOutputPrefix`` by its error type
+(``!{firehose:error-output-type}``) and its *arrival* time (``!{timestamp}`` is the oldest record's
+arrival, not the event's time), and the Kinesis consumer files its malformed records by arrival hour
+too. So the errors of event hour H are not under ``.../hour=H/`` when H is backfilled or caught up,
+and in the live hour some arrive after H ends.
 
 The run of hour H therefore counts the error records that *arrived* in ``[H + shift, H + 1h + shift)``,
 ``shift`` being the wait the run gives delivery (Firehose's buffer interval plus the delivery grace):
@@ -12,12 +13,23 @@ that could see it. An error that belongs to an earlier hour (its raw record's ev
 be decoded) is still counted, and named with its hour (``other_hours``): a late error reaches a
 later run's check instead of none.
 
-A record's arrival is its own ``arrivalTimestamp`` (Firehose, milliseconds) or
-``approximateArrivalTimestamp`` (the consumer, seconds), else its object's ``LastModified``.
+Two error types hold the lake's records (``ERROR_TYPES``), and the check counts both, each apart:
+``processing-failed``, records the transform or the Kinesis consumer could not turn into a row
+(their ``rawData`` is the record as it came in), and ``format-conversion-failed``, rows Firehose's
+record format conversion could not write as Parquet (their ``rawData`` is the transform's row, whose
+``event_time`` is the hour it was meant for). Both are JSON lines, one document per record, and
+both documents carry ``arrivalTimestamp`` and ``rawData``, all this module reads of them.
+
+A record's arrival is its own ``arrivalTimestamp`` (Firehose, milliseconds) or a numeric
+``approximateArrivalTimestamp`` (seconds), else its object's ``LastModified``. The Kinesis consumer
+writes ``approximateArrivalTimestamp`` as ISO text, which is not read: its records' arrival is their
+object's ``LastModified``, the time of the invocation that filed them.
 
 LIMITATIONS: an error that arrives more than an hour after its window's prefix hour is found only if it
 is filed under one of the window's arrival-hour prefixes (the two hours the window touches); a raw
-record that cannot be decoded is counted with ``unknown_hour``.
+record that cannot be decoded is counted with ``unknown_hour``. Firehose's other error types are not
+read: ``dynamic-partitioning-failed`` (a row the transform gave no partition keys) is possible for
+this delivery stream, and is not counted.
 """
 
 from __future__ import annotations
@@ -32,10 +44,15 @@ from typing import Any
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.workflows.common import error_prefix
 
+PROCESSING_FAILED = "processing-failed"
+FORMAT_CONVERSION_FAILED = "format-conversion-failed"
+#: The error types (``!{firehose:error-output-type}``) whose records the check counts.
+ERROR_TYPES = (PROCESSING_FAILED, FORMAT_CONVERSION_FAILED)
+
 QUESTION = (
-    "Did any record fail processing in this run's arrival window (the hour, shifted by the delivery wait)? "
-    "Fails when the error prefix holds a record that arrived in the window; errors of earlier hours are "
-    "named with their hour."
+    "Did any record fail processing or format conversion in this run's arrival window (the hour, "
+    "shifted by the delivery wait)? Fails when the error prefix holds a record of either type that "
+    "arrived in the window; errors of earlier hours are named with their hour."
 )
 
 
@@ -57,15 +74,20 @@ def _image_time(change: dict[str, Any], attribute: str) -> Any:
     return None
 
 
-def event_hour_of(record: dict[str, Any], attribute: str) -> str | None:
-    """The event hour (``YYYY-MM-DDTHH:00``) of the raw record, if it can be decoded."""
+def event_hour_of(record: dict[str, Any], attribute: str, error_type: str = PROCESSING_FAILED) -> str | None:
+    """The event hour (``YYYY-MM-DDTHH:00``) of the raw record, if it can be decoded.
+
+    A ``format-conversion-failed`` record's raw data is the transform's row: its ``event_time`` (the
+    hour of the partition it was meant for) comes first, the event time attribute after.
+    """
     try:
         raw = json.loads(base64.b64decode(record.get("rawData") or "", validate=True))
     except (ValueError, binascii.Error):
         return None
     if not isinstance(raw, dict):
         return None
-    moment = raw.get(attribute)
+    names = ("event_time", attribute) if error_type == FORMAT_CONVERSION_FAILED else (attribute,)
+    moment = next((raw[name] for name in names if raw.get(name) is not None), None)
     if moment is None and isinstance(raw.get("dynamodb"), dict):
         moment = _image_time(raw["dynamodb"], attribute)
     try:
@@ -107,19 +129,29 @@ def records_in(s3: Any, bucket: str, prefix: str) -> list[tuple[str, dict[str, A
 def count_in_window(
     s3: Any, bucket: str, definition: PipelineDefinition, start: datetime, end: datetime, hour: datetime
 ) -> dict[str, Any]:
-    """The error records that arrived in ``[start, end)``, split by the event hour they belong to."""
+    """The error records of every type in ``ERROR_TYPES`` that arrived in ``[start, end)``.
+
+    Counted per error type (``processing_failed=``, ``format_conversion_failed=``) and split by the
+    event hour they belong to.
+    """
     this_hour = hour.astimezone(UTC).strftime("%Y-%m-%dT%H:00")
     hours: Counter[str] = Counter()
+    types: Counter[str] = Counter()
     first_key = "none"
     for moment in arrival_hours(start, end):
-        for key, record, modified in records_in(s3, bucket, error_prefix(definition, moment)):
-            if not start <= arrival_of(record, modified) < end:
-                continue
-            hours[event_hour_of(record, definition.event_time_attribute) or "unknown"] += 1
-            first_key = key if first_key == "none" else first_key
+        for error_type in ERROR_TYPES:
+            prefix = error_prefix(definition, moment, error_type)
+            for key, record, modified in records_in(s3, bucket, prefix):
+                if not start <= arrival_of(record, modified) < end:
+                    continue
+                event_hour = event_hour_of(record, definition.event_time_attribute, error_type)
+                hours[event_hour or "unknown"] += 1
+                types[error_type] += 1
+                first_key = key if first_key == "none" else first_key
     earlier = sorted(h for h in hours if h not in ("unknown", this_hour))
     return {
         "error_records": sum(hours.values()),
+        **{error_type.replace("-", "_"): types[error_type] for error_type in ERROR_TYPES},
         "of_this_hour": hours.get(this_hour, 0),
         "of_other_hours": sum(hours[h] for h in earlier),
         "unknown_hour": hours.get("unknown", 0),
