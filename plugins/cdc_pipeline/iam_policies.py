@@ -67,6 +67,10 @@ CRAWLER_CATALOG_ACTIONS = (
 )
 
 
+#: What Firehose's record format conversion reads of its schema table (AWS's documented role policy).
+SCHEMA_READ_ACTIONS = ("glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions")
+
+
 def trust_policy(service_principal: str, account_id: str) -> Document:
     statement: Document = {
         "Effect": "Allow",
@@ -119,10 +123,11 @@ def pipe_policy(names: ResourceNames) -> Document:
     )
 
 
-def firehose_policy(names: ResourceNames) -> Document:
-    """Read the Kinesis stream, invoke the transform, write the dataset's lake and error prefixes."""
+def firehose_policy(names: ResourceNames, *, converts: bool = False) -> Document:
+    """Read the Kinesis stream, invoke the transform, write the dataset's lake and error prefixes;
+    with ``converts`` (a Parquet change log), read the change table's schema too."""
     bucket = names.lake_bucket_arn
-    return _policy(
+    statements = [
         _allow(
             "ReadSourceStream",
             [
@@ -151,7 +156,15 @@ def firehose_policy(names: ResourceNames) -> Document:
             ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
             [f"{bucket}/{names.dataset}/*", f"{bucket}/errors/{names.dataset}/*"],
         ),
-    )
+    ]
+    if converts:
+        schema = [
+            names.arn("glue", "catalog"),
+            names.arn("glue", f"database/{names.glue_database}"),
+            names.arn("glue", f"table/{names.glue_database}/{names.dataset}"),
+        ]
+        statements.append(_allow("ReadChangeTableSchema", list(SCHEMA_READ_ACTIONS), schema))
+    return _policy(*statements)
 
 
 def crawler_policy(names: ResourceNames) -> Document:
@@ -183,8 +196,9 @@ def crawler_policy(names: ResourceNames) -> Document:
     )
 
 
-def role_specs(names: ResourceNames) -> list[RoleSpec]:
-    """The four roles of a CDC pipeline, in the order they are created."""
+def role_specs(names: ResourceNames, *, converts: bool = False) -> list[RoleSpec]:
+    """The four roles of a CDC pipeline, in the order they are created (``converts``: its Firehose
+    converts the change log to Parquet)."""
     account = names.account_id
     return [
         RoleSpec(
@@ -209,7 +223,7 @@ def role_specs(names: ResourceNames) -> list[RoleSpec]:
             "firehose",
             trust_policy("firehose.amazonaws.com", account),
             "kinesis-to-lake",
-            firehose_policy(names),
+            firehose_policy(names, converts=converts),
         ),
         RoleSpec(
             "crawler_role",
@@ -290,7 +304,7 @@ def boundary_policy(settings: Settings) -> Document:
         _allow("LakeObjects", ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*"]),
         _allow(
             "CatalogOwnDatabase",
-            list(CRAWLER_CATALOG_ACTIONS),
+            sorted({*CRAWLER_CATALOG_ACTIONS, *SCHEMA_READ_ACTIONS}),
             [arn("glue", "catalog"), arn("glue", f"database/{database}"), arn("glue", f"table/{database}/*")],
         ),
     )

@@ -104,7 +104,8 @@ def documents(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
     ]
     for definition in PIPELINES.values():
         names = definition.resources(settings)
-        specs = role_specs(names)
+        # The Parquet change log's Firehose role is the larger one (it also reads the schema table).
+        specs = role_specs(names, converts=True)
         if definition.topology is Topology.DIRECT:
             specs = [consumer_role_spec(names), *(s for s in specs if s.resource == "crawler_role")]
         for spec in specs:

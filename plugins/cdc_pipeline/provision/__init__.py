@@ -25,6 +25,7 @@ from cdc_pipeline.definitions import PipelineDefinition, Topology
 from cdc_pipeline.iam_policies import role_specs
 from cdc_pipeline.provision import (
     athena,
+    change_table,
     consumer,
     dynamodb,
     event_source_mapping,
@@ -99,17 +100,24 @@ def _cdc_steps(deployment: Deployment) -> list[Step]:
     names = deployment.names
     steps = [
         Step(spec.resource, partial(iam.ensure_role, spec=spec), partial(iam.delete_role, spec=spec))
-        for spec in role_specs(names)
+        for spec in role_specs(names, converts=deployment.settings.change_log_format == "parquet")
     ]
     steps += [
         Step("table", dynamodb.ensure_table, dynamodb.delete_table),
         Step("stream", kinesis.ensure_stream, kinesis.delete_stream),
         Step("transform_function", lambda_function.ensure_function, _delete_function_and_logs),
+        Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
+    ]
+    if deployment.settings.change_log_format == "parquet":
+        # Firehose converts with this table's schema: it must exist before the delivery stream names it.
+        steps.append(
+            Step(change_table.RESOURCE, change_table.ensure_change_table, change_table.delete_change_table)
+        )
+    steps += [
         # Firehose reads its Kinesis source from LATEST: records the Pipe (which reads the table's
         # stream from TRIM_HORIZON) put before the delivery stream is ACTIVE would never be delivered.
         Step("delivery_stream", firehose.ensure_delivery_stream, firehose.delete_delivery_stream),
         Step("pipe", pipes.ensure_pipe, pipes.delete_pipe),
-        Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
         Step("crawler", glue.ensure_crawler, glue.delete_crawler),
         Step("athena_workgroup", athena.ensure_workgroup, athena.delete_workgroup, shared=True),
         # Created through Athena DDL: after the database and workgroup it runs in.

@@ -1,4 +1,11 @@
-"""The Firehose delivery stream: Kinesis -> transform Lambda -> Hive-style partitions in the lake."""
+"""The Firehose delivery stream: Kinesis -> transform Lambda -> Hive-style partitions in the lake.
+
+With ``CDC_LAKE_CHANGE_LOG_FORMAT=parquet`` the destination converts each transformed record to
+Parquet (``DataFormatConversionConfiguration``: OpenX JSON SerDe in, Parquet SerDe with SNAPPY out)
+with the schema of the change table the provisioning declared (`change_table`); AWS then requires
+the S3 compression UNCOMPRESSED (the serializer compresses) and a buffer of at least 64 MB, which the
+settings check. Switching back to JSON sends ``Enabled: false``.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +27,30 @@ class DeliveryStreamConflictError(RuntimeError):
     """The existing delivery stream differs in something AWS cannot update in place."""
 
 
+def conversion(deployment: Deployment) -> dict[str, Any]:
+    """The record format conversion to Parquet, with the change table's schema (its latest version)."""
+    names = deployment.names
+    return {
+        "Enabled": True,
+        "SchemaConfiguration": {
+            "RoleARN": names.role_arn(names.firehose_role),
+            "CatalogId": names.account_id,
+            "DatabaseName": names.glue_database,
+            "TableName": deployment.definition.name,
+            "Region": names.region,
+            "VersionId": "LATEST",
+        },
+        "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+        "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}},
+    }
+
+
 def destination(deployment: Deployment) -> dict[str, Any]:
     """The ExtendedS3 destination: what we create, and what UpdateDestination brings back in line."""
     names = deployment.names
     settings = deployment.settings
-    return {
+    converted = settings.change_log_format == "parquet"
+    desired = {
         "RoleARN": names.role_arn(names.firehose_role),
         "BucketARN": names.lake_bucket_arn,
         "Prefix": deployment.definition.lake_prefix_expression,
@@ -33,7 +59,7 @@ def destination(deployment: Deployment) -> dict[str, Any]:
             "IntervalInSeconds": settings.firehose_buffer_interval_seconds,
             "SizeInMBs": settings.firehose_buffer_size_mb,
         },
-        # The lake is NDJSON read by the crawler and Athena as-is; compression is a later choice.
+        # JSON lines are read by the crawler and Athena as-is; Parquet is compressed by its serializer.
         "CompressionFormat": "UNCOMPRESSED",
         "ProcessingConfiguration": {
             "Enabled": True,
@@ -53,6 +79,9 @@ def destination(deployment: Deployment) -> dict[str, Any]:
             "RetryOptions": {"DurationInSeconds": DYNAMIC_PARTITIONING_RETRY_SECONDS},
         },
     }
+    if converted:
+        desired["DataFormatConversionConfiguration"] = conversion(deployment)
+    return desired
 
 
 def _describe(firehose: Any, name: str) -> dict[str, Any] | None:
@@ -95,6 +124,24 @@ def _processor_differs(current: dict[str, Any] | None, desired: dict[str, Any]) 
     return False
 
 
+def _conversion_differs(current: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+    """Off (absent or disabled) against off is no difference; on compares the table and the SerDes."""
+    current = current or {}
+    enabled = bool(current) and current.get("Enabled", True)
+    if not desired["Enabled"]:
+        return bool(enabled)
+    if not enabled:
+        return True
+    schema = current.get("SchemaConfiguration") or {}
+    wanted = desired["SchemaConfiguration"]
+    if any(schema.get(key) != wanted[key] for key in ("RoleARN", "DatabaseName", "TableName")):
+        return True
+    deserializer = (current.get("InputFormatConfiguration") or {}).get("Deserializer") or {}
+    serializer = (current.get("OutputFormatConfiguration") or {}).get("Serializer") or {}
+    parquet = serializer.get("ParquetSerDe")
+    return "OpenXJsonSerDe" not in deserializer or parquet is None or parquet.get("Compression") != "SNAPPY"
+
+
 def _differences(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
     differing = [
         key
@@ -106,6 +153,10 @@ def _differences(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
         differing.append("BufferingHints")
     if _processor_differs(current.get("ProcessingConfiguration"), desired["ProcessingConfiguration"]):
         differing.append("ProcessingConfiguration")
+    if _conversion_differs(
+        current.get("DataFormatConversionConfiguration"), desired.get("DataFormatConversionConfiguration", OFF)
+    ):
+        differing.append("DataFormatConversionConfiguration")
     retry = ((current.get("DynamicPartitioningConfiguration") or {}).get("RetryOptions") or {}).get(
         "DurationInSeconds"
     )
@@ -113,6 +164,9 @@ def _differences(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
         differing.append("DynamicPartitioningConfiguration")
     return differing
 
+
+#: A destination without record format conversion.
+OFF = {"Enabled": False}
 
 # States a delivery stream can only be deleted from (CreateDeliveryStream failed, or a delete did).
 _DELETE_ONLY = {"CREATING_FAILED", "DELETING_FAILED"}
@@ -174,6 +228,8 @@ def ensure_delivery_stream(deployment: Deployment) -> Outcome:
     differing = _differences(s3, desired)
     if not differing:
         return Outcome(RESOURCE, KIND, names.delivery_stream, "unchanged")
+    # Back to JSON: the conversion must be switched off, not just left out of the update.
+    update = {"DataFormatConversionConfiguration": OFF, **desired}
     retry_while_role_propagates(
         lambda: firehose.update_destination(
             DeliveryStreamName=names.delivery_stream,
@@ -181,7 +237,7 @@ def ensure_delivery_stream(deployment: Deployment) -> Outcome:
             DestinationId=destination_description["DestinationId"],
             # Enabled stays True (resending it is no toggle); omitting it would lose it where an update
             # replaces the whole DynamicPartitioningConfiguration.
-            ExtendedS3DestinationUpdate=desired,
+            ExtendedS3DestinationUpdate=update,
         ),
         f"update delivery stream {names.delivery_stream} ({', '.join(differing)})",
         deployment.settings.role_propagation_timeout_seconds,
