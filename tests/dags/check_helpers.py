@@ -8,10 +8,13 @@ hour and the numbers, and the report's check section shows it failed with those 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pyarrow.parquet as pq
 
 from tests.airflow_harness import client, lake_bucket, report_files, run_dag, task_states, xcom
 
@@ -70,15 +73,42 @@ def partition_prefix(dataset: str, hour: datetime) -> str:
     return f"{dataset}/year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
 
 
+def is_parquet(body: bytes) -> bool:
+    return len(body) >= 8 and body[:4] == b"PAR1" and body[-4:] == b"PAR1"
+
+
+def object_rows(body: bytes) -> list[dict[str, Any]]:
+    """An object's change rows: JSON lines, or a Parquet file's rows (decimals as Decimal)."""
+    if is_parquet(body):
+        return pq.read_table(io.BytesIO(body)).to_pylist()
+    return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+
 def lake_objects(pipeline: dict[str, Any], prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """Every object under ``prefix`` in the lake bucket with its change rows (JSON lines)."""
+    """Every object under ``prefix`` in the lake bucket with its change rows (JSON lines or Parquet)."""
     s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
     found = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
-            found[item["Key"]] = [json.loads(line) for line in body.splitlines() if line.strip()]
+            found[item["Key"]] = object_rows(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
     return found
+
+
+def put_reordered_copy(pipeline: dict[str, Any], key: str, suffix: str) -> int:
+    """A copy of the object ``key`` with its rows in reverse order, in the object's own format
+    (as a redelivered batch would be); its row count."""
+    s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    if is_parquet(body):
+        table = pq.read_table(io.BytesIO(body))
+        out = io.BytesIO()
+        pq.write_table(table.take(list(range(table.num_rows - 1, -1, -1))), out)
+        copy, count = out.getvalue(), table.num_rows
+    else:
+        rows = object_rows(body)
+        copy, count = "".join(json.dumps(row) + "\n" for row in reversed(rows)).encode(), len(rows)
+    s3.put_object(Bucket=bucket, Key=key + suffix, Body=copy)
+    return count
 
 
 def put_rows(pipeline: dict[str, Any], key: str, rows: list[dict[str, Any]]) -> None:

@@ -30,7 +30,6 @@ into the lake count as duplicates).
 from __future__ import annotations
 
 import importlib
-import json
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -42,7 +41,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from cdc_pipeline.definitions import PipelineDefinition, get_pipeline
 from tests.airflow_harness import athena_rows, client, deployed_pipeline, lake_bucket, run_dag, task_states
-from tests.dags.check_helpers import lake_objects, partition_prefix
+from tests.dags.check_helpers import is_parquet, lake_objects, partition_prefix, put_reordered_copy
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -57,10 +56,16 @@ DELETED = (3, 4, 10)
 CLOCK_SENSORS = "wait_for_hour_to_end|wait_for_delivery"
 
 
-@pytest.fixture(params=["sales_orders", "user_profiles"])
+#: A Parquet change log (Firehose's record format conversion) as well as the JSON one.
+PARQUET = {"CDC_LAKE_CHANGE_LOG_FORMAT": "parquet", "CDC_LAKE_FIREHOSE_BUFFER_SIZE": "64"}
+
+
+@pytest.fixture(params=["sales_orders", "user_profiles", "user_profiles:parquet"])
 def pipeline(request, local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=request.param) as deployed:
-        yield {**deployed, "definition": get_pipeline(request.param)}
+    name, _, change_log = request.param.partition(":")
+    overrides = PARQUET if change_log == "parquet" else None
+    with deployed_pipeline(local_aws.endpoint_url, provision=name, overrides=overrides) as deployed:
+        yield {**deployed, "definition": get_pipeline(name), "change_log": change_log or "json"}
 
 
 def dataset_maker(definition: PipelineDefinition, seed: int) -> Any:
@@ -265,8 +270,10 @@ def test_current_state_equals_a_scan_after_updates_deletes_redelivery_reordering
     objects = lake_objects(pipeline, partition_prefix(definition.name, hour))
     batch_key, batch = max(objects.items(), key=lambda pair: len(pair[1]))
     assert len(batch) > 1, objects
-    reversed_body = "".join(json.dumps(row) + "\n" for row in reversed(batch))
-    s3.put_object(Bucket=bucket, Key=batch_key + "-reordered", Body=reversed_body.encode())
+    assert put_reordered_copy(pipeline, batch_key, "-reordered") == len(batch)
+    if pipeline["change_log"] == "parquet":
+        body = s3.get_object(Bucket=bucket, Key=batch_key)["Body"].read()
+        assert is_parquet(body), "Firehose did not convert the change log to Parquet"
     pipe_state(pipeline, "RUNNING")
 
     def late_object() -> str | None:
