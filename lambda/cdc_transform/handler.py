@@ -53,7 +53,17 @@ data is one JSON object followed by ``"\\n"``::
   original data, alone: the other records of the batch are unaffected and the handler never raises
   for a single record. Firehose then writes it under the delivery stream's error prefix.
 
-Configuration (environment variables): ``EVENT_TIME_ATTRIBUTE`` (default ``updated_at``).
+- With ``DECLARED_COLUMNS`` set (a Parquet change log: Firehose's record format conversion keeps only
+  the schema table's columns and drops any other key), whatever the declaration lacks is kept in
+  ``undeclared``: a JSON object text from the attribute's path to its value (``{"coupon": "X",
+  "address.unit": "4B", "items[1].gift": true}``), null when every attribute is declared. Nothing an
+  item carries is lost, and the schema drift check names the paths. Names compare case-insensitively,
+  as the OpenX JSON SerDe matches keys to columns.
+
+Configuration (environment variables): ``EVENT_TIME_ATTRIBUTE`` (default ``updated_at``);
+``DECLARED_COLUMNS``: the declared columns as a JSON tree (a column or struct field is a key, with
+null for a value of any shape, an object for a struct's fields, a one-element list for an array of
+structs), set by the provisioning with a Parquet change log.
 
 Deployed as a zip of this file and the shared ``lake_rows`` module (timestamps, exact JSON; packed
 in by the provisioning's zip builder): standard library and boto3 (part of the Lambda runtime) only.
@@ -114,8 +124,12 @@ _DESERIALIZER = _StreamDeserializer()
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Transform every record of a Firehose invocation; see the module docstring for the contract."""
     time_attribute = os.environ.get("EVENT_TIME_ATTRIBUTE", "updated_at") or "updated_at"
+    declared = _declared_columns()
     processed_at = format_timestamp(_now())
-    out = [transform_record(record, time_attribute, processed_at) for record in event.get("records") or []]
+    out = [
+        transform_record(record, time_attribute, processed_at, declared)
+        for record in event.get("records") or []
+    ]
     failed = sum(1 for r in out if r["result"] == PROCESSING_FAILED)
     LOG.info("transformed %d records, %d failed", len(out), failed)
     return {"records": out}
@@ -124,8 +138,45 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
 handler = lambda_handler
 
 
+def _declared_columns() -> dict[str, Any] | None:
+    """``DECLARED_COLUMNS`` as a tree with lower-case names; None when unset (every key is kept)."""
+    text = os.environ.get("DECLARED_COLUMNS")
+    if not text:
+        return None
+    return _lowered(json.loads(text))
+
+
+def _lowered(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {str(name).lower(): _lowered(sub) for name, sub in tree.items()}
+    if isinstance(tree, list):
+        return [_lowered(sub) for sub in tree]
+    return None
+
+
+def undeclared(values: dict[str, Any], declared: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """The values under ``values`` that the ``declared`` tree lacks, by path (see the module docstring)."""
+    found: dict[str, Any] = {}
+    for name, value in values.items():
+        here = f"{path}{name}"
+        if name.lower() not in declared:
+            found[here] = value
+            continue
+        shape = declared[name.lower()]
+        if isinstance(shape, dict) and isinstance(value, dict):
+            found.update(undeclared(value, shape, f"{here}."))
+        elif isinstance(shape, list) and shape and isinstance(shape[0], dict) and isinstance(value, list):
+            for index, element in enumerate(value):
+                if isinstance(element, dict):
+                    found.update(undeclared(element, shape[0], f"{here}[{index}]."))
+    return found
+
+
 def transform_record(
-    record: dict[str, Any], time_attribute: str = "updated_at", processed_at: str | None = None
+    record: dict[str, Any],
+    time_attribute: str = "updated_at",
+    processed_at: str | None = None,
+    declared: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One Firehose record in, one Firehose result record out (never raises for bad data)."""
     record_id = record.get("recordId")
@@ -134,6 +185,10 @@ def transform_record(
         stream_record = json.loads(raw, parse_float=Decimal)
         row = flatten_change(stream_record, time_attribute, record.get("approximateArrivalTimestamp"))
         row = _with_processed_at(row, processed_at or format_timestamp(_now()))
+        if declared is not None:
+            attributes = {name: value for name, value in row.items() if name not in CHANGE_FIELDS}
+            extra = undeclared(attributes, declared)
+            row["undeclared"] = encode_json(extra, dynamodb_number_text) if extra else None
         data = encode_json(row, dynamodb_number_text) + "\n"
     except Exception as exc:  # one bad record must not fail the batch
         LOG.warning("record %s failed: %s: %s", record_id, type(exc).__name__, exc)

@@ -33,8 +33,9 @@ METADATA_FIELDS = (
     "is_deleted",
 )
 #: A DynamoDB change row's columns: the metadata, then ``removed_by`` ("ttl") on a delete made by
-#: DynamoDB's Time to Live; an item attribute named like one of these is kept as ``item_<name>``.
-CHANGE_FIELDS = (*METADATA_FIELDS, "removed_by")
+#: DynamoDB's Time to Live, and ``undeclared`` (the attributes a declared schema lacks, as JSON text);
+#: an item attribute named like one of these is kept as ``item_<name>``.
+CHANGE_FIELDS = (*METADATA_FIELDS, "removed_by", "undeclared")
 
 
 class MalformedRecord(ValueError):

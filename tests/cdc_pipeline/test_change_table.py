@@ -166,3 +166,20 @@ def test_switching_the_format_updates_the_delivery_stream_in_place(
 def test_settings_refuse_a_format_or_buffer_firehose_would_refuse(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         _settings(**env)
+
+
+def test_the_change_columns_are_the_transforms_metadata_fields() -> None:
+    """The table Firehose converts with names every field the transform writes before the attributes."""
+    import importlib.util
+
+    from cdc_pipeline.settings import REPO_ROOT
+    from cdc_pipeline.workflows.hourly.schema_drift import METADATA_COLUMNS
+
+    spec = importlib.util.spec_from_file_location(
+        "lake_rows", REPO_ROOT / "lambda" / "shared" / "lake_rows.py"
+    )
+    assert spec is not None and spec.loader is not None
+    lake_rows = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lake_rows)
+    assert [name for name, _ in CHANGE_COLUMNS] == list(lake_rows.CHANGE_FIELDS)
+    assert dict(CHANGE_COLUMNS) == METADATA_COLUMNS

@@ -374,3 +374,35 @@ def test_a_float_is_refused_never_written_rounded():
         '{"price":349.990}'
     )
     assert handler.encode_json({"quantity": Decimal("2.0")}, handler.dynamodb_number_text) == '{"quantity":2}'
+
+
+def test_with_declared_columns_what_the_declaration_lacks_is_kept_as_undeclared(monkeypatch):
+    """A Parquet change log keeps only declared columns: the rest goes to ``undeclared``, by path."""
+    declared = {
+        "orderid": None,
+        "SHIPPING": {"address": {"city": None}, "express": None},  # names compare case-insensitively
+        "lines": [{"sku": None}],
+        "tags": None,
+    }
+    monkeypatch.setenv("DECLARED_COLUMNS", json.dumps(declared))
+    (result,) = run(fixture("nested_types"))
+    row = json.loads(single_line(result))
+    kept = json.loads(row["undeclared"])
+    assert kept["shipping.address.zip"] == "8001"
+    assert kept["shipping.weight_kg"] == 1.25
+    assert kept["lines[0].qty"] == 1
+    assert {"big", "coupon", "is_gift", "thumbnail"} <= set(kept)
+    assert not {"orderid", "tags", "shipping.express", "shipping.address.city", "lines[0].sku"} & set(kept)
+    assert not {"event_id", "processed_at", "is_deleted"} & set(kept), "metadata is never undeclared"
+    assert row["shipping"]["address"]["zip"] == "8001", "the row itself keeps every attribute"
+
+
+def test_every_attribute_declared_leaves_undeclared_null_and_without_declaration_there_is_none(monkeypatch):
+    record = fixture("insert")
+    names = set(record["dynamodb"]["NewImage"])
+    monkeypatch.setenv("DECLARED_COLUMNS", json.dumps(dict.fromkeys(names)))
+    (result,) = run(record)
+    assert json.loads(single_line(result))["undeclared"] is None
+    monkeypatch.delenv("DECLARED_COLUMNS")
+    (result,) = run(record)
+    assert "undeclared" not in json.loads(single_line(result))

@@ -41,6 +41,7 @@ CHANGE_COLUMNS = (
     ("processed_at", "string"),
     ("is_deleted", "boolean"),
     ("removed_by", "string"),
+    ("undeclared", "string"),
 )
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cdc_pipeline.definitions.types import declared_tree
 from cdc_pipeline.provision.context import Deployment
 from cdc_pipeline.provision.outcome import Outcome
 from cdc_pipeline.provision.waiting import error_code, retry_while_role_propagates, wait_with_waiter
@@ -93,8 +95,19 @@ def desired_configuration(deployment: Deployment) -> dict[str, Any]:
         "Handler": deployment.definition.transform_handler,
         "Timeout": settings.transform_timeout_seconds,
         "MemorySize": settings.transform_memory_mb,
-        "Environment": {"Variables": deployment.definition.transform_environment()},
+        "Environment": {"Variables": transform_environment(deployment)},
     }
+
+
+def transform_environment(deployment: Deployment) -> dict[str, str]:
+    """The definition's variables; with a Parquet change log, the declared columns too, so the
+    transform keeps what the conversion would drop (``undeclared``)."""
+    variables = deployment.definition.transform_environment()
+    if deployment.settings.change_log_format == "parquet":
+        variables["DECLARED_COLUMNS"] = json.dumps(
+            declared_tree(deployment.definition.columns), separators=(",", ":")
+        )
+    return variables
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ recognised: an ORC object would be read as JSON lines, every line of it unreadab
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,8 +169,9 @@ def parse_time(value: Any) -> datetime | None:
 
 
 PARQUET_MAGIC = b"PAR1"
-#: The columns freshness needs besides the key.
-CHANGE_COLUMNS = ("sequence_number", "approximate_creation_time")
+#: The columns freshness needs besides the key, and the attributes a Parquet change log's declared
+#: schema lacks (the transform's ``undeclared``: JSON text by path), which schema drift names.
+CHANGE_COLUMNS = ("sequence_number", "approximate_creation_time", "undeclared")
 #: A JSON line that does not parse (``None`` is a JSON line too: ``null``).
 UNREADABLE = object()
 
@@ -218,6 +220,7 @@ def measure_objects(objects: list[tuple[datetime, bytes]], key: str, allowed: in
     """
     first_arrival: dict[tuple[Any, Any], tuple[datetime, datetime]] = {}
     rows = unreadable = unreadable_objects = no_creation_time = 0
+    undeclared: set[str] = set()
     for arrived, body in objects:
         if is_parquet(body):
             found: list[Any] | None = parquet_rows(body, key)
@@ -231,6 +234,8 @@ def measure_objects(objects: list[tuple[datetime, bytes]], key: str, allowed: in
             if row is UNREADABLE:
                 unreadable += 1
                 continue
+            if isinstance(row, dict) and row.get("undeclared"):
+                undeclared |= undeclared_paths(row["undeclared"])
             created = parse_time(row.get("approximate_creation_time")) if isinstance(row, dict) else None
             if created is None:
                 no_creation_time += 1
@@ -249,7 +254,19 @@ def measure_objects(objects: list[tuple[datetime, bytes]], key: str, allowed: in
         "late_changes": sum(1 for delay in delays if delay > allowed),
         "slowest_change_seconds": int(max(delays, default=0)),
         "allowed_seconds": allowed,
+        "undeclared_attributes": sorted(undeclared),
     }
+
+
+def undeclared_paths(text: Any) -> set[str]:
+    """The attribute paths of one row's ``undeclared`` text, array positions folded (``items[].gift``)."""
+    try:
+        found = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        return {"<unreadable undeclared value>"}
+    return {re.sub(r"\[\d+\]", "[]", str(path)) for path in found}
 
 
 def inspect_delivery(definition: PipelineDefinition, settings: Settings, lake_bucket: Any) -> Any:
@@ -331,7 +348,7 @@ def all_checks(definition: PipelineDefinition, settings: Settings, lake_bucket: 
             inspection >> operator
     checks = [*sql, freshness_check(inspection), error_records_check(definition, settings, lake_bucket)]
     if definition.columns:  # a pipeline that declares its schema has it checked against the crawl
-        checks.append(schema_drift.schema_drift_check(definition, settings, lake_bucket))
+        checks.append(schema_drift.schema_drift_check(definition, settings, lake_bucket, inspection))
     return inspection, checks
 
 

@@ -15,7 +15,13 @@ cast to NULL, a table the crawler made is never read. This check compares, after
   lacks is undeclared too (``address.unit``). A declared column not crawled yet is not drift: no
   change has carried it;
 - the tables of the database whose location lies under the dataset's lake prefix: any but the change
-  log is *another table*.
+  log is *another table*;
+- with a Parquet change log, the attributes the hour's changes carried that the declaration lacks.
+  Firehose's conversion keeps only the declared table's columns, so the crawl of its Parquet files
+  never sees a new attribute; the transform keeps them in the ``undeclared`` column (JSON text by path)
+  and ``inspect_delivery`` collects their paths from the hour's objects: each is *undeclared* too.
+  A value of another kind in a declared column fails Firehose's conversion instead, and reaches
+  ``check_error_records`` under ``format-conversion-failed``.
 
 It fails naming the columns (``undeclared=coupon,address.unit changed=quantity:string/bigint
 tables=sales_orders_abc``), and the hour's run fails with it; nothing is altered: a drift is a
@@ -27,11 +33,13 @@ LIMITATIONS: struct fields are compared by name, one level deep; arrays and maps
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import task
 
 from cdc_pipeline.definitions import PipelineDefinition, normal_type
+from cdc_pipeline.definitions.types import struct_field_types
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.hourly.check_results import conclude
 
@@ -51,6 +59,7 @@ METADATA_COLUMNS = {
     "processed_at": "string",
     "is_deleted": "boolean",
     "removed_by": "string",
+    "undeclared": "string",
 }
 _KINDS = {
     "string": "text",
@@ -85,19 +94,7 @@ def kind_of(hive_type: str) -> str:
 
 def struct_fields(hive_type: str) -> list[str]:
     """The field names of ``struct<a:int,b:struct<c:string>>``, one level deep (``["a", "b"]``)."""
-    text = normal_type(hive_type)
-    if not text.startswith("struct<") or not text.endswith(">"):
-        return []
-    fields, depth, start = [], 0, len("struct<")
-    for index in range(start, len(text) - 1):
-        char = text[index]
-        depth += char in "<("
-        depth -= char in ">)"
-        if char == "," and depth == 0:
-            fields.append(text[start:index])
-            start = index + 1
-    fields.append(text[start:-1])
-    return [field.split(":", 1)[0] for field in fields if field]
+    return [name for name, _ in struct_field_types(hive_type)]
 
 
 def changed_type(declared: str, crawled: str) -> bool:
@@ -106,11 +103,15 @@ def changed_type(declared: str, crawled: str) -> bool:
 
 
 def drift(
-    crawled: list[dict[str, Any]], declared: list[tuple[str, str]], other_tables: list[str]
+    crawled: list[dict[str, Any]],
+    declared: list[tuple[str, str]],
+    other_tables: list[str],
+    delivered_undeclared: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The check's numbers: what differs between the crawled columns and the declared schema.
 
-    A struct field the declaration lacks is an undeclared column, named ``column.field``.
+    A struct field the declaration lacks is an undeclared column, named ``column.field``; so is an
+    attribute path the hour's Parquet changes kept aside as ``undeclared`` (``delivered_undeclared``).
     """
     wanted = {name.lower(): kind for name, kind in declared}
     undeclared, changed = [], []
@@ -125,6 +126,7 @@ def drift(
         elif kind_of(kind) == "struct":
             known = set(struct_fields(wanted[name.lower()]))
             undeclared += [f"{name}.{field}" for field in struct_fields(kind) if field not in known]
+    undeclared += [path for path in delivered_undeclared if path not in undeclared]
     return {
         "undeclared_columns": len(undeclared),
         "changed_types": len(changed),
@@ -141,11 +143,14 @@ def location_of(table: dict[str, Any]) -> str:
     return location.rstrip("/") + "/" if location else ""
 
 
-def schema_drift_check(definition: PipelineDefinition, settings: Settings, lake_bucket: Any) -> Any:
-    """``check_schema_drift`` for a pipeline that declares its columns (see the module docstring)."""
+def schema_drift_check(
+    definition: PipelineDefinition, settings: Settings, lake_bucket: Any, inspection: Any
+) -> Any:
+    """``check_schema_drift`` for a pipeline that declares its columns (see the module docstring);
+    ``inspection`` is ``inspect_delivery``'s result (the hour's ``undeclared`` attribute paths)."""
 
     @task(task_id=TASK_ID, retries=0)
-    def check_schema_drift(lake_bucket: str, **context: Any) -> dict[str, Any]:
+    def check_schema_drift(lake_bucket: str, found: dict[str, Any], **context: Any) -> dict[str, Any]:
         """The crawled change log against the declared columns; other tables under the lake prefix."""
         from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
 
@@ -159,8 +164,9 @@ def schema_drift_check(definition: PipelineDefinition, settings: Settings, lake_
             for found in page["TableList"]
             if found["Name"] != table and location_of(found).startswith(lake_location)
         ]
-        numbers = drift(crawled, list(definition.columns), other_tables)
+        delivered = found.get("undeclared_attributes") or []
+        numbers = drift(crawled, list(definition.columns), other_tables, delivered)
         passed = numbers["undeclared_columns"] == 0 and numbers["changed_types"] == 0 and not other_tables
         return conclude(context, TASK_ID, QUESTION, passed, numbers)
 
-    return check_schema_drift(lake_bucket)
+    return check_schema_drift(lake_bucket, inspection)

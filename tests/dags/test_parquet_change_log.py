@@ -1,0 +1,92 @@
+"""A Parquet change log end to end (CDC_LAKE_CHANGE_LOG_FORMAT=parquet): Firehose converts, the checks
+read it, and an attribute the declaration lacks still fails ``check_schema_drift``, naming it.
+
+Firehose's record format conversion keeps only the declared table's columns, so the crawl of its files
+never shows a new attribute; without the transform's ``undeclared`` column the drift would be silent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+
+from tests.airflow_harness import client, deployed_pipeline, lake_bucket, run_dag, task_states, xcom
+from tests.dags.check_helpers import is_parquet, lake_objects, partition_prefix
+from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
+
+PARQUET = {"CDC_LAKE_CHANGE_LOG_FORMAT": "parquet", "CDC_LAKE_FIREHOSE_BUFFER_SIZE": "64"}
+
+
+@pytest.fixture(scope="module")
+def pipeline(local_aws):
+    with deployed_pipeline(local_aws.endpoint_url, provision="sales_orders", overrides=PARQUET) as deployed:
+        yield deployed
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def test_an_undeclared_attribute_fails_schema_drift_with_a_parquet_change_log(pipeline):
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hour = end - timedelta(hours=1)
+    generated = run_dag(
+        pipeline["dags"]["sales_orders_generate"],
+        conf={
+            "orders": 200,
+            "update_share": 0.2,
+            "delete_share": 0.0,
+            "seed": 5,
+            "spread_hours": 1,
+            "end_time": end.isoformat(),
+        },
+    )
+    assert str(generated.state) == "success", task_states(generated)
+    # One writer starts sending a coupon, which sales_orders does not declare.
+    moment = hour + timedelta(minutes=30)
+    order = {
+        "orderid": "coupon-order-1",
+        "product_name": "Laptop",
+        "category": "Computers",
+        "quantity": 1,
+        "price": 999,
+        "customer_id": "c-1",
+        "customer_name": "Test Customer",
+        "order_time": stamp(moment),
+        "status": "placed",
+        "updated_at": stamp(moment),
+        "coupon": "WELCOME10",
+    }
+    serialize = TypeSerializer().serialize
+    client(pipeline, "dynamodb").put_item(
+        TableName=f"{pipeline['prefix']}-orders", Item={k: serialize(v) for k, v in order.items()}
+    )
+
+    def delivered() -> list[dict] | None:
+        objects = lake_objects(pipeline, partition_prefix("sales_orders", hour))
+        rows = [row for found in objects.values() for row in found]
+        return rows if any(row.get("orderid") == "coupon-order-1" for row in rows) else None
+
+    rows = wait_until(delivered, timeout=120, interval=0.5, what="the coupon order in the lake")
+    coupon_row = next(row for row in rows if row["orderid"] == "coupon-order-1")
+    assert "coupon" not in coupon_row, "the conversion keeps only declared columns"
+    assert coupon_row["undeclared"] == '{"coupon":"WELCOME10"}'
+
+    s3 = client(pipeline, "s3")
+    bucket = lake_bucket(pipeline)
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=partition_prefix("sales_orders", hour))["Contents"]
+    assert all(is_parquet(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()) for item in listing)
+
+    run = run_dag(pipeline["dags"]["sales_orders_hourly"], logical_date=end)
+    states = task_states(run)
+    assert states["check_schema_drift"] == "failed", states
+    result = xcom(run, "check_schema_drift", key="check_result")
+    assert result["numbers"]["undeclared"] == "coupon", result
+    # The other checks read the Parquet hour as they read JSON.
+    for check in ("check_rows_present", "check_freshness", "check_null_keys", "check_duplicate_events"):
+        assert states[check] == "success", (check, states)
+    assert states["merge_state"] == "success", states
