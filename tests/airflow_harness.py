@@ -130,6 +130,12 @@ def athena_rows(endpoint_url: str, sql: str, workgroup: str, database: str) -> l
     return rows
 
 
+#: For tests that write change rows into the lake by hand, as JSON lines: the change log stays JSON
+#: (a supported format). The Parquet change log (the default) is what every test that lets Firehose
+#: deliver runs on.
+JSON_CHANGE_LOG = {"CDC_LAKE_CHANGE_LOG_FORMAT": "json"}
+
+
 @contextmanager
 def deployed_pipeline(
     endpoint_url: str, provision: str | None = None, overrides: dict[str, str] | None = None

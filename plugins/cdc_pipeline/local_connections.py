@@ -69,7 +69,8 @@ def local_env(
         "CDC_LAKE_PREFIX": prefix,
         "CDC_LAKE_REGION": region,
         "CDC_LAKE_FIREHOSE_BUFFER_INTERVAL": str(buffer_seconds),
-        "CDC_LAKE_FIREHOSE_BUFFER_SIZE": "1",
+        # The interval flushes first; 64 MB is the least a Parquet conversion takes (as on AWS).
+        "CDC_LAKE_FIREHOSE_BUFFER_SIZE": "64",
         "CDC_LAKE_PIPE_BATCH_WINDOW": "1",
         "CDC_LAKE_PIPE_BATCH_SIZE": "500",
         "CDC_LAKE_ESM_BATCH_SIZE": "1000",

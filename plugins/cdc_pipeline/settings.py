@@ -18,7 +18,7 @@ known once a client asks STS, so provisioning calls `Settings.with_account_id()`
 | `CDC_LAKE_ATHENA_CONN_ID` | `athena_default` | the Airflow Athena connection of the SQL checks (its credentials come from the AWS connection) |
 | `CDC_LAKE_FIREHOSE_BUFFER_INTERVAL` | `60` | Firehose BufferingHints.IntervalInSeconds (0-900) |
 | `CDC_LAKE_FIREHOSE_BUFFER_SIZE` | `64` | Firehose BufferingHints.SizeInMBs (1-128) |
-| `CDC_LAKE_CHANGE_LOG_FORMAT` | `json` | how the change log of a `cdc` pipeline is stored: `json` (JSON lines, catalogued by the crawler) or `parquet` (Firehose converts each record to Parquet with the schema of a Glue table the provisioning creates from the definition's `[columns]`; needs a buffer size of at least 64 MB) |
+| `CDC_LAKE_CHANGE_LOG_FORMAT` | `parquet` | how the change log of a `cdc` pipeline is stored: `parquet` (Firehose converts each record to Parquet with the schema of a Glue table the provisioning creates from the definition's `[columns]`; needs a buffer size of at least 64 MB) or `json` (JSON lines, catalogued by the crawler as it finds them) |
 | `CDC_LAKE_ENFORCE_AWS_MINIMUMS` | `false` when `AWS_ENDPOINT_URL` is a loopback address, else `true` | refuse values AWS rejects with dynamic partitioning (interval < 60 s, size < 64 MB) |
 | `CDC_LAKE_KINESIS_SHARDS` | `1` | shard count of each Kinesis stream |
 | `CDC_LAKE_PIPE_BATCH_SIZE` | `100` | the Pipe's DynamoDB-stream BatchSize (1-500: a Pipe with a Kinesis target takes at most 500 records a batch) |
@@ -106,7 +106,7 @@ class Settings:
         default=60, metadata=_env("CDC_LAKE_FIREHOSE_BUFFER_INTERVAL")
     )
     firehose_buffer_size_mb: int = field(default=64, metadata=_env("CDC_LAKE_FIREHOSE_BUFFER_SIZE"))
-    change_log_format: str = field(default="json", metadata=_env("CDC_LAKE_CHANGE_LOG_FORMAT"))
+    change_log_format: str = field(default="parquet", metadata=_env("CDC_LAKE_CHANGE_LOG_FORMAT"))
     enforce_aws_minimums: bool = field(default=True, metadata=_env("CDC_LAKE_ENFORCE_AWS_MINIMUMS"))
     kinesis_shard_count: int = field(default=1, metadata=_env("CDC_LAKE_KINESIS_SHARDS"))
     pipe_batch_size: int = field(default=100, metadata=_env("CDC_LAKE_PIPE_BATCH_SIZE"))
@@ -292,15 +292,6 @@ class Settings:
                 f"CDC_LAKE_CHANGE_LOG_FORMAT={self.change_log_format!r} must be one of "
                 + ", ".join(CHANGE_LOG_FORMATS)
             )
-        if (
-            self.change_log_format == "parquet"
-            and self.firehose_buffer_size_mb < FIREHOSE_CONVERSION_MIN_SIZE
-        ):
-            # Not switchable: the embedded Firehose refuses it as AWS does.
-            raise SettingsError(
-                f"CDC_LAKE_FIREHOSE_BUFFER_SIZE={self.firehose_buffer_size_mb}: with "
-                f"CDC_LAKE_CHANGE_LOG_FORMAT=parquet Firehose needs at least {FIREHOSE_CONVERSION_MIN_SIZE} MB"
-            )
         if self.enforce_aws_minimums:
             # The lake's year/month/day/hour layout needs dynamic partitioning, where AWS refuses these.
             if self.firehose_buffer_interval_seconds < FIREHOSE_DYNAMIC_PARTITIONING_MIN_INTERVAL:
@@ -315,6 +306,15 @@ class Settings:
                     f"partitioning AWS needs at least {FIREHOSE_DYNAMIC_PARTITIONING_MIN_SIZE} MB "
                     "(set CDC_LAKE_ENFORCE_AWS_MINIMUMS=false only for the embedded AWS)"
                 )
+        if (
+            self.change_log_format == "parquet"
+            and self.firehose_buffer_size_mb < FIREHOSE_CONVERSION_MIN_SIZE
+        ):
+            # Not switchable: the embedded Firehose refuses it as AWS does.
+            raise SettingsError(
+                f"CDC_LAKE_FIREHOSE_BUFFER_SIZE={self.firehose_buffer_size_mb}: with "
+                f"CDC_LAKE_CHANGE_LOG_FORMAT=parquet Firehose needs at least {FIREHOSE_CONVERSION_MIN_SIZE} MB"
+            )
 
     def _check_range(self, name: str, low: int, high: int) -> None:
         value = getattr(self, name)

@@ -183,3 +183,8 @@ def test_the_change_columns_are_the_transforms_metadata_fields() -> None:
     spec.loader.exec_module(lake_rows)
     assert [name for name, _ in CHANGE_COLUMNS] == list(lake_rows.CHANGE_FIELDS)
     assert dict(CHANGE_COLUMNS) == METADATA_COLUMNS
+
+
+def test_the_change_log_is_parquet_unless_json_is_asked_for() -> None:
+    assert Settings.from_env({}).change_log_format == "parquet"
+    assert Settings.from_env({"CDC_LAKE_CHANGE_LOG_FORMAT": " JSON "}).change_log_format == "json"

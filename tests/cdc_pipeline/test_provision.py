@@ -83,6 +83,8 @@ PLANNED = [
     "stream",
     "transform_function",
     "glue_database",
+    # The Parquet change log's schema: Firehose converts with it, so it comes before the stream.
+    "change_table",
     # Firehose reads its Kinesis source from LATEST: it must be ACTIVE before the Pipe writes there.
     "delivery_stream",
     "pipe",
@@ -126,7 +128,12 @@ def test_provision_twice_creates_then_changes_nothing(
     function = aws("lambda").get_function(FunctionName=names.function)["Configuration"]
     assert (function["Runtime"], function["Handler"]) == ("python3.14", "handler.lambda_handler")
     assert function["Role"] == names.role_arn(names.lambda_role)
-    assert function["Environment"]["Variables"] == {"EVENT_TIME_ATTRIBUTE": "updated_at"}
+    variables = function["Environment"]["Variables"]
+    assert variables["EVENT_TIME_ATTRIBUTE"] == "updated_at"
+    # The Parquet change log keeps undeclared attributes aside: the transform knows what is declared.
+    assert json.loads(variables["DECLARED_COLUMNS"]) == dict.fromkeys(
+        name for name, _ in SALES_ORDERS.columns
+    )
     assert function["CodeSha256"] == code_sha256(build_zip(settings.lambda_dir / "cdc_transform"))
 
     pipe = aws("pipes").describe_pipe(Name=names.pipe)
@@ -375,7 +382,12 @@ def test_roles_are_least_privilege(
                     )
                 if resource.startswith("arn:aws:glue"):
                     assert resource.endswith(
-                        ("catalog", f"database/{names.glue_database}", f"table/{names.glue_database}/*")
+                        (
+                            "catalog",
+                            f"database/{names.glue_database}",
+                            f"table/{names.glue_database}/*",
+                            f"table/{names.glue_database}/sales_orders",  # the change log's schema
+                        )
                     )
     assert principals == {
         "lambda_role": "lambda.amazonaws.com",
@@ -536,6 +548,7 @@ def test_teardown_leaves_nothing_behind_and_is_safe_twice(
         "crawler",
         "pipe",
         "delivery_stream",
+        "change_table",
         "glue_database",
         "transform_function",
         "transform_log_group",

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.airflow_harness import client, deployed_pipeline, lake_bucket
+from tests.airflow_harness import JSON_CHANGE_LOG, client, deployed_pipeline, lake_bucket
 from tests.dags.check_helpers import (
     HIDDEN_OBJECT,
     alerts_for,
@@ -40,7 +40,7 @@ DATASET = "sales_orders"
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET, overrides=JSON_CHANGE_LOG) as deployed:
         yield deployed
 
 

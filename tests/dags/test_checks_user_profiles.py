@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.airflow_harness import deployed_pipeline
+from tests.airflow_harness import JSON_CHANGE_LOG, deployed_pipeline
 from tests.dags.check_helpers import (
     HIDDEN_OBJECT,
     alerts_for,
@@ -37,7 +37,7 @@ MISSING_EMAILS = 20
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET, overrides=JSON_CHANGE_LOG) as deployed:
         yield deployed
 
 

@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_harness import athena_rows, client, deployed_pipeline, lake_bucket, run_dag, task_states
+from tests.airflow_harness import (
+    JSON_CHANGE_LOG,
+    athena_rows,
+    client,
+    deployed_pipeline,
+    lake_bucket,
+    run_dag,
+    task_states,
+)
 from tests.dags.check_helpers import bad_hour, partition_prefix, put_rows, run_bad_hour, sales_order, stamp
 
 pytestmark = pytest.mark.slow
@@ -29,7 +37,9 @@ DATASET = "sales_orders"
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision="sales_orders") as deployed:
+    with deployed_pipeline(
+        local_aws.endpoint_url, provision="sales_orders", overrides=JSON_CHANGE_LOG
+    ) as deployed:
         yield deployed
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from cdc_pipeline.definitions import SALES_ORDERS
 from cdc_pipeline.workflows.hourly.state import as_of
-from tests.airflow_harness import athena_rows, deployed_pipeline
+from tests.airflow_harness import JSON_CHANGE_LOG, athena_rows, deployed_pipeline
 from tests.dags.check_helpers import bad_hour, partition_prefix, put_rows, run_bad_hour, stamp
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ PLACED = bad_hour(36)
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET, overrides=JSON_CHANGE_LOG) as deployed:
         yield deployed
 
 

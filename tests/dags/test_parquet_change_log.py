@@ -1,4 +1,4 @@
-"""A Parquet change log end to end (CDC_LAKE_CHANGE_LOG_FORMAT=parquet): Firehose converts, the checks
+"""The Parquet change log (the default CDC_LAKE_CHANGE_LOG_FORMAT) end to end: Firehose converts, the checks
 read it, and an attribute the declaration lacks still fails ``check_schema_drift``, naming it.
 
 Firehose's record format conversion keeps only the declared table's columns, so the crawl of its files
@@ -18,12 +18,10 @@ from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 
-PARQUET = {"CDC_LAKE_CHANGE_LOG_FORMAT": "parquet", "CDC_LAKE_FIREHOSE_BUFFER_SIZE": "64"}
-
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision="sales_orders", overrides=PARQUET) as deployed:
+    with deployed_pipeline(local_aws.endpoint_url, provision="sales_orders") as deployed:
         yield deployed
 
 

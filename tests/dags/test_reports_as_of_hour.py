@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_harness import deployed_pipeline, report_files
+from tests.airflow_harness import JSON_CHANGE_LOG, deployed_pipeline, report_files
 from tests.dags.check_helpers import bad_hour, partition_prefix, put_rows, run_bad_hour, sales_order, stamp
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ DATASET = "sales_orders"
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET, overrides=JSON_CHANGE_LOG) as deployed:
         yield deployed
 
 

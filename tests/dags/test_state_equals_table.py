@@ -40,7 +40,15 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from cdc_pipeline.definitions import PipelineDefinition, get_pipeline
-from tests.airflow_harness import athena_rows, client, deployed_pipeline, lake_bucket, run_dag, task_states
+from tests.airflow_harness import (
+    JSON_CHANGE_LOG,
+    athena_rows,
+    client,
+    deployed_pipeline,
+    lake_bucket,
+    run_dag,
+    task_states,
+)
 from tests.dags.check_helpers import is_parquet, lake_objects, partition_prefix, put_reordered_copy
 from tests.support import wait_until
 
@@ -56,16 +64,13 @@ DELETED = (3, 4, 10)
 CLOCK_SENSORS = "wait_for_hour_to_end|wait_for_delivery"
 
 
-#: A Parquet change log (Firehose's record format conversion) as well as the JSON one.
-PARQUET = {"CDC_LAKE_CHANGE_LOG_FORMAT": "parquet", "CDC_LAKE_FIREHOSE_BUFFER_SIZE": "64"}
-
-
-@pytest.fixture(params=["sales_orders", "user_profiles", "user_profiles:parquet"])
+@pytest.fixture(params=["sales_orders", "user_profiles", "sales_orders:json"])
 def pipeline(request, local_aws):
+    """Each CDC pipeline on the Parquet change log (the default), and one on a JSON change log."""
     name, _, change_log = request.param.partition(":")
-    overrides = PARQUET if change_log == "parquet" else None
+    overrides = JSON_CHANGE_LOG if change_log == "json" else None
     with deployed_pipeline(local_aws.endpoint_url, provision=name, overrides=overrides) as deployed:
-        yield {**deployed, "definition": get_pipeline(name), "change_log": change_log or "json"}
+        yield {**deployed, "definition": get_pipeline(name), "change_log": change_log or "parquet"}
 
 
 def dataset_maker(definition: PipelineDefinition, seed: int) -> Any:
