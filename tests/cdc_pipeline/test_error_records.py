@@ -86,10 +86,21 @@ def test_a_format_conversion_failure_is_counted_beside_processing_failures_and_n
         error_prefix(orders, next_hour, "format-conversion-failed") + "delivery-2",
         conversion(next_hour + timedelta(minutes=1)),
     )
+    unpartitioned = {
+        **conversion(next_hour + timedelta(minutes=3)),
+        "ErrorCode": "DynamicPartitioning.MetadataExtractionFailed",
+    }
+    put(
+        s3,
+        bucket,
+        error_prefix(orders, next_hour, "dynamic-partitioning-failed") + "delivery-3",
+        unpartitioned,
+    )
     found = count_in_window(s3, bucket, orders, START, END, HOUR)
-    assert found["error_records"] == 2, found
+    assert found["error_records"] == 3, found
     assert (found["processing_failed"], found["format_conversion_failed"]) == (1, 1), found
-    assert (found["of_this_hour"], found["of_other_hours"], found["unknown_hour"]) == (2, 0, 0), found
+    assert found["dynamic_partitioning_failed"] == 1, found
+    assert (found["of_this_hour"], found["of_other_hours"], found["unknown_hour"]) == (3, 0, 0), found
     assert found["first"] == processing_key
 
 

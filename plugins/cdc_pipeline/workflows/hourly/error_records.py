@@ -13,12 +13,13 @@ that could see it. An error that belongs to an earlier hour (its raw record's ev
 be decoded) is still counted, and named with its hour (``other_hours``): a late error reaches a
 later run's check instead of none.
 
-Two error types hold the lake's records (``ERROR_TYPES``), and the check counts both, each apart:
+Three error types hold the lake's records (``ERROR_TYPES``), and the check counts each apart:
 ``processing-failed``, records the transform or the Kinesis consumer could not turn into a row
-(their ``rawData`` is the record as it came in), and ``format-conversion-failed``, rows Firehose's
-record format conversion could not write as Parquet (their ``rawData`` is the transform's row, whose
-``event_time`` is the hour it was meant for). Both are JSON lines, one document per record, and
-both documents carry ``arrivalTimestamp`` and ``rawData``, all this module reads of them.
+(their ``rawData`` is the record as it came in); ``format-conversion-failed``, rows Firehose's
+record format conversion could not write as Parquet; and ``dynamic-partitioning-failed``, rows the
+transform returned without usable partition keys (the raw data of both is the transform's row, whose
+``event_time`` is the hour it was meant for). All are JSON lines, one document per record, and
+each document carries ``arrivalTimestamp`` and ``rawData``, all this module reads of them.
 
 A record's arrival is its own ``arrivalTimestamp`` (Firehose, milliseconds) or a numeric
 ``approximateArrivalTimestamp`` (seconds), else its object's ``LastModified``. The Kinesis consumer
@@ -27,9 +28,8 @@ object's ``LastModified``, the time of the invocation that filed them.
 
 LIMITATIONS: an error that arrives more than an hour after its window's prefix hour is found only if it
 is filed under one of the window's arrival-hour prefixes (the two hours the window touches); a raw
-record that cannot be decoded is counted with ``unknown_hour``. Firehose's other error types are not
-read: ``dynamic-partitioning-failed`` (a row the transform gave no partition keys) is possible for
-this delivery stream, and is not counted.
+record that cannot be decoded is counted with ``unknown_hour``. Firehose's other error types
+(``s3-failed`` and the like, for a destination that stays unwritable) are not read.
 """
 
 from __future__ import annotations
@@ -46,8 +46,11 @@ from cdc_pipeline.workflows.common import error_prefix
 
 PROCESSING_FAILED = "processing-failed"
 FORMAT_CONVERSION_FAILED = "format-conversion-failed"
+DYNAMIC_PARTITIONING_FAILED = "dynamic-partitioning-failed"
 #: The error types (``!{firehose:error-output-type}``) whose records the check counts.
-ERROR_TYPES = (PROCESSING_FAILED, FORMAT_CONVERSION_FAILED)
+ERROR_TYPES = (PROCESSING_FAILED, FORMAT_CONVERSION_FAILED, DYNAMIC_PARTITIONING_FAILED)
+#: The types whose raw data is the transform's row (its ``event_time`` is the partition's hour).
+ROW_ERRORS = (FORMAT_CONVERSION_FAILED, DYNAMIC_PARTITIONING_FAILED)
 
 QUESTION = (
     "Did any record fail processing or format conversion in this run's arrival window (the hour, "
@@ -77,8 +80,9 @@ def _image_time(change: dict[str, Any], attribute: str) -> Any:
 def event_hour_of(record: dict[str, Any], attribute: str, error_type: str = PROCESSING_FAILED) -> str | None:
     """The event hour (``YYYY-MM-DDTHH:00``) of the raw record, if it can be decoded.
 
-    A ``format-conversion-failed`` record's raw data is the transform's row: its ``event_time`` (the
-    hour of the partition it was meant for) comes first, the event time attribute after.
+    A ``format-conversion-failed`` or ``dynamic-partitioning-failed`` record's raw data is the
+    transform's row: its ``event_time`` (the hour of the partition it was meant for) comes first, the
+    event time attribute after.
     """
     try:
         raw = json.loads(base64.b64decode(record.get("rawData") or "", validate=True))
@@ -86,7 +90,7 @@ def event_hour_of(record: dict[str, Any], attribute: str, error_type: str = PROC
         return None
     if not isinstance(raw, dict):
         return None
-    names = ("event_time", attribute) if error_type == FORMAT_CONVERSION_FAILED else (attribute,)
+    names = ("event_time", attribute) if error_type in ROW_ERRORS else (attribute,)
     moment = next((raw[name] for name in names if raw.get(name) is not None), None)
     if moment is None and isinstance(raw.get("dynamodb"), dict):
         moment = _image_time(raw["dynamodb"], attribute)
@@ -131,8 +135,8 @@ def count_in_window(
 ) -> dict[str, Any]:
     """The error records of every type in ``ERROR_TYPES`` that arrived in ``[start, end)``.
 
-    Counted per error type (``processing_failed=``, ``format_conversion_failed=``) and split by the
-    event hour they belong to.
+    Counted per error type (``processing_failed=``, ``format_conversion_failed=``,
+    ``dynamic_partitioning_failed=``) and split by the event hour they belong to.
     """
     this_hour = hour.astimezone(UTC).strftime("%Y-%m-%dT%H:00")
     hours: Counter[str] = Counter()
