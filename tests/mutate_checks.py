@@ -37,6 +37,7 @@ SALES = "tests/dags/test_checks_sales_orders.py::test_a_bad_hour_fails_every_sal
 DEDUPE = "tests/dags/test_duplicate_events_check.py::test_a_batch_delivered_twice_is_one_set_of_changes"
 EVENTS = "tests/dags/test_checks_user_events.py::test_a_bad_hour_fails_every_user_events_check"
 PROFILES = "tests/dags/test_checks_user_profiles.py::test_a_bad_hour_fails_every_user_profiles_check"
+PARQUET = "tests/dags/test_parquet_change_log.py::test_an_undeclared_attribute_fails_schema_drift_with_a_parquet_change_log"
 
 
 def sql_always_passes(text: str) -> str:
@@ -97,7 +98,7 @@ def mutations() -> list[Mutation]:
     for name in ("check_freshness", "check_error_records"):
         found.append(Mutation(name, CHECKS_PY, python_always_passes(name), (SALES,)))
     drift = "check_schema_drift"
-    found.append(Mutation(drift, SCHEMA_DRIFT_PY, python_always_passes(drift), (SALES, PROFILES)))
+    found.append(Mutation(drift, SCHEMA_DRIFT_PY, python_always_passes(drift), (SALES, PROFILES, PARQUET)))
     found.append(
         Mutation(
             "dedupe (changes view)", Path("include/sql/ddl/create_view_changes.sql"), no_dedupe, (DEDUPE,)
