@@ -1,15 +1,23 @@
 """What one hourly run of sales_orders costs in Athena as the lake ages: the view over the whole change
-history (lake v1) against the table of versions kept by an hourly MERGE (lake v2).
+history (lake v1) against the table of versions kept by an hourly MERGE (lake v2), with the change log
+as JSON lines (today's) and as Parquet (where the product is moving it).
 
 Run: ``python -m bench.bench_lake_cost [--orders-per-hour 1000] [--ages 1,24,168]
 [--models lifecycle,uniform] [--seed 3]``.
 
 An in-process `LocalAWS` gets a JSON change log like the transform's (one hour partition per hour),
-catalogued as the crawler catalogs it (OpenX JSON SerDe, year/month/day/hour partitions). The changes
-follow one of two models: ``lifecycle`` (orders live as the generator's do: placed, paid, shipped
-within a day, delivered within two more; a few cancelled and deleted), ``uniform`` (each hour updates
-orders of any age: every day of the state table is touched, the pessimistic case). For each lake
-age A (hours of history), the run of the last hour is measured:
+catalogued as the crawler catalogs it (OpenX JSON SerDe, year/month/day/hour partitions, JSON numbers
+as ``bigint``/``double``), and the same rows (same seed) a second time as a Parquet change log under
+another prefix, as Firehose's record format conversion would write it (OpenX JSON in, ParquetSerDe
+with SNAPPY out, one object per hour partition as one flush an hour; its schema and the table
+Athena reads are one Glue table with ParquetHiveSerDe, declared as the provisioning declares it
+(`cdc_pipeline.provision.change_table`): the change's metadata columns, then the declared ``COLUMNS``
+with their declared types, so ``price`` is ``decimal(12,2)``, written as exact decimals, never through
+a float; metadata the bench's rows lack, such as ``processed_at``, is null, as Firehose writes a key
+the record lacks). The changes follow one of two models: ``lifecycle`` (orders live as the
+generator's do: placed, paid, shipped within a day, delivered within two more; a few cancelled and
+deleted), ``uniform`` (each hour updates orders of any age: every day of the state table is touched,
+the pessimistic case). For each lake age A (hours of history), the run of the last hour is measured:
 
 - v1: the hourly DAG's current-state reads before issue #10: the state of every key by a window
   over every partition (``row_number() OVER (PARTITION BY orderid ORDER BY sequence_number DESC)``),
@@ -20,22 +28,40 @@ age A (hours of history), the run of the last hour is measured:
   holding every change of the first A-1 hours with its validity (written in one statement as setup,
   not measured: one file per partition, as the daily OPTIMIZE leaves them), then the hour's revenue
   report over the state as of the hour's end (``state.as_of``, pruned to the hour's ``order_time``
-  day). Apart, a count of every key as of the hour (what a whole-population report reads).
+  day). Apart, a count of every key as of the hour (what a whole-population report reads);
+- v2 Parquet: the same statements as v2 over the Parquet change log, into a table of versions of its
+  own (``state_parquet_<model>_<age>``, built the same way), so the two MERGEs never meet. The
+  statements read the change log's declared columns as the DAG does (``state.source_columns``: a
+  column catalogued with its declared type is read as it is, another is cast), so JSON's ``price``
+  (``double``) is cast to ``decimal(12,2)`` and Parquet's is read as the decimal it is stored as.
 
 Printed: Athena's DataScannedInBytes summed over each layout's statements, and the wall time. The
-numbers are for reading, never asserted.
+numbers are for reading, never asserted; the hour report's answer (orders, revenue) is: the three
+layouts must agree on it, or the bench stops (they would be measuring different work).
+
+LIMITATIONS: local_aws bills a Parquet object's column chunks by the column names a statement
+mentions, and every column of every table a statement reads once it has a ``*``
+(`local_aws.athena_engine.scanned`): the MERGE's ``SELECT *`` over its own subqueries bills every
+column of the Parquet change log's window, where Athena reads only those the MERGE uses (not
+``event_name`` nor the null metadata columns: a few hundred bytes an object here). Its reads of the
+state table (the versions of the touched days, and the target files the MERGE rewrites, billed
+whole: local_aws's MERGE is copy-on-write, `local_aws.athena_engine.iceberg_dml`) are the same in
+both v2 layouts and, past the first day, most of their bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +81,7 @@ COLUMNS = (
     ("order_time", "string"),
     ("updated_at", "string"),
 )
+#: The change log's columns as the crawler catalogs the JSON (numbers as JSON numbers are crawled).
 RAW_COLUMNS = [
     ("event_id", "string"),
     ("event_name", "string"),
@@ -68,6 +95,78 @@ RAW_COLUMNS = [
     ("order_time", "string"),
     ("updated_at", "string"),
 ]
+#: How the crawler catalogs the JSON change log (the table's classification and StorageDescriptor).
+JSON_STORAGE = {
+    "classification": "json",
+    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+    "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+}
+
+
+def _storage(fmt: str) -> dict[str, Any]:
+    """How the change log of format ``fmt`` (json, parquet) is stored: the crawler's JSON, or the Parquet
+    table the provisioning declares for Firehose (`cdc_pipeline.provision.change_table`)."""
+    if fmt == "json":
+        return JSON_STORAGE
+    from cdc_pipeline.provision.change_table import PARQUET_INPUT, PARQUET_OUTPUT, PARQUET_SERDE
+
+    return {
+        "classification": "parquet",
+        "InputFormat": PARQUET_INPUT,
+        "OutputFormat": PARQUET_OUTPUT,
+        "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE, "Parameters": {"serialization.format": "1"}},
+    }
+
+
+def parquet_columns() -> list[tuple[str, str]]:
+    """The Parquet change log's Glue columns (Firehose's schema), as the provisioning declares them
+    (`cdc_pipeline.provision.change_table.change_columns`): the change's metadata columns, then the
+    bench's declared ``COLUMNS`` with their declared types."""
+    from cdc_pipeline.definitions import normal_type
+    from cdc_pipeline.provision.change_table import CHANGE_COLUMNS
+
+    taken = {name for name, _ in CHANGE_COLUMNS}
+    return [*CHANGE_COLUMNS, *((name, normal_type(kind)) for name, kind in COLUMNS if name not in taken)]
+
+
+def _arrow_type(hive: str) -> Any:
+    import pyarrow as pa
+
+    if match := re.fullmatch(r"decimal\((\d+),\s*(\d+)\)", hive):
+        return pa.decimal128(int(match[1]), int(match[2]))
+    return {"string": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "boolean": pa.bool_()}[hive]
+
+
+def _exact(value: Any, hive: str) -> Any:
+    """A row's value for a column of type ``hive``: a decimal column gets the exact digits the JSON
+    change log carries (``json.dumps`` of the generator's value), never a float's binary value."""
+    scale = re.fullmatch(r"decimal\(\d+,\s*(\d+)\)", hive)
+    if value is None or scale is None:
+        return value
+    digits, step = Decimal(json.dumps(value)), Decimal(1).scaleb(-int(scale[1]))
+    if digits.quantize(step) != digits:
+        raise ValueError(f"{value!r} has more decimal places than {hive} holds")
+    return digits.quantize(step)
+
+
+def parquet_body(columns: list[tuple[str, str]], rows: list[dict]) -> bytes:
+    """One hour's rows as one SNAPPY Parquet object with the table's columns, as Firehose's ParquetSerDe
+    writes a flush (its defaults: dictionary encoding, writer V1; a key a row lacks is null). Without
+    pyarrow's own ``ARROW:schema`` footer entry, which Firehose's writer does not write and every read
+    of the object would pay for (about 1.1 KB a footer here)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(name, _arrow_type(hive)) for name, hive in columns])
+    table = pa.table(
+        {name: [_exact(row.get(name), hive) for row in rows] for name, hive in columns}, schema=schema
+    )
+    buffer = io.BytesIO()
+    pq.write_table(
+        table, buffer, compression="snappy", use_dictionary=True, version="1.0", store_schema=False
+    )
+    return buffer.getvalue()
 
 
 def _stamp(moment: datetime) -> str:
@@ -193,41 +292,53 @@ class Lake:
             raise SystemExit(f"{sql[:200]}\n{execution['Status']}")
         return execution
 
-    def column(self, execution: dict[str, Any]) -> list[str]:
-        """The first column of a finished query's rows (after the header row)."""
+    def rows(self, execution: dict[str, Any]) -> list[list[str]]:
+        """A finished query's rows (after the header row), each value as its text."""
         pages = self.athena.get_paginator("get_query_results")
         rows = [
             row
             for page in pages.paginate(QueryExecutionId=execution["QueryExecutionId"])
             for row in page["ResultSet"]["Rows"]
         ]
-        return [row["Data"][0].get("VarCharValue", "") for row in rows[1:]]
+        return [[value.get("VarCharValue", "") for value in row["Data"]] for row in rows[1:]]
 
-    def changes_table(self, table: str) -> None:
+    def column(self, execution: dict[str, Any]) -> list[str]:
+        """The first column of a finished query's rows (after the header row)."""
+        return [row[0] for row in self.rows(execution)]
+
+    def changes_table(self, table: str, fmt: str, columns: list[tuple[str, str]]) -> None:
+        """The change log's Glue table, stored as ``fmt`` (json, parquet) under the prefix ``<table>/``."""
+        stored = _storage(fmt)
         self.glue.create_table(
             DatabaseName=DATABASE,
             TableInput={
                 "Name": table,
                 "TableType": "EXTERNAL_TABLE",
-                "Parameters": {"classification": "json"},
+                "Parameters": {"classification": stored["classification"]},
                 "PartitionKeys": [{"Name": k, "Type": "string"} for k in ("year", "month", "day", "hour")],
                 "StorageDescriptor": {
-                    "Columns": [{"Name": n, "Type": t} for n, t in RAW_COLUMNS],
+                    "Columns": [{"Name": n, "Type": t} for n, t in columns],
                     "Location": f"s3://{self.bucket}/{table}/",
-                    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-                    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                    "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+                    "InputFormat": stored["InputFormat"],
+                    "OutputFormat": stored["OutputFormat"],
+                    "SerdeInfo": stored["SerdeInfo"],
                 },
             },
         )
 
-    def put_hour(self, table: str, hour: int, rows: list[dict]) -> None:
+    def put_hour(self, table: str, fmt: str, hour: int, rows: list[dict]) -> None:
+        """One hour's rows as one object of its hour partition (a JSON-lines file or a Parquet file with
+        the table's columns), and the partition in the catalog."""
         moment = START + timedelta(hours=hour)
         values = _partition(moment)
         location = f"s3://{self.bucket}/{table}/" + "".join(f"{k}={v}/" for k, v in values.items())
-        body = "".join(json.dumps(row) + "\n" for row in rows).encode()
-        self.s3.put_object(Bucket=self.bucket, Key=location.split("/", 3)[3] + "part-0.json", Body=body)
         described = self.glue.get_table(DatabaseName=DATABASE, Name=table)["Table"]["StorageDescriptor"]
+        if fmt == "parquet":
+            body = parquet_body([(c["Name"], c["Type"]) for c in described["Columns"]], rows)
+        else:
+            body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+        key = location.split("/", 3)[3] + f"part-0.{fmt}"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
         self.glue.create_partition(
             DatabaseName=DATABASE,
             TableName=table,
@@ -264,10 +375,19 @@ def _definition() -> Any:
     return dataclasses.replace(get_pipeline("sales_orders"), columns=COLUMNS, state_partition="order_time")
 
 
-def _dml_sql(name: str, table: str, state: str, hour: datetime, days: list[str] | None = None) -> str:
-    """include/sql/dml/<name> rendered as the hourly DAG renders it (``days``: what the days query found)."""
+def _dml_sql(
+    name: str,
+    table: str,
+    columns: list[tuple[str, str]],
+    state: str,
+    hour: datetime,
+    days: list[str] | None = None,
+) -> str:
+    """include/sql/dml/<name> rendered as the hourly DAG renders it (``days``: what the days query found;
+    ``columns``: the change log's catalogued columns, which decide what ``state.source_columns`` casts)."""
     import jinja2
 
+    from cdc_pipeline.definitions import normal_type
     from cdc_pipeline.provision.state_table import STATE_COLUMNS
     from cdc_pipeline.workflows.common import SQL_ROOT
     from cdc_pipeline.workflows.hourly.state import (
@@ -278,11 +398,13 @@ def _dml_sql(name: str, table: str, state: str, hour: datetime, days: list[str] 
         stored_days,
     )
 
-    crawled = dict(RAW_COLUMNS)
+    crawled = {n: normal_type(t) for n, t in columns}
 
     def source_columns(alias: str) -> str:
         return ", ".join(
-            f'{alias}."{n}" AS "{n}"' if crawled[n] == t else f'CAST({alias}."{n}" AS {t}) AS "{n}"'
+            f'{alias}."{n}" AS "{n}"'
+            if crawled[n] == normal_type(t)
+            else f'CAST({alias}."{n}" AS {t}) AS "{n}"'
             for n, t in COLUMNS
         )
 
@@ -307,15 +429,11 @@ def _scanned(lake: Lake, sql: str) -> int:
     return lake.run(sql)["Statistics"]["DataScannedInBytes"]
 
 
-def measure_age(lake: Lake, model: str, age: int, per_hour: int, seed: int) -> dict[str, Any]:
-    """Build a lake of ``age`` hours of ``model``'s changes and measure the last hour's run in both layouts."""
-    changes, sequence = MODELS[model](random.Random(seed)), [0]
-    table, state = f"changes_{model}_{age}", f"state_{model}_{age}"
-    lake.changes_table(table)
-    for hour in range(age):
-        lake.put_hour(table, hour, changes.hour_rows(hour, per_hour, sequence))
+def _state_table(lake: Lake, table: str, state: str, last: datetime) -> None:
+    """``state``, the table of versions, holding every change of ``table`` before the hour ``last``
+    with its validity (setup, not measured: one statement, one file per partition)."""
     from cdc_pipeline.provision.state_table import STATE_COLUMNS
-    from cdc_pipeline.workflows.hourly.state import as_of, sequence_key
+    from cdc_pipeline.workflows.hourly.state import sequence_key
 
     columns = ", ".join(f"{n} {t}" for n, t in [*COLUMNS, *STATE_COLUMNS])
     lake.run(
@@ -324,9 +442,8 @@ def measure_age(lake: Lake, model: str, age: int, per_hour: int, seed: int) -> d
         f"LOCATION 's3://{lake.bucket}/iceberg/{state}/' "
         "TBLPROPERTIES ('table_type'='ICEBERG', 'format'='parquet')"
     )
-    last = START + timedelta(hours=age - 1)
-    if age > 1:  # setup: every change of the hours before the last as a version, in one statement
-        names = ", ".join(n for n, _ in COLUMNS).replace("price", "CAST(price AS decimal(12,2))")
+    if last > START:  # every change of the hours before the last as a version, in one statement
+        names = ", ".join(f"CAST({n} AS {t})" if t.startswith("decimal") else n for n, t in COLUMNS)
         order = sequence_key("sequence_number")
         lake.run(
             f"INSERT INTO {state} SELECT {names}, sequence_number, is_deleted, valid_from, "
@@ -336,27 +453,70 @@ def measure_age(lake: Lake, model: str, age: int, per_hour: int, seed: int) -> d
             "FROM (SELECT *, CAST(from_iso8601_timestamp(event_time) AS timestamp) AS valid_from "
             f"FROM {table} WHERE from_iso8601_timestamp(event_time) < from_iso8601_timestamp('{_stamp(last)}'))"
         )
-    current_v1 = _v1_current(table)
-    began = time.perf_counter()
-    v1 = _scanned(lake, f"SELECT count(*) FROM {current_v1}") + _scanned(lake, _report(current_v1, last))
-    v1_wall = time.perf_counter() - began
+
+
+def _v2(lake: Lake, table: str, columns: list[tuple[str, str]], state: str, last: datetime) -> dict[str, Any]:
+    """The hour ``last``'s v2 run over the change log ``table``: the days query, the MERGE into ``state``,
+    the hour's report; their bytes, wall time and the report's answer."""
+    from cdc_pipeline.workflows.hourly.state import as_of
+
     state_as_of = as_of(_definition(), state)
     end = last + timedelta(hours=1)
     began = time.perf_counter()
-    days_execution = lake.run(_dml_sql("merge_state_days.sql", table, state, last))
+    days_execution = lake.run(_dml_sql("merge_state_days.sql", table, columns, state, last))
     days = lake.column(days_execution)
     merge = days_execution["Statistics"]["DataScannedInBytes"]
-    merge += _scanned(lake, _dml_sql("merge_state.sql", table, state, last, days))
-    report = _scanned(lake, _report(state_as_of(end, since=last), last))
-    v2_wall = time.perf_counter() - began
-    population = _scanned(lake, f"SELECT count(*) FROM {state_as_of(end)}")
+    merge += _scanned(lake, _dml_sql("merge_state.sql", table, columns, state, last, days))
+    report_execution = lake.run(_report(state_as_of(end, since=last), last))
+    wall = time.perf_counter() - began
+    return {
+        "merge": merge,
+        "bytes": merge + report_execution["Statistics"]["DataScannedInBytes"],
+        "wall": wall,
+        "answer": lake.rows(report_execution),
+        "state_as_of": state_as_of,
+    }
+
+
+def measure_age(lake: Lake, model: str, age: int, per_hour: int, seed: int) -> dict[str, Any]:
+    """Build a lake of ``age`` hours of ``model``'s changes, as JSON and as Parquet, and measure the last
+    hour's run in the three layouts."""
+    changes, sequence = MODELS[model](random.Random(seed)), [0]
+    hours = [changes.hour_rows(hour, per_hour, sequence) for hour in range(age)]
+    last = START + timedelta(hours=age - 1)
+    logs = {
+        "json": (f"changes_{model}_{age}", RAW_COLUMNS, f"state_{model}_{age}"),
+        "parquet": (f"changes_parquet_{model}_{age}", parquet_columns(), f"state_parquet_{model}_{age}"),
+    }
+    for fmt, (table, columns, state) in logs.items():
+        lake.changes_table(table, fmt, columns)
+        for hour, rows in enumerate(hours):
+            lake.put_hour(table, fmt, hour, rows)
+        _state_table(lake, table, state, last)
+
+    table = logs["json"][0]
+    current_v1 = _v1_current(table)
+    began = time.perf_counter()
+    v1 = _scanned(lake, f"SELECT count(*) FROM {current_v1}")
+    v1_report = lake.run(_report(current_v1, last))
+    v1 += v1_report["Statistics"]["DataScannedInBytes"]
+    v1_wall = time.perf_counter() - began
+    v2 = _v2(lake, *logs["json"], last)
+    v2_parquet = _v2(lake, *logs["parquet"], last)
+    population = _scanned(lake, f"SELECT count(*) FROM {v2['state_as_of'](last + timedelta(hours=1))}")
+    answers = {"v1": lake.rows(v1_report), "v2": v2["answer"], "v2 Parquet": v2_parquet["answer"]}
+    if len({json.dumps(answer) for answer in answers.values()}) > 1:
+        raise SystemExit(f"{model} at {age} h: the hour reports disagree (orders, revenue): {answers}")
     return {
         "age": age,
         "v1": v1,
         "v1_wall": v1_wall,
-        "merge": merge,
-        "report": report,
-        "v2_wall": v2_wall,
+        "merge": v2["merge"],
+        "v2": v2["bytes"],
+        "v2_wall": v2["wall"],
+        "merge_parquet": v2_parquet["merge"],
+        "v2_parquet": v2_parquet["bytes"],
+        "v2_parquet_wall": v2_parquet["wall"],
         "population": population,
     }
 
@@ -383,15 +543,18 @@ def main(argv: list[str] | None = None) -> int:
             lake = Lake(aws.endpoint_url)
             print(
                 "| model | lake age (h) | v1: bytes | v1 wall (s) | v2: MERGE + hour report, bytes "
-                "| v2 wall (s) | of it the MERGE and its days | whole-population count, as of the hour (v2) |"
+                "| v2 wall (s) | v2 Parquet: MERGE + hour report, bytes | v2 Parquet wall (s) "
+                "| of v2 the MERGE and its days | of v2 Parquet the MERGE and its days "
+                "| whole-population count, as of the hour (v2) |"
             )
-            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             for model in models:
                 for age in (int(a) for a in args.ages.split(",")):
                     r = measure_age(lake, model, age, args.orders_per_hour, args.seed)
                     print(
-                        f"| {model} | {age} | {r['v1']:,} | {r['v1_wall']:.2f} | {r['merge'] + r['report']:,} "
-                        f"| {r['v2_wall']:.2f} | {r['merge']:,} | {r['population']:,} |",
+                        f"| {model} | {age} | {r['v1']:,} | {r['v1_wall']:.2f} | {r['v2']:,} "
+                        f"| {r['v2_wall']:.2f} | {r['v2_parquet']:,} | {r['v2_parquet_wall']:.2f} "
+                        f"| {r['merge']:,} | {r['merge_parquet']:,} | {r['population']:,} |",
                         flush=True,
                     )
         finally:
