@@ -164,19 +164,32 @@ def lake_bucket(pipeline: dict[str, Any]) -> str:
     return f"{pipeline['prefix']}-{account}-us-east-1-lake"
 
 
+def is_parquet(body: bytes) -> bool:
+    return len(body) >= 8 and body[:4] == b"PAR1" and body[-4:] == b"PAR1"
+
+
+def object_rows(body: bytes) -> list[dict[str, Any]]:
+    """A lake object's change rows: JSON lines, or a Parquet file's rows (decimals as Decimal)."""
+    import io
+    import json
+
+    import pyarrow.parquet as pq
+
+    if is_parquet(body):
+        return pq.read_table(io.BytesIO(body)).to_pylist()
+    return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+
 def lake_items_as_of(
     pipeline: dict[str, Any], dataset: str, key: str, at: datetime
 ) -> dict[str, dict[str, Any]]:
     """The items as they stood at ``at``, from the change rows in the lake (not the product's SQL):
     each key's newest change (by sequence number) made before ``at``, unless it was a delete."""
-    import json
-
     s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
     latest: dict[str, dict[str, Any]] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{dataset}/"):
         for item in page.get("Contents", []):
-            for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines():
-                row = json.loads(line)
+            for row in object_rows(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()):
                 if row["event_time"] >= f"{at:%Y-%m-%dT%H:%M:%S}":
                     continue
                 known = latest.get(row[key])

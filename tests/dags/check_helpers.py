@@ -16,7 +16,16 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from tests.airflow_harness import client, lake_bucket, report_files, run_dag, task_states, xcom
+from tests.airflow_harness import (
+    client,
+    is_parquet,
+    lake_bucket,
+    object_rows,
+    report_files,
+    run_dag,
+    task_states,
+    xcom,
+)
 
 #: A partition file name the table does not read (Hive and Athena skip names starting with _ or .),
 #: though it lies in the hour's partition: rows the delivery sensor saw that never reach a query.
@@ -71,17 +80,6 @@ def sales_order(n: int, moment: datetime, **changes: Any) -> dict[str, Any]:
 
 def partition_prefix(dataset: str, hour: datetime) -> str:
     return f"{dataset}/year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
-
-
-def is_parquet(body: bytes) -> bool:
-    return len(body) >= 8 and body[:4] == b"PAR1" and body[-4:] == b"PAR1"
-
-
-def object_rows(body: bytes) -> list[dict[str, Any]]:
-    """An object's change rows: JSON lines, or a Parquet file's rows (decimals as Decimal)."""
-    if is_parquet(body):
-        return pq.read_table(io.BytesIO(body)).to_pylist()
-    return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
 
 def lake_objects(pipeline: dict[str, Any], prefix: str) -> dict[str, list[dict[str, Any]]]:
