@@ -12,6 +12,7 @@ import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -112,6 +113,43 @@ def put_reordered_copy(pipeline: dict[str, Any], key: str, suffix: str) -> int:
 def put_rows(pipeline: dict[str, Any], key: str, rows: list[dict[str, Any]]) -> None:
     body = "".join(json.dumps(row) + "\n" for row in rows).encode()
     client(pipeline, "s3").put_object(Bucket=lake_bucket(pipeline), Key=key, Body=body)
+
+
+def _arrow_value(kind: Any, value: Any) -> Any:
+    """A test row's value as the Parquet column of ``kind`` holds it (as Firehose's conversion would)."""
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_decimal(kind):
+        return Decimal(str(value))
+    if pa.types.is_integer(kind):
+        return int(value)
+    if pa.types.is_struct(kind) and isinstance(value, dict):
+        return {field.name: _arrow_value(field.type, value.get(field.name)) for field in kind}
+    return value
+
+
+def put_change_rows(pipeline: dict[str, Any], dataset: str, key: str, rows: list[dict[str, Any]]) -> None:
+    """Change rows into the lake in the change log's format: Parquet with the change table's schema (as
+    Firehose converts), or JSON lines where the table is not Parquet (a JSON change log)."""
+    import pyarrow as pa
+
+    from local_aws.components.firehose_conversion import hive_type
+
+    glue = client(pipeline, "glue")
+    table = glue.get_table(DatabaseName=pipeline["prefix"].replace("-", "_"), Name=dataset)["Table"]
+    descriptor = table["StorageDescriptor"]
+    if "parquet" not in descriptor["SerdeInfo"]["SerializationLibrary"].lower():
+        put_rows(pipeline, key, rows)
+        return
+    schema = pa.schema([(column["Name"], hive_type(column["Type"])) for column in descriptor["Columns"]])
+    converted = [
+        {field.name: _arrow_value(field.type, row.get(field.name)) for field in schema} for row in rows
+    ]
+    out = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(converted, schema=schema), out, compression="snappy")
+    client(pipeline, "s3").put_object(Bucket=lake_bucket(pipeline), Key=key, Body=out.getvalue())
 
 
 def put_error_records(pipeline: dict[str, Any], dataset: str, hour: datetime, records: list[dict]) -> None:

@@ -18,8 +18,8 @@ import pytest
 
 from cdc_pipeline.definitions import SALES_ORDERS
 from cdc_pipeline.workflows.hourly.state import as_of
-from tests.airflow_harness import JSON_CHANGE_LOG, athena_rows, deployed_pipeline
-from tests.dags.check_helpers import bad_hour, partition_prefix, put_rows, run_bad_hour, stamp
+from tests.airflow_harness import athena_rows, deployed_pipeline
+from tests.dags.check_helpers import bad_hour, partition_prefix, put_change_rows, run_bad_hour, stamp
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ PLACED = bad_hour(36)
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET, overrides=JSON_CHANGE_LOG) as deployed:
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
         yield deployed
 
 
@@ -112,9 +112,10 @@ def merge(pipeline: dict[str, Any], hour) -> None:
 def test_versions_end_at_the_next_change_in_any_order_of_runs_and_catch_late_changes(pipeline):
     older, newer = bad_hour(10), bad_hour(6)
     at_older, at_newer = older + timedelta(minutes=10), newer + timedelta(minutes=10)
-    put_rows(
+    put_change_rows(
         pipeline,
-        partition_prefix(DATASET, older) + "batch-1.json",
+        DATASET,
+        partition_prefix(DATASET, older) + "batch-1",
         [
             change("k1", seq(1010), at_older, 1),
             change("k2", seq(1011), at_older, 5),
@@ -131,8 +132,8 @@ def test_versions_end_at_the_next_change_in_any_order_of_runs_and_catch_late_cha
         change("k3", seq(1032), at_newer + timedelta(minutes=1), 9),
         change("k3", seq(1031), at_newer, 8),
     ]
-    newer_key = partition_prefix(DATASET, newer) + "batch-2.json"
-    put_rows(pipeline, newer_key, newer_batch)
+    newer_key = partition_prefix(DATASET, newer) + "batch-2"
+    put_change_rows(pipeline, DATASET, newer_key, newer_batch)
 
     # The newer hour first, then a backfill of the older one: the older changes end where the newer begin.
     merge(pipeline, newer)
@@ -159,15 +160,25 @@ def test_versions_end_at_the_next_change_in_any_order_of_runs_and_catch_late_cha
     assert state(pipeline) == expected
 
     # A redelivered object and a re-run of either hour change nothing.
-    put_rows(pipeline, newer_key + "-redelivered", newer_batch)
+    put_change_rows(pipeline, DATASET, newer_key + "-redelivered", newer_batch)
     merge(pipeline, newer)
     merge(pipeline, older)
     assert versions(pipeline) == expected_versions
 
     # A change of the newer hour delivered after that hour's run: the next hour's run merges it.
     later = newer + timedelta(hours=1)
-    put_rows(pipeline, partition_prefix(DATASET, newer) + "late.json", [change("k5", seq(1040), at_newer, 3)])
-    put_rows(pipeline, partition_prefix(DATASET, later) + "batch-3.json", [change("k1", seq(1050), later, 4)])
+    put_change_rows(
+        pipeline,
+        DATASET,
+        partition_prefix(DATASET, newer) + "late",
+        [change("k5", seq(1040), at_newer, 3)],
+    )
+    put_change_rows(
+        pipeline,
+        DATASET,
+        partition_prefix(DATASET, later) + "batch-3",
+        [change("k1", seq(1050), later, 4)],
+    )
     merge(pipeline, later)
     assert state(pipeline) == {
         **expected,
@@ -193,9 +204,10 @@ def test_a_change_whose_time_went_back_still_leaves_one_version_per_key_at_any_m
     """
     hour = bad_hour(14)
     at = {minute: hour + timedelta(minutes=minute) for minute in (5, 10, 30)}
-    put_rows(
+    put_change_rows(
         pipeline,
-        partition_prefix(DATASET, hour) + "clock-step.json",
+        DATASET,
+        partition_prefix(DATASET, hour) + "clock-step",
         [
             change("c1", seq(2010), at[10], 1),
             change("c1", seq(2011), at[30], 2),

@@ -17,8 +17,15 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_harness import JSON_CHANGE_LOG, deployed_pipeline, report_files
-from tests.dags.check_helpers import bad_hour, partition_prefix, put_rows, run_bad_hour, sales_order, stamp
+from tests.airflow_harness import deployed_pipeline, report_files
+from tests.dags.check_helpers import (
+    bad_hour,
+    partition_prefix,
+    put_change_rows,
+    run_bad_hour,
+    sales_order,
+    stamp,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +34,7 @@ DATASET = "sales_orders"
 
 @pytest.fixture(scope="module")
 def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET, overrides=JSON_CHANGE_LOG) as deployed:
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
         yield deployed
 
 
@@ -81,8 +88,8 @@ def test_a_backfilled_hour_reports_the_state_at_its_end_and_a_rerun_the_same(pip
         order(3, 3013, p1, p2, quantity=1, price=250.0),  # repriced
         order(5, 3015, p2, p2, quantity=1, price=3.0),  # a new order of H2
     ]
-    put_rows(pipeline, partition_prefix(DATASET, h1) + "h1.json", first)
-    put_rows(pipeline, partition_prefix(DATASET, h2) + "h2.json", second)
+    put_change_rows(pipeline, DATASET, partition_prefix(DATASET, h1) + "h1", first)
+    put_change_rows(pipeline, DATASET, partition_prefix(DATASET, h2) + "h2", second)
     at_h1_end = totals(first, h1)
     # The test's own sanity: H1's orders as they stand after H2 give other numbers.
     assert totals(first + second, h1, at=h2 + timedelta(hours=1)) != at_h1_end
