@@ -138,9 +138,12 @@ def put_change_rows(pipeline: dict[str, Any], dataset: str, key: str, rows: list
     from local_aws.components.firehose_conversion import hive_type
 
     glue = client(pipeline, "glue")
-    table = glue.get_table(DatabaseName=pipeline["prefix"].replace("-", "_"), Name=dataset)["Table"]
-    descriptor = table["StorageDescriptor"]
-    if "parquet" not in descriptor["SerdeInfo"]["SerializationLibrary"].lower():
+    try:
+        table = glue.get_table(DatabaseName=pipeline["prefix"].replace("-", "_"), Name=dataset)["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        table = None  # a JSON change log before its first crawl
+    descriptor = (table or {}).get("StorageDescriptor") or {}
+    if "parquet" not in ((descriptor.get("SerdeInfo") or {}).get("SerializationLibrary") or "").lower():
         put_rows(pipeline, key, rows)
         return
     schema = pa.schema([(column["Name"], hive_type(column["Type"])) for column in descriptor["Columns"]])

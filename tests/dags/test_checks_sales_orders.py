@@ -6,6 +6,11 @@ numbers at once. The DynamoDB table stays empty, so the lake holds items the tab
 
 The pipeline is this test's alone: the reconciliation counts the whole lake's items, so another
 test's rows in it would change ``lake_items`` with the order the tests run in.
+
+Once on each change log format: Parquet (the default; the rows are written with the change table's
+schema, as Firehose converts them, and the undeclared ``coupon`` is in the ``undeclared`` column where
+the transform keeps it) and JSON lines (the ``coupon`` is a key of its own, which the crawler makes a
+column).
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from tests.dags.check_helpers import (
     error_record,
     partition_prefix,
     published,
+    put_change_rows,
     put_error_records,
-    put_rows,
     run_bad_hour,
     sales_order,
     stamp,
@@ -38,19 +43,22 @@ pytestmark = pytest.mark.slow
 DATASET = "sales_orders"
 
 
-@pytest.fixture(scope="module")
-def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET, overrides=JSON_CHANGE_LOG) as deployed:
-        yield deployed
+@pytest.fixture(scope="module", params=["parquet", "json"])
+def pipeline(request, local_aws):
+    overrides = JSON_CHANGE_LOG if request.param == "json" else None
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET, overrides=overrides) as deployed:
+        yield {**deployed, "change_log": request.param}
 
 
 def test_a_bad_hour_fails_every_sales_orders_check(pipeline):
     queue_url = subscribe_inbox(pipeline)
     hour = bad_hour(11)
     made = hour + timedelta(minutes=15)
+    parquet = pipeline["change_log"] == "parquet"
+    coupon = {"undeclared": json.dumps({"coupon": "WELCOME10"})} if parquet else {"coupon": "WELCOME10"}
     rows = [
         # A good order (every column has a value the crawler can type), with a column nobody declared.
-        sales_order(0, made, coupon="WELCOME10"),
+        sales_order(0, made, **coupon),
         sales_order(1, made, orderid=None),  # no key
         sales_order(2, made, price=None, quantity=0),  # no price, no units
         sales_order(3, made, price=-5.00),  # a negative price
@@ -58,8 +66,8 @@ def test_a_bad_hour_fails_every_sales_orders_check(pipeline):
         sales_order(5, made, approximate_creation_time=None),  # no creation time
     ]
     prefix = partition_prefix(DATASET, hour)
-    put_rows(pipeline, prefix + "bad-orders.json", rows)
-    put_rows(pipeline, prefix + HIDDEN_OBJECT, [sales_order(6, made), sales_order(7, made)])
+    put_change_rows(pipeline, DATASET, prefix + "bad-orders", rows)
+    put_change_rows(pipeline, DATASET, prefix + HIDDEN_OBJECT, [sales_order(6, made), sales_order(7, made)])
     previous = hour - timedelta(hours=1) + timedelta(minutes=40)
     put_error_records(
         pipeline,
