@@ -27,7 +27,7 @@ def test_numbers_are_parsed_from_a_checks_detail():
 
 
 def test_a_redelivered_copy_is_not_a_late_change_but_a_late_first_arrival_is():
-    from cdc_pipeline.workflows.hourly.checks import measure_objects
+    from cdc_pipeline.workflows.hourly.delivery import measure_objects
 
     on_time = (MADE + timedelta(seconds=30), (line("a", "1", MADE) + "\n").encode())
     copy_later = (MADE + timedelta(hours=2), (line("a", "1", MADE) + "\n").encode())
@@ -113,7 +113,7 @@ def lake_row(key: str, sequence: str, created: datetime | None) -> dict[str, obj
 
 
 def test_a_parquet_objects_rows_are_read_for_freshness():
-    from cdc_pipeline.workflows.hourly.checks import measure_objects
+    from cdc_pipeline.workflows.hourly.delivery import measure_objects
 
     rows = [lake_row("a", "1", MADE), lake_row("b", "2", MADE - timedelta(hours=1)), lake_row("c", "3", None)]
     found = measure_objects([(MADE + timedelta(seconds=30), parquet(rows))], "orderid", allowed=120)
@@ -126,7 +126,7 @@ def test_a_parquet_objects_rows_are_read_for_freshness():
 def test_a_parquet_timestamp_is_a_creation_time_and_a_missing_column_is_null():
     import pyarrow as pa
 
-    from cdc_pipeline.workflows.hourly.checks import measure_objects
+    from cdc_pipeline.workflows.hourly.delivery import measure_objects
 
     naive = MADE.replace(tzinfo=None)
     zoned = parquet(  # no sequence_number column: the changes are told apart by their key alone
@@ -155,7 +155,7 @@ def test_a_parquet_timestamp_is_a_creation_time_and_a_missing_column_is_null():
 
 
 def test_an_unreadable_parquet_object_is_counted_as_an_object_not_as_rows():
-    from cdc_pipeline.workflows.hourly.checks import measure_objects
+    from cdc_pipeline.workflows.hourly.delivery import measure_objects
 
     whole = parquet([lake_row("a", "1", MADE)])
     truncated = whole[:12] + whole[-8:]  # starts and ends like Parquet, and is not
@@ -167,7 +167,7 @@ def test_an_unreadable_parquet_object_is_counted_as_an_object_not_as_rows():
 
 
 def test_an_hour_of_json_lines_and_parquet_measures_each_change_at_its_first_arrival_in_either_format():
-    from cdc_pipeline.workflows.hourly.checks import measure_objects
+    from cdc_pipeline.workflows.hourly.delivery import measure_objects
 
     before = (
         MADE + timedelta(seconds=30),

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from cdc_pipeline.definitions import get_pipeline
 from cdc_pipeline.definitions.types import declared_tree, struct_field_types
-from cdc_pipeline.workflows.hourly.checks import measure_objects
+from cdc_pipeline.workflows.hourly.delivery import measure_objects
 from cdc_pipeline.workflows.hourly.schema_drift import (
     METADATA_COLUMNS,
     changed_type,
