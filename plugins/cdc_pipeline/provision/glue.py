@@ -64,7 +64,8 @@ def crawler_spec(deployment: Deployment) -> dict[str, Any]:
     return {
         "Role": names.role_arn(names.crawler_role),
         "DatabaseName": names.glue_database,
-        # The table is named after this folder: <dataset>. NDJSON needs no custom classifier.
+        # The table is named after this folder: <dataset> (with a Parquet change log the provisioning has
+        # declared it, and the crawl adds its partitions). Neither format needs a custom classifier.
         "Targets": {"S3Targets": [{"Path": f"s3://{names.lake_bucket}/{names.lake_prefix}"}]},
         "SchemaChangePolicy": SCHEMA_CHANGE_POLICY,
         "RecrawlPolicy": RECRAWL_POLICY,
