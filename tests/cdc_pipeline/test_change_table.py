@@ -11,6 +11,7 @@ import pytest
 from cdc_pipeline.definitions import SALES_ORDERS
 from cdc_pipeline.provision import provision, teardown
 from cdc_pipeline.provision.change_table import CHANGE_COLUMNS, PARQUET_SERDE, ChangeTableError
+from cdc_pipeline.provision.firehose import DeliveryStreamConflictError
 from cdc_pipeline.settings import Settings, SettingsError
 from tests.support import unique
 
@@ -134,20 +135,27 @@ def test_a_json_change_log_is_not_converted_in_place(
         provision(SALES_ORDERS, parquet_settings, clients)
 
 
-def test_switching_the_format_updates_the_delivery_stream_in_place(
+def test_the_format_of_an_existing_delivery_stream_is_never_switched_in_place(
     parquet_settings: Settings, clients: Callable[[str], Any], aws: Callable[..., Any]
 ) -> None:
+    """Its objects would mix JSON lines and Parquet under one table: refused both ways, naming the way out."""
     json_settings = parquet_settings.replace(change_log_format="json")
     provision(SALES_ORDERS, json_settings, clients)
     names = SALES_ORDERS.resources(json_settings.with_account_id(aws("sts").get_caller_identity()["Account"]))
-
-    outcomes = _actions(provision(SALES_ORDERS, parquet_settings, clients))
-    assert (outcomes["change_table"], outcomes["delivery_stream"]) == ("created", "updated")
-    assert _conversion(aws, names.delivery_stream)["Enabled"] is True
-
-    assert _actions(provision(SALES_ORDERS, json_settings, clients))["delivery_stream"] == "updated"
+    with pytest.raises(
+        DeliveryStreamConflictError, match="writes a json change log: switching it to parquet"
+    ):
+        provision(SALES_ORDERS, parquet_settings, clients)
     assert _conversion(aws, names.delivery_stream).get("Enabled") in (None, False)
-    assert _actions(provision(SALES_ORDERS, json_settings, clients))["delivery_stream"] == "unchanged"
+
+    teardown(SALES_ORDERS, json_settings, clients)
+    provision(SALES_ORDERS, parquet_settings, clients)
+    with pytest.raises(DeliveryStreamConflictError, match="CDC_LAKE_CHANGE_LOG_FORMAT=parquet, or tear"):
+        provision(SALES_ORDERS, json_settings, clients)
+    assert _conversion(aws, names.delivery_stream)["Enabled"] is True
+    # A change that keeps the format is still an update in place.
+    bigger = parquet_settings.replace(firehose_buffer_size_mb=128)
+    assert _actions(provision(SALES_ORDERS, bigger, clients))["delivery_stream"] == "updated"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ With ``CDC_LAKE_CHANGE_LOG_FORMAT=parquet`` the destination converts each transf
 Parquet (``DataFormatConversionConfiguration``: OpenX JSON SerDe in, Parquet SerDe with SNAPPY out)
 with the schema of the change table the provisioning declared (`change_table`); AWS then requires
 the S3 compression UNCOMPRESSED (the serializer compresses) and a buffer of at least 64 MB, which the
-settings check. Switching back to JSON sends ``Enabled: false``.
+settings check. An existing stream's format is never switched in place (its objects would mix two
+formats under one table): that is a `DeliveryStreamConflictError` naming the way out.
 """
 
 from __future__ import annotations
@@ -124,14 +125,16 @@ def _processor_differs(current: dict[str, Any] | None, desired: dict[str, Any]) 
     return False
 
 
+def _converts(current: dict[str, Any] | None) -> bool:
+    return bool(current) and bool(current.get("Enabled", True))
+
+
 def _conversion_differs(current: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
     """Off (absent or disabled) against off is no difference; on compares the table and the SerDes."""
+    enabled = _converts(current)
+    if not desired["Enabled"] or not enabled:
+        return enabled != desired["Enabled"]
     current = current or {}
-    enabled = bool(current) and current.get("Enabled", True)
-    if not desired["Enabled"]:
-        return bool(enabled)
-    if not enabled:
-        return True
     schema = current.get("SchemaConfiguration") or {}
     wanted = desired["SchemaConfiguration"]
     if any(schema.get(key) != wanted[key] for key in ("RoleARN", "DatabaseName", "TableName")):
@@ -154,7 +157,8 @@ def _differences(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
     if _processor_differs(current.get("ProcessingConfiguration"), desired["ProcessingConfiguration"]):
         differing.append("ProcessingConfiguration")
     if _conversion_differs(
-        current.get("DataFormatConversionConfiguration"), desired.get("DataFormatConversionConfiguration", OFF)
+        current.get("DataFormatConversionConfiguration"),
+        desired.get("DataFormatConversionConfiguration", OFF),
     ):
         differing.append("DataFormatConversionConfiguration")
     retry = ((current.get("DynamicPartitioningConfiguration") or {}).get("RetryOptions") or {}).get(
@@ -228,7 +232,14 @@ def ensure_delivery_stream(deployment: Deployment) -> Outcome:
     differing = _differences(s3, desired)
     if not differing:
         return Outcome(RESOURCE, KIND, names.delivery_stream, "unchanged")
-    # Back to JSON: the conversion must be switched off, not just left out of the update.
+    converting = _converts(s3.get("DataFormatConversionConfiguration"))
+    if converting != ("DataFormatConversionConfiguration" in desired):
+        have, want = ("parquet", "json") if converting else ("json", "parquet")
+        raise DeliveryStreamConflictError(
+            f"delivery stream {names.delivery_stream!r} writes a {have} change log: switching it to {want} "
+            "in place would put two formats under one table, which Athena cannot read. Keep "
+            f"CDC_LAKE_CHANGE_LOG_FORMAT={have}, or tear the pipeline down (or use a new CDC_LAKE_PREFIX)"
+        )
     update = {"DataFormatConversionConfiguration": OFF, **desired}
     retry_while_role_propagates(
         lambda: firehose.update_destination(
