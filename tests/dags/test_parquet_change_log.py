@@ -3,10 +3,13 @@ read it, and an attribute the declaration lacks still fails ``check_schema_drift
 
 Firehose's record format conversion keeps only the declared table's columns, so the crawl of its files
 never shows a new attribute; without the transform's ``undeclared`` column the drift would be silent.
+A value of the wrong kind cannot be written at all: Firehose files it under ``format-conversion-failed``,
+and the error-records check of the hour it arrived in fails.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -88,3 +91,46 @@ def test_an_undeclared_attribute_fails_schema_drift_with_a_parquet_change_log(pi
     for check in ("check_rows_present", "check_freshness", "check_null_keys", "check_duplicate_events"):
         assert states[check] == "success", (check, states)
     assert states["merge_state"] == "success", states
+
+
+def test_a_value_the_conversion_cannot_write_fails_the_error_records_check(pipeline):
+    """A quantity that is not a number cannot become the declared bigint: Firehose files the row under
+    format-conversion-failed, and the hour's error-records check fails naming that type."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    if datetime.now(UTC) - hour < timedelta(seconds=10):
+        time.sleep(10)  # the run's window starts a delivery wait after the hour: arrive inside it
+    moment = datetime.now(UTC)
+    order = {
+        "orderid": "not-a-number-1",
+        "product_name": "Laptop",
+        "category": "Computers",
+        "quantity": "lots",
+        "price": 999,
+        "customer_id": "c-1",
+        "customer_name": "Test Customer",
+        "order_time": stamp(moment),
+        "status": "placed",
+        "updated_at": stamp(moment),
+    }
+    serialize = TypeSerializer().serialize
+    client(pipeline, "dynamodb").put_item(
+        TableName=f"{pipeline['prefix']}-orders", Item={k: serialize(v) for k, v in order.items()}
+    )
+    s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
+    failed_prefix = "errors/sales_orders/format-conversion-failed/"
+    wait_until(
+        lambda: s3.list_objects_v2(Bucket=bucket, Prefix=failed_prefix).get("Contents"),
+        timeout=120,
+        interval=0.5,
+        what="the row Firehose could not convert, under its error prefix",
+    )
+
+    dag = pipeline["dags"]["sales_orders_hourly"]
+    # The hour is not over: skip the sensors that wait for the clock and for delivery (waited above).
+    run = dag.test(
+        logical_date=hour + timedelta(hours=1), mark_success_pattern="wait_for_hour_to_end|wait_for_delivery"
+    )
+    states = task_states(run)
+    assert states["check_error_records"] == "failed", states
+    numbers = xcom(run, "check_error_records", key="check_result")["numbers"]
+    assert (numbers["format_conversion_failed"], numbers["of_this_hour"]) == (1, 1), numbers
