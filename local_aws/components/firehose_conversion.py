@@ -472,6 +472,8 @@ def serialize(
             compression=conversion.compression,
             use_dictionary=conversion.dictionary,
             version="2.6" if conversion.writer_v2 else "1.0",
+            # Firehose's writer adds no Arrow schema to the footer; Athena bills a file's footer.
+            store_schema=False,
         )
     return buffer.getvalue()
 
