@@ -14,7 +14,8 @@ Athena reads are one Glue table with ParquetHiveSerDe, declared as the provision
 (`cdc_pipeline.provision.change_table`): the change's metadata columns, then the declared ``COLUMNS``
 with their declared types, so ``price`` is ``decimal(12,2)``, written as exact decimals, never through
 a float; metadata the bench's rows lack, such as ``processed_at``, is null, as Firehose writes a key
-the record lacks). The changes follow one of two models: ``lifecycle`` (orders live as the
+the record lacks; ``approximate_creation_time`` they carry, a whole second, as the CDC transform writes
+DynamoDB's ApproximateCreationDateTime). The changes follow one of two models: ``lifecycle`` (orders live as the
 generator's do: placed, paid, shipped within a day, delivered within two more; a few cancelled and
 deleted), ``uniform`` (each hour updates orders of any age: every day of the state table is touched,
 the pessimistic case). For each lake age A (hours of history), the run of the last hour is measured:
@@ -35,6 +36,16 @@ the pessimistic case). For each lake age A (hours of history), the run of the la
   column catalogued with its declared type is read as it is, another is cast), so JSON's ``price``
   (``double``) is cast to ``decimal(12,2)`` and Parquet's is read as the decimal it is stored as.
 
+Apart, in both change logs, the hourly DAG's reconciliation check, the one hourly statement that still
+reads the whole change history: ``include/sql/quality/reconcile_with_table.sql`` rendered as the DAG
+renders it, over the changes view (``include/sql/ddl/create_view_changes.sql``, created over that change
+log with its catalogued columns), for a watermark at the hour's end and the 24 hours before it. It
+rebuilds every key's state from every change before the watermark, filtered on
+``approximate_creation_time``, which is no partition column: nothing is pruned, every hour partition
+ever written is read, so its bytes grow with the lake's age, linearly, whatever the state table's
+layout. The two change logs must agree on its lake side (``lake_items``, ``lake_changes``), or the
+bench stops.
+
 Printed: Athena's DataScannedInBytes summed over each layout's statements, and the wall time. The
 numbers are for reading, never asserted; the hour report's answer (orders, revenue) is: the three
 layouts must agree on it, or the bench stops (they would be measuring different work).
@@ -46,7 +57,10 @@ column of the Parquet change log's window, where Athena reads only those the MER
 ``event_name`` nor the null metadata columns: a few hundred bytes an object here). Its reads of the
 state table (the versions of the touched days, and the target files the MERGE rewrites, billed
 whole: local_aws's MERGE is copy-on-write, `local_aws.athena_engine.iceberg_dml`) are the same in
-both v2 layouts and, past the first day, most of their bytes.
+both v2 layouts and, past the first day, most of their bytes. The changes view names every column
+of the change log, so local_aws bills the reconciliation over Parquet for every column chunk, where
+Athena reads only those the statement uses through the view (``orderid``, ``sequence_number``,
+``is_deleted``, ``approximate_creation_time`` and the view's ``event_id``: about half the bytes here).
 """
 
 from __future__ import annotations
@@ -87,6 +101,7 @@ RAW_COLUMNS = [
     ("event_name", "string"),
     ("sequence_number", "string"),
     ("event_time", "string"),
+    ("approximate_creation_time", "string"),
     ("is_deleted", "boolean"),
     ("orderid", "string"),
     ("quantity", "bigint"),
@@ -184,6 +199,8 @@ def _change(sequence: list[int], at: datetime, key: str, order: dict, name: str,
         "event_name": name,
         "sequence_number": str(sequence[0]).rjust(40, "0"),
         "event_time": _stamp(at),
+        # DynamoDB's ApproximateCreationDateTime, as the CDC transform writes it (a whole second).
+        "approximate_creation_time": _stamp(at),
         "is_deleted": name == "REMOVE",
         "orderid": key,
         "quantity": order.get("quantity", rng.randint(1, 5)),
@@ -425,6 +442,80 @@ def _dml_sql(
     return template.render(state=state_macros, lake={"table": table}, data_interval_start=hour, days=days)
 
 
+def _lake_columns(lake: Lake, table: str) -> Any:
+    """``lake.columns(alias)`` for the change log ``table``, as `cdc_pipeline.workflows.common.table_columns`
+    makes it from the Glue table: its columns, then its partition keys, quoted (and qualified)."""
+    described = lake.glue.get_table(DatabaseName=DATABASE, Name=table)["Table"]
+    names = [column["Name"] for column in described["StorageDescriptor"]["Columns"]]
+    names += [key["Name"] for key in described.get("PartitionKeys", [])]
+
+    def columns(alias: str = "") -> str:
+        qualifier = f"{alias}." if alias else ""
+        return ", ".join(f'{qualifier}"{name}"' for name in names)
+
+    return columns
+
+
+def _changes_view(lake: Lake, table: str) -> str:
+    """The hourly DAG's changes view (include/sql/ddl/create_view_changes.sql, deduplicated per hour
+    partition by event_id) created over the change log ``table``; its qualified name (setup, not measured)."""
+    import jinja2
+
+    from cdc_pipeline.workflows.common import SQL_ROOT
+
+    view = f"{DATABASE}.{table}_changes"
+    macros = {"table": f"{DATABASE}.{table}", "changes_view": view, "columns": _lake_columns(lake, table)}
+    template = jinja2.Template((SQL_ROOT / "ddl" / "create_view_changes.sql").read_text())
+    lake.run(template.render(lake=macros))
+    return view
+
+
+class _TaskInstance:
+    """The ``ti`` the reconciliation's template reads: ``dynamodb_as_of_watermark``'s XCom, and no other."""
+
+    def __init__(self, pushed: dict[str, Any]) -> None:
+        self.pushed = pushed
+
+    def xcom_pull(self, task_ids: str, **_: Any) -> dict[str, Any]:
+        from cdc_pipeline.workflows.hourly.reconciliation import TASK_ID
+
+        if task_ids != TASK_ID:
+            raise KeyError(f"the bench pushes no XCom for {task_ids!r}")
+        return self.pushed
+
+
+def _reconcile_sql(view: str, last: datetime) -> str:
+    """include/sql/quality/reconcile_with_table.sql rendered as the hourly DAG renders it for the hour
+    ``last`` over the changes view ``view``: the watermark is the hour's end, the window the 24 hours
+    before it, both as ``dynamodb_as_of_watermark`` formats them (`reconciliation.lake_time`, the lake's
+    ``approximate_creation_time`` text); items and changes are arbitrary (the bytes do not depend on them)."""
+    import jinja2
+
+    from cdc_pipeline.workflows.common import SQL_ROOT
+    from cdc_pipeline.workflows.hourly.reconciliation import RECONCILE_SQL, lake_time
+
+    watermark = last + timedelta(hours=1)
+    pushed = {
+        "watermark": lake_time(watermark),
+        "window_start": lake_time(watermark - timedelta(hours=24)),
+        "items": 0,
+        "changes": 0,
+    }
+    template = jinja2.Template((SQL_ROOT / RECONCILE_SQL).read_text())
+    return template.render(lake={"key": "orderid", "changes_view": view}, ti=_TaskInstance(pushed))
+
+
+def _reconcile(lake: Lake, table: str, last: datetime) -> dict[str, Any]:
+    """The hour ``last``'s reconciliation check over the change log ``table``: its bytes, and the lake's
+    side of its answer (``lake_items``, ``lake_changes``: the same from either change log)."""
+    execution = lake.run(_reconcile_sql(_changes_view(lake, table), last))
+    detail = lake.rows(execution)[0][1]
+    return {
+        "bytes": execution["Statistics"]["DataScannedInBytes"],
+        "answer": [part for part in detail.split() if part.startswith(("lake_items=", "lake_changes="))],
+    }
+
+
 def _scanned(lake: Lake, sql: str) -> int:
     return lake.run(sql)["Statistics"]["DataScannedInBytes"]
 
@@ -507,6 +598,10 @@ def measure_age(lake: Lake, model: str, age: int, per_hour: int, seed: int) -> d
     answers = {"v1": lake.rows(v1_report), "v2": v2["answer"], "v2 Parquet": v2_parquet["answer"]}
     if len({json.dumps(answer) for answer in answers.values()}) > 1:
         raise SystemExit(f"{model} at {age} h: the hour reports disagree (orders, revenue): {answers}")
+    reconciled = {fmt: _reconcile(lake, table, last) for fmt, (table, _, _) in logs.items()}
+    lake_sides = {fmt: r["answer"] for fmt, r in reconciled.items()}
+    if lake_sides["json"] != lake_sides["parquet"]:
+        raise SystemExit(f"{model} at {age} h: the reconciliations' lake sides disagree: {lake_sides}")
     return {
         "age": age,
         "v1": v1,
@@ -518,6 +613,8 @@ def measure_age(lake: Lake, model: str, age: int, per_hour: int, seed: int) -> d
         "v2_parquet": v2_parquet["bytes"],
         "v2_parquet_wall": v2_parquet["wall"],
         "population": population,
+        "reconcile": reconciled["json"]["bytes"],
+        "reconcile_parquet": reconciled["parquet"]["bytes"],
     }
 
 
@@ -545,16 +642,18 @@ def main(argv: list[str] | None = None) -> int:
                 "| model | lake age (h) | v1: bytes | v1 wall (s) | v2: MERGE + hour report, bytes "
                 "| v2 wall (s) | v2 Parquet: MERGE + hour report, bytes | v2 Parquet wall (s) "
                 "| of v2 the MERGE and its days | of v2 Parquet the MERGE and its days "
-                "| whole-population count, as of the hour (v2) |"
+                "| whole-population count, as of the hour (v2) "
+                "| reconciliation bytes, JSON change log | reconciliation bytes, Parquet change log |"
             )
-            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            print("| --- |" + " ---: |" * 12)
             for model in models:
                 for age in (int(a) for a in args.ages.split(",")):
                     r = measure_age(lake, model, age, args.orders_per_hour, args.seed)
                     print(
                         f"| {model} | {age} | {r['v1']:,} | {r['v1_wall']:.2f} | {r['v2']:,} "
                         f"| {r['v2_wall']:.2f} | {r['v2_parquet']:,} | {r['v2_parquet_wall']:.2f} "
-                        f"| {r['merge']:,} | {r['merge_parquet']:,} | {r['population']:,} |",
+                        f"| {r['merge']:,} | {r['merge_parquet']:,} | {r['population']:,} "
+                        f"| {r['reconcile']:,} | {r['reconcile_parquet']:,} |",
                         flush=True,
                     )
         finally:
