@@ -32,6 +32,27 @@ def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def put_order(pipeline: dict, orderid: str, moment: datetime, **changes: object) -> None:
+    """An order written to the DynamoDB table at ``moment``, with ``changes`` to its attributes."""
+    order = {
+        "orderid": orderid,
+        "product_name": "Laptop",
+        "category": "Computers",
+        "quantity": 1,
+        "price": 999,
+        "customer_id": "c-1",
+        "customer_name": "Test Customer",
+        "order_time": stamp(moment),
+        "status": "placed",
+        "updated_at": stamp(moment),
+        **changes,
+    }
+    serialize = TypeSerializer().serialize
+    client(pipeline, "dynamodb").put_item(
+        TableName=f"{pipeline['prefix']}-orders", Item={k: serialize(v) for k, v in order.items()}
+    )
+
+
 def test_an_undeclared_attribute_fails_schema_drift_with_a_parquet_change_log(pipeline):
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     hour = end - timedelta(hours=1)
@@ -48,24 +69,7 @@ def test_an_undeclared_attribute_fails_schema_drift_with_a_parquet_change_log(pi
     )
     assert str(generated.state) == "success", task_states(generated)
     # One writer starts sending a coupon, which sales_orders does not declare.
-    moment = hour + timedelta(minutes=30)
-    order = {
-        "orderid": "coupon-order-1",
-        "product_name": "Laptop",
-        "category": "Computers",
-        "quantity": 1,
-        "price": 999,
-        "customer_id": "c-1",
-        "customer_name": "Test Customer",
-        "order_time": stamp(moment),
-        "status": "placed",
-        "updated_at": stamp(moment),
-        "coupon": "WELCOME10",
-    }
-    serialize = TypeSerializer().serialize
-    client(pipeline, "dynamodb").put_item(
-        TableName=f"{pipeline['prefix']}-orders", Item={k: serialize(v) for k, v in order.items()}
-    )
+    put_order(pipeline, "coupon-order-1", hour + timedelta(minutes=30), coupon="WELCOME10")
 
     def delivered() -> list[dict] | None:
         objects = lake_objects(pipeline, partition_prefix("sales_orders", hour))
@@ -99,23 +103,7 @@ def test_a_value_the_conversion_cannot_write_fails_the_error_records_check(pipel
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     if datetime.now(UTC) - hour < timedelta(seconds=10):
         time.sleep(10)  # the run's window starts a delivery wait after the hour: arrive inside it
-    moment = datetime.now(UTC)
-    order = {
-        "orderid": "not-a-number-1",
-        "product_name": "Laptop",
-        "category": "Computers",
-        "quantity": "lots",
-        "price": 999,
-        "customer_id": "c-1",
-        "customer_name": "Test Customer",
-        "order_time": stamp(moment),
-        "status": "placed",
-        "updated_at": stamp(moment),
-    }
-    serialize = TypeSerializer().serialize
-    client(pipeline, "dynamodb").put_item(
-        TableName=f"{pipeline['prefix']}-orders", Item={k: serialize(v) for k, v in order.items()}
-    )
+    put_order(pipeline, "not-a-number-1", datetime.now(UTC), quantity="lots")
     s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
     failed_prefix = "errors/sales_orders/format-conversion-failed/"
     wait_until(
