@@ -102,8 +102,11 @@ def test_trigger_generate_from_the_ui_and_watch_it_succeed(standalone: Deploymen
             break
         page.wait_for_timeout(1000)
     assert state == "Success", f"the UI shows the run as {state!r}\n{standalone.services.logs()}"
+    # The task table refreshes on its own poll, apart from the header: wait for it to say so too.
+    from playwright.sync_api import expect
+
     task_badge = page.locator('[data-testid="table-cell-state"] [data-testid="state-badge"]').first
-    assert task_badge.inner_text().strip() == "Success"
+    expect(task_badge).to_have_text("Success", timeout=30_000)
 
     # What the UI sent is what ran: the run's conf and the generator's own count.
     run_id = unquote(run_id)
