@@ -199,6 +199,11 @@ class Settings:
     # -- derived values -----------------------------------------------------------------------
 
     @property
+    def parquet_change_log(self) -> bool:
+        """Whether Firehose converts the CDC change log to Parquet (``CDC_LAKE_CHANGE_LOG_FORMAT``)."""
+        return self.change_log_format == "parquet"
+
+    @property
     def partition(self) -> str:
         """The ARN partition of the region (`aws`, `aws-cn`, `aws-us-gov`)."""
         if self.region.startswith("cn-"):
@@ -306,10 +311,7 @@ class Settings:
                     f"partitioning AWS needs at least {FIREHOSE_DYNAMIC_PARTITIONING_MIN_SIZE} MB "
                     "(set CDC_LAKE_ENFORCE_AWS_MINIMUMS=false only for the embedded AWS)"
                 )
-        if (
-            self.change_log_format == "parquet"
-            and self.firehose_buffer_size_mb < FIREHOSE_CONVERSION_MIN_SIZE
-        ):
+        if self.parquet_change_log and self.firehose_buffer_size_mb < FIREHOSE_CONVERSION_MIN_SIZE:
             # Not switchable: the embedded Firehose refuses it as AWS does.
             raise SettingsError(
                 f"CDC_LAKE_FIREHOSE_BUFFER_SIZE={self.firehose_buffer_size_mb}: with "

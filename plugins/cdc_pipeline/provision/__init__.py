@@ -100,7 +100,7 @@ def _cdc_steps(deployment: Deployment) -> list[Step]:
     names = deployment.names
     steps = [
         Step(spec.resource, partial(iam.ensure_role, spec=spec), partial(iam.delete_role, spec=spec))
-        for spec in role_specs(names, converts=deployment.settings.change_log_format == "parquet")
+        for spec in role_specs(names, converts=deployment.settings.parquet_change_log)
     ]
     steps += [
         Step("table", dynamodb.ensure_table, dynamodb.delete_table),
@@ -108,7 +108,7 @@ def _cdc_steps(deployment: Deployment) -> list[Step]:
         Step("transform_function", lambda_function.ensure_function, _delete_function_and_logs),
         Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
     ]
-    if deployment.settings.change_log_format == "parquet":
+    if deployment.settings.parquet_change_log:
         # Firehose converts with this table's schema: it must exist before the delivery stream names it.
         steps.append(
             Step(change_table.RESOURCE, change_table.ensure_change_table, change_table.delete_change_table)

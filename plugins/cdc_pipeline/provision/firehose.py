@@ -50,7 +50,6 @@ def destination(deployment: Deployment) -> dict[str, Any]:
     """The ExtendedS3 destination: what we create, and what UpdateDestination brings back in line."""
     names = deployment.names
     settings = deployment.settings
-    converted = settings.change_log_format == "parquet"
     desired = {
         "RoleARN": names.role_arn(names.firehose_role),
         "BucketARN": names.lake_bucket_arn,
@@ -80,7 +79,7 @@ def destination(deployment: Deployment) -> dict[str, Any]:
             "RetryOptions": {"DurationInSeconds": DYNAMIC_PARTITIONING_RETRY_SECONDS},
         },
     }
-    if converted:
+    if settings.parquet_change_log:
         desired["DataFormatConversionConfiguration"] = conversion(deployment)
     return desired
 

@@ -103,7 +103,7 @@ def transform_environment(deployment: Deployment) -> dict[str, str]:
     """The definition's variables; with a Parquet change log, the declared columns too, so the
     transform keeps what the conversion would drop (``undeclared``)."""
     variables = deployment.definition.transform_environment()
-    if deployment.settings.change_log_format == "parquet":
+    if deployment.settings.parquet_change_log:
         variables["DECLARED_COLUMNS"] = json.dumps(
             declared_tree(deployment.definition.columns), separators=(",", ":")
         )
