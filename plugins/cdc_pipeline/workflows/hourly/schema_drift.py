@@ -40,6 +40,7 @@ from airflow.sdk import task
 
 from cdc_pipeline.definitions import PipelineDefinition, normal_type
 from cdc_pipeline.definitions.types import struct_field_types
+from cdc_pipeline.provision.change_table import CHANGE_COLUMNS
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.hourly.check_results import conclude
 
@@ -49,18 +50,9 @@ QUESTION = (
     "the definition does not declare, a declared column whose values changed kind, or another table "
     "under the dataset's lake prefix."
 )
-#: The columns the CDC transform writes beside the item's attributes, with the types they are crawled as.
-METADATA_COLUMNS = {
-    "event_id": "string",
-    "event_name": "string",
-    "sequence_number": "string",
-    "event_time": "string",
-    "approximate_creation_time": "string",
-    "processed_at": "string",
-    "is_deleted": "boolean",
-    "removed_by": "string",
-    "undeclared": "string",
-}
+#: The columns the CDC transform writes beside the item's attributes, with the types they are crawled as
+#: (the change table declares the same ones).
+METADATA_COLUMNS = dict(CHANGE_COLUMNS)
 _KINDS = {
     "string": "text",
     "varchar": "text",
