@@ -164,16 +164,14 @@ def lake_bucket(pipeline: dict[str, Any]) -> str:
     return f"{pipeline['prefix']}-{account}-us-east-1-lake"
 
 
-def is_parquet(body: bytes) -> bool:
-    return len(body) >= 8 and body[:4] == b"PAR1" and body[-4:] == b"PAR1"
-
-
 def object_rows(body: bytes) -> list[dict[str, Any]]:
     """A lake object's change rows: JSON lines, or a Parquet file's rows (decimals as Decimal)."""
     import io
     import json
 
     import pyarrow.parquet as pq
+
+    from cdc_pipeline.workflows.hourly.delivery import is_parquet
 
     if is_parquet(body):
         return pq.read_table(io.BytesIO(body)).to_pylist()

@@ -17,9 +17,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from cdc_pipeline.workflows.hourly.delivery import is_parquet
 from tests.airflow_harness import (
     client,
-    is_parquet,
     lake_bucket,
     object_rows,
     report_files,
