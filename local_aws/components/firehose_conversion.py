@@ -401,7 +401,10 @@ def _scalar(conversion: Conversion, kind: pa.DataType, value: Any) -> Any:
     if pa.types.is_floating(kind):
         return float(value)
     if pa.types.is_decimal(kind):
-        number = decimal.Decimal(str(value)).quantize(decimal.Decimal(1).scaleb(-kind.scale))
+        # Hive (HiveDecimal) rounds half up, not half to even.
+        number = decimal.Decimal(str(value)).quantize(
+            decimal.Decimal(1).scaleb(-kind.scale), rounding=decimal.ROUND_HALF_UP
+        )
         if len(number.as_tuple().digits) > kind.precision:
             raise ValueError(f"does not fit {kind}")
         return number

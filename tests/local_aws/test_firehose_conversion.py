@@ -233,6 +233,16 @@ def test_openx_options_map_json_keys_onto_columns():
     assert firehose_conversion.row(parsed, columns, document) == {"ts": "x", "a_b": 3, "name": None}
 
 
+def test_a_decimal_is_rounded_half_up_to_its_scale_as_hive_rounds():
+    parsed = firehose_conversion.parse(
+        {"DataFormatConversionConfiguration": conversion("db", "t")}, "1", "us-east-1"
+    )
+    assert parsed is not None
+    columns = [("price", pa.decimal128(12, 2))]
+    rounded = [firehose_conversion.row(parsed, columns, {"price": p})["price"] for p in ("12.345", "12.355")]
+    assert rounded == [decimal.Decimal("12.35"), decimal.Decimal("12.36")]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
