@@ -1,4 +1,4 @@
-"""Kinesis consumer: a batch of Kinesis records (an event source mapping's event) -> NDJSON in the lake.
+"""Kinesis consumer: a batch of Kinesis records (an event source mapping's event) -> rows in the lake.
 
 Seed 001's Lambda: a producer puts JSON events on a Kinesis stream, the event source mapping calls
 this function with the Lambda Kinesis event::
@@ -31,7 +31,9 @@ A row carries the same metadata columns the CDC transform writes, so the project
   *are* those columns) is kept as ``item_<name>``.
 
 Objects: one per (batch, partition), named ``<shardId>-<first sequence>-<last sequence>.json``
-from the batch's first and last Kinesis sequence numbers (padded as above). Lambda retries a failed
+from the batch's first and last Kinesis sequence numbers (padded as above); with ``PARQUET_COLUMNS``
+set, ``.parquet``: one SNAPPY Parquet object with the change table's schema (`parquet_rows`).
+Lambda retries a failed
 batch from its first record, so a retry of the same records writes the same keys and overwrites its
 own objects instead of duplicating them; a retry that reads a different range (more records had
 arrived, or the mapping bisected the batch) writes new objects beside the old ones, and the
@@ -42,13 +44,18 @@ never succeed, so they are not retried (no ReportBatchItemFailures): each batch 
 ``errors/$DATASET/processing-failed/year=/month=/day=/hour=/<same object name>`` by arrival hour,
 one JSON line per record ``{"rawData": base64, "errorCode", "errorMessage", "sequenceNumber",
 "partitionKey", "approximateArrivalTimestamp"}`` (the shape of Firehose's error records), and the
-batch goes on. An S3 failure raises, so the event source mapping retries the batch.
+batch goes on. With Parquet, a row a declared column's type cannot hold (``"lots"`` for a bigint)
+goes the same way to ``errors/$DATASET/format-conversion-failed/...``, its ``rawData`` the row's
+JSON, as Firehose's record format conversion files such a row. An S3 failure raises, so the event
+source mapping retries the batch.
 
 Configuration (environment): ``BUCKET`` and ``DATASET`` (required), ``KEY_ATTRIBUTE`` (default
-``event_id``), ``EVENT_TIME_ATTRIBUTE`` (default ``event_time``).
+``event_id``), ``EVENT_TIME_ATTRIBUTE`` (default ``event_time``), ``PARQUET_COLUMNS`` (the declared
+columns as a JSON list of ``[name, type]``; unset: JSON lines).
 
-Deployed as a zip of this file and the shared ``lake_rows`` module (timestamps, exact JSON; packed
-in by the provisioning's zip builder): standard library and boto3 (part of the Lambda runtime) only.
+Deployed as a zip of this folder and the shared ``lake_rows`` module (timestamps, exact JSON; packed
+in by the provisioning's zip builder): standard library and boto3 (part of the Lambda runtime) only,
+and for Parquet pyarrow, from AWS's managed layer AWS SDK for pandas (imported only then).
 """
 
 from __future__ import annotations
@@ -64,7 +71,7 @@ from decimal import Decimal
 from typing import Any
 
 from lake_rows import (
-    METADATA_FIELDS,
+    CHANGE_FIELDS,
     MalformedRecord,
     encode_json,
     format_timestamp,
@@ -79,9 +86,13 @@ LOG.setLevel(logging.INFO)
 #: Kinesis sequence numbers match ``0|([1-9]\d{0,128})``: at most 129 digits.
 SEQUENCE_DIGITS = 129
 ERROR_CODE = "Lambda.ProcessingFailed"
+#: Firehose's code for a row its record format conversion could not write (the same contract here).
+CONVERSION_ERROR_CODE = "DataFormatConversion.MalformedData"
 _DIGITS = re.compile(rf"0|[1-9][0-9]{{0,{SEQUENCE_DIGITS - 1}}}")
 
 _client: Any = None
+#: The Parquet schema (`parquet_rows.ChangeSchema`), False for JSON lines; read on first use.
+_schema: Any = None
 
 
 def _s3() -> Any:
@@ -94,8 +105,21 @@ def _s3() -> Any:
     return _client
 
 
+def _parquet_schema() -> Any:
+    """The change table's schema when ``PARQUET_COLUMNS`` is set (pyarrow comes from the layer)."""
+    text = os.environ.get("PARQUET_COLUMNS")
+    if not text:
+        return None
+    from parquet_rows import ChangeSchema
+
+    return ChangeSchema.from_env(text)
+
+
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Write the batch's rows (and malformed records) to S3; raise if S3 fails so the batch is retried."""
+    global _schema
+    if _schema is None:
+        _schema = _parquet_schema() or False
     return handle(
         event,
         _s3(),
@@ -103,6 +127,7 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
         dataset=os.environ["DATASET"],
         key_attribute=os.environ.get("KEY_ATTRIBUTE") or "event_id",
         time_attribute=os.environ.get("EVENT_TIME_ATTRIBUTE") or "event_time",
+        schema=_schema or None,
     )
 
 
@@ -117,43 +142,77 @@ def handle(
     dataset: str,
     key_attribute: str = "event_id",
     time_attribute: str = "event_time",
+    schema: Any = None,
 ) -> dict[str, Any]:
-    """The handler's work with its client and configuration passed in; returns what was written."""
+    """The handler's work with its client and configuration passed in; returns what was written.
+
+    ``schema`` (a `parquet_rows.ChangeSchema`) writes each partition's rows as one Parquet object;
+    without it they are JSON lines."""
     records = event.get("Records") or []
     if not records:
-        return {"rows": 0, "malformed": 0, "objects": []}
+        return {"rows": 0, "malformed": 0, "unconvertible": 0, "objects": []}
     processed_at = format_timestamp(_now())
     name = object_name(records)
-    # S3 key -> lines, in record order.
-    rows: dict[str, list[str]] = {}
+    if schema is not None:
+        name = name.removesuffix(".json") + ".parquet"
+    # S3 key -> rows (dicts for Parquet, JSON lines otherwise), in record order.
+    rows: dict[str, list[Any]] = {}
     errors: dict[str, list[str]] = {}
     for record in records:
         kinesis = record.get("kinesis") or {}
-        arrival = _arrival(kinesis)
+        arrival_hour = partition_path(format_timestamp(_arrival(kinesis)))
         try:
             row = to_row(record, key_attribute, time_attribute, processed_at)
             line = encode_json(row)
         except MalformedRecord as exc:
             LOG.warning("record %s is malformed: %s", kinesis.get("sequenceNumber"), exc)
-            key = f"errors/{dataset}/processing-failed/{partition_path(format_timestamp(arrival))}{name}"
+            key = f"errors/{dataset}/processing-failed/{arrival_hour}{_json_name(name)}"
             errors.setdefault(key, []).append(_error_line(kinesis, str(exc)))
             continue
-        rows.setdefault(f"{dataset}/{partition_path(row['event_time'])}{name}", []).append(line)
+        if schema is not None:
+            from parquet_rows import DoesNotFit
+
+            try:
+                converted = schema.convert(row)
+            except DoesNotFit as exc:
+                LOG.warning("record %s does not fit the table: %s", kinesis.get("sequenceNumber"), exc)
+                key = f"errors/{dataset}/format-conversion-failed/{arrival_hour}{_json_name(name)}"
+                errors.setdefault(key, []).append(_conversion_error_line(kinesis, line, str(exc)))
+                continue
+            rows.setdefault(f"{dataset}/{partition_path(row['event_time'])}{name}", []).append(converted)
+        else:
+            rows.setdefault(f"{dataset}/{partition_path(row['event_time'])}{name}", []).append(line)
     written = []
-    for objects in (rows, errors):
-        for key, lines in objects.items():
-            # No try/except: an S3 error fails the invocation and the mapping retries the batch.
-            s3.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=("\n".join(lines) + "\n").encode("utf-8"),
-                ContentType="application/x-ndjson",
-            )
-            written.append(key)
+    # No try/except around the puts: an S3 error fails the invocation and the mapping retries the batch.
+    for key, values in rows.items():
+        if schema is not None:
+            s3.put_object(Bucket=bucket, Key=key, Body=schema.parquet(values))
+        else:
+            s3.put_object(Bucket=bucket, Key=key, Body=_lines(values), ContentType="application/x-ndjson")
+        written.append(key)
+    for key, lines in errors.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=_lines(lines), ContentType="application/x-ndjson")
+        written.append(key)
     row_count = sum(len(v) for v in rows.values())
-    malformed = sum(len(v) for v in errors.values())
-    LOG.info("wrote %d rows and %d malformed records to %d objects", row_count, malformed, len(written))
-    return {"rows": row_count, "malformed": malformed, "objects": written}
+    malformed = sum(len(v) for k, v in errors.items() if "/processing-failed/" in k)
+    unconvertible = sum(len(v) for v in errors.values()) - malformed
+    LOG.info(
+        "wrote %d rows, %d malformed and %d unconvertible records to %d objects",
+        row_count,
+        malformed,
+        unconvertible,
+        len(written),
+    )
+    return {"rows": row_count, "malformed": malformed, "unconvertible": unconvertible, "objects": written}
+
+
+def _lines(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _json_name(name: str) -> str:
+    """Error objects are JSON lines whatever the lake's format."""
+    return name.removesuffix(".parquet").removesuffix(".json") + ".json"
 
 
 def object_name(records: list[dict[str, Any]]) -> str:
@@ -209,7 +268,7 @@ def to_row(
     for name, value in payload.items():
         if name in (key_attribute, time_attribute) and name in row:
             continue  # it is the metadata column itself
-        out_name = f"item_{name}" if name in METADATA_FIELDS else name
+        out_name = f"item_{name}" if name in CHANGE_FIELDS else name
         row[out_name] = value
     return row
 
@@ -227,6 +286,21 @@ def _arrival(kinesis: dict[str, Any]) -> datetime:
         except (OverflowError, OSError, ValueError):
             pass
     return _now()
+
+
+def _conversion_error_line(kinesis: dict[str, Any], row_json: str, message: str) -> str:
+    """A row the table's types cannot hold, in the shape of Firehose's conversion error records:
+    ``rawData`` is the row (its ``event_time`` names the hour it was meant for)."""
+    return json.dumps(
+        {
+            "rawData": base64.b64encode(row_json.encode("utf-8")).decode("ascii"),
+            "ErrorCode": CONVERSION_ERROR_CODE,
+            "ErrorMessage": message,
+            "sequenceNumber": kinesis.get("sequenceNumber"),
+            "approximateArrivalTimestamp": format_timestamp(_arrival(kinesis)),
+        },
+        ensure_ascii=False,
+    )
 
 
 def _error_line(kinesis: dict[str, Any], message: str) -> str:

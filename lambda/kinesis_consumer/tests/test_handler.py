@@ -6,6 +6,7 @@ import base64
 import copy
 import importlib.util
 import json
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
+# In the zip, the handler's own modules (parquet_rows) sit beside it at the root.
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
 
 
 def _load_handler() -> Any:
@@ -117,7 +121,7 @@ def padded(sequence: str) -> str:
 def test_a_record_becomes_one_row_with_the_cdc_metadata_columns_under_its_event_hour():
     s3, result = run([record(encode(user_event()))])
     key = f"user_events/year=2024/month=06/day=01/hour=11/shardId-000000000000-{padded(SEQ_1)}-{padded(SEQ_1)}.json"
-    assert result == {"rows": 1, "malformed": 0, "objects": [key]}
+    assert result == {"rows": 1, "malformed": 0, "unconvertible": 0, "objects": [key]}
     assert list(s3.objects) == [key]
     assert s3.calls[0]["ContentType"] == "application/x-ndjson"
     body = s3.objects[key].decode()
@@ -252,13 +256,15 @@ def test_an_s3_failure_raises_so_the_mapping_retries_the_batch():
 
 def test_an_empty_event_writes_nothing():
     s3, result = run([])
-    assert result == {"rows": 0, "malformed": 0, "objects": []}
+    assert result == {"rows": 0, "malformed": 0, "unconvertible": 0, "objects": []}
     assert s3.calls == []
 
 
 def test_lambda_handler_reads_its_configuration_from_the_environment(monkeypatch):
     s3 = StubS3()
     monkeypatch.setattr(handler, "_client", s3)
+    monkeypatch.setattr(handler, "_schema", None)
+    monkeypatch.delenv("PARQUET_COLUMNS", raising=False)
     monkeypatch.setenv("BUCKET", "lake")
     monkeypatch.setenv("DATASET", "clicks")
     monkeypatch.setenv("KEY_ATTRIBUTE", "click_id")
