@@ -13,7 +13,9 @@ and nothing else of the server's environment (AWS's Python runtime has no pandas
 the worker runs with ``-I -S`` (no site-packages) and its import path gets one directory of
 the packages the runtime ships (`RUNTIME_PACKAGES`: boto3 and its dependencies, with their
 dist-info), built once under ``/var/lib/local_aws/lambda-runtime`` by linking just those
-packages out of the server's site-packages. When the server's interpreter sits where that
+packages out of the server's site-packages (`package_site`, which also builds the folder of AWS's
+managed AWS SDK for pandas layer, `local_aws.components.lambda_managed_layers`, for the
+functions that name it). When the server's interpreter sits where that
 user cannot reach it (a pyenv build under ``/root``, a venv in a 0700 home), it is mirrored,
 once, into
 ``/var/lib/local_aws/lambda-runtime``: a root-owned, read-only tree of hard links (copies
@@ -43,7 +45,7 @@ import sys
 import sysconfig
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger("local_aws.lambda")
@@ -172,26 +174,32 @@ def enter_sandbox(box: Sandbox, tmp_dir: str | None) -> Callable[[], None]:
     return enter
 
 
-def _runtime_sources() -> list[str]:
-    """The files and folders of `RUNTIME_PACKAGES` in this server's environment (dist-info too)."""
+def _package_sources(label: str, packages: Sequence[tuple[str, str]]) -> list[str]:
+    """The files and folders of ``packages`` (import name, distribution name) in this server's
+    environment: each package, its dist-info and the shared libraries its wheel vendors beside it
+    (auditwheel's ``<distribution>.libs``: numpy's OpenBLAS)."""
     sources: list[str] = []
-    for module, distribution in RUNTIME_PACKAGES:
+    for module, distribution in packages:
         spec = importlib.util.find_spec(module)
         if spec is None or spec.origin is None:
-            raise RuntimeError(f"the Lambda runtime needs {module}, which is not installed")
+            raise RuntimeError(f"the Lambda {label} folder needs {module}, which is not installed")
         locations = list(spec.submodule_search_locations or [])
         path = locations[0] if locations else spec.origin
         sources.append(path)
         folder = os.path.dirname(path)
         sources.extend(sorted(glob.glob(os.path.join(folder, f"{distribution}-*.dist-info")))[:1])
+        vendored = os.path.join(folder, f"{distribution.lower()}.libs")
+        if os.path.isdir(vendored):
+            sources.append(vendored)
     return sources
 
 
-def runtime_site() -> str:
-    """A directory holding only the packages AWS's Python runtime ships (boto3 and its
-    dependencies), linked once out of the server's site-packages and shared by every worker."""
-    sources = _runtime_sources()
-    target = os.path.join(_cache_root(), f"boto3-{_key(*sources)}")
+def package_site(label: str, packages: Sequence[tuple[str, str]]) -> str:
+    """A directory holding only ``packages`` (import name, distribution name), linked once out of
+    the server's site-packages into the runtime cache (``<label>-<key>``, read-only for the
+    sandbox user, a new one when a package is upgraded) and shared by every worker."""
+    sources = _package_sources(label, packages)
+    target = os.path.join(_cache_root(), f"{label}-{_key(*sources)}")
 
     def build(staging: str) -> None:
         for source in sources:
@@ -203,6 +211,12 @@ def runtime_site() -> str:
                 os.chmod(os.path.join(staging, name), 0o644)
 
     return _publish(target, build)
+
+
+def runtime_site() -> str:
+    """A directory holding only the packages AWS's Python runtime ships (boto3 and its
+    dependencies), linked once out of the server's site-packages and shared by every worker."""
+    return package_site("boto3", RUNTIME_PACKAGES)
 
 
 # -- the user -------------------------------------------------------------------------------
@@ -374,6 +388,7 @@ __all__ = [
     "Sandbox",
     "code_root_parent",
     "enter_sandbox",
+    "package_site",
     "reachable",
     "runtime_site",
     "sandbox",

@@ -14,10 +14,13 @@
 - CreateFunction and UpdateFunctionConfiguration refuse ``Environment`` variables the runtime
   reserves (``AWS_REGION``, ``_HANDLER``, ``AWS_LAMBDA_*``...) as Lambda does.
 - A function's ``Layers`` (CreateFunction, UpdateFunctionConfiguration) are at most five
-  existing layer versions, refused otherwise with Lambda's InvalidParameterValueException (moto
-  allows any number and answers an unknown one with ResourceNotFoundException). Layers themselves
-  are moto's (PublishLayerVersion, GetLayerVersion, ListLayers, ListLayerVersions,
-  DeleteLayerVersion); the runtime extracts them (`lambda_pool`).
+  existing layer versions of the function's region, refused otherwise with Lambda's
+  InvalidParameterValueException (moto allows any number, ignores the ARN's region and answers an
+  unknown one with ResourceNotFoundException). Layers themselves are moto's
+  (PublishLayerVersion, GetLayerVersion, ListLayers, ListLayerVersions, DeleteLayerVersion); the
+  runtime extracts them (`lambda_pool`). AWS's managed AWS SDK for pandas layer
+  (``AWSSDKPandas-Python3xx`` of account 336392948345) exists in every region without being
+  published: `lambda_managed_layers`.
 - State (Pending -> Active after CreateFunction) and LastUpdateStatus (InProgress -> Successful
   after an update), and what Invoke and the updates refuse meanwhile: `lambda_states`.
 
@@ -35,7 +38,7 @@ from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda.utils import get_backend
 
 from local_aws import lambda_runtimes
-from local_aws.components import lambda_states, moto_patches
+from local_aws.components import lambda_managed_layers, lambda_states, moto_patches
 from local_aws.components.lambda_model import UNZIPPED_CODE_LIMIT, unzipped_size
 from local_aws.components.lambda_responses import take_request_qualifier
 
@@ -145,15 +148,27 @@ def _patched_set_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> Non
 
 
 def _patched_layers_data(self: LambdaFunction, layer_version_arns: list[str]) -> list[dict[str, Any]]:
-    """A function's Layers as Lambda checks them: at most five, each an existing layer version."""
+    """A function's Layers as Lambda checks them: at most five, each a layer version of the
+    function's region that exists (AWS's managed AWS SDK for pandas layer always does)."""
     arns = list(layer_version_arns or [])
     if len(arns) > MAX_LAYERS:
         raise InvalidParameterValueException(f"Cannot reference more than {MAX_LAYERS} layers.")
     backend = get_backend(self.account_id, self.region)
+    layers: list[dict[str, Any]] = []
     for arn in arns:
-        if not isinstance(arn, str) or backend.layers_versions_by_arn(arn) is None:
+        if isinstance(arn, str) and arn.startswith("arn:") and arn.split(":")[3:4] != [self.region]:
+            raise InvalidParameterValueException(
+                "Layers are not in the same region as the function. "
+                f"Layers are expected to be in region {self.region}."
+            )
+        managed = lambda_managed_layers.parse(arn)
+        if managed is not None:
+            layers.append(managed.reference)
+        elif not isinstance(arn, str) or backend.layers_versions_by_arn(arn) is None:
             raise InvalidParameterValueException(f"Layer version {arn} does not exist.")
-    return _ORIGINALS["LambdaFunction._get_layers_data"](self, arns)
+        else:
+            layers.extend(_ORIGINALS["LambdaFunction._get_layers_data"](self, [arn]))
+    return layers
 
 
 def _refuse_blocked_runtime(runtime: str | None, operation: str) -> None:

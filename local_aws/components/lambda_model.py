@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from moto.awslambda.models import LambdaFunction
 from moto.awslambda.utils import get_backend, make_function_arn
 
+from local_aws.components import lambda_managed_layers
+
 # Lambda's documented payload quotas: 6 MB for a synchronous request (its error names 6291456
 # bytes) and 1 MB for an asynchronous one; a response may be 6291556 bytes (100 more, as
 # Lambda's own error message says).
@@ -80,7 +82,8 @@ class FunctionSpec:
     environment: dict[str, str]
     code_sha256: str
     code_bytes: bytes = field(repr=False)
-    # The function's layers in order: (version ARN, zip bytes); b"" for one since deleted.
+    # The function's layers in order: (version ARN, zip bytes); b"" for one since deleted and for
+    # AWS's managed layer (`lambda_managed_layers`).
     layers: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
 
     @property
@@ -134,12 +137,13 @@ def spec_of(fn: LambdaFunction, qualifier: str | None) -> FunctionSpec:
 
 
 def _layers_of(fn: LambdaFunction) -> tuple[tuple[str, bytes], ...]:
-    """The function's layer versions and their zips (read from moto's layer storage)."""
+    """The function's layer versions and their zips (read from moto's layer storage; none for
+    AWS's managed layer, whose packages are the server's: `lambda_managed_layers`)."""
     backend = get_backend(fn.account_id, fn.region)
     layers = []
     for entry in getattr(fn, "layers", None) or []:
         arn = entry.get("Arn", "") if isinstance(entry, dict) else str(entry)
-        version = backend.layers_versions_by_arn(arn)
+        version = None if lambda_managed_layers.parse(arn) else backend.layers_versions_by_arn(arn)
         layers.append((arn, getattr(version, "code_bytes", b"") or b""))
     return tuple(layers)
 

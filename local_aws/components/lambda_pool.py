@@ -7,7 +7,9 @@ and one idle for five minutes is stopped. A function's code is unpacked once per
 task root (/var/task on AWS) the server owns and the sandbox user can read and not change; the
 runtime (/var/runtime) is a read-only copy of `local_aws/lambda_worker.py` beside it, and a
 function's layers are extracted, in order, once per list of layer versions into its /opt
-equivalent, whose ``python`` folders go on the import path as on AWS. Each new
+equivalent, whose ``python`` folders go on the import path as on AWS, followed by the
+packages of AWS's managed AWS SDK for pandas layer when the function names it
+(`lambda_managed_layers`). Each new
 environment gets the execution role's temporary credentials from this local_aws's STS
 (AssumeRole, session named after the function), shared by the function's environments until they
 near their expiry, as Lambda refreshes them.
@@ -33,6 +35,7 @@ import time
 import zipfile
 from typing import Any
 
+from local_aws.components import lambda_managed_layers
 from local_aws.components.lambda_environment import (
     WORKER_NAME,
     WORKER_SCRIPT,
@@ -228,18 +231,25 @@ class EnvironmentPool:
         return target
 
     def _layer_paths(self, spec: FunctionSpec) -> tuple[str, ...]:
-        """The function's layers extracted in order into one folder (/opt on AWS; a later layer's
-        file replaces an earlier one's), once per list of layers; the folders Lambda puts on a
-        Python function's import path: ``python/lib/pythonX.Y/site-packages`` and ``python``."""
-        if not spec.layers:
-            return ()
+        """The folders a function's layers put on its import path: its own layers' (`_opt_paths`),
+        then, if it names AWS's managed AWS SDK for pandas layer, that layer's packages."""
+        own = tuple((arn, code) for arn, code in spec.layers if lambda_managed_layers.parse(arn) is None)
+        paths = self._opt_paths(spec, own) if own else ()
+        if len(own) < len(spec.layers):
+            paths += (lambda_managed_layers.site(),)
+        return paths
+
+    def _opt_paths(self, spec: FunctionSpec, layers: tuple[tuple[str, bytes], ...]) -> tuple[str, ...]:
+        """The layers extracted in order into one folder (/opt on AWS; a later layer's file
+        replaces an earlier one's), once per list of layers; the folders Lambda puts on a Python
+        function's import path: ``python/lib/pythonX.Y/site-packages`` and ``python``."""
         assert self._code_root is not None, "the lambda component is not started"
-        names = "|".join(arn + ":" + hashlib.sha256(code).hexdigest() for arn, code in spec.layers)
+        names = "|".join(arn + ":" + hashlib.sha256(code).hexdigest() for arn, code in layers)
         target = os.path.join(self._code_root, "opt-" + hashlib.sha256(names.encode()).hexdigest()[:24])
         with self._code_lock:
             if not os.path.isdir(target):
                 staging = tempfile.mkdtemp(dir=self._code_root)
-                for arn, code in spec.layers:
+                for arn, code in layers:
                     try:
                         with zipfile.ZipFile(io.BytesIO(code)) as archive:
                             archive.extractall(staging)

@@ -34,13 +34,16 @@ their own batches), the response quota is.
 A handler imports what AWS's Python runtime offers and nothing else: the standard library, the
 boto3 (botocore, s3transfer, jmespath, dateutil, urllib3, six) the runtime ships, its own code
 and its layers (extracted under the function's /opt equivalent, whose ``python`` and
-``python/lib/pythonX.Y/site-packages`` folders are on the path, `lambda_pool`); any other module
-fails as on AWS with ``Runtime.ImportModuleError``.
+``python/lib/pythonX.Y/site-packages`` folders are on the path, `lambda_pool`); with AWS's
+managed AWS SDK for pandas layer (``AWSSDKPandas-Python3xx`` of account 336392948345) it also
+imports awswrangler, pandas, numpy and pyarrow (`lambda_managed_layers`); any other module fails
+as on AWS with ``Runtime.ImportModuleError``.
 
 LIMITATIONS: Python runtimes only (`lambda_model`); the boto3 offered is the server's version,
-not the one AWS's runtime pins. VPC config, reserved concurrency (no throttling), extensions,
-SnapStart, response streaming, Function URLs and layer permissions (a layer of another account)
-are not emulated.
+not the one AWS's runtime pins, and so are the packages of the AWS SDK for pandas layer (which
+lacks the optional packages AWS's layer bundles: `lambda_managed_layers`). VPC config, reserved
+concurrency (no throttling), extensions, SnapStart, response streaming, Function URLs and layer
+permissions (a layer of another account) are not emulated.
 Asynchronous (Event) invocations run on a small thread pool and are retried twice after a
 function error (after 1 s and 2 s, not Lambda's minutes); destinations and DLQs are not used, and
 pending ones are dropped at shutdown, not persisted. moto's own triggers (SNS subscriptions, SQS
@@ -69,6 +72,7 @@ from local_aws.components.base import Component
 from local_aws.components.lambda_backend import install_patches
 from local_aws.components.lambda_environment import Worker
 from local_aws.components.lambda_invocation import log_text, run_event
+from local_aws.components.lambda_managed_layers import answer_get_layer_version_by_arn
 from local_aws.components.lambda_model import (
     FunctionNotFound,
     FunctionSpec,
@@ -113,6 +117,7 @@ class LambdaRuntime(Component):
         gateway = getattr(world, "gateway", None)
         if gateway is not None:
             gateway.add_interceptor(note_invoke_qualifier)
+            gateway.add_interceptor(answer_get_layer_version_by_arn)
 
     def start(self) -> None:
         assert self.world is not None
