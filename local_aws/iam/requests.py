@@ -13,6 +13,8 @@
 - A request that passes a role to a service (``RoleArn``, ``Role``, ``RoleARN`` anywhere in the
   body of a Create/Update call) also needs ``iam:PassRole`` on that role, with
   ``iam:PassedToService`` set to the service's principal.
+- A Lambda CreateFunction or UpdateFunctionConfiguration that names ``Layers`` also needs
+  ``lambda:GetLayerVersion`` on each layer version ARN.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ _RENAMED = {
 }
 # Operations AWS runs without any permission ("No permissions are required to perform this operation").
 UNCHECKED = frozenset({"sts:GetCallerIdentity"})
+# The operations that set a function's Layers.
+_LAYER_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionConfiguration"})
 _ROLE_KEYS = frozenset({"RoleArn", "RoleARN", "Role", "ExecutionRoleArn", "ServiceRole"})
 
 
@@ -204,6 +208,7 @@ def describe(request: AwsRequest, account: str) -> Described | None:
         for arn in resources_for(action, table_params, region, account)
     ]
     checks += _pass_role_checks(prefix, operation, body, account)
+    checks += _layer_checks(prefix, operation, body)
     return Described(checks, region, prefix)
 
 
@@ -295,6 +300,17 @@ def _pass_role_checks(prefix: str, operation: str, body: dict[str, Any], account
         arn = role if role.startswith("arn:") else f"arn:aws:iam::{account}:role/{role}"
         checks.append(Check("iam:PassRole", arn, {"iam:PassedToService": f"{prefix}.amazonaws.com"}))
     return checks
+
+
+def _layer_checks(prefix: str, operation: str, body: dict[str, Any]) -> list[Check]:
+    """A function's ``Layers`` need lambda:GetLayerVersion on each layer version (Lambda developer
+    guide, "Layer permissions"), another account's public layer included."""
+    if prefix != "lambda" or operation not in _LAYER_OPERATIONS:
+        return []
+    layers = body.get("Layers") if isinstance(body, dict) else None
+    if not isinstance(layers, list):
+        return []
+    return [Check("lambda:GetLayerVersion", arn, {}) for arn in dict.fromkeys(layers) if isinstance(arn, str)]
 
 
 def _describe_s3(request: AwsRequest, region: str) -> Described | None:

@@ -208,6 +208,37 @@ def test_secure_transport_and_requested_region_conditions(identity, table):
     assert denied(lambda: put(elsewhere.client("dynamodb"), table))[0] == "AccessDeniedException"
 
 
+def test_a_functions_layers_need_get_layer_version_on_each(aws, identity):
+    role = aws("iam").create_role(
+        RoleName=unique("iam-layer-role"),
+        AssumeRolePolicyDocument=document(
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ),
+    )["Role"]["Arn"]
+    layer = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python314:6"
+    may_create = [allow("lambda:CreateFunction"), allow("iam:PassRole", role)]
+
+    def create(user: Identity) -> Any:
+        return user.client("lambda").create_function(
+            FunctionName=unique("iam-layer-fn"),
+            Runtime="python3.14",
+            Role=role,
+            Handler="h.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+            Layers=[layer],
+        )
+
+    without = identity(*may_create)
+    code, message, status = denied(lambda: create(without))
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert f"lambda:GetLayerVersion on resource: {layer}" in message
+    with_layer = identity(*may_create, allow("lambda:GetLayerVersion", layer))
+    try:
+        create(with_layer)
+    except ClientError as error:  # past IAM: whatever Lambda says about the empty zip is not AccessDenied
+        assert "AccessDenied" not in error.response["Error"]["Code"]
+
+
 def test_pass_role_is_checked_with_the_service_it_is_passed_to(aws, identity):
     role = aws("iam").create_role(
         RoleName=unique("iam-fn-role"),
