@@ -167,10 +167,16 @@ def _function_statements(scope: _Scope) -> list[dict[str, Any]]:
         "lambda:UpdateEventSourceMapping",
         "lambda:DeleteEventSourceMapping",
     ]
-    return [
+    statements = [
         _allow("Functions", function_actions, [scope.arn("lambda", f"function:{scope.prefix}-*")]),
         _allow("EventSourceMappings", mapping_actions, [scope.arn("lambda", "event-source-mapping:*")]),
     ]
+    layer = scope.settings.pandas_layer_arn
+    if layer:
+        # A function's Layers need lambda:GetLayerVersion on each layer version (the Parquet consumer's
+        # AWS SDK for pandas layer, another account's).
+        statements.append(_allow("UseLayers", ["lambda:GetLayerVersion"], [layer]))
+    return statements
 
 
 def _delivery_statements(scope: _Scope) -> list[dict[str, Any]]:

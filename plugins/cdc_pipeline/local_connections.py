@@ -78,6 +78,8 @@ def local_env(
         "CDC_LAKE_ROLE_PROPAGATION_TIMEOUT": "0",
         "CDC_LAKE_POLL_INTERVAL": "0.2",
         "CDC_LAKE_DELIVERY_GRACE": "1",
+        # The embedded Lambda provides AWS's managed pandas layer (with pyarrow) under its own ARN.
+        "CDC_LAKE_PANDAS_LAYER_ARN": f"arn:aws:lambda:{region}:336392948345:layer:AWSSDKPandas-Python314:1",
     }
     # The checks' Athena connection must name the workgroup the settings will use.
     workgroup = os.environ.get("CDC_LAKE_ATHENA_WORKGROUP") or prefix
@@ -147,7 +149,10 @@ def deployer_env(env: dict[str, str]) -> dict[str, str]:
     credentials = admin("sts").assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="airflow", DurationSeconds=43200
     )["Credentials"]
-    aws_variable, athena_variable = conn_variable(settings.aws_conn_id), conn_variable(settings.athena_conn_id)
+    aws_variable, athena_variable = (
+        conn_variable(settings.aws_conn_id),
+        conn_variable(settings.athena_conn_id),
+    )
     aws = json.loads(env[aws_variable])
     aws["login"], aws["password"] = credentials["AccessKeyId"], credentials["SecretAccessKey"]
     aws["extra"] = {**aws["extra"], "aws_session_token": credentials["SessionToken"]}

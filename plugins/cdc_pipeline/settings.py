@@ -18,7 +18,8 @@ known once a client asks STS, so provisioning calls `Settings.with_account_id()`
 | `CDC_LAKE_ATHENA_CONN_ID` | `athena_default` | the Airflow Athena connection of the SQL checks (its credentials come from the AWS connection) |
 | `CDC_LAKE_FIREHOSE_BUFFER_INTERVAL` | `60` | Firehose BufferingHints.IntervalInSeconds (0-900) |
 | `CDC_LAKE_FIREHOSE_BUFFER_SIZE` | `64` | Firehose BufferingHints.SizeInMBs (1-128) |
-| `CDC_LAKE_CHANGE_LOG_FORMAT` | `parquet` | how the change log of a `cdc` pipeline is stored: `parquet` (Firehose converts each record to Parquet with the schema of a Glue table the provisioning creates from the definition's `[columns]`; needs a buffer size of at least 64 MB) or `json` (JSON lines, catalogued by the crawler as it finds them) |
+| `CDC_LAKE_CHANGE_LOG_FORMAT` | `parquet` | how the change log is stored: `parquet` (with the schema of a Glue table the provisioning creates from the definition's `[columns]`: Firehose converts each record of a `cdc` pipeline, which needs a buffer size of at least 64 MB; a `direct` pipeline's consumer writes Parquet itself) or `json` (JSON lines, catalogued by the crawler as it finds them) |
+| `CDC_LAKE_PANDAS_LAYER_ARN` | none | the version ARN of AWS's managed layer "AWS SDK for pandas" for python3.14 in the region (`arn:aws:lambda:<region>:336392948345:layer:AWSSDKPandas-Python314:<version>`, listed in that project's documentation); the `direct` topology's consumer writes Parquet with its pyarrow, so provisioning a `direct` pipeline on a Parquet change log needs it |
 | `CDC_LAKE_ENFORCE_AWS_MINIMUMS` | `false` when `AWS_ENDPOINT_URL` is a loopback address, else `true` | refuse values AWS rejects with dynamic partitioning (interval < 60 s, size < 64 MB) |
 | `CDC_LAKE_KINESIS_SHARDS` | `1` | shard count of each Kinesis stream |
 | `CDC_LAKE_PIPE_BATCH_SIZE` | `100` | the Pipe's DynamoDB-stream BatchSize (1-500: a Pipe with a Kinesis target takes at most 500 records a batch) |
@@ -64,6 +65,10 @@ FIREHOSE_DYNAMIC_PARTITIONING_MIN_SIZE = 64
 #: The change log's storage formats; record format conversion needs a buffer of at least 64 MB (AWS).
 CHANGE_LOG_FORMATS = ("json", "parquet")
 FIREHOSE_CONVERSION_MIN_SIZE = 64
+# Lambda's LayerVersionArn pattern (API reference, LayerVersionContentOutput / Layers).
+_LAYER_VERSION_ARN_RE = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d{1}:\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+$"
+)
 # EventBridge Pipes: the largest batch a Kinesis stream target takes; Lambda: a Kinesis source's.
 PIPE_KINESIS_TARGET_MAX_BATCH = 500
 ESM_KINESIS_MAX_BATCH = 10000
@@ -107,6 +112,7 @@ class Settings:
     )
     firehose_buffer_size_mb: int = field(default=64, metadata=_env("CDC_LAKE_FIREHOSE_BUFFER_SIZE"))
     change_log_format: str = field(default="parquet", metadata=_env("CDC_LAKE_CHANGE_LOG_FORMAT"))
+    pandas_layer_arn: str | None = field(default=None, metadata=_env("CDC_LAKE_PANDAS_LAYER_ARN"))
     enforce_aws_minimums: bool = field(default=True, metadata=_env("CDC_LAKE_ENFORCE_AWS_MINIMUMS"))
     kinesis_shard_count: int = field(default=1, metadata=_env("CDC_LAKE_KINESIS_SHARDS"))
     pipe_batch_size: int = field(default=100, metadata=_env("CDC_LAKE_PIPE_BATCH_SIZE"))
@@ -146,10 +152,11 @@ class Settings:
             "athena_results_bucket_override",
             "aws_conn_id",
             "athena_conn_id",
+            "pandas_layer_arn",
         ):
             raw = _get(env, _var(name))
             if raw:
-                values[name] = raw
+                values[name] = raw.strip()
         for name in (
             "firehose_buffer_interval_seconds",
             "firehose_buffer_size_mb",
@@ -291,6 +298,11 @@ class Settings:
         if not 0.05 <= self.poll_interval_seconds <= 300:
             raise SettingsError(
                 f"CDC_LAKE_POLL_INTERVAL={self.poll_interval_seconds!r} must be from 0.05 to 300 seconds"
+            )
+        if self.pandas_layer_arn is not None and not _LAYER_VERSION_ARN_RE.match(self.pandas_layer_arn):
+            raise SettingsError(
+                f"CDC_LAKE_PANDAS_LAYER_ARN={self.pandas_layer_arn!r} is not a layer version ARN like "
+                "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python314:6"
             )
         if self.change_log_format not in CHANGE_LOG_FORMATS:
             raise SettingsError(

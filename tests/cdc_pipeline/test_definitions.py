@@ -199,6 +199,16 @@ def test_a_direct_pipeline_has_a_consumer_and_no_table():
         (cdc(consumer_folder="kinesis_consumer"), "consumer_folder", "belongs to topology 'direct'"),
         ({**DIRECT, "table": "events"}, "table", "belongs to topology 'cdc'"),
         ({k: v for k, v in DIRECT.items() if k != "consumer_folder"}, "consumer_folder", "is required"),
+        (
+            {**DIRECT, "columns": {"user_id": "string", "tags": "array<string>"}},
+            "columns.tags",
+            "scalar types only",
+        ),
+        (
+            {**DIRECT, "columns": {"user_id": "string", "at": "string"}, "state_partition": "at"},
+            "state_partition",
+            "keeps no state table",
+        ),
         (cdc(partition_keys="hour"), "partition_keys", "non-empty list"),
         (cdc(partition_keys=[]), "partition_keys", "non-empty list"),
         (cdc(partition_keys=["year", "minute"]), "partition_keys", "'minute' is not a key"),
@@ -219,6 +229,12 @@ def test_each_invalid_field_is_named(data, field, message):
         parse_definition(data, "pipelines/broken.toml")
     assert caught.value.field == field
     assert str(caught.value).startswith(f"pipelines/broken.toml: field {field!r}: ")
+
+
+def test_a_direct_pipeline_declares_columns_without_a_state_partition():
+    definition = parse_definition({**DIRECT, "columns": {"user_id": "string", "amount": "decimal(12,2)"}})
+    assert definition.columns == (("user_id", "string"), ("amount", "decimal(12,2)"))
+    assert definition.state_partition is None
 
 
 def test_a_file_that_is_not_toml_is_named(tmp_path):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
@@ -29,12 +31,14 @@ PLANNED = [
     "consumer_role",
     "crawler_role",
     "stream",
+    "glue_database",
+    "change_table",
     "consumer_function",
     "event_source_mapping",
-    "glue_database",
     "crawler",
     "athena_workgroup",
 ]
+LAYER = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python314:6"
 
 
 @pytest.fixture
@@ -42,7 +46,8 @@ def lambda_dir(tmp_path: Path) -> Path:
     """A copy of the real consumer, so a test may change its code without touching the repository."""
     folder = tmp_path / "functions" / "kinesis_consumer"
     folder.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "lambda" / "kinesis_consumer" / "handler.py", folder / "handler.py")
+    for module in ("handler.py", "parquet_rows.py"):
+        shutil.copy(REPO_ROOT / "lambda" / "kinesis_consumer" / module, folder / module)
     # The modules every function's zip carries, from beside the function folders.
     shutil.copytree(REPO_ROOT / "lambda" / "shared", folder.parent / "shared")
     return folder
@@ -58,6 +63,7 @@ def settings(lambda_dir: Path) -> Settings:
             "CDC_LAKE_ESM_BATCH_SIZE": "100",
             "CDC_LAKE_PIPE_BATCH_WINDOW": "0",
             "CDC_LAKE_ROLE_PROPAGATION_TIMEOUT": "0",
+            "CDC_LAKE_PANDAS_LAYER_ARN": LAYER,
         }
     )
 
@@ -112,7 +118,12 @@ def test_provision_twice_then_an_event_reaches_the_lake_then_teardown_leaves_not
         "DATASET": "user_events",
         "KEY_ATTRIBUTE": "event_id",
         "EVENT_TIME_ATTRIBUTE": "event_time",
+        "PARQUET_COLUMNS": json.dumps([list(c) for c in USER_EVENTS.columns], separators=(",", ":")),
     }
+    # pyarrow comes from AWS's managed layer: the Lambda runtime has none.
+    assert [layer["Arn"] for layer in function["Layers"]] == [LAYER]
+    table = aws("glue").get_table(DatabaseName=names.glue_database, Name="user_events")["Table"]
+    assert {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}["amount"] == "decimal(12,2)"
 
     (mapping,) = mappings(aws, names)
     assert mapping["FunctionArn"] == names.function_arn
@@ -141,13 +152,14 @@ def test_provision_twice_then_an_event_reaches_the_lake_then_teardown_leaves_not
         30,
         what="the consumer's object",
     )
+    assert listing[0]["Key"].endswith(".parquet")
     body = s3.get_object(Bucket=names.lake_bucket, Key=listing[0]["Key"])["Body"].read()
-    (row,) = [json.loads(line) for line in body.splitlines()]
+    (row,) = pq.read_table(io.BytesIO(body)).to_pylist()
     assert (row["event_id"], row["event_name"], row["user_id"]) == ("e-1", "INSERT", "u-1")
 
     deleted = teardown(USER_EVENTS, settings, clients)
     assert {o.action for o in deleted} == {"deleted"}
-    assert [o.resource for o in deleted][:3] == ["athena_workgroup", "crawler", "glue_database"]
+    assert [o.resource for o in deleted][:2] == ["athena_workgroup", "crawler"]
     assert actions(deleted)["consumer_log_group"] == "deleted"  # the function ran, so it logged
     assert {o.action for o in teardown(USER_EVENTS, settings, clients)} == {"absent"}
 
@@ -252,4 +264,35 @@ def test_teardown_can_keep_shared_resources(settings: Settings, names: ResourceN
     }
     assert not {o.resource for o in outcomes} & {"lake_bucket", "glue_database", "athena_workgroup"}
     aws("s3").head_bucket(Bucket=names.lake_bucket)
+    teardown(USER_EVENTS, settings, clients)
+
+
+def test_on_json_lines_the_consumer_has_no_layer_and_the_crawler_makes_the_table(
+    settings: Settings, names: ResourceNames, clients, aws
+) -> None:
+    json_lines = settings.replace(change_log_format="json", pandas_layer_arn=None)
+    outcomes = provision(USER_EVENTS, json_lines, clients)
+    assert "change_table" not in actions(outcomes)
+    function = aws("lambda").get_function(FunctionName=names.function)["Configuration"]
+    assert function.get("Layers", []) == []
+    assert "PARQUET_COLUMNS" not in function["Environment"]["Variables"]
+    teardown(USER_EVENTS, json_lines, clients)
+
+
+def test_a_parquet_consumer_without_the_layer_is_refused_naming_the_setting(
+    settings: Settings, clients
+) -> None:
+    from cdc_pipeline.provision.consumer import ConsumerFormatError
+
+    with pytest.raises(ConsumerFormatError, match="CDC_LAKE_PANDAS_LAYER_ARN"):
+        provision(USER_EVENTS, settings.replace(pandas_layer_arn=None), clients)
+    teardown(USER_EVENTS, settings, clients)
+
+
+def test_a_parquet_lake_is_not_switched_to_json_lines_in_place(settings: Settings, clients) -> None:
+    from cdc_pipeline.provision.consumer import ConsumerFormatError
+
+    provision(USER_EVENTS, settings, clients)
+    with pytest.raises(ConsumerFormatError, match="stored as Parquet"):
+        provision(USER_EVENTS, settings.replace(change_log_format="json"), clients)
     teardown(USER_EVENTS, settings, clients)

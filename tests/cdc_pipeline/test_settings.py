@@ -149,6 +149,13 @@ def test_settings_are_frozen_and_replace_revalidates() -> None:
         ({"CDC_LAKE_ACCOUNT_ID": "12345"}, "CDC_LAKE_ACCOUNT_ID"),
         ({"CDC_LAKE_GLUE_DATABASE": "Sales-DB"}, "CDC_LAKE_GLUE_DATABASE"),
         ({"CDC_LAKE_ENFORCE_AWS_MINIMUMS": "maybe"}, "CDC_LAKE_ENFORCE_AWS_MINIMUMS"),
+        ({"CDC_LAKE_PANDAS_LAYER_ARN": "AWSSDKPandas-Python314"}, "CDC_LAKE_PANDAS_LAYER_ARN"),
+        (
+            {
+                "CDC_LAKE_PANDAS_LAYER_ARN": "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python314"
+            },
+            "CDC_LAKE_PANDAS_LAYER_ARN",
+        ),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], variable: str) -> None:

@@ -116,7 +116,7 @@ def parse_definition(data: Mapping[str, Any], source: Path | str = "<definition>
     count_noun = _count_noun(fields)
     description = fields.text("description", None, "", "")
     topology_values = _topology_values(fields, topology)
-    columns = _columns(fields, key_attribute)
+    columns = _columns(fields, key_attribute, topology)
     return PipelineDefinition(
         name=name,
         description=description,
@@ -129,7 +129,7 @@ def parse_definition(data: Mapping[str, Any], source: Path | str = "<definition>
         check_params=_check_params(fields),
         charts=_charts(fields),
         columns=columns,
-        state_partition=_state_partition(fields, columns),
+        state_partition=_state_partition(fields, columns, topology),
         source=Path(source) if not isinstance(source, Path) else source,
         **topology_values,
     )
@@ -247,8 +247,9 @@ def _column_type(fields: _Fields, where: str, value: Any) -> str:
     return value.strip().lower()
 
 
-def _columns(fields: _Fields, key_attribute: str) -> tuple[tuple[str, str], ...]:
-    """``[columns]``: name = Athena type, in file order; the key must be one of them (when any are given)."""
+def _columns(fields: _Fields, key_attribute: str, topology: Topology) -> tuple[tuple[str, str], ...]:
+    """``[columns]``: name = Athena type, in file order; the key must be one of them (when any are given).
+    A ``direct`` pipeline's consumer writes scalar columns only (no struct, array or map)."""
     columns = fields.data.get("columns", {})
     if not isinstance(columns, dict):
         raise fields.error("columns", "must be a table ([columns]) of name = Athena type")
@@ -259,14 +260,25 @@ def _columns(fields: _Fields, key_attribute: str) -> tuple[tuple[str, str], ...]
             raise fields.error(where, _ATTRIBUTE_RULE)
         if name in STATE_COLUMNS:
             raise fields.error(where, f"is a column the state table adds ({', '.join(STATE_COLUMNS)})")
-        declared.append((name, _column_type(fields, where, value)))
+        kind = _column_type(fields, where, value)
+        if topology is Topology.DIRECT and "<" in kind:
+            raise fields.error(
+                where,
+                f"{kind!r}: a direct pipeline's consumer writes scalar types only (no struct, array or map)",
+            )
+        declared.append((name, kind))
     if declared and key_attribute not in dict(declared):
         raise fields.error("columns", f"must declare the key attribute {key_attribute!r}")
     return tuple(declared)
 
 
-def _state_partition(fields: _Fields, columns: tuple[tuple[str, str], ...]) -> str | None:
-    """``state_partition``: the declared time column the state table is partitioned by (by day)."""
+def _state_partition(fields: _Fields, columns: tuple[tuple[str, str], ...], topology: Topology) -> str | None:
+    """``state_partition``: the declared time column the state table is partitioned by (by day); a
+    ``direct`` pipeline keeps no state table, so it has none."""
+    if topology is Topology.DIRECT:
+        if "state_partition" in fields.data:
+            raise fields.error("state_partition", "a direct pipeline keeps no state table: remove it")
+        return None
     if "state_partition" not in fields.data:
         if columns:
             raise fields.error(

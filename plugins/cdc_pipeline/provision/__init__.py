@@ -108,11 +108,8 @@ def _cdc_steps(deployment: Deployment) -> list[Step]:
         Step("transform_function", lambda_function.ensure_function, _delete_function_and_logs),
         Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
     ]
-    if deployment.settings.parquet_change_log:
-        # Firehose converts with this table's schema: it must exist before the delivery stream names it.
-        steps.append(
-            Step(change_table.RESOURCE, change_table.ensure_change_table, change_table.delete_change_table)
-        )
+    # Firehose converts with the change table's schema: it must exist before the delivery stream names it.
+    steps += _change_table_steps(deployment)
     steps += [
         # Firehose reads its Kinesis source from LATEST: records the Pipe (which reads the table's
         # stream from TRIM_HORIZON) put before the delivery stream is ACTIVE would never be delivered.
@@ -137,16 +134,25 @@ def _direct_steps(deployment: Deployment) -> list[Step]:
             for spec in roles
         ),
         Step("stream", kinesis.ensure_stream, kinesis.delete_stream),
+        # The change table before the consumer that writes Parquet with its schema.
+        Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
+        *_change_table_steps(deployment),
         Step(consumer.RESOURCE, consumer.ensure_function, consumer.delete_function_and_logs),
         Step(
             event_source_mapping.RESOURCE,
             event_source_mapping.ensure_mapping,
             event_source_mapping.delete_mapping,
         ),
-        Step("glue_database", glue.ensure_database, glue.delete_database, shared=True),
         Step("crawler", glue.ensure_crawler, glue.delete_crawler),
         Step("athena_workgroup", athena.ensure_workgroup, athena.delete_workgroup, shared=True),
     ]
+
+
+def _change_table_steps(deployment: Deployment) -> list[Step]:
+    """The Parquet change log's Glue table (none for JSON lines, which the crawler catalogues)."""
+    if not deployment.settings.parquet_change_log:
+        return []
+    return [Step(change_table.RESOURCE, change_table.ensure_change_table, change_table.delete_change_table)]
 
 
 def _delete_function_and_logs(deployment: Deployment) -> list[Outcome]:

@@ -1,7 +1,8 @@
-"""The change log's Glue table, ``<dataset>``, declared before Firehose writes Parquet into it.
+"""The change log's Glue table, ``<dataset>``, declared before Parquet is written into it.
 
 With ``CDC_LAKE_CHANGE_LOG_FORMAT=parquet``, Firehose converts each transformed record (JSON) to
-Parquet with the schema of this table (``DataFormatConversionConfiguration``): the change's metadata
+Parquet with the schema of this table (``DataFormatConversionConfiguration``), and a ``direct``
+pipeline's Kinesis consumer writes Parquet with the same columns itself: the change's metadata
 columns (what the CDC transform writes first, ``CHANGE_COLUMNS``), then the definition's declared
 ``[columns]`` with their declared types, partitioned by the definition's partition keys (strings,
 from the S3 prefix). The lake then has a contract, not a crawl's guess: a decimal stays
@@ -64,7 +65,7 @@ def table_input(deployment: Deployment) -> dict[str, Any]:
     names, definition = deployment.names, deployment.definition
     return {
         "Name": definition.name,
-        "Description": f"cdc-lake {definition.name}: the change log (Parquet, written by Firehose)",
+        "Description": f"cdc-lake {definition.name}: the change log (Parquet)",
         "TableType": "EXTERNAL_TABLE",
         "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
         "PartitionKeys": [{"Name": key, "Type": "string"} for key in definition.partition_keys],
@@ -80,7 +81,8 @@ def table_input(deployment: Deployment) -> dict[str, Any]:
     }
 
 
-def _get_table(deployment: Deployment) -> dict[str, Any] | None:
+def existing_table(deployment: Deployment) -> dict[str, Any] | None:
+    """The dataset's change log table as GetTable returns it, None when there is none."""
     try:
         return deployment.client("glue").get_table(
             DatabaseName=deployment.names.glue_database, Name=deployment.definition.name
@@ -101,7 +103,7 @@ def ensure_change_table(deployment: Deployment) -> Outcome:
     """Create the Parquet change table; add declared columns it lacks; refuse another format or type."""
     names, definition = deployment.names, deployment.definition
     glue = deployment.client("glue")
-    current = _get_table(deployment)
+    current = existing_table(deployment)
     if current is None:
         glue.create_table(DatabaseName=names.glue_database, TableInput=table_input(deployment))
         return Outcome(RESOURCE, KIND, definition.name, "created")

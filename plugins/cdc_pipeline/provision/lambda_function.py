@@ -118,7 +118,7 @@ class FunctionSpec:
     folder: Path
     handler: str
     description: str
-    #: Role, Runtime, Handler, Timeout, MemorySize, Environment: compared with GetFunction's.
+    #: Role, Runtime, Handler, Timeout, MemorySize, Environment (and Layers): compared with GetFunction's.
     configuration: dict[str, Any]
 
 
@@ -155,6 +155,9 @@ def _configuration_differences(current: dict[str, Any], desired: dict[str, Any])
         existing = current.get(key)
         if key == "Environment":
             existing = {"Variables": (existing or {}).get("Variables", {})}
+        elif key == "Layers":
+            # GetFunction lists {Arn, CodeSize}; the configuration names version ARNs.
+            existing = [layer["Arn"] for layer in existing or []]
         if existing != value:
             differences[key] = value
     return differences
