@@ -17,6 +17,12 @@ LOCAL_ACCESS_KEY = "local"
 LOCAL_SECRET_KEY = "local"
 
 
+def pandas_layer_arn(region: str) -> str:
+    """AWS's managed layer AWS SDK for pandas (with pyarrow), which the embedded Lambda provides at any
+    version: the Parquet consumer of a direct pipeline needs it."""
+    return f"arn:aws:lambda:{region}:336392948345:layer:AWSSDKPandas-Python314:1"
+
+
 def conn_variable(conn_id: str) -> str:
     """The environment variable Airflow reads connection ``conn_id`` from."""
     return f"AIRFLOW_CONN_{conn_id.upper()}"
@@ -78,8 +84,7 @@ def local_env(
         "CDC_LAKE_ROLE_PROPAGATION_TIMEOUT": "0",
         "CDC_LAKE_POLL_INTERVAL": "0.2",
         "CDC_LAKE_DELIVERY_GRACE": "1",
-        # The embedded Lambda provides AWS's managed pandas layer (with pyarrow) under its own ARN.
-        "CDC_LAKE_PANDAS_LAYER_ARN": f"arn:aws:lambda:{region}:336392948345:layer:AWSSDKPandas-Python314:1",
+        "CDC_LAKE_PANDAS_LAYER_ARN": pandas_layer_arn(region),
     }
     # The checks' Athena connection must name the workgroup the settings will use.
     workgroup = os.environ.get("CDC_LAKE_ATHENA_WORKGROUP") or prefix

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from cdc_pipeline.definitions import PIPELINES, SALES_ORDERS, Topology
 from cdc_pipeline.deployer_policy import SERVICE_ROLES, deployer_policy, main
 from cdc_pipeline.iam_policies import boundary_policy, boundary_policy_arn, role_specs
+from cdc_pipeline.local_connections import pandas_layer_arn
 from cdc_pipeline.provision import provision, teardown
 from cdc_pipeline.provision.consumer import consumer_role_spec
 from cdc_pipeline.provision.context import Deployment
@@ -205,6 +206,7 @@ def local_settings() -> Settings:
             "CDC_LAKE_ENFORCE_AWS_MINIMUMS": "false",
             "CDC_LAKE_FIREHOSE_BUFFER_INTERVAL": "1",
             "CDC_LAKE_ROLE_PROPAGATION_TIMEOUT": "0",
+            "CDC_LAKE_PANDAS_LAYER_ARN": pandas_layer_arn("us-east-1"),
         }
     )
 

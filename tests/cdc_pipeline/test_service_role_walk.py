@@ -28,6 +28,7 @@ from faker import Faker
 from cdc_pipeline.definitions import PIPELINES, Topology
 from cdc_pipeline.generators.orders import OrderDataset
 from cdc_pipeline.iam_policies import boundary_policy_arn
+from cdc_pipeline.local_connections import pandas_layer_arn
 from cdc_pipeline.provision import provision, teardown
 from cdc_pipeline.settings import Settings
 from local_aws.iam import audit
@@ -82,6 +83,7 @@ def settings() -> Settings:
             # The CDC pipeline's Firehose converts to Parquet: the walk covers the larger role.
             "CDC_LAKE_CHANGE_LOG_FORMAT": "parquet",
             "CDC_LAKE_FIREHOSE_BUFFER_SIZE": "64",
+            "CDC_LAKE_PANDAS_LAYER_ARN": pandas_layer_arn("us-east-1"),
         }
     )
 

@@ -17,6 +17,7 @@ from tests.airflow_harness import (
     client,
     deployed_pipeline,
     lake_bucket,
+    object_rows,
     report_files,
     run_dag,
     task_states,
@@ -44,7 +45,7 @@ def lake_rows(pipeline, prefix: str) -> list[dict]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            rows += [json.loads(line) for line in body.splitlines()]
+            rows += object_rows(body)
     return rows
 
 
