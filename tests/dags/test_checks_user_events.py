@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.airflow_harness import deployed_pipeline
+from tests.airflow_harness import JSON_CHANGE_LOG, deployed_pipeline
 from tests.dags.check_helpers import (
     HIDDEN_OBJECT,
     alerts_for,
@@ -24,8 +24,8 @@ from tests.dags.check_helpers import (
     metadata,
     partition_prefix,
     published,
+    put_change_rows,
     put_error_records,
-    put_rows,
     run_bad_hour,
     stamp,
     subscribe_inbox,
@@ -36,9 +36,11 @@ pytestmark = pytest.mark.slow
 DATASET = "user_events"
 
 
-@pytest.fixture(scope="module")
-def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
+@pytest.fixture(scope="module", params=["parquet", "json"])
+def pipeline(request, local_aws):
+    # Parquet (the consumer writes it with the change table's schema) and JSON lines.
+    overrides = JSON_CHANGE_LOG if request.param == "json" else None
+    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET, overrides=overrides) as deployed:
         yield deployed
 
 
@@ -87,8 +89,8 @@ def test_a_bad_hour_fails_every_user_events_check(pipeline):
         ),  # no creation time
     ]
     prefix = partition_prefix(DATASET, hour)
-    put_rows(pipeline, prefix + "bad-events.json", rows)
-    put_rows(pipeline, prefix + HIDDEN_OBJECT, [event(7, made)])
+    put_change_rows(pipeline, DATASET, prefix + "bad-events", rows)
+    put_change_rows(pipeline, DATASET, prefix + HIDDEN_OBJECT, [event(7, made)])
     put_error_records(
         pipeline,
         DATASET,
