@@ -13,6 +13,17 @@
   environments.
 - CreateFunction and UpdateFunctionConfiguration refuse ``Environment`` variables the runtime
   reserves (``AWS_REGION``, ``_HANDLER``, ``AWS_LAMBDA_*``...) as Lambda does.
+- They refuse ``Environment.Variables`` over Lambda's 4 KB quota with its
+  InvalidParameterValueException "Lambda was unable to configure your environment variables
+  because the environment variables you have provided exceeded the 4KB limit. String measured:
+  {...}" (`_refuse_large_environment`). The measure is AWS's (Lambda guide, "Troubleshoot
+  deployment issues in Lambda"): the Variables object stored as JSON without white space, at most
+  4096 bytes, "key names, values, quotes, commas, and brackets" included, a non-ASCII character
+  2 to 4 bytes (UTF-8); its example ``{"BUCKET":"my-bucket","KEY":"file.txt"}`` is 39 bytes.
+  4096 bytes pass, 4097 fail. Assumed, not documented: a quote, backslash or control character in
+  a value counts as its JSON escape (a quote 2 bytes), as AWS's messages quote it, and the message
+  quotes the whole measured string. Only what a request sets is measured (an update that does not
+  name Environment is not); a refused update leaves the stored configuration as it was.
 - A function's ``Layers`` (CreateFunction, UpdateFunctionConfiguration) are at most five
   existing layer versions of the function's region, refused otherwise with Lambda's
   InvalidParameterValueException (moto allows any number, ignores the ARN's region and answers an
@@ -39,7 +50,13 @@ from moto.awslambda.utils import get_backend
 
 from local_aws import lambda_runtimes
 from local_aws.components import lambda_managed_layers, lambda_states, moto_patches
-from local_aws.components.lambda_model import UNZIPPED_CODE_LIMIT, unzipped_size
+from local_aws.components.lambda_model import (
+    ENVIRONMENT_LIMIT,
+    UNZIPPED_CODE_LIMIT,
+    environment_bytes,
+    measured_environment,
+    unzipped_size,
+)
 from local_aws.components.lambda_responses import take_request_qualifier
 
 if TYPE_CHECKING:
@@ -190,9 +207,23 @@ def _refuse_reserved_variables(environment: Any) -> None:
         )
 
 
+def _refuse_large_environment(environment: Any) -> None:
+    """Lambda refuses variables whose JSON text is over its 4 KB quota (`ENVIRONMENT_LIMIT`)."""
+    variables = environment.get("Variables") if isinstance(environment, dict) else None
+    if not isinstance(variables, dict):
+        return
+    measured = measured_environment(variables)
+    if environment_bytes(measured) > ENVIRONMENT_LIMIT:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided exceeded the 4KB limit. String measured: " + measured
+        )
+
+
 def _patched_create(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
     _refuse_blocked_runtime(spec.get("Runtime"), lambda_runtimes.CREATE)
     _refuse_reserved_variables(spec.get("Environment"))
+    _refuse_large_environment(spec.get("Environment"))
     fn = _ORIGINALS["LambdaBackend.create_function"](self, spec)
     if _runtime() is not None:
         lambda_states.begin_create(fn)
@@ -236,6 +267,7 @@ def _patched_update_code(self: LambdaFunction, updated_spec: dict[str, Any]) -> 
 def _patched_update_config(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
     _refuse_blocked_runtime(config_updates.get("Runtime") or self.run_time, lambda_runtimes.UPDATE)
     _refuse_reserved_variables(config_updates.get("Environment"))
+    _refuse_large_environment(config_updates.get("Environment"))
     result = _ORIGINALS["LambdaFunction.update_configuration"](self, config_updates)
     runtime = _runtime()
     if runtime is not None:

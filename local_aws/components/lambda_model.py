@@ -3,7 +3,8 @@
 `FunctionSpec` is what an invocation needs from moto's `LambdaFunction`, copied under the world
 lock so that the handler runs with the lock set down; `Invocation` is what a synchronous
 invocation returns to the caller (moto's Invoke, or another component through
-`LambdaRuntime.invoke`). Lambda's quotas on payloads and packages live here too.
+`LambdaRuntime.invoke`). Lambda's quotas on payloads, packages and environment variables live
+here too.
 
 LIMITATIONS: Python runtimes only (python3.x), all run by the interpreter that runs local_aws (or a
 read-only mirror of it the sandbox user can reach), whatever minor version the function names: a
@@ -34,6 +35,9 @@ ASYNC_PAYLOAD_LIMIT = 1024 * 1024
 RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100
 # Lambda's quota on a deployment package's unzipped size (250 MB).
 UNZIPPED_CODE_LIMIT = 262_144_000
+# Lambda's quota on a function's environment variables, all together: 4 KB, 4096 bytes of the
+# JSON text of the Variables map (`measured_environment`).
+ENVIRONMENT_LIMIT = 4096
 
 
 class FunctionNotFound(LookupError):
@@ -178,3 +182,15 @@ def unzipped_size(code: bytes) -> int:
             return sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, ValueError):
         return 0
+
+
+def measured_environment(variables: dict[str, str]) -> str:
+    """The string Lambda measures against `ENVIRONMENT_LIMIT`: the Variables map as JSON without
+    white space, names and values with their quotes, colons, commas, braces and escapes, non-ASCII
+    characters as themselves (their UTF-8 bytes count, not a ``\\uXXXX`` escape)."""
+    return json.dumps(variables, ensure_ascii=False, separators=(",", ":"))
+
+
+def environment_bytes(measured: str) -> int:
+    """The size in bytes of a `measured_environment` string (UTF-8)."""
+    return len(measured.encode("utf-8", "surrogatepass"))

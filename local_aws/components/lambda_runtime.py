@@ -17,8 +17,9 @@ this local_aws's STS, so a handler's boto3 clients talk to local_aws as that rol
 (`lambda_environment` says what it can and cannot reach).
 
 Quotas are Lambda's: a package that unzips to more than 262,144,000 bytes is refused at
-CreateFunction and UpdateFunctionCode (`lambda_backend`); a synchronous payload over 6 MB or an
-asynchronous one over 1 MB is refused with RequestEntityTooLargeException (HTTP 413,
+CreateFunction and UpdateFunctionCode, environment variables whose JSON text is over 4096 bytes
+at CreateFunction and UpdateFunctionConfiguration (`lambda_backend`); a synchronous payload over
+6 MB or an asynchronous one over 1 MB is refused with RequestEntityTooLargeException (HTTP 413,
 `lambda_responses`); a response over 6,291,556 bytes becomes a ``Function.ResponseSizeTooLarge``
 function error. A handler still running at its Timeout is killed with everything it started,
 one past its MemorySize is killed and answered as Lambda answers a function that ran out of
