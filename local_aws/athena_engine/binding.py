@@ -103,9 +103,16 @@ class Binder:
         self._counter += 1
         return f"__{kind}_{self._counter}_{re.sub(r'[^a-z0-9_]', '_', name.lower())}"
 
-    def _bind(self, statement: exp.Expression, database: str, stack: tuple[str, ...]) -> exp.Expression:
-        """Replace every catalog table or view in ``statement`` with a DuckDB view of it."""
-        self._columns_read = scanned.columns_read(statement, self._columns_read)
+    def _bind(
+        self,
+        statement: exp.Expression,
+        database: str,
+        stack: tuple[str, ...],
+        billed: exp.Expression | None = None,
+    ) -> exp.Expression:
+        """Replace every catalog table or view in ``statement`` with a DuckDB view of it; the columns
+        ``billed`` (a view body's pruned form; default ``statement``) names are what Parquet bills."""
+        self._columns_read = scanned.columns_read(statement if billed is None else billed, self._columns_read)
         references: list[tuple[exp.Table, TableDef]] = []
         for node in list(statement.find_all(exp.Table)):
             if not isinstance(node.this, exp.Identifier):
@@ -179,8 +186,10 @@ class Binder:
         except sandbox.SandboxError as error:
             raise EngineError(error.code, error.message) from error
         view_pushdown.push(body, pushed)
+        # Only what the statement uses of the view is billed (`scanned.view_columns`).
+        billed = scanned.view_columns(body, self._columns_read)
         body = trino_fixups(
-            self._bind(body, (definition.get("schema") or table.database).lower(), (*stack, key))
+            self._bind(body, (definition.get("schema") or table.database).lower(), (*stack, key), billed)
         )
         name_output_columns(body)
         duck_name = self._duck_name("view", table.name)

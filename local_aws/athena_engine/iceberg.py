@@ -349,11 +349,17 @@ class IcebergTables(Binder):
         return Outcome("DDL", "CREATE_TABLE")
 
     # -- reads --------------------------------------------------------------------------------
-    def _bind(self, statement: exp.Expression, database: str, stack: tuple[str, ...]) -> exp.Expression:
+    def _bind(
+        self,
+        statement: exp.Expression,
+        database: str,
+        stack: tuple[str, ...],
+        billed: exp.Expression | None = None,
+    ) -> exp.Expression:
         """Bind Iceberg tables (and their ``"t$..."`` metadata tables) here, then the rest as `Binder` does."""
         bound: list[tuple[exp.Expression, exp.Table]] = []
         # The columns Parquet bills, as `Binder._bind` works them out (it does again, to the same set).
-        self._columns_read = scanned.columns_read(statement, self._columns_read)
+        self._columns_read = scanned.columns_read(statement if billed is None else billed, self._columns_read)
         for node in list(statement.find_all(exp.Table)):
             if not isinstance(node.this, exp.Identifier) or sandbox.is_cte_reference(node):
                 continue
@@ -367,7 +373,7 @@ class IcebergTables(Binder):
                 placeholder = exp.Var(this=duck_name)
                 node.replace(placeholder)
                 bound.append((placeholder, relation))
-        statement = super()._bind(statement, database, stack)
+        statement = super()._bind(statement, database, stack, billed)
         for placeholder, relation in bound:
             placeholder.replace(relation)
         return statement

@@ -11,9 +11,15 @@ Iceberg engine calls it for its data files); `columns_read` works out which colu
 A Parquet footer is read once per object version (URI, ETag, size) and its per-column sizes are kept
 (`_FOOTERS`, bounded), so a cached object is billed without being read again.
 
+Through a view, only what the statement uses of it is billed, as Trino prunes a view's columns: the
+view's body is cut down to the output columns the statement mentions, and to what those and the
+body's own filters, joins and windows need (`view_columns`, sqlglot's projection pushdown); a
+``SELECT *`` of the view bills every column its body names.
+
 LIMITATIONS: the columns a statement reads are the names of every column it mentions, in any table
-of the statement (a name two tables share bills both), and any ``*`` or ``t.*`` bills every column of
-every table read; every row group of a file is billed (Athena skips row groups whose statistics rule
+of the statement (a name two tables share bills both; a view output column bills when the
+statement mentions that name anywhere), and any ``*`` or ``t.*`` bills every column of every table
+read; a view body sqlglot cannot qualify is billed for every column it names; every row group of a file is billed (Athena skips row groups whose statistics rule
 out the WHERE clause; local_aws reads them all); a nested column bills all its leaves; an object
 whose footer cannot be read is billed whole (its read then fails with its own error).
 """
@@ -96,6 +102,29 @@ def billed_bytes(
     footer, per_column = sizes
     wanted = per_column.values() if columns is None else [per_column.get(c.lower(), 0) for c in set(columns)]
     return min(size, footer + sum(wanted))
+
+
+def view_columns(body: exp.Expression, wanted: frozenset[str] | None) -> exp.Expression:
+    """What of a view's ``body`` a statement that mentions the columns ``wanted`` (None: all, for a
+    ``*``) reads: the body with every projection nothing needs pruned away, for `columns_read` to
+    bill. The body itself (every column it names) when it cannot be pruned."""
+    if wanted is None or not isinstance(body, exp.Query):
+        return body
+    from sqlglot.optimizer.pushdown_projections import pushdown_projections
+    from sqlglot.optimizer.qualify import qualify
+
+    outputs = [name for name in body.named_selects if name]
+    if not outputs or "*" in outputs:
+        return body
+    used = [exp.column(name, quoted=True) for name in outputs if name.lower() in wanted]
+    source = exp.Subquery(this=body.copy(), alias=exp.TableAlias(this=exp.to_identifier("__view")))
+    probe = exp.select(*(used or [exp.Literal.number(1)])).from_(source)
+    try:
+        return pushdown_projections(
+            qualify(probe, dialect="trino", validate_qualify_columns=False, quote_identifiers=False)
+        )
+    except Exception:  # sqlglot cannot follow it: bill what the body names
+        return body
 
 
 def columns_read(statement: exp.Expression, so_far: frozenset[str] | None) -> frozenset[str] | None:

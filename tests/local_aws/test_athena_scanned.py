@@ -90,6 +90,36 @@ def test_parquet_bills_the_column_chunks_read(aws: Callable[..., Any], lake: dic
     assert footer + chunks["id"] < footer + chunks["payload"] <= lake["size"]
 
 
+def test_through_a_view_only_the_columns_the_query_uses_are_billed(
+    aws: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    """A view that names both columns (a dedupe by window, as the changes view does): a query that
+    uses only ``id`` pays for ``id``, not for the wide column the view also names; ``SELECT *`` pays
+    for both, and a column the view's window needs is billed even when the query does not name it."""
+    footer, chunks = lake["footer"], lake["chunks"]
+    view = unique("deduped").replace("-", "_")
+    created = _scanned(
+        aws,
+        lake,
+        f"CREATE VIEW {view} AS SELECT id, payload FROM (SELECT id, payload, row_number() OVER "
+        "(PARTITION BY id ORDER BY id) AS copy_number FROM events) WHERE copy_number = 1",
+    )
+    assert created["Status"]["State"] == "SUCCEEDED", created["Status"]
+    narrow = _scanned(aws, lake, f"SELECT sum(id) FROM {view}")
+    assert narrow["Status"]["State"] == "SUCCEEDED", narrow["Status"]
+    assert narrow["Statistics"]["DataScannedInBytes"] == footer + chunks["id"]
+    wide = _scanned(aws, lake, f"SELECT * FROM {view} WHERE id < 10")
+    assert wide["Statistics"]["DataScannedInBytes"] == min(lake["size"], footer + sum(chunks.values()))
+    # The window partitions by id: reading payload alone through the view still reads id.
+    payload_only = _scanned(aws, lake, f"SELECT max(payload) FROM {view}")
+    assert payload_only["Statistics"]["DataScannedInBytes"] == min(
+        lake["size"], footer + sum(chunks.values())
+    )
+    # And the answers are the view's, whatever is billed.
+    rows = aws("athena").get_query_results(QueryExecutionId=narrow["QueryExecutionId"])["ResultSet"]["Rows"]
+    assert rows[1]["Data"][0]["VarCharValue"] == str(sum(range(ROWS)))
+
+
 def test_the_bytes_cutoff_counts_the_same_figure(aws: Callable[..., Any], lake: dict[str, Any]) -> None:
     """A file past the 10 MB cutoff: reading its small column passes, reading its wide one stops."""
     import os
