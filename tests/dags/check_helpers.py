@@ -27,6 +27,7 @@ from tests.airflow_harness import (
     task_states,
     xcom,
 )
+from tests.support import wait_until
 
 #: A partition file name the table does not read (Hive and Athena skip names starting with _ or .),
 #: though it lies in the hour's partition: rows the delivery sensor saw that never reach a query.
@@ -276,3 +277,32 @@ def assert_run_and_report_failed(run: Any, states: dict[str, str], report: dict[
     assert states["all_checks_passed"] == "upstream_failed", states
     assert report["checks"]["passed"] is False, report["checks"]
     assert "CHECKS FAILED" in page.split("</title>")[0], page[:300]
+
+
+def start_of_current_hour() -> datetime:
+    """The current hour, once at least 10 s of it have passed: a run's error window starts a delivery
+    wait after its hour, so a record sent from now on arrives inside it."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    if datetime.now(UTC) - hour < timedelta(seconds=10):
+        time.sleep(10)
+    return hour
+
+
+def assert_conversion_error_fails_the_hour(pipeline: dict[str, Any], dataset: str, hour: datetime) -> None:
+    """Once one record lands under ``format-conversion-failed``, the hour's run (not over yet: its
+    clock and delivery sensors are marked done) fails ``check_error_records`` with exactly it."""
+    s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
+    failed_prefix = f"errors/{dataset}/format-conversion-failed/"
+    wait_until(
+        lambda: s3.list_objects_v2(Bucket=bucket, Prefix=failed_prefix).get("Contents"),
+        timeout=120,
+        interval=0.5,
+        what="the record that could not be written as Parquet, under its error prefix",
+    )
+    run = pipeline["dags"][f"{dataset}_hourly"].test(
+        logical_date=hour + timedelta(hours=1), mark_success_pattern="wait_for_hour_to_end|wait_for_delivery"
+    )
+    states = task_states(run)
+    assert states["check_error_records"] == "failed", states
+    numbers = xcom(run, "check_error_records", key="check_result")["numbers"]
+    assert (numbers["format_conversion_failed"], numbers["of_this_hour"]) == (1, 1), numbers

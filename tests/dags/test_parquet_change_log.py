@@ -9,14 +9,19 @@ and the error-records check of the hour it arrived in fails.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from tests.airflow_harness import client, deployed_pipeline, lake_bucket, run_dag, task_states, xcom
-from tests.dags.check_helpers import is_parquet, lake_objects, partition_prefix
+from tests.dags.check_helpers import (
+    assert_conversion_error_fails_the_hour,
+    is_parquet,
+    lake_objects,
+    partition_prefix,
+    start_of_current_hour,
+)
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -100,25 +105,6 @@ def test_an_undeclared_attribute_fails_schema_drift_with_a_parquet_change_log(pi
 def test_a_value_the_conversion_cannot_write_fails_the_error_records_check(pipeline):
     """A quantity that is not a number cannot become the declared bigint: Firehose files the row under
     format-conversion-failed, and the hour's error-records check fails naming that type."""
-    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    if datetime.now(UTC) - hour < timedelta(seconds=10):
-        time.sleep(10)  # the run's window starts a delivery wait after the hour: arrive inside it
+    hour = start_of_current_hour()
     put_order(pipeline, "not-a-number-1", datetime.now(UTC), quantity="lots")
-    s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
-    failed_prefix = "errors/sales_orders/format-conversion-failed/"
-    wait_until(
-        lambda: s3.list_objects_v2(Bucket=bucket, Prefix=failed_prefix).get("Contents"),
-        timeout=120,
-        interval=0.5,
-        what="the row Firehose could not convert, under its error prefix",
-    )
-
-    dag = pipeline["dags"]["sales_orders_hourly"]
-    # The hour is not over: skip the sensors that wait for the clock and for delivery (waited above).
-    run = dag.test(
-        logical_date=hour + timedelta(hours=1), mark_success_pattern="wait_for_hour_to_end|wait_for_delivery"
-    )
-    states = task_states(run)
-    assert states["check_error_records"] == "failed", states
-    numbers = xcom(run, "check_error_records", key="check_result")["numbers"]
-    assert (numbers["format_conversion_failed"], numbers["of_this_hour"]) == (1, 1), numbers
+    assert_conversion_error_fails_the_hour(pipeline, "sales_orders", hour)

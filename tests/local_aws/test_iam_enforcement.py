@@ -208,13 +208,18 @@ def test_secure_transport_and_requested_region_conditions(identity, table):
     assert denied(lambda: put(elsewhere.client("dynamodb"), table))[0] == "AccessDeniedException"
 
 
-def test_a_functions_layers_need_get_layer_version_on_each(aws, identity):
-    role = aws("iam").create_role(
-        RoleName=unique("iam-layer-role"),
+def lambda_role(aws: Callable[..., Any], name: str) -> str:
+    """A new role Lambda may assume; its ARN."""
+    return aws("iam").create_role(
+        RoleName=unique(name),
         AssumeRolePolicyDocument=document(
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ),
     )["Role"]["Arn"]
+
+
+def test_a_functions_layers_need_get_layer_version_on_each(aws, identity):
+    role = lambda_role(aws, "iam-layer-role")
     layer = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python314:6"
     may_create = [allow("lambda:CreateFunction"), allow("iam:PassRole", role)]
 
@@ -240,12 +245,7 @@ def test_a_functions_layers_need_get_layer_version_on_each(aws, identity):
 
 
 def test_pass_role_is_checked_with_the_service_it_is_passed_to(aws, identity):
-    role = aws("iam").create_role(
-        RoleName=unique("iam-fn-role"),
-        AssumeRolePolicyDocument=document(
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ),
-    )["Role"]["Arn"]
+    role = lambda_role(aws, "iam-fn-role")
     only_to_glue = identity(
         allow("lambda:CreateFunction"),
         allow(
