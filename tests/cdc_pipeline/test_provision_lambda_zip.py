@@ -75,23 +75,49 @@ def test_a_function_file_named_like_a_shared_module_is_refused(tmp_path: Path):
         build_zip(functions / "f")
 
 
-@pytest.mark.parametrize("folder", function_folders(), ids=lambda folder: folder.name)
-def test_each_handler_uses_only_the_standard_library_boto3_and_the_shared_modules(folder: Path):
-    shared = {path.stem for path in SHARED.glob("*.py")}
-    tree = ast.parse((folder / "handler.py").read_text())
+#: What AWS's managed layer AWS SDK for pandas adds, which the Parquet consumer's own module may import
+#: (the provisioning adds the layer to a function that writes Parquet: provision/consumer.py).
+LAYER_PACKAGES = {"pyarrow"}
+
+
+def imported(path: Path) -> set[str]:
+    """The top-level names of every module ``path`` imports (at any depth of the file)."""
+    tree = ast.parse(path.read_text())
     modules = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)
         if isinstance(node, ast.Import)
         for alias in node.names
     }
-    modules |= {
+    return modules | {
         node.module.split(".")[0]
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module
     }
-    assert modules - {"boto3"} - shared <= sys.stdlib_module_names | {"__future__"}, modules
+
+
+@pytest.mark.parametrize("folder", function_folders(), ids=lambda folder: folder.name)
+def test_each_handler_uses_only_the_standard_library_boto3_and_the_shared_modules(folder: Path):
+    shared = {path.stem for path in SHARED.glob("*.py")}
+    own = {path.stem for path in folder.glob("*.py")}
+    runtime = sys.stdlib_module_names | {"__future__", "boto3"} | shared | own
+    modules = imported(folder / "handler.py")
+    assert modules <= runtime, modules - runtime
     assert "lake_rows" in modules
+    # The function's other modules may also use the layer's packages; the handler imports them only
+    # when it needs them, so a function without the layer still starts.
+    needs_layer = set()
+    for module in sorted(folder.glob("*.py")):
+        assert imported(module) <= runtime | LAYER_PACKAGES, (module.name, imported(module) - runtime)
+        if imported(module) & LAYER_PACKAGES:
+            needs_layer.add(module.stem)
+    top_level = {
+        name
+        for node in ast.parse((folder / "handler.py").read_text()).body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
+    }
+    assert not top_level & needs_layer, top_level & needs_layer
 
 
 @pytest.mark.parametrize("folder", function_folders(), ids=lambda folder: folder.name)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cdc_pipeline.definitions import PIPELINES
+from cdc_pipeline.settings import Settings
 from tests.airflow_harness import client, deployed_pipeline, lake_bucket, run_dag, task_states, xcom
 from tests.dags.check_helpers import (
     assert_conversion_error_fails_the_hour,
@@ -54,11 +56,11 @@ def send(pipeline: dict, event_id: str, moment: datetime, **changes: object) -> 
         **changes,
     }
     data = json.dumps(event).replace('"EXACT"', "59.90")
-    kinesis = client(pipeline, "kinesis")
-    (stream,) = [
-        name for name in kinesis.list_streams()["StreamNames"] if name.startswith(pipeline["prefix"])
-    ]
-    kinesis.put_record(StreamName=stream, Data=data.encode(), PartitionKey="u-1")
+    # The pipeline's stream, by the name the provisioning gives it (`ResourceNames.stream`): listing
+    # streams would page through every other test's.
+    account = client(pipeline, "sts").get_caller_identity()["Account"]
+    stream = PIPELINES[DATASET].resources(Settings.from_env(pipeline["env"]).with_account_id(account)).stream
+    client(pipeline, "kinesis").put_record(StreamName=stream, Data=data.encode(), PartitionKey="u-1")
 
 
 def test_an_undeclared_field_fails_schema_drift_with_a_parquet_consumer(pipeline):
