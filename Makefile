@@ -26,7 +26,7 @@ lint: install
 TEST_WORKERS ?= 2
 test: install browser compose ## the whole suite: ruff, unit, contract, end-to-end, deployment
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 bench: install ## benchmarks (numbers, not pass/fail)
 	$(PY) -m bench

@@ -33,6 +33,15 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow (end-to-end) files first, each group still in pytest-randomly's order (a stable sort
+    after its shuffle). ``make test`` runs xdist with ``--dist loadfile --no-loadscope-reorder``, which
+    hands files out in this order: the minutes-long files start at once and the short ones fill in at
+    the end. xdist's own reorder (most tests first) put the one- and two-test end-to-end files last,
+    where one worker ground through them while the other had nothing left."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[Any]:
     """The embedded AWS, in this process, on a free loopback port."""
