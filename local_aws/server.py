@@ -17,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from local_aws.components import discover, dynamodb_streams
 from local_aws.components.base import Component
+from local_aws.components.kinesis_list_streams import install_list_streams_patch
 from local_aws.components.kinesis_shard_sequence import install_kinesis_shard_patch
 from local_aws.gateway import AwsRequest, Gateway
 from local_aws.persistence import Persistence
@@ -96,6 +97,7 @@ class LocalAWS:
         # Stream records as AWS writes them (before persistence wraps the record-minting methods).
         dynamodb_streams.install()
         install_kinesis_shard_patch()
+        install_list_streams_patch()
         moto_app = DomainDispatcherApplication(create_backend_app)
         app: Any = moto_app
         if self.state_dir:
