@@ -155,9 +155,12 @@ def handle(
     name = object_name(records)
     if schema is not None:
         name = name.removesuffix(".json") + ".parquet"
+    if schema is not None:
+        from parquet_rows import DoesNotFit  # pyarrow (the layer's) only when writing Parquet
     # S3 key -> rows (dicts for Parquet, JSON lines otherwise), in record order.
     rows: dict[str, list[Any]] = {}
     errors: dict[str, list[str]] = {}
+    malformed = unconvertible = 0
     for record in records:
         kinesis = record.get("kinesis") or {}
         arrival_hour = partition_path(format_timestamp(_arrival(kinesis)))
@@ -168,20 +171,19 @@ def handle(
             LOG.warning("record %s is malformed: %s", kinesis.get("sequenceNumber"), exc)
             key = f"errors/{dataset}/processing-failed/{arrival_hour}{_json_name(name)}"
             errors.setdefault(key, []).append(_error_line(kinesis, str(exc)))
+            malformed += 1
             continue
+        value: Any = line
         if schema is not None:
-            from parquet_rows import DoesNotFit
-
             try:
-                converted = schema.convert(row)
+                value = schema.convert(row)
             except DoesNotFit as exc:
                 LOG.warning("record %s does not fit the table: %s", kinesis.get("sequenceNumber"), exc)
                 key = f"errors/{dataset}/format-conversion-failed/{arrival_hour}{_json_name(name)}"
                 errors.setdefault(key, []).append(_conversion_error_line(kinesis, line, str(exc)))
+                unconvertible += 1
                 continue
-            rows.setdefault(f"{dataset}/{partition_path(row['event_time'])}{name}", []).append(converted)
-        else:
-            rows.setdefault(f"{dataset}/{partition_path(row['event_time'])}{name}", []).append(line)
+        rows.setdefault(f"{dataset}/{partition_path(row['event_time'])}{name}", []).append(value)
     written = []
     # No try/except around the puts: an S3 error fails the invocation and the mapping retries the batch.
     for key, values in rows.items():
@@ -194,8 +196,6 @@ def handle(
         s3.put_object(Bucket=bucket, Key=key, Body=_lines(lines), ContentType="application/x-ndjson")
         written.append(key)
     row_count = sum(len(v) for v in rows.values())
-    malformed = sum(len(v) for k, v in errors.items() if "/processing-failed/" in k)
-    unconvertible = sum(len(v) for v in errors.values()) - malformed
     LOG.info(
         "wrote %d rows, %d malformed and %d unconvertible records to %d objects",
         row_count,
