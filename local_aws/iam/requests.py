@@ -3,7 +3,8 @@
 - The action is ``<IAM prefix>:<Operation>``: the operation from ``X-Amz-Target`` (JSON), the
   ``Action`` parameter (query) or the botocore model's method and URI template (REST: Lambda,
   Pipes, S3, see `s3_operations`). The IAM prefix is the service's signing name (DynamoDB Streams
-  signs as ``dynamodb``); Lambda's Invoke is checked as ``lambda:InvokeFunction``.
+  signs as ``dynamodb``); Lambda's Invoke is checked as ``lambda:InvokeFunction``,
+  GetLayerVersionByArn as ``lambda:GetLayerVersion``.
 - The resources are the ARNs of the action's resource types in AWS's reference (`actions`),
   filled from the request's parameters: an ARN-valued parameter that fits the type's template is
   taken whole (``StreamARN``, ``TopicArn``, ``RoleArn``), else each ``${Placeholder}`` is taken
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 _RENAMED = {
     ("lambda", "Invoke"): "InvokeFunction",
     ("lambda", "InvokeAsync"): "InvokeFunction",
+    ("lambda", "GetLayerVersionByArn"): "GetLayerVersion",
 }
 # Operations AWS runs without any permission ("No permissions are required to perform this operation").
 UNCHECKED = frozenset({"sts:GetCallerIdentity"})

@@ -244,6 +244,20 @@ def test_a_functions_layers_need_get_layer_version_on_each(aws, identity):
         assert "AccessDenied" not in error.response["Error"]["Code"]
 
 
+def test_get_layer_version_by_arn_is_get_layer_version_on_the_layer(identity):
+    # AWS's Service Authorization Reference has no GetLayerVersionByArn action: the call is
+    # authorized as lambda:GetLayerVersion on the layer version it names.
+    layer = "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python314:6"
+
+    def get(user: Identity) -> Any:
+        return user.client("lambda").get_layer_version_by_arn(Arn=layer)
+
+    code, message, status = denied(lambda: get(identity(allow("lambda:GetLayerVersion", f"{layer}0"))))
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert f"lambda:GetLayerVersion on resource: {layer}" in message
+    assert get(identity(allow("lambda:GetLayerVersion", layer)))["LayerVersionArn"] == layer
+
+
 def test_pass_role_is_checked_with_the_service_it_is_passed_to(aws, identity):
     role = lambda_role(aws, "iam-fn-role")
     only_to_glue = identity(
