@@ -33,6 +33,56 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 
 
+def _make_aws_clients_cheaper() -> None:
+    """Airflow's AWS hooks make a botocore Session for every hook, and each Session parses botocore's
+    JSON data files (the endpoints and each service's model: megabytes) and lists its data folders
+    again; each hook also walks the call stack with its source lines to name its caller in the user
+    agent. In a test process that runs hundreds of tasks this was about a quarter of an end-to-end
+    test's time. Same results, cheaper: each file is parsed once per test process and the parsed data
+    shared (as one Session already shares it between its clients), each listing made once, and the
+    stack walked without reading source lines (the user agent needs only the frames' names)."""
+    import inspect
+    import sys
+    import types
+
+    from airflow.providers.amazon.aws.hooks import base_aws
+    from botocore import loaders
+
+    parse = loaders.JSONFileLoader.load_file
+    parsed: dict[str, Any] = {}
+
+    def load_file(self: Any, file_path: str) -> Any:
+        if file_path not in parsed:
+            parsed[file_path] = parse(self, file_path)
+        return parsed[file_path]
+
+    loaders.JSONFileLoader.load_file = load_file
+
+    list_services = loaders.Loader.list_available_services
+    listed: dict[tuple[Any, ...], Any] = {}
+
+    def list_available_services(self: Any, type_name: str) -> Any:
+        key = (tuple(self.search_paths), type_name)
+        if key not in listed:
+            listed[key] = list_services(self, type_name)
+        return list(listed[key])
+
+    loaders.Loader.list_available_services = list_available_services
+
+    def frames(context: int = 1) -> list[inspect.FrameInfo]:
+        found, frame = [], sys._getframe(1)
+        while frame is not None:
+            code = frame.f_code
+            found.append(inspect.FrameInfo(frame, code.co_filename, frame.f_lineno, code.co_name, None, None))
+            frame = frame.f_back
+        return found
+
+    base_aws.inspect = types.SimpleNamespace(**{**vars(inspect), "stack": frames})
+
+
+_make_aws_clients_cheaper()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The slow (end-to-end) files first, each group still in pytest-randomly's order (a stable sort
     after its shuffle). ``make test`` runs xdist with ``--dist loadfile --no-loadscope-reorder``, which
