@@ -25,17 +25,19 @@ def demo_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def session_members(sid: int) -> list[int]:
-    """The processes of session `sid` (from /proc); an orphan keeps its session when it is re-parented."""
+def session_members(sid: int) -> list[str]:
+    """The live processes of session `sid` (from /proc), each as "pid: command line"; an orphan keeps its
+    session when it is re-parented. A zombie (exited, not yet reaped by its new parent) runs nothing."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[3]) == sid:
-                found.append(int(entry.name))
+            if int(fields[3]) == sid and fields[0] != "Z":
+                found.append(f"{entry.name}: {command.strip()}")
     return found
 
 

@@ -99,7 +99,8 @@ def finish(aws: Callable[..., Any], execution_id: str) -> dict[str, Any]:
         execution = aws("athena").get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
         return execution if execution["Status"]["State"] in FINAL else None
 
-    return wait_until(done, timeout=30, interval=0.05, what=f"query {execution_id}")
+    # Generous: statements that contend for one Iceberg table queue behind each other on a busy machine.
+    return wait_until(done, timeout=120, interval=0.05, what=f"query {execution_id}")
 
 
 def run(aws: Callable[..., Any], lake: dict[str, Any], sql: str, **kwargs: Any) -> dict[str, Any]:
