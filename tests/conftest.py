@@ -40,7 +40,8 @@ def _make_aws_clients_cheaper() -> None:
     agent. In a test process that runs hundreds of tasks this was about a quarter of an end-to-end
     test's time. Same results, cheaper: each file is parsed once per test process and the parsed data
     shared (as one Session already shares it between its clients), each listing made once, and the
-    stack walked without reading source lines (the user agent needs only the frames' names)."""
+    stack walked without reading source lines (the user agent reads only the frames' names,
+    locals and globals)."""
     import inspect
     import sys
     import types
