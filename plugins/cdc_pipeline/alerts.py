@@ -8,6 +8,7 @@ holds the numbers, e.g. ``prices_out_of_range=1 ... min_price=-5.00``.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from cdc_pipeline.report_links import report_line
@@ -29,12 +30,18 @@ def describe_failure(context: dict[str, Any]) -> tuple[str, str]:
     error = context.get("exception")
     error_text = str(error).strip() if error is not None else "no error text"
     check = task_id.split(".")[-1]
-    subject = f"cdc-lake: {check} failed for {hour}"
+    if start is not None and end is not None and end - start > timedelta(hours=1):
+        # A run of more than an hour (the reconcile DAG's six) is no hour: name its interval.
+        subject = f"cdc-lake: {check} failed for {start:%Y-%m-%d %H:00} to {end:%Y-%m-%d %H:00} UTC"
+        when = f"Interval: {start:%Y-%m-%d %H:00 UTC} to {end:%Y-%m-%d %H:00 UTC}"
+    else:
+        subject = f"cdc-lake: {check} failed for {hour}"
+        when = f"Hour: {hour}" + (f" to {end.strftime('%H:00 UTC')}" if end is not None else "")
     subject = subject.encode("ascii", "replace").decode()[:_MAX_SUBJECT]
     lines = [
         f"Check or task: {check}",
         f"Pipeline run: {dag_id} / {getattr(ti, 'run_id', '?')}",
-        f"Hour: {hour}" + (f" to {end.strftime('%H:00 UTC')}" if end is not None else ""),
+        when,
         f"Try: {getattr(ti, 'try_number', '?')}",
         *filter(None, [report_line(dag_id, getattr(ti, "run_id", "?"))]),
         "",

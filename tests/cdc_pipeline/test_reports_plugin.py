@@ -3,7 +3,7 @@ alert and the extra link point at it, and the plugin registers a "Reports" nav e
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -107,6 +107,27 @@ def test_alert_and_extra_link_point_at_the_run_report(monkeypatch: pytest.Monkey
         dag_id="sales_orders_provision", task_id="provision", run_id="m", try_number=1
     )
     assert "Report:" not in describe_failure({"ti": provision})[1]
+
+
+def test_an_alert_of_a_six_hour_run_names_its_interval_not_an_hour() -> None:
+    from cdc_pipeline.alerts import describe_failure
+
+    ti = SimpleNamespace(
+        dag_id="sales_orders_reconcile", task_id="check_current_state_matches_table", run_id="s", try_number=1
+    )
+    start, end = datetime(2026, 11, 30, 18, tzinfo=UTC), datetime(2026, 12, 1, 0, tzinfo=UTC)
+    subject, body = describe_failure({"ti": ti, "data_interval_start": start, "data_interval_end": end})
+    assert subject == (
+        "cdc-lake: check_current_state_matches_table failed for 2026-11-30 18:00 to 2026-12-01 00:00 UTC"
+    )
+    assert "Interval: 2026-11-30 18:00 UTC to 2026-12-01 00:00 UTC" in body.splitlines()
+    assert "Report:" not in body
+    hourly = SimpleNamespace(dag_id="sales_orders_hourly", task_id="check_rows", run_id="h", try_number=1)
+    subject, body = describe_failure(
+        {"ti": hourly, "data_interval_start": end - timedelta(hours=1), "data_interval_end": end}
+    )
+    assert subject == "cdc-lake: check_rows failed for 2026-11-30 23:00 UTC"
+    assert "Hour: 2026-11-30 23:00 UTC to 00:00 UTC" in body.splitlines()
 
 
 def test_the_plugin_adds_a_reports_nav_entry_and_mounts_the_app() -> None:
