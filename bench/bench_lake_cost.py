@@ -477,7 +477,7 @@ class _TaskInstance:
         self.pushed = pushed
 
     def xcom_pull(self, task_ids: str, **_: Any) -> dict[str, Any]:
-        from cdc_pipeline.workflows.hourly.reconciliation import TASK_ID
+        from cdc_pipeline.workflows.reconciliation import TASK_ID
 
         if task_ids != TASK_ID:
             raise KeyError(f"the bench pushes no XCom for {task_ids!r}")
@@ -485,14 +485,14 @@ class _TaskInstance:
 
 
 def _reconcile_sql(view: str, last: datetime) -> str:
-    """include/sql/quality/reconcile_with_table.sql rendered as the hourly DAG renders it for the hour
+    """include/sql/quality/reconcile_with_table.sql rendered as the reconcile DAG renders it for the hour
     ``last`` over the changes view ``view``: the watermark is the hour's end, the window the 24 hours
     before it, both as ``dynamodb_as_of_watermark`` formats them (`reconciliation.lake_time`, the lake's
     ``approximate_creation_time`` text); items and changes are arbitrary (the bytes do not depend on them)."""
     import jinja2
 
     from cdc_pipeline.workflows.common import SQL_ROOT
-    from cdc_pipeline.workflows.hourly.reconciliation import RECONCILE_SQL, lake_time
+    from cdc_pipeline.workflows.reconciliation import RECONCILE_SQL, lake_time
 
     watermark = last + timedelta(hours=1)
     pushed = {

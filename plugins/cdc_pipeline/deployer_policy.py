@@ -132,7 +132,7 @@ def _stream_statements(scope: _Scope) -> list[dict[str, Any]]:
         "dynamodb:BatchWriteItem",
         "dynamodb:TagResource",
     ]
-    # GetShardIterator and GetRecords: the hourly reconciliation reads the stream.
+    # GetShardIterator and GetRecords: the reconcile DAG reads the stream.
     table_stream_actions = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"]
     kinesis_actions = [
         "kinesis:CreateStream",

@@ -1,7 +1,7 @@
 """An hourly check reads its hour, whatever the lake's age: its bytes scanned do not grow with other hours.
 
 Every hourly Athena check of every pipeline (the ``check_*`` SQL and TOML files the hourly DAG runs,
-rendered with the same macros; the reconciliation compares the whole table by design and is not one
+rendered with the same macros; the reconcile DAG compares the whole table by design and is not one
 of them) runs for one hour of a small lake, then again after a dozen other hours, each larger than
 the checked one, have been added around it. DataScannedInBytes must be the same, and a whole number
 of times the hour's own objects (a check may read the hour twice: the view and the raw table), and

@@ -501,7 +501,7 @@ def test_the_crawler_role_may_create_the_partition_indexes_crawlers_create_by_de
 
 #: Statements provisioning and teardown never need, and the DAG step that does.
 NEEDED_OUTSIDE_PROVISIONING = {
-    "TableStreams": "the hourly reconciliation reads the table's stream",
+    "TableStreams": "the reconcile DAG reads the table's stream",
 }
 
 

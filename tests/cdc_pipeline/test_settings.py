@@ -276,6 +276,7 @@ def test_the_sql_checks_use_the_configured_athena_and_aws_connections():
     from airflow.providers.common.sql.operators.sql import SQLCheckOperator, SQLColumnCheckOperator
 
     from cdc_pipeline.definitions import SALES_ORDERS
+    from cdc_pipeline.workflows import reconciliation
     from cdc_pipeline.workflows.hourly import build
     from cdc_pipeline.workflows.hourly.checks import check_files
 
@@ -284,12 +285,12 @@ def test_the_sql_checks_use_the_configured_athena_and_aws_connections():
     )
     assert (settings.athena_conn_id, settings.aws_conn_id) == ("athena_prod", "aws_prod")
     dag = build(SALES_ORDERS, settings)
-    # The quality checks, one per SQL file or TOML column-check declaration (the reconciliation's own
-    # check is its module's business).
+    # The quality checks, one per SQL file or TOML column-check declaration, and the reconcile DAG's.
     names = {path.stem for path in check_files(SALES_ORDERS)}
     kinds = (SQLCheckOperator, SQLColumnCheckOperator)
     checks = [t for t in dag.tasks if isinstance(t, kinds) and t.task_id in names]
     assert len(checks) == len(names) > 0, [t.task_id for t in dag.tasks]
+    checks.append(reconciliation.build(SALES_ORDERS, settings).get_task(reconciliation.CHECK_ID))
     for check in checks:
         assert (check.conn_id, check.hook_params) == ("athena_prod", {"aws_conn_id": "aws_prod"}), (
             check.task_id

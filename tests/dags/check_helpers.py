@@ -2,7 +2,9 @@
 
 Each dataset's test writes one hour whose rows break every check of that dataset at once, runs the
 hourly DAG for it once, and asserts per check: the task failed, its SNS alert names the check, the
-hour and the numbers, and the report's check section shows it failed with those numbers.
+hour and the numbers, and the report's check section shows it failed with those numbers. The
+whole-table reconciliation is not an hourly check: ``assert_reconciliation_failed`` runs the dataset's
+reconcile DAG after the bad hour and judges it by its task and its alert.
 """
 
 from __future__ import annotations
@@ -206,6 +208,33 @@ def alerts_for(
                     found[check] = body["Message"]
         assert time.monotonic() < deadline, f"alerts missing for {awaited - set(found)}; got {found}"
     return found
+
+
+def alert_naming(pipeline: dict[str, Any], queue_url: str, check: str) -> str:
+    """The message of the first alert whose subject names ``check`` (waited for generously)."""
+    sqs = client(pipeline, "sqs")
+    deadline = time.monotonic() + 120
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in batch.get("Messages", []):
+            body = json.loads(message["Body"])
+            if f"{check} failed" in body.get("Subject", ""):
+                return str(body["Message"])
+        assert time.monotonic() < deadline, f"no SNS alert naming {check}"
+
+
+def assert_reconciliation_failed(
+    pipeline: dict[str, Any], dataset: str, queue_url: str, numbers: list[str]
+) -> None:
+    """The dataset's reconcile DAG, run now, fails its check; its alert names ``numbers``."""
+    from cdc_pipeline.workflows.reconciliation import CHECK_ID
+
+    run = run_dag(pipeline["dags"][f"{dataset}_reconcile"])
+    states = task_states(run)
+    assert states[CHECK_ID] == "failed", states
+    message = alert_naming(pipeline, queue_url, CHECK_ID)
+    missing = [number for number in numbers if number not in message]
+    assert not missing, (missing, message)
 
 
 def run_bad_hour(pipeline: dict[str, Any], dataset: str, hour: datetime) -> tuple[Any, dict[str, str]]:

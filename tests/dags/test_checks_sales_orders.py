@@ -2,7 +2,8 @@
 
 One provisioned pipeline, one hourly run: the hour's partition gets rows written straight into it
 (in the transform's row shape), each breaking one check, so every check task fails with its own
-numbers at once. The DynamoDB table stays empty, so the lake holds items the table does not.
+numbers at once. The DynamoDB table stays empty, so the lake holds items the table does not, which
+the reconcile DAG run after the hour finds.
 
 The pipeline is this test's alone: the reconciliation counts the whole lake's items, so another
 test's rows in it would change ``lake_items`` with the order the tests run in.
@@ -25,6 +26,7 @@ from tests.dags.check_helpers import (
     HIDDEN_OBJECT,
     alerts_for,
     assert_checks_failed,
+    assert_reconciliation_failed,
     assert_run_and_report_failed,
     bad_hour,
     error_record,
@@ -114,7 +116,6 @@ def test_a_bad_hour_fails_every_sales_orders_check(pipeline):
             "unknown_hour=1",
             f"other_hours={previous:%Y-%m-%dT%H}:00",
         ],
-        "check_current_state_matches_table": ["lake_items=4", "table_items=0"],
         "check_schema_drift": [
             "undeclared_columns=1",
             "undeclared=coupon",
@@ -127,5 +128,7 @@ def test_a_bad_hour_fails_every_sales_orders_check(pipeline):
     # Every check judged on its own first, so a failure names each check that did not fail.
     assert_checks_failed(failing, hour, states, alerts, report, page)
     assert_run_and_report_failed(run, states, report, page)
+    assert "check_current_state_matches_table" not in states  # not an hourly check: its own DAG's
+    assert_reconciliation_failed(pipeline, DATASET, queue_url, ["lake_items=4", "table_items=0"])
     # The check section is on top, before the first report.
     assert page.index('id="checks"') < page.index('class="report"')

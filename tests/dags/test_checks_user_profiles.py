@@ -2,7 +2,8 @@
 
 One provisioned pipeline, one hourly run over an hour whose partition got profile changes written
 straight into it (the CDC transform's row shape): more than ``min_email_sample`` writes, so the email
-share is judged, and the DynamoDB table stays empty, so the reconciliation finds items it lacks.
+share is judged, and the DynamoDB table stays empty, so the reconcile DAG run after it finds items
+the table lacks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tests.dags.check_helpers import (
     HIDDEN_OBJECT,
     alerts_for,
     assert_checks_failed,
+    assert_reconciliation_failed,
     assert_run_and_report_failed,
     bad_hour,
     metadata,
@@ -115,7 +117,6 @@ def test_a_bad_hour_fails_every_user_profiles_check(pipeline):
         "check_duplicate_events": ["duplicate_changes=1"],
         "check_rows_present": [f"table_rows={writes}", f"delivered_rows={writes + 1}", "objects=2"],
         "check_freshness": [f"late_changes={writes - 1}", "changes_without_creation_time=1"],
-        "check_current_state_matches_table": ["table_items=0"],
         "check_schema_drift": ["undeclared_columns=1", "undeclared=address.unit"]
         + ([] if parquet else ["changed_types=1", "changed=phone_number:bigint/string"]),
     }
@@ -124,3 +125,5 @@ def test_a_bad_hour_fails_every_user_profiles_check(pipeline):
     # Every check judged on its own first, so a failure names each check that did not fail.
     assert_checks_failed(failing, hour, states, alerts, report, page)
     assert_run_and_report_failed(run, states, report, page)
+    assert "check_current_state_matches_table" not in states  # not an hourly check: its own DAG's
+    assert_reconciliation_failed(pipeline, DATASET, queue_url, ["table_items=0"])

@@ -55,6 +55,24 @@ def test_every_pipeline_has_each_kind_of_dag(dagbag):
     assert expected <= set(bag.dag_ids)
 
 
+def test_each_cdc_pipeline_has_a_maintenance_and_a_reconcile_dag_outside_its_hourly_one(dagbag):
+    """Whole-table work (compaction, the reconciliation with DynamoDB) is not in the hourly DAG, whose
+    cost must not grow with the lake's age; a direct pipeline has no table to keep or reconcile."""
+    from cdc_pipeline.definitions import PIPELINES, Topology
+    from cdc_pipeline.workflows.reconciliation import CHECK_ID, TASK_ID
+
+    bag, _ = dagbag
+    for name, definition in PIPELINES.items():
+        cdc = definition.topology is Topology.CDC
+        assert (f"{name}_maintenance" in bag.dag_ids, f"{name}_reconcile" in bag.dag_ids) == (cdc, cdc), name
+        assert not {CHECK_ID, TASK_ID} & set(bag.dags[f"{name}_hourly"].task_ids), name
+        if cdc:
+            reconcile = bag.dags[f"{name}_reconcile"]
+            assert reconcile.catchup is False and reconcile.max_active_runs == 1
+            assert reconcile.timetable.summary == "0 */6 * * *"
+            assert reconcile.get_task(CHECK_ID).upstream_task_ids == {TASK_ID}
+
+
 def test_dags_have_tags_owner_docs_and_retries(dagbag):
     bag, _ = dagbag
     assert bag.dags, "no DAGs were found"

@@ -54,6 +54,21 @@ def test_hourly_run_of_an_unprovisioned_pipeline_is_skipped_not_failed(local_aws
     assert "not provisioned yet" in message and "trigger the DAG sales_orders_provision" in message, message
 
 
+@pytest.mark.parametrize("kind", ["reconcile", "maintenance"])
+def test_a_whole_table_dag_of_an_unprovisioned_pipeline_is_skipped_not_failed(local_aws, kind):
+    """``make airflow`` unpauses every DAG, so these run at once, maybe before anyone has provisioned."""
+    with deployed_pipeline(local_aws.endpoint_url) as pipeline:
+        with warnings_of("cdc_pipeline.hourly") as records:
+            run = run_dag(pipeline["dags"][f"sales_orders_{kind}"])
+    states = task_states(run)
+    assert str(run.state) == "success", states
+    assert states.pop("check_provisioned") == "success"
+    assert states and set(states.values()) == {"skipped"}, states
+    message = " ".join(record.getMessage() for record in records)
+    assert "not provisioned yet" in message and "trigger the DAG sales_orders_provision" in message, message
+    assert f"sales_orders_{kind} is skipped" in message, message
+
+
 def test_generate_defaults_write_the_hour_just_ended_and_name_it_on_the_asset(local_aws):
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session

@@ -79,7 +79,7 @@ def test_a_missing_state_table_fails_naming_it(settings: Settings, aws: Callable
         )
 
 
-def test_the_dag_is_daily_with_one_task() -> None:
+def test_the_dag_is_daily_and_its_task_waits_for_the_provisioning_check() -> None:
     dag = build(SALES_ORDERS, Settings.from_env({}))
     assert dag.dag_id == "sales_orders_maintenance"
-    assert [task.task_id for task in dag.tasks] == ["optimize_and_vacuum"]
+    assert [task.task_id for task in dag.tasks] == ["check_provisioned", "optimize_and_vacuum"]

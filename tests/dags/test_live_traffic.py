@@ -1,13 +1,15 @@
-"""The reconciliation holds under live traffic with AWS's default buffers, and still catches a lost change.
+"""The hourly checks and the reconciliation hold under live traffic with AWS's default buffers, and the
+reconciliation still catches a lost change.
 
 On AWS the lake lags DynamoDB by the Pipe window, the processor's 60 s buffer and the 60 s dynamic
 partitioning buffer, so comparing a live item count with the lake fails whenever writes go on. Here
 the pipeline runs with AWS's defaults (``CDC_LAKE_ENFORCE_AWS_MINIMUMS=true``, 60 s / 64 MB
 buffering, 60 s delivery grace), a writer thread inserts, updates and deletes orders without pause
 across the hour boundary (the orders' event time crosses from the hour under test into the next) and
-until the hourly run is over, and the run's checks must all pass with the reconciliation's watermark
-inside the traffic: changes on both sides of it. Then one delivered object is deleted from the lake
-and the reconciliation must fail, naming how many changes were lost.
+until the hourly run and then a run of the reconcile DAG are over. The hourly run's checks must all
+pass, and so must the reconciliation, with its watermark inside the traffic: changes on both sides of
+it. Then one delivered object is deleted from the lake and the reconciliation must fail, naming how
+many changes were lost.
 
 The hour boundary is in event time (``updated_at``, which partitions the lake and which the delivery
 sensor watches): the test's clock starts shortly before the hour that has just ended, so the run is
@@ -16,7 +18,6 @@ for a real, past hour without waiting for the wall clock to reach one.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -27,11 +28,11 @@ import boto3
 import pytest
 
 from cdc_pipeline.generators.orders import OrderDataset
+from cdc_pipeline.workflows.reconciliation import CHECK_ID as CHECK
+from cdc_pipeline.workflows.reconciliation import TASK_ID as TABLE_TASK
 from tests.airflow_harness import client, deployed_pipeline, lake_bucket, run_dag, task_states, xcom
-from tests.dags.check_helpers import lake_objects
+from tests.dags.check_helpers import alert_naming, lake_objects
 
-CHECK = "check_current_state_matches_table"
-TABLE_TASK = "dynamodb_as_of_watermark"
 # AWS's defaults and minimums with dynamic partitioning (see cdc_pipeline.settings).
 AWS_DEFAULTS = {
     "CDC_LAKE_ENFORCE_AWS_MINIMUMS": "true",
@@ -43,8 +44,8 @@ AWS_DEFAULTS = {
 }
 # The writer's clock starts this long before the hour's end, so the boundary is crossed mid-traffic.
 # The delivery sensor then waits for the hour's partition to be quiet (90 s) after the writer has
-# left it, so the reconciliation starts at least LEAD + 90 s into the traffic and its watermark (181 s
-# before it) falls at least ~30 s into it, however slow the machine.
+# left it, so the reconciliation (after the hourly run) starts at least LEAD + 90 s into the traffic
+# and its watermark (181 s before it) falls at least ~30 s into it, however slow the machine.
 LEAD = timedelta(seconds=120)
 WRITE_PAUSE_SECONDS = 0.2
 
@@ -139,12 +140,12 @@ def hour_prefix(hour_start: datetime) -> str:
 
 @pytest.fixture(scope="module")
 def live_run(pipeline, hour_end) -> dict[str, Any]:
-    """The hourly run made while the writer wrote across the hour boundary; the writer, stopped after.
+    """The hourly run, then a reconcile run, made while the writer wrote across the hour boundary; the
+    writer, stopped after.
 
     Both slow tests ask for it, so either runs alone (and in any order) with the lake it needs. The
-    run's task states and the table side's numbers are read here, at once: the other test runs the
-    reconciliation again for the same logical date, and Airflow's ``dag.test`` replaces a run of the
-    same date, task instances and XComs included.
+    runs' task states and the table side's numbers are read here, at once: the other test runs the
+    reconcile DAG again, and a later run of it may replace this one's task instances and XComs.
     """
     writer = LiveWriter(pipeline["endpoint"], f"{pipeline['prefix']}-orders", hour_end - LEAD)
     writer.start()
@@ -153,6 +154,7 @@ def live_run(pipeline, hour_end) -> dict[str, Any]:
         # or just past it: the run then sees the traffic go on past the hour and its own end.
         wait_for_delivery_to_start(pipeline, hour_prefix(hour_end - timedelta(hours=1)))
         run = run_dag(pipeline["dags"]["sales_orders_hourly"], logical_date=hour_end)
+        reconciled = run_dag(pipeline["dags"]["sales_orders_reconcile"])
         still_writing = writer.is_alive() and not writer.errors
     finally:
         writer.stop.set()
@@ -160,7 +162,8 @@ def live_run(pipeline, hour_end) -> dict[str, Any]:
     return {
         "run": run,
         "states": task_states(run),
-        "table_side": xcom(run, TABLE_TASK),
+        "reconcile_states": task_states(reconciled),
+        "table_side": xcom(reconciled, TABLE_TASK),
         "writer": writer,
         "still_writing": still_writing,
     }
@@ -174,7 +177,8 @@ def test_hourly_checks_pass_while_orders_are_written_across_the_hour_boundary(li
     states = live_run["states"]
     assert str(run.state) == "success", states
     checks = {task: state for task, state in states.items() if task.startswith("check_")}
-    assert CHECK in checks and set(checks.values()) == {"success"}, checks
+    assert checks and set(checks.values()) == {"success"}, checks
+    assert live_run["reconcile_states"][CHECK] == "success", live_run["reconcile_states"]
 
     # The comparison was not vacuous: the watermark fell inside the traffic, with changes on both sides
     # (those after it were still in Firehose's buffers or not yet written when the table was read).
@@ -188,10 +192,7 @@ def test_hourly_checks_pass_while_orders_are_written_across_the_hour_boundary(li
 @pytest.mark.slow
 def test_a_change_lost_from_the_lake_fails_the_reconciliation_with_numbers(pipeline, hour_end, live_run):
     """After the live run (writer stopped): passes, then one delivered object goes, then it fails."""
-    hourly = pipeline["dags"]["sales_orders_hourly"]
-    reconciliation = hourly.partial_subset(
-        task_ids=["resolve_names", TABLE_TASK, CHECK], include_upstream=False, include_downstream=False
-    )
+    reconciliation = pipeline["dags"]["sales_orders_reconcile"]
     s3, bucket = client(pipeline, "s3"), lake_bucket(pipeline)
     objects = lake_objects(pipeline, hour_prefix(hour_end - timedelta(hours=1)))
     key, rows = min(objects.items(), key=lambda pair: pair[0])
@@ -202,7 +203,7 @@ def test_a_change_lost_from_the_lake_fails_the_reconciliation_with_numbers(pipel
     # machine may reach this point before it has passed them: wait for the clock, not a fixed time.
     deadline = time.monotonic() + 600
     while True:
-        before = run_dag(reconciliation, logical_date=hour_end)
+        before = run_dag(reconciliation)
         assert str(before.state) == "success", task_states(before)
         watermark = xcom(before, TABLE_TASK)["watermark"]
         if newest < watermark:
@@ -215,10 +216,10 @@ def test_a_change_lost_from_the_lake_fails_the_reconciliation_with_numbers(pipel
     s3.delete_object(Bucket=bucket, Key=key)
 
     queue_url = subscribe_inbox(pipeline)
-    after = run_dag(reconciliation, logical_date=hour_end)
+    after = run_dag(reconciliation)
     states = task_states(after)
     assert states[CHECK] == "failed", states
-    message = alert_message(pipeline, queue_url)
+    message = alert_naming(pipeline, queue_url, CHECK)
     assert f"lost_changes={lost} " in message, message
     assert "table_items=" in message and "stream_changes=" in message, message
 
@@ -240,19 +241,6 @@ def subscribe_inbox(pipeline: dict[str, Any]) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=attributes["QueueArn"])
     return queue_url
-
-
-def alert_message(pipeline: dict[str, Any], queue_url: str) -> str:
-    """The alert naming the reconciliation check (waited for generously)."""
-    sqs = client(pipeline, "sqs")
-    deadline = time.monotonic() + 120
-    while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        for message in batch.get("Messages", []):
-            body = json.loads(message["Body"])
-            if CHECK in body.get("Subject", ""):
-                return str(body["Message"])
-        assert time.monotonic() < deadline, f"no SNS alert naming {CHECK}"
 
 
 # -- the rule that rebuilds DynamoDB's state at the watermark (no AWS needed) --------------------
@@ -282,7 +270,7 @@ def _record(key: str, sequence: int, event: str, created: int) -> dict[str, Any]
     ],
 )
 def test_an_items_state_at_the_watermark_comes_from_its_stream_records(events, existed):
-    from cdc_pipeline.workflows.hourly.reconciliation import StreamCut
+    from cdc_pipeline.workflows.reconciliation import StreamCut
 
     cut = StreamCut(watermark=100)
     for sequence, (event, created) in enumerate(events, start=1):
@@ -291,7 +279,7 @@ def test_an_items_state_at_the_watermark_comes_from_its_stream_records(events, e
 
 
 def test_items_the_stream_does_not_mention_are_counted_from_the_scan_and_the_window_is_trusted_only():
-    from cdc_pipeline.workflows.hourly.reconciliation import KeyHistory, StreamCut
+    from cdc_pipeline.workflows.reconciliation import KeyHistory, StreamCut
 
     cut = StreamCut(watermark=100)
     cut.add(_record("b", 1, "INSERT", 50))

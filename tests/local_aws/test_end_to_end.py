@@ -140,7 +140,9 @@ def test_changes_flow_from_dynamodb_to_athena_with_updates_deletes_and_a_failed_
     # local_aws checks service roles (local_aws.iam); this test is about the data path, not permissions.
     everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     for arn in roles.values():
-        iam.put_role_policy(RoleName=arn.rsplit("/", 1)[-1], PolicyName="all", PolicyDocument=json.dumps(everything))
+        iam.put_role_policy(
+            RoleName=arn.rsplit("/", 1)[-1], PolicyName="all", PolicyDocument=json.dumps(everything)
+        )
     bucket, results = unique("e2e-lake"), unique("e2e-results")
     s3.create_bucket(Bucket=bucket)
     s3.create_bucket(Bucket=results)

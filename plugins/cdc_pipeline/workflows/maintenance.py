@@ -1,7 +1,9 @@
 """``<dataset>_maintenance``: the daily upkeep of a ``cdc`` pipeline's current-state Iceberg table.
 
 Each hourly MERGE writes new data files (copy-on-write) and a snapshot; over a day the table
-gathers small files and old snapshots whose files no reader needs. Once a day the one task:
+gathers small files and old snapshots whose files no reader needs. Once a day, once
+``check_provisioned`` has found the pipeline (a run before provisioning is skipped, not failed), the
+task ``optimize_and_vacuum``:
 
 1. counts the table's data files (``"<table>$files"``);
 2. ``OPTIMIZE <table> REWRITE DATA USING BIN_PACK``: small files rewritten into fewer, larger ones;
@@ -27,6 +29,7 @@ from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.provision.state_table import run_query, state_table_name
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import default_args
+from cdc_pipeline.workflows.hourly import sensors
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def maintain(athena: Any, settings: Settings, definition: PipelineDefinition) ->
 
 
 def build(definition: PipelineDefinition, settings: Settings) -> DAG:
-    """The daily DAG with its one ``optimize_and_vacuum`` task."""
+    """The daily DAG: ``check_provisioned``, then ``optimize_and_vacuum``."""
     with DAG(
         dag_id=dag_id(definition),
         description=f"Compact and vacuum the current-state Iceberg table of {definition.name}",
@@ -77,5 +80,5 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
 
             return maintain(AthenaHook(aws_conn_id=settings.aws_conn_id).get_conn(), settings, definition)
 
-        optimize_and_vacuum()
+        sensors.skip_until_provisioned(definition, settings) >> optimize_and_vacuum()
     return dag

@@ -1,4 +1,13 @@
-"""The lake against DynamoDB as of a watermark both have passed: the same items, and every change.
+"""``<dataset>_reconcile``: the lake against DynamoDB as of a watermark both have passed.
+
+Every six hours (``RECONCILE_SCHEDULE``) a ``cdc`` pipeline's lake is compared with its DynamoDB table:
+the same items, and every change of the stream. This is a whole-table comparison: DynamoDB's side is
+a consistent Scan of every key and its stream's last day, the lake's side reads every change it has
+ever stored. Both grow with the table and the lake's age, so it is not part of the hourly DAG, whose
+checks read only their hour and whose cost must not grow with the lake's age (issue 10). Six hours
+keeps every change inside two comparisons' windows (the window is the stream's last 23 hours, so a
+run may be up to 17 hours late before a change goes uncounted), at a quarter of the Scans an hourly
+run would make (on AWS a consistent Scan costs one read unit per 4 KB of the table, every time).
 
 Why not "count the table now and compare": on AWS the lake lags DynamoDB by the Pipe's batching
 window, the Lambda processor's buffer (60 s, AWS's default, which provisioning leaves) and the
@@ -6,7 +15,7 @@ dynamic-partitioning buffer (60 s at least). Under continuous traffic a live cou
 lake's at every moment, and the check failed routinely; the emulator's 2 s buffers and tests that
 write and then stop hid it.
 
-What is compared instead, for every hourly run (not only the latest hour):
+What is compared instead, at every run:
 
 - **The watermark T**: the run's start minus the longest a change takes to reach the lake
   (``delivery_lag_bound``: Pipe window + processor buffer + Firehose buffer + delivery grace), on a
@@ -36,23 +45,29 @@ What is compared instead, for every hourly run (not only the latest hour):
 The check fails naming the numbers: ``lake_items``, ``table_items``, ``lost_changes``,
 ``lake_changes``, ``stream_changes``, the watermark and the window.
 
-Every hour is reconciled, backfills included: the comparison is of the whole table as of the run's
-watermark, not of the run's hour (an hour older than the stream's 24 hours could not be rebuilt
-from DynamoDB: its changes since then are trimmed). Only one reconciliation reads the stream at a
-time (``max_active_tis_per_dag=1``): DynamoDB advises at most two readers of a stream shard at once
-(more may be throttled), and the Pipe is the first.
+The comparison is of the whole table as of the run's watermark, not of an hour (an hour older than the
+stream's 24 hours could not be rebuilt from DynamoDB: its changes since then are trimmed), so a run
+judges what the lake holds when it runs, and there is nothing to backfill (``catchup=False``). Only
+one run of the DAG is active at a time (``max_active_runs=1``): DynamoDB advises at most two readers of
+a stream shard at once (more may be throttled), and the Pipe is the first. The run first creates or
+replaces the lake's changes view (the same statement as the hourly DAG's), so it needs no hourly run
+before it; a pipeline that is not provisioned yet is skipped, naming the DAG to trigger.
 
 LIMITATIONS: the watermark assumes a change reaches S3 within ``delivery_lag_bound``; a delivery
 that Firehose retries for longer (Lambda or S3 errors) fails the check as lost changes until it
-lands (a later run, or a re-run of the reconciliation's two tasks, passes once it has). An open
+lands (a later run, or a re-run, passes once it has). An open
 stream shard is read until a record created after the scan ended, or until three reads in a row
 return nothing: a change made during the scan whose stream record is still invisible after that
 would be taken from the scan (AWS publishes stream records within about a second; no bound is
-documented). The stream is read in full every hour: one GetRecords call per 1,000 changes (or MB)
-of the last day. The table's key must be the definition's key
+documented). The stream is read in full at every run: one GetRecords call per 1,000 changes (or
+MB) of the last day. The table's key must be the definition's key
 attribute (the lake's views group by it). Items are compared by count and changes by count, not
 item by item: a lost change plus an unrelated extra one in the same window would cancel out (the
-lake has no source of extra changes but redelivery, which the distinct count removes).
+lake has no source of extra changes but redelivery, which the distinct count removes). A change lost
+from the lake is found within six hours, not within the hour: the hourly DAG's own checks
+(``inspect_delivery``, the row and duplicate checks) see only what reached the hour's partition.
+With the JSON change log the table the views read exists once the first hourly run has crawled; a
+run before that fails naming the missing table.
 """
 
 from __future__ import annotations
@@ -63,10 +78,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import task
+from airflow.sdk import DAG, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
+from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
-from cdc_pipeline.workflows.common import SQL_ROOT
+from cdc_pipeline.workflows.common import SQL_ROOT, default_args, sql_params
+from cdc_pipeline.workflows.hourly import crawl, resolve_names, sensors
 from cdc_pipeline.workflows.hourly.check_results import QueryCheck, question_of
 
 #: Firehose's default BufferIntervalInSeconds of a Lambda processor (provisioning sets none).
@@ -78,7 +96,14 @@ EMPTY_READS_AT_TIP = 3
 #: The lake's timestamp format (``lake_rows.format_timestamp``): fixed width, so string order is time order.
 LAKE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
 TASK_ID = "dynamodb_as_of_watermark"
+CHECK_ID = "check_current_state_matches_table"
 RECONCILE_SQL = "quality/reconcile_with_table.sql"
+#: Every six hours, on the hour (a data interval of six hours; the watermark follows the run's start).
+RECONCILE_SCHEDULE = "0 */6 * * *"
+
+
+def dag_id(definition: PipelineDefinition) -> str:
+    return f"{definition.name}_reconcile"
 
 
 def delivery_lag_bound(settings: Settings) -> timedelta:
@@ -249,7 +274,7 @@ def dynamodb_as_of(
 def reconcile(settings: Settings, table: Any) -> tuple[Any, QueryCheck]:
     """``dynamodb_as_of_watermark`` then ``check_current_state_matches_table``."""
 
-    @task(task_id=TASK_ID, retries=1, max_active_tis_per_dag=1)
+    @task(task_id=TASK_ID, retries=1)
     def dynamodb_as_of_watermark(table: str) -> dict[str, Any]:
         """DynamoDB's items and stream changes as of the watermark (see the module docstring)."""
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -264,7 +289,7 @@ def reconcile(settings: Settings, table: Any) -> tuple[Any, QueryCheck]:
 
     # The configured Athena connection and workgroup, as every other check (it used athena_default).
     check_current_state_matches_table = QueryCheck(
-        task_id="check_current_state_matches_table",
+        task_id=CHECK_ID,
         conn_id=settings.athena_conn_id,
         hook_params={"aws_conn_id": settings.aws_conn_id},
         workgroup=settings.athena_workgroup,
@@ -273,3 +298,27 @@ def reconcile(settings: Settings, table: Any) -> tuple[Any, QueryCheck]:
         retries=0,
     )
     return dynamodb_as_of_watermark(table), check_current_state_matches_table
+
+
+def build(definition: PipelineDefinition, settings: Settings) -> DAG:
+    """check_provisioned -> resolve_names -> the changes view -> DynamoDB's side -> the check."""
+    with DAG(
+        dag_id=dag_id(definition),
+        description=f"Reconcile the lake of {definition.name} with its DynamoDB table (whole table)",
+        schedule=CronDataIntervalTimetable(RECONCILE_SCHEDULE, timezone="UTC"),
+        start_date=settings.hourly_start,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(settings),
+        template_searchpath=[str(SQL_ROOT)],
+        user_defined_macros={"lake": sql_params(definition, settings)},
+        tags=["cdc-lake", definition.name, "reconcile"],
+        doc_md=__doc__,
+    ) as dag:
+        provisioned = sensors.skip_until_provisioned(definition, settings)
+        names = resolve_names(definition, settings)
+        # The view the check reads, as the hourly DAG creates it: no hourly run is needed first.
+        changes_view = crawl.athena_query(settings, "create_changes_view", "ddl/create_view_changes.sql")
+        table_side, check = reconcile(settings, names["table"])
+        provisioned >> names >> changes_view >> table_side >> check
+    return dag

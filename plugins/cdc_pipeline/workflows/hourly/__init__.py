@@ -10,9 +10,10 @@ For its data interval (one UTC hour) the run:
    into the Iceberg table of versions, reading those days only (``state``);
 4. runs the quality checks (see `checks`): the common-sql check operators on the Athena connection
    and workgroup, one task per check, plus the hour's S3 objects (`inspect_delivery`: row count and
-   freshness to arrival), the error prefix by arrival window and, for a `cdc` pipeline, the
-   reconciliation with its DynamoDB table (a `direct` pipeline has no table); each pushes its result
-   (`check_result` XCom) and fails with the numbers it found;
+   freshness to arrival) and the error prefix by arrival window; each pushes its result
+   (`check_result` XCom) and fails with the numbers it found. Every check reads only its hour: the
+   whole-table reconciliation with DynamoDB is the ``<dataset>_reconcile`` DAG's (see
+   ``workflows.reconciliation``), so an hourly run's cost does not grow with the lake's age;
 5. runs the report queries (for a ``cdc`` pipeline over the state as of the hour's end, read from the
    table of versions once the hour is merged: see ``state``) and publishes the report under a fixed per-hour prefix (a re-run replaces
    it), whatever the checks found, with their results on top; `all_checks_passed` then fails the run
@@ -31,7 +32,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cdc_pipeline.definitions import PipelineDefinition, Topology
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import SQL_ROOT, default_args, hour_partition, hour_prefix, sql_params
-from cdc_pipeline.workflows.hourly import checks, crawl, reconciliation, reports, sensors, state
+from cdc_pipeline.workflows.hourly import checks, crawl, reports, sensors, state
 
 #: The leaf that fails the run (upstream_failed) when any check failed, although the report is published.
 ALL_CHECKS_PASSED = "all_checks_passed"
@@ -61,7 +62,7 @@ def resolve_names(definition: PipelineDefinition, settings: Settings) -> Any:
 
 
 def build(definition: PipelineDefinition, settings: Settings) -> DAG:
-    """The hourly DAG: names -> wait -> crawl -> views -> checks, reconciliation, reports."""
+    """The hourly DAG: names -> wait -> crawl -> views -> checks, reports (and, for cdc, the merge)."""
     with DAG(
         dag_id=dag_id(definition),
         description=f"Deliver, crawl, check and report one hour of {definition.name}",
@@ -92,11 +93,7 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         current_view >> inspection
         current_view >> hour_checks
         report_queries = reports.report_queries(definition, settings)
-        # A direct pipeline has no table to reconcile with: its events are only in the stream.
         if definition.topology is Topology.CDC:
-            table_count, matches = reconciliation.reconcile(settings, names["table"])
-            current_view >> table_count >> matches
-            hour_checks.append(matches)
             # The Iceberg table of versions: the hour's changes merged once the crawl has run; the
             # reports read the state as of the hour's end from it.
             crawled >> state.merge_state(settings) >> report_queries

@@ -125,7 +125,7 @@ def sql_checks(definition: PipelineDefinition, settings: Settings) -> list[Any]:
 
 def allowed_delay_seconds(definition: PipelineDefinition, settings: Settings) -> int:
     """The definition's ``max_delay_seconds``, else the longest a change may take to reach S3."""
-    from cdc_pipeline.workflows.hourly.reconciliation import delivery_lag_bound
+    from cdc_pipeline.workflows.reconciliation import delivery_lag_bound
 
     declared = (getattr(definition, "check_params", {}) or {}).get("max_delay_seconds")
     return int(declared) if declared is not None else int(delivery_lag_bound(settings).total_seconds())
@@ -202,7 +202,7 @@ def error_records_check(definition: PipelineDefinition, settings: Settings, lake
 
 
 def all_checks(definition: PipelineDefinition, settings: Settings, lake_bucket: Any) -> tuple[Any, list[Any]]:
-    """(``inspect_delivery``, every check task of the hour but the reconciliation), wired inside."""
+    """(``inspect_delivery``, every check task of the hour), wired inside."""
     inspection = inspect_delivery(definition, settings, lake_bucket)
     sql = sql_checks(definition, settings)
     for operator in sql:

@@ -35,7 +35,7 @@ _MISSING = {"404", "NoSuchBucket", "NotFound", "EntityNotFoundException"}
 
 
 def missing_resources(definition: PipelineDefinition, settings: Settings, s3: Any, glue: Any) -> list[str]:
-    """The resources the hourly run needs that do not exist yet (the lake bucket, the crawler)."""
+    """The resources a run needs that do not exist yet (the lake bucket, the crawler)."""
     from botocore.exceptions import ClientError
 
     names = definition.resources(settings)
@@ -149,6 +149,43 @@ def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) 
             )
             return False
         return True
+
+    return check_provisioned()
+
+
+def skip_until_provisioned(definition: PipelineDefinition, settings: Settings) -> Any:
+    """``check_provisioned`` of a DAG that is not about an hour (reconcile, maintenance): the run is
+    skipped, not failed, naming the DAG to trigger, while the pipeline does not exist. ``make airflow``
+    unpauses every DAG, so their first scheduled runs may come before anyone has provisioned."""
+    from airflow.sdk import task
+
+    @task.short_circuit(task_id="check_provisioned", ignore_downstream_trigger_rules=True)
+    def check_provisioned(dag_run: Any = None) -> bool:
+        """Whether the lake bucket and the crawler exist; if not, the run is skipped, not failed."""
+        import logging
+
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+        from airflow.providers.amazon.aws.hooks.sts import StsHook
+
+        from cdc_pipeline.provision.context import settings_in_region_of
+
+        sts = StsHook(aws_conn_id=settings.aws_conn_id)
+        resolved = settings_in_region_of(settings, sts.get_conn()).with_account_id(sts.get_account_number())
+        s3, glue = (
+            AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=kind).get_conn()
+            for kind in ("s3", "glue")
+        )
+        missing = missing_resources(definition, resolved, s3, glue)
+        if missing:
+            logging.getLogger("cdc_pipeline.hourly").warning(
+                "%s is not provisioned yet (missing: %s): trigger the DAG %s_provision. This run of %s is"
+                " skipped, not failed.",
+                definition.name,
+                ", ".join(missing),
+                definition.name,
+                getattr(dag_run, "dag_id", "the DAG"),
+            )
+        return not missing
 
     return check_provisioned()
 
