@@ -67,7 +67,7 @@ lake has no source of extra changes but redelivery, which the distinct count rem
 from the lake is found within six hours, not within the hour: the hourly DAG's own checks
 (``inspect_delivery``, the row and duplicate checks) see only what reached the hour's partition.
 With the JSON change log the table the views read exists once the first hourly run has crawled; a
-run before that fails naming the missing table.
+run before that fails at ``create_changes_view`` (Glue has no such table yet).
 """
 
 from __future__ import annotations
