@@ -57,9 +57,8 @@ def test_hourly_run_of_an_unprovisioned_pipeline_is_skipped_not_failed(local_aws
 @pytest.mark.parametrize("kind", ["reconcile", "maintenance"])
 def test_a_whole_table_dag_of_an_unprovisioned_pipeline_is_skipped_not_failed(local_aws, kind):
     """``make airflow`` unpauses every DAG, so these run at once, maybe before anyone has provisioned."""
-    with deployed_pipeline(local_aws.endpoint_url) as pipeline:
-        with warnings_of("cdc_pipeline.hourly") as records:
-            run = run_dag(pipeline["dags"][f"sales_orders_{kind}"])
+    with deployed_pipeline(local_aws.endpoint_url) as pipeline, warnings_of("cdc_pipeline.hourly") as records:
+        run = run_dag(pipeline["dags"][f"sales_orders_{kind}"])
     states = task_states(run)
     assert str(run.state) == "success", states
     assert states.pop("check_provisioned") == "success"
