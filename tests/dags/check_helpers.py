@@ -210,17 +210,19 @@ def alerts_for(
     return found
 
 
-def alert_naming(pipeline: dict[str, Any], queue_url: str, check: str) -> str:
-    """The message of the first alert whose subject names ``check`` (waited for generously)."""
+def alert_naming(pipeline: dict[str, Any], queue_url: str, check: str, hour: datetime | None = None) -> str:
+    """The message of the first alert whose subject names ``check`` (and ``hour``, if given), waited for
+    generously."""
     sqs = client(pipeline, "sqs")
+    wanted = f"{check} failed" + (f" for {hour:%Y-%m-%d %H}:00" if hour is not None else "")
     deadline = time.monotonic() + 120
     while True:
         batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         for message in batch.get("Messages", []):
             body = json.loads(message["Body"])
-            if f"{check} failed" in body.get("Subject", ""):
+            if wanted in body.get("Subject", ""):
                 return str(body["Message"])
-        assert time.monotonic() < deadline, f"no SNS alert naming {check}"
+        assert time.monotonic() < deadline, f"no SNS alert naming {wanted!r}"
 
 
 def assert_reconciliation_failed(

@@ -26,7 +26,15 @@ from tests.airflow_harness import (
     run_dag,
     task_states,
 )
-from tests.dags.check_helpers import bad_hour, partition_prefix, put_rows, run_bad_hour, sales_order, stamp
+from tests.dags.check_helpers import (
+    alert_naming,
+    bad_hour,
+    partition_prefix,
+    put_rows,
+    run_bad_hour,
+    sales_order,
+    stamp,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -90,18 +98,6 @@ def put_copy(pipeline: dict[str, Any], key: str, rows: list[dict[str, Any]]) -> 
     client(pipeline, "s3").put_object(Bucket=lake_bucket(pipeline), Key=key, Body=body.encode())
 
 
-def alert_for(pipeline: dict[str, Any], queue_url: str, hour: datetime) -> dict[str, Any]:
-    sqs = client(pipeline, "sqs")
-    deadline = time.monotonic() + 120
-    while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        for message in batch.get("Messages", []):
-            body = json.loads(message["Body"])
-            if CHECK in body.get("Subject", "") and f"{hour:%Y-%m-%d %H}:00" in body["Subject"]:
-                return body
-        assert time.monotonic() < deadline, f"no SNS alert naming {CHECK} for {hour}"
-
-
 def subscribe_inbox(pipeline: dict[str, Any]) -> str:
     sns, sqs = client(pipeline, "sns"), client(pipeline, "sqs")
     topic_arn = sns.create_topic(Name=f"{pipeline['prefix']}-alerts")["TopicArn"]
@@ -137,8 +133,7 @@ def test_redelivery_passes_and_a_copy_with_a_new_event_id_fails_and_alerts(pipel
     assert str(run.state) == "failed", states
     assert states[CHECK] == "failed", states
 
-    alert = alert_for(pipeline, queue_url, hour)
-    message = alert["Message"]
+    message = alert_naming(pipeline, queue_url, CHECK, hour)
     assert f"Check or task: {CHECK}" in message, message
     # Counted from the lake itself, so a redelivery Firehose made on its own is counted too.
     delivered = sum(len(rows) for rows in delivered_rows(pipeline, prefix).values())

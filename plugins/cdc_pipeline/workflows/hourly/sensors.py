@@ -84,6 +84,24 @@ def hours_generated(events: Iterable[Any]) -> list[tuple[datetime, datetime]]:
     ]
 
 
+def probe_provisioning(
+    definition: PipelineDefinition, settings: Settings
+) -> tuple[Settings, Any, Any, list[str]]:
+    """Inside a task: the settings in the connection's account and region, its S3 and Glue clients, and
+    the resources that do not exist yet (``missing_resources``)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.providers.amazon.aws.hooks.sts import StsHook
+
+    from cdc_pipeline.provision.context import settings_in_region_of
+
+    sts = StsHook(aws_conn_id=settings.aws_conn_id)
+    resolved = settings_in_region_of(settings, sts.get_conn()).with_account_id(sts.get_account_number())
+    s3, glue = (
+        AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=kind).get_conn() for kind in ("s3", "glue")
+    )
+    return resolved, s3, glue, missing_resources(definition, resolved, s3, glue)
+
+
 def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) -> Any:
     """``check_provisioned``: skip the whole run, naming the DAG to trigger, until the pipeline exists."""
     from airflow.sdk import task
@@ -102,19 +120,8 @@ def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) 
         """Whether the pipeline is provisioned and the hour can have data; if not, the run is skipped."""
         import logging
 
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-        from airflow.providers.amazon.aws.hooks.sts import StsHook
-
-        from cdc_pipeline.provision.context import settings_in_region_of
-
         log = logging.getLogger("cdc_pipeline.hourly")
-        sts = StsHook(aws_conn_id=settings.aws_conn_id)
-        resolved = settings_in_region_of(settings, sts.get_conn()).with_account_id(sts.get_account_number())
-        s3, glue = (
-            AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=kind).get_conn()
-            for kind in ("s3", "glue")
-        )
-        missing = missing_resources(definition, resolved, s3, glue)
+        resolved, s3, glue, missing = probe_provisioning(definition, settings)
         if missing:
             log.warning(
                 "%s is not provisioned yet (missing: %s): trigger the DAG %s, then %s_generate."
@@ -164,18 +171,7 @@ def skip_until_provisioned(definition: PipelineDefinition, settings: Settings) -
         """Whether the lake bucket and the crawler exist; if not, the run is skipped, not failed."""
         import logging
 
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-        from airflow.providers.amazon.aws.hooks.sts import StsHook
-
-        from cdc_pipeline.provision.context import settings_in_region_of
-
-        sts = StsHook(aws_conn_id=settings.aws_conn_id)
-        resolved = settings_in_region_of(settings, sts.get_conn()).with_account_id(sts.get_account_number())
-        s3, glue = (
-            AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=kind).get_conn()
-            for kind in ("s3", "glue")
-        )
-        missing = missing_resources(definition, resolved, s3, glue)
+        missing = probe_provisioning(definition, settings)[3]
         if missing:
             logging.getLogger("cdc_pipeline.hourly").warning(
                 "%s is not provisioned yet (missing: %s): trigger the DAG %s_provision. This run of %s is"
