@@ -64,7 +64,7 @@ def test_hourly_run_of_an_unprovisioned_pipeline_is_skipped_not_failed(local_aws
 
 @pytest.mark.parametrize("kind", ["reconcile", "maintenance"])
 def test_a_whole_table_dag_of_an_unprovisioned_pipeline_is_skipped_not_failed(local_aws, kind):
-    """``make airflow`` unpauses every DAG, so these run at once, maybe before anyone has provisioned."""
+    """``make airflow`` unpauses every DAG, so a scheduled run of these may come before provisioning."""
     with deployed_pipeline(local_aws.endpoint_url) as pipeline, warnings_of("cdc_pipeline.hourly") as records:
         run = run_dag(pipeline["dags"][f"sales_orders_{kind}"])
     assert f"sales_orders_{kind} is skipped" in skipped_naming_provision(run, records)
