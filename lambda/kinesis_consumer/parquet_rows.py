@@ -10,8 +10,12 @@ contract, so the lake reads the same either way:
   boolean), ``removed_by`` (always null here: events are never removed), ``undeclared``, then the
   declared columns (``PARQUET_COLUMNS``, a JSON list of ``[name, Athena type]``) that are not
   metadata columns already (the key and the event time are);
+- a field is matched to its declared column whatever its case (``Amount`` fills ``amount``), as the
+  OpenX deserializer lowercases JSON keys by default; of two fields that differ only in case, the
+  later one in the event fills the column;
 - a field the declaration lacks is not dropped: ``undeclared`` holds those fields as a JSON object
-  text (``{"coupon": "X"}``), null when there are none, so the schema-drift check can name them;
+  text (``{"coupon": "X"}``) under their own names, null when there are none, so the schema-drift
+  check can name them (the CDC transform keeps them the same way);
 - a value is converted as Firehose's OpenX JSON deserializer would: a string column takes text,
   and numbers or booleans as their JSON text; an integer column an integral number (or its text);
   a decimal column a number rounded (half up, as Hive does) to its scale that fits its precision; a boolean ``true`` or
@@ -77,7 +81,7 @@ class ChangeSchema:
         taken = set(CHANGE_FIELDS)
         self.declared = [(name, arrow_type(kind)) for name, kind in declared if name not in taken]
         self.schema = pa.schema(metadata + self.declared)
-        self._declared_names = {name for name, _ in declared}
+        self._declared_names = {name.lower() for name, _ in declared}
 
     @classmethod
     def from_env(cls, text: str) -> ChangeSchema:
@@ -88,8 +92,11 @@ class ChangeSchema:
         """The row as the table's columns: metadata as is, declared values converted, the rest kept
         in ``undeclared``; `DoesNotFit` names the first value that does not fit."""
         out = {name: row.get(name) for name in CHANGE_FIELDS}
+        # Firehose's OpenX deserializer lowercases JSON keys first (CaseInsensitive, its default), so a
+        # declared column takes its field in any case; of two that differ only in case, the later one.
+        fields = {name.lower(): value for name, value in row.items() if name not in CHANGE_FIELDS}
         for name, kind in self.declared:
-            value = row.get(name)
+            value = fields.get(name.lower())
             try:
                 out[name] = None if value is None else _convert(kind, value)
             except (DoesNotFit, ValueError, ArithmeticError) as exc:
@@ -97,7 +104,7 @@ class ChangeSchema:
         extra = {
             name: value
             for name, value in row.items()
-            if name not in CHANGE_FIELDS and name not in self._declared_names
+            if name not in CHANGE_FIELDS and name.lower() not in self._declared_names
         }
         out["undeclared"] = encode_json(extra) if extra else None
         return out

@@ -86,6 +86,15 @@ def test_fields_the_declaration_lacks_are_kept_in_undeclared_as_json_text():
     }
 
 
+def test_a_field_fills_its_declared_column_in_any_case_as_firehose_lowercases_json_keys():
+    converted = schema().convert(
+        {"event_id": "e-1", "Country": "DE", "AMOUNT": "12.345", "Items": 2, "Coupon": "SPRING"}
+    )
+    assert (converted["country"], converted["amount"], converted["items"]) == ("DE", Decimal("12.35"), 2)
+    # What the declaration lacks keeps the name it arrived with.
+    assert json.loads(converted["undeclared"]) == {"Coupon": "SPRING"}
+
+
 def test_a_value_the_declared_type_cannot_hold_goes_to_format_conversion_failed_and_the_batch_goes_on():
     s3, result = run_parquet(
         [record(encode(user_event(items="lots")), SEQ_1), record(encode(user_event(event_id="e-2")), SEQ_2)]
