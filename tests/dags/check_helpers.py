@@ -13,8 +13,10 @@ import base64
 import io
 import json
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -251,16 +253,22 @@ def assert_checks_failed(
     alerts: dict[str, str],
     report: dict[str, Any],
     page: str,
+    elsewhere: Mapping[str, Callable[[], None]] | None = None,
 ) -> None:
     """Every check in ``failing`` failed with its numbers; the assertion names each one that did not.
 
     Each check is judged on its own, so one run tells about all of them (tests/mutate_checks.py
-    relies on this: the failure names the checks whose condition no longer fails).
+    relies on this: the failure names the checks whose condition no longer fails). ``elsewhere``:
+    checks of another DAG (the reconcile DAG's), each an assertion run and named the same way.
     """
+    judged: dict[str, Callable[[], None]] = {
+        check: partial(assert_check_failed, check, numbers, hour, states, alerts, report, page)
+        for check, numbers in failing.items()
+    }
     problems = []
-    for check, numbers in failing.items():
+    for check, judge in {**judged, **(elsewhere or {})}.items():
         try:
-            assert_check_failed(check, numbers, hour, states, alerts, report, page)
+            judge()
         except (AssertionError, KeyError, StopIteration) as error:
             problems.append(f"NOT FAILED AS EXPECTED: {check}: {error!r}"[:600])
     assert not problems, "\n".join(problems)
