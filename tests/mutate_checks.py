@@ -38,6 +38,7 @@ DEDUPE = "tests/dags/test_duplicate_events_check.py::test_a_batch_delivered_twic
 EVENTS = "tests/dags/test_checks_user_events.py::test_a_bad_hour_fails_every_user_events_check"
 PROFILES = "tests/dags/test_checks_user_profiles.py::test_a_bad_hour_fails_every_user_profiles_check"
 PARQUET = "tests/dags/test_parquet_change_log.py::test_an_undeclared_attribute_fails_schema_drift_with_a_parquet_change_log"
+UNMERGED = "tests/dags/test_state_reconciliation.py::test_a_change_no_hourly_run_merged_fails_the_check_until_its_hour_is_run"
 
 
 def sql_always_passes(text: str) -> str:
@@ -93,6 +94,14 @@ def mutations() -> list[Mutation]:
             QUALITY / "reconcile_with_table.sql",
             sql_always_passes,
             (SALES,),
+        )
+    )
+    found.append(
+        Mutation(
+            "check_state_has_every_change",
+            QUALITY / "reconcile_state_has_every_change.sql",
+            sql_always_passes,
+            (UNMERGED,),
         )
     )
     for name in ("check_freshness", "check_error_records"):

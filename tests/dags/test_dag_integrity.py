@@ -59,7 +59,7 @@ def test_each_cdc_pipeline_has_a_maintenance_and_a_reconcile_dag_outside_its_hou
     """Whole-table work (compaction, the reconciliation with DynamoDB) is not in the hourly DAG, whose
     cost must not grow with the lake's age; a direct pipeline has no table to keep or reconcile."""
     from cdc_pipeline.definitions import PIPELINES, Topology
-    from cdc_pipeline.workflows.reconciliation import CHECK_ID, TASK_ID
+    from cdc_pipeline.workflows.reconciliation import CHECK_ID, STATE_CHECK_ID, TASK_ID
 
     bag, _ = dagbag
     for name, definition in PIPELINES.items():
@@ -71,6 +71,8 @@ def test_each_cdc_pipeline_has_a_maintenance_and_a_reconcile_dag_outside_its_hou
             assert reconcile.catchup is False and reconcile.max_active_runs == 1
             assert reconcile.timetable.summary == "0 */6 * * *"
             assert reconcile.get_task(CHECK_ID).upstream_task_ids == {TASK_ID}
+            # A definition with a state table has it checked against the lake there too.
+            assert (STATE_CHECK_ID in reconcile.task_ids) == bool(definition.columns), name
 
 
 def test_dags_have_tags_owner_docs_and_retries(dagbag):

@@ -6,7 +6,7 @@ a consistent Scan of every key and its stream's last day, the lake's side reads 
 ever stored. Both grow with the table and the lake's age, so it is not part of the hourly DAG, whose
 checks read only their hour and whose cost must not grow with the lake's age (issue 10). Six hours
 keeps every change inside two comparisons' windows (the window is the stream's last 23 hours, so a
-run may be up to 17 hours late before a change goes uncounted), at a quarter of the Scans an hourly
+run may be up to 17 hours late before a change goes uncounted), at a sixth of the Scans an hourly
 run would make (on AWS a consistent Scan costs one read unit per 4 KB of the table, every time).
 
 Why not "count the table now and compare": on AWS the lake lags DynamoDB by the Pipe's batching
@@ -45,13 +45,24 @@ What is compared instead, at every run:
 The check fails naming the numbers: ``lake_items``, ``table_items``, ``lost_changes``,
 ``lake_changes``, ``stream_changes``, the watermark and the window.
 
+**The state table against the lake** (``check_state_has_every_change``, for a definition with a state
+table). The hourly MERGE reads its hour's partition and the ``LATE_HOURS`` before it, so a change
+that reached the lake later than that (an event time hours old, a delivery Firehose retried for
+hours) is in the lake, passes the check above, and is missing from the state table the reports read,
+until its hour is re-run. This check finds every change created before ``MERGED_WITHIN`` ago
+(``LATE_HOURS`` + 2 hours before the watermark) that has no version in the state table (same key and
+sequence number), and fails naming ``unmerged_changes``, how many ``hours`` they fall in and the first
+and last of them: the hourly runs to run or re-run. A backlog of hourly runs (a paused DAG, a catch-up
+in progress) fails it too, rightly: the reports are behind.
+
 The comparison is of the whole table as of the run's watermark, not of an hour (an hour older than the
 stream's 24 hours could not be rebuilt from DynamoDB: its changes since then are trimmed), so a run
 judges what the lake holds when it runs, and there is nothing to backfill (``catchup=False``). Only
 one run of the DAG is active at a time (``max_active_runs=1``): DynamoDB advises at most two readers of
-a stream shard at once (more may be throttled), and the Pipe is the first. The run first creates or
-replaces the lake's changes view (the same statement as the hourly DAG's), so it needs no hourly run
-before it; a pipeline that is not provisioned yet is skipped, naming the DAG to trigger.
+a stream shard at once (more may be throttled), and the Pipe is the first. The run first crawls the
+lake and creates or replaces its changes view (as the hourly DAG does: a partition is read once a
+crawl has registered it), so it needs no hourly run before it; a pipeline that is not provisioned yet
+is skipped, naming the DAG to trigger.
 
 LIMITATIONS: the watermark assumes a change reaches S3 within ``delivery_lag_bound``; a delivery
 that Firehose retries for longer (Lambda or S3 errors) fails the check as lost changes until it
@@ -66,8 +77,8 @@ item by item: a lost change plus an unrelated extra one in the same window would
 lake has no source of extra changes but redelivery, which the distinct count removes). A change lost
 from the lake is found within six hours, not within the hour: the hourly DAG's own checks
 (``inspect_delivery``, the row and duplicate checks) see only what reached the hour's partition.
-With the JSON change log the table the views read exists once the first hourly run has crawled; a
-run before that fails at ``create_changes_view`` (Glue has no such table yet).
+With the JSON change log and nothing delivered yet, the crawl makes no table, and the run fails at
+``create_changes_view`` (Glue has no such table yet).
 """
 
 from __future__ import annotations
@@ -84,8 +95,9 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import SQL_ROOT, default_args, sql_params
-from cdc_pipeline.workflows.hourly import crawl, resolve_names, sensors
+from cdc_pipeline.workflows.hourly import crawl, resolve_names, sensors, state
 from cdc_pipeline.workflows.hourly.check_results import QueryCheck, question_of
+from cdc_pipeline.workflows.hourly.state import LATE_HOURS
 
 #: Firehose's default BufferIntervalInSeconds of a Lambda processor (provisioning sets none).
 PROCESSOR_BUFFER_SECONDS = 60
@@ -98,6 +110,12 @@ LAKE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
 TASK_ID = "dynamodb_as_of_watermark"
 CHECK_ID = "check_current_state_matches_table"
 RECONCILE_SQL = "quality/reconcile_with_table.sql"
+STATE_CHECK_ID = "check_state_has_every_change"
+STATE_SQL = "quality/reconcile_state_has_every_change.sql"
+#: How long after its creation a delivered change is surely in the state table: its partition's hour
+#: and the ``LATE_HOURS`` after it are each merged by their hourly run, the last of which starts after
+#: that hour has ended; an hour more covers the run's own time and a scheduler running late.
+MERGED_WITHIN = timedelta(hours=LATE_HOURS + 2)
 #: Every six hours, on the hour (a data interval of six hours; the watermark follows the run's start).
 RECONCILE_SCHEDULE = "0 */6 * * *"
 
@@ -271,6 +289,24 @@ def dynamodb_as_of(
     }
 
 
+def merged_by(watermark: str) -> str:
+    """The creation time before which every delivered change must be in the state table (lake text)."""
+    return lake_time(datetime.fromisoformat(watermark.replace("Z", "+00:00")) - MERGED_WITHIN)
+
+
+def query_check(settings: Settings, task_id: str, sql: str) -> QueryCheck:
+    """A check of this DAG: ``sql`` (under include/sql) on the configured Athena connection and workgroup."""
+    return QueryCheck(
+        task_id=task_id,
+        conn_id=settings.athena_conn_id,
+        hook_params={"aws_conn_id": settings.aws_conn_id},
+        workgroup=settings.athena_workgroup,
+        question=question_of((SQL_ROOT / sql).read_text()),
+        sql=sql,
+        retries=0,
+    )
+
+
 def reconcile(settings: Settings, table: Any) -> tuple[Any, QueryCheck]:
     """``dynamodb_as_of_watermark`` then ``check_current_state_matches_table``."""
 
@@ -287,21 +323,11 @@ def reconcile(settings: Settings, table: Any) -> tuple[Any, QueryCheck]:
         streams = AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="dynamodbstreams").get_conn()
         return dynamodb_as_of(dynamodb, streams, table, watermark, now)
 
-    # The configured Athena connection and workgroup, as every other check (it used athena_default).
-    check_current_state_matches_table = QueryCheck(
-        task_id=CHECK_ID,
-        conn_id=settings.athena_conn_id,
-        hook_params={"aws_conn_id": settings.aws_conn_id},
-        workgroup=settings.athena_workgroup,
-        question=question_of((SQL_ROOT / RECONCILE_SQL).read_text()),
-        sql=RECONCILE_SQL,
-        retries=0,
-    )
-    return dynamodb_as_of_watermark(table), check_current_state_matches_table
+    return dynamodb_as_of_watermark(table), query_check(settings, CHECK_ID, RECONCILE_SQL)
 
 
 def build(definition: PipelineDefinition, settings: Settings) -> DAG:
-    """check_provisioned -> resolve_names -> the changes view -> DynamoDB's side -> the check."""
+    """check_provisioned -> resolve_names -> crawl -> the changes view -> DynamoDB's side -> the checks."""
     with DAG(
         dag_id=dag_id(definition),
         description=f"Reconcile the lake of {definition.name} with its DynamoDB table (whole table)",
@@ -311,14 +337,22 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         max_active_runs=1,
         default_args=default_args(settings),
         template_searchpath=[str(SQL_ROOT)],
-        user_defined_macros={"lake": sql_params(definition, settings)},
+        user_defined_macros={
+            "lake": sql_params(definition, settings),
+            "merged_by": merged_by,
+            **({"state": state.state_macros(definition, settings)} if definition.columns else {}),
+        },
         tags=["cdc-lake", definition.name, "reconcile"],
         doc_md=__doc__,
     ) as dag:
         provisioned = sensors.skip_until_provisioned(definition, settings)
         names = resolve_names(definition, settings)
-        # The view the check reads, as the hourly DAG creates it: no hourly run is needed first.
+        # The crawl and the view the checks read, as the hourly DAG makes them: a partition is read
+        # once a crawl has registered it, and no hourly run is needed first.
+        crawled = crawl.crawl(settings)
         changes_view = crawl.athena_query(settings, "create_changes_view", "ddl/create_view_changes.sql")
         table_side, check = reconcile(settings, names["table"])
-        provisioned >> names >> changes_view >> table_side >> check
+        provisioned >> names >> crawled >> changes_view >> table_side >> check
+        if definition.columns:  # a definition with a state table (the hourly MERGE's)
+            table_side >> query_check(settings, STATE_CHECK_ID, STATE_SQL)
     return dag

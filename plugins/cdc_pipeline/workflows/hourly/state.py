@@ -62,8 +62,9 @@ none is known.
 Each run also reads the ``LATE_HOURS`` partitions before its own, so a change delivered up to that long
 after its hour's run is merged by a later hour's run; each run reads a fixed number of partitions,
 so its cost does not grow with the lake's age. A change later still is merged when its hour is
-re-run (clear the task), and the reconciliation check fails meanwhile, naming the change. A report
-that ran before a late change was merged is corrected by re-running its hour.
+re-run (clear the task); meanwhile the reconcile DAG's ``check_state_has_every_change`` fails, naming
+how many changes are missing and the hours to re-run. A report that ran before a late change was
+merged is corrected by re-running its hour.
 
 The source columns are cast to the types the definition declares (``[columns]``); a declared column
 the crawler has not seen yet (no change carried it) is NULL. Runs of the same DAG merge one at a time
@@ -75,8 +76,8 @@ never change for a key (the definitions choose a placing or sign-up time): the M
 key's stored versions only in the days of its new changes, so a key whose time moved to another day
 would keep its old version open there (two versions of it as of later hours). A change without that
 time (a delete that carried only the key) makes the run read every day. The hourly checks read their
-hour's partition of the changes; the reconciliation (whole table, by design) still reads the
-``<dataset>_changes`` view over the whole change history.
+hour's partition of the changes; the reconcile DAG (whole table, by design, every six hours) reads
+the ``<dataset>_changes`` view over the whole change history.
 """
 
 from __future__ import annotations
