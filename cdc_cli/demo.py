@@ -567,7 +567,7 @@ def hourly_step(
     except RunFailure as failure:
         tally.failures.append(str(failure))
         run, states, errors = failure.run, failure.states, failure.errors
-    checks = {t: s for t, s in states.items() if t.startswith("check_")}
+    checks = quality_checks(states)
     results = {check: xcom(run, check, key="check_result") for check in checks}
     count_checks(tally, hour, checks, results, errors)
     published = xcom(run, "publish_report") or {}
@@ -618,14 +618,23 @@ def reconcile_step(
     except RunFailure as failure:
         tally.failures.append(str(failure))
         run, states, errors = failure.run, failure.states, failure.errors
-    check = reconciliation.CHECK_ID
-    result = xcom(run, check, key="check_result")
-    count_checks(tally, ran_at, {c: s for c, s in states.items() if c == check}, {check: result}, errors)
-    numbers = (result or {}).get("numbers") or {}
-    shown = " ".join(
-        f"{name}={numbers[name]}" for name in ("lake_items", "table_items", "lost_changes") if name in numbers
-    )
-    console.say(f"    {check}: {states.get(check, 'did not run')}" + (f"; {shown}" if shown else ""))
+    checks = quality_checks(states)
+    results = {check: xcom(run, check, key="check_result") for check in checks}
+    count_checks(tally, ran_at, checks, results, errors)
+    shown_numbers = ("lake_items", "table_items", "lost_changes", "unmerged_changes")
+    for check in sorted(checks):
+        numbers = (results[check] or {}).get("numbers") or {}
+        shown = " ".join(f"{name}={numbers[name]}" for name in shown_numbers if name in numbers)
+        console.say(f"    {check}: {checks[check]}" + (f"; {shown}" if shown else ""))
+
+
+def quality_checks(states: Mapping[str, str]) -> dict[str, str]:
+    """The quality checks among a run's tasks, with their states: ``check_provisioned`` is a gate."""
+    return {
+        task: state
+        for task, state in states.items()
+        if task.startswith("check_") and task != "check_provisioned"
+    }
 
 
 def count_checks(
