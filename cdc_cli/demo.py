@@ -559,17 +559,10 @@ def hourly_step(
     from cdc_pipeline.workflows import hourly
 
     console.say(f"3/3 hourly run for {hour:%Y-%m-%d %H}:00 UTC")
-    try:
-        run, states = run_dag(
-            dags, hourly.dag_id(definition), console, paths.runs_log, logical_date=hour + timedelta(hours=1)
-        )
-        errors: dict[str, str] = {}
-    except RunFailure as failure:
-        tally.failures.append(str(failure))
-        run, states, errors = failure.run, failure.states, failure.errors
-    checks = quality_checks(states)
-    results = {check: xcom(run, check, key="check_result") for check in checks}
-    count_checks(tally, hour, checks, results, errors)
+    dag_id = hourly.dag_id(definition)
+    run, checks, _ = run_and_count(
+        dags, dag_id, hour, tally, paths, console, logical_date=hour + timedelta(hours=1)
+    )
     published = xcom(run, "publish_report") or {}
     totals = published.get("summary", {}).get("totals", {})
     for column, value in totals.items():
@@ -611,21 +604,37 @@ def reconcile_step(
             f"    waiting {wait:.0f} s, until every change the demo wrote is older than the watermark"
         )
         time.sleep(wait)
-    ran_at = datetime.now(UTC)
+    _, checks, results = run_and_count(dags, dag_id, datetime.now(UTC), tally, paths, console)
+    shown_numbers = ("lake_items", "table_items", "lost_changes", "unmerged_changes")
+    for check in sorted(checks):
+        numbers = (results[check] or {}).get("numbers") or {}
+        shown = " ".join(f"{name}={numbers[name]}" for name in shown_numbers if name in numbers)
+        console.say(f"    {check}: {checks[check]}" + (f"; {shown}" if shown else ""))
+
+
+def run_and_count(
+    dags: dict[str, Any],
+    dag_id: str,
+    when: datetime,
+    tally: Tally,
+    paths: DemoPaths,
+    console: Console,
+    **kwargs: Any,
+) -> tuple[Any, dict[str, str], dict[str, Any]]:
+    """Run ``dag_id``; its quality checks go into ``tally`` (labelled with ``when``), a failed run too.
+
+    The run, its checks' states and their ``check_result`` XComs.
+    """
     try:
-        run, states = run_dag(dags, dag_id, console, paths.runs_log)
+        run, states = run_dag(dags, dag_id, console, paths.runs_log, **kwargs)
         errors: dict[str, str] = {}
     except RunFailure as failure:
         tally.failures.append(str(failure))
         run, states, errors = failure.run, failure.states, failure.errors
     checks = quality_checks(states)
     results = {check: xcom(run, check, key="check_result") for check in checks}
-    count_checks(tally, ran_at, checks, results, errors)
-    shown_numbers = ("lake_items", "table_items", "lost_changes", "unmerged_changes")
-    for check in sorted(checks):
-        numbers = (results[check] or {}).get("numbers") or {}
-        shown = " ".join(f"{name}={numbers[name]}" for name in shown_numbers if name in numbers)
-        console.say(f"    {check}: {checks[check]}" + (f"; {shown}" if shown else ""))
+    count_checks(tally, when, checks, results, errors)
+    return run, checks, results
 
 
 def quality_checks(states: Mapping[str, str]) -> dict[str, str]:
