@@ -142,14 +142,17 @@ def wait_for_key(kinesis, stream_name: str, key: str) -> list[dict[str, Any]]:
     """Every record in the stream, once one with partition key ``key`` (a marker) is among them.
 
     A pipe writes a table's changes in stream order, a batch under one hold of the lock, so when
-    the last change put is in the stream everything the pipe did with the earlier ones is too.
+    the last change put is in the stream everything the pipe did with the earlier ones is too. The
+    stream is read once more after the marker was seen: a read goes shard by shard, so the read that
+    found the marker may have read another shard before the marker's batch (and an earlier change
+    in it) was written.
     """
 
-    def arrived() -> list[dict[str, Any]]:
-        found = read_stream(kinesis, stream_name)
-        return found if any(r["key"] == key for r in found) else []
+    def arrived() -> bool:
+        return any(r["key"] == key for r in read_stream(kinesis, stream_name))
 
-    return wait_until(arrived, timeout=30, what=f"the marker {key!r} in {stream_name}")
+    wait_until(arrived, timeout=30, what=f"the marker {key!r} in {stream_name}")
+    return read_stream(kinesis, stream_name)
 
 
 @pytest.fixture
