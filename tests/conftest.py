@@ -33,6 +33,32 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 
 
+#: The parts of an operation's model that botocore's handlers edit in place (``http``, ``endpoint``).
+_EDITED = ("http", "endpoint")
+
+
+def _own_edited_parts(data: Any) -> Any:
+    """A service model whose operations' ``http`` and ``endpoint`` dicts are the caller's own (the rest
+    is shared).
+
+    botocore edits them in place the first time a client calls an operation (S3's
+    ``remove_bucket_from_url_paths_from_model`` turns ``/{Bucket}/{Key+}`` into ``/{Key+}``): shared
+    between Sessions, that edit reached local_aws's own model in the same process, whose route table
+    then took a CreateBucket for a PutObject and refused it (an order-dependent failure of the suite).
+    (S3 Control's ``remove_accid_host_prefix_from_model`` deletes ``endpoint.hostPrefix`` the same
+    way.) Within one Session botocore shares the model between its clients, as it always does."""
+    operations = data.get("operations") if isinstance(data, dict) else None
+    if not isinstance(operations, dict):
+        return data
+    return {
+        **data,
+        "operations": {
+            name: {**operation, **{part: dict(operation[part]) for part in _EDITED if part in operation}}
+            for name, operation in operations.items()
+        },
+    }
+
+
 def _make_aws_clients_cheaper() -> None:
     """Airflow's AWS hooks make a botocore Session for every hook, and each Session parses botocore's
     JSON data files (the endpoints and each service's model: megabytes) and lists its data folders
@@ -55,7 +81,7 @@ def _make_aws_clients_cheaper() -> None:
     def load_file(self: Any, file_path: str) -> Any:
         if file_path not in parsed:
             parsed[file_path] = parse(self, file_path)
-        return parsed[file_path]
+        return _own_edited_parts(parsed[file_path])
 
     loaders.JSONFileLoader.load_file = load_file
 
