@@ -639,10 +639,12 @@ def run_and_count(
 
 def quality_checks(states: Mapping[str, str]) -> dict[str, str]:
     """The quality checks among a run's tasks, with their states: ``check_provisioned`` is a gate."""
+    from cdc_pipeline.workflows.hourly.sensors import CHECK_PROVISIONED
+
     return {
         task: state
         for task, state in states.items()
-        if task.startswith("check_") and task != "check_provisioned"
+        if task.startswith("check_") and task != CHECK_PROVISIONED
     }
 
 

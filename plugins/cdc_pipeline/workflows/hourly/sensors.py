@@ -30,6 +30,9 @@ from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows import assets
 from cdc_pipeline.workflows.common import hour_prefix
 
+#: The gate's task id (hourly, reconcile and maintenance DAGs): a gate, not a quality check.
+CHECK_PROVISIONED = "check_provisioned"
+
 #: Error codes that mean "this resource does not exist" for S3's HeadBucket and Glue's GetCrawler.
 _MISSING = {"404", "NoSuchBucket", "NotFound", "EntityNotFoundException"}
 
@@ -110,7 +113,7 @@ def skip_unless_provisioned(definition: PipelineDefinition, settings: Settings) 
 
     generated = assets.generated(definition)
 
-    @task.short_circuit(task_id="check_provisioned", ignore_downstream_trigger_rules=True, inlets=[generated])
+    @task.short_circuit(task_id=CHECK_PROVISIONED, ignore_downstream_trigger_rules=True, inlets=[generated])
     def check_provisioned(
         dag_run: Any = None,
         data_interval_start: Any = None,
@@ -166,7 +169,7 @@ def skip_until_provisioned(definition: PipelineDefinition, settings: Settings) -
     unpauses every DAG, so their first scheduled runs may come before anyone has provisioned."""
     from airflow.sdk import task
 
-    @task.short_circuit(task_id="check_provisioned", ignore_downstream_trigger_rules=True)
+    @task.short_circuit(task_id=CHECK_PROVISIONED, ignore_downstream_trigger_rules=True)
     def check_provisioned(dag_run: Any = None) -> bool:
         """Whether the lake bucket and the crawler exist; if not, the run is skipped, not failed."""
         import logging
