@@ -12,7 +12,6 @@ import pytest
 
 from tests.airflow_harness import (
     client,
-    deployed_pipeline,
     lake_items_as_of,
     report_files,
     run_dag,
@@ -23,10 +22,8 @@ from tests.airflow_harness import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision="sales_orders") as deployed:
-        yield deployed
+#: The pipeline this module's `pipeline` fixture provisions (tests/dags/conftest.py).
+DATASET = "sales_orders"
 
 
 def placed_in(orders: dict[str, dict[str, Any]], hour: datetime) -> tuple[int, Decimal]:

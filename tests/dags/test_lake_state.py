@@ -18,7 +18,7 @@ import pytest
 
 from cdc_pipeline.definitions import SALES_ORDERS
 from cdc_pipeline.workflows.hourly.state import as_of
-from tests.airflow_harness import athena_rows, deployed_pipeline
+from tests.airflow_harness import athena_rows
 from tests.dags.check_helpers import bad_hour, partition_prefix, put_change_rows, run_bad_hour, stamp
 
 pytestmark = pytest.mark.slow
@@ -26,12 +26,6 @@ pytestmark = pytest.mark.slow
 DATASET = "sales_orders"
 #: When this module's orders were placed: one order_time for every change of every order (read once).
 PLACED = bad_hour(36)
-
-
-@pytest.fixture(scope="module")
-def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
-        yield deployed
 
 
 def change(key: str, sequence: str, moment, quantity: int, *, deleted: bool = False) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from tests.airflow_harness import client, deployed_pipeline, lake_bucket, run_dag, task_states, xcom
+from tests.airflow_harness import client, lake_bucket, run_dag, task_states, xcom
 from tests.dags.check_helpers import (
     assert_conversion_error_fails_the_hour,
     is_parquet,
@@ -27,10 +27,8 @@ from tests.support import wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision="sales_orders") as deployed:
-        yield deployed
+#: The pipeline this module's `pipeline` fixture provisions (tests/dags/conftest.py).
+DATASET = "sales_orders"
 
 
 def stamp(moment: datetime) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from cdc_pipeline.definitions import PIPELINES
 from cdc_pipeline.settings import Settings
-from tests.airflow_harness import client, deployed_pipeline, lake_bucket, run_dag, task_states, xcom
+from tests.airflow_harness import client, lake_bucket, run_dag, task_states, xcom
 from tests.dags.check_helpers import (
     assert_conversion_error_fails_the_hour,
     is_parquet,
@@ -28,12 +28,6 @@ from tests.support import wait_until
 pytestmark = pytest.mark.slow
 
 DATASET = "user_events"
-
-
-@pytest.fixture(scope="module")
-def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
-        yield deployed
 
 
 def stamp(moment: datetime) -> str:

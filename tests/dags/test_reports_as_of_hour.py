@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_harness import deployed_pipeline, report_files
+from tests.airflow_harness import report_files
 from tests.dags.check_helpers import (
     bad_hour,
     partition_prefix,
@@ -30,12 +30,6 @@ from tests.dags.check_helpers import (
 pytestmark = pytest.mark.slow
 
 DATASET = "sales_orders"
-
-
-@pytest.fixture(scope="module")
-def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
-        yield deployed
 
 
 def order(n: int, sequence: int, placed: datetime, changed: datetime, **values: Any) -> dict[str, Any]:

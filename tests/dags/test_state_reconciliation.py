@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cdc_pipeline.workflows.reconciliation import MERGED_WITHIN, STATE_CHECK_ID
-from tests.airflow_harness import deployed_pipeline, run_dag, task_states, xcom
+from tests.airflow_harness import run_dag, task_states, xcom
 from tests.dags.check_helpers import (
     alert_naming,
     bad_hour,
@@ -31,12 +31,6 @@ from tests.dags.check_helpers import (
 pytestmark = pytest.mark.slow
 
 DATASET = "sales_orders"
-
-
-@pytest.fixture(scope="module")
-def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision=DATASET) as deployed:
-        yield deployed
 
 
 def test_a_change_no_hourly_run_merged_fails_the_check_until_its_hour_is_run(pipeline):

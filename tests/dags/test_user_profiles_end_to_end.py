@@ -16,7 +16,6 @@ from cdc_pipeline.generators.profiles import age_band, email_issue
 from tests.airflow_harness import (
     athena_rows,
     client,
-    deployed_pipeline,
     lake_items_as_of,
     report_files,
     run_dag,
@@ -29,10 +28,8 @@ pytestmark = pytest.mark.slow
 USERS = 400
 
 
-@pytest.fixture(scope="module")
-def pipeline(local_aws):
-    with deployed_pipeline(local_aws.endpoint_url, provision="user_profiles") as deployed:
-        yield deployed
+#: The pipeline this module's `pipeline` fixture provisions (tests/dags/conftest.py).
+DATASET = "user_profiles"
 
 
 def csv_rows(body: bytes) -> list[dict[str, str]]:
