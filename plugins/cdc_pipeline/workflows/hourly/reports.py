@@ -46,9 +46,9 @@ def publish(
         """Write the hour's report (CSV, summary, HTML) to the lake and the local reports folder."""
         import os
 
-        from airflow.exceptions import AirflowSkipException
         from airflow.providers.amazon.aws.hooks.athena import AthenaHook
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from cdc_pipeline import charts, report_checks
         from cdc_pipeline import reports as publishing
