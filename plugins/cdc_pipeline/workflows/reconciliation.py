@@ -95,8 +95,8 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cdc_pipeline.definitions import PipelineDefinition
 from cdc_pipeline.settings import Settings
 from cdc_pipeline.workflows.common import SQL_ROOT, default_args, sql_params
-from cdc_pipeline.workflows.hourly import crawl, resolve_names, sensors, state
-from cdc_pipeline.workflows.hourly.check_results import QueryCheck, question_of
+from cdc_pipeline.workflows.hourly import checks, crawl, resolve_names, sensors, state
+from cdc_pipeline.workflows.hourly.check_results import QueryCheck
 from cdc_pipeline.workflows.hourly.state import LATE_HOURS
 
 #: Firehose's default BufferIntervalInSeconds of a Lambda processor (provisioning sets none).
@@ -294,19 +294,6 @@ def merged_by(watermark: str) -> str:
     return lake_time(datetime.fromisoformat(watermark.replace("Z", "+00:00")) - MERGED_WITHIN)
 
 
-def query_check(settings: Settings, task_id: str, sql: str) -> QueryCheck:
-    """A check of this DAG: ``sql`` (under include/sql) on the configured Athena connection and workgroup."""
-    return QueryCheck(
-        task_id=task_id,
-        conn_id=settings.athena_conn_id,
-        hook_params={"aws_conn_id": settings.aws_conn_id},
-        workgroup=settings.athena_workgroup,
-        question=question_of((SQL_ROOT / sql).read_text()),
-        sql=sql,
-        retries=0,
-    )
-
-
 def reconcile(settings: Settings, table: Any) -> tuple[Any, QueryCheck]:
     """``dynamodb_as_of_watermark`` then ``check_current_state_matches_table``."""
 
@@ -323,7 +310,7 @@ def reconcile(settings: Settings, table: Any) -> tuple[Any, QueryCheck]:
         streams = AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="dynamodbstreams").get_conn()
         return dynamodb_as_of(dynamodb, streams, table, watermark, now)
 
-    return dynamodb_as_of_watermark(table), query_check(settings, CHECK_ID, RECONCILE_SQL)
+    return dynamodb_as_of_watermark(table), checks.query_check(SQL_ROOT / RECONCILE_SQL, settings, CHECK_ID)
 
 
 def build(definition: PipelineDefinition, settings: Settings) -> DAG:
@@ -354,5 +341,5 @@ def build(definition: PipelineDefinition, settings: Settings) -> DAG:
         table_side, check = reconcile(settings, names["table"])
         provisioned >> names >> crawled >> changes_view >> table_side >> check
         if definition.columns:  # a definition with a state table (the hourly MERGE's)
-            table_side >> query_check(settings, STATE_CHECK_ID, STATE_SQL)
+            table_side >> checks.query_check(SQL_ROOT / STATE_SQL, settings, STATE_CHECK_ID)
     return dag

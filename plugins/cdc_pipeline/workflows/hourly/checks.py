@@ -103,9 +103,11 @@ def column_check(path: Path, definition: PipelineDefinition, settings: Settings)
     )
 
 
-def query_check(path: Path, settings: Settings) -> QueryCheck:
+def query_check(path: Path, settings: Settings, task_id: str | None = None) -> QueryCheck:
+    """The check in the SQL file ``path`` on the configured Athena connection and workgroup; its task
+    is named after the file unless ``task_id`` is given."""
     return QueryCheck(
-        task_id=path.stem,
+        task_id=task_id or path.stem,
         conn_id=settings.athena_conn_id,
         hook_params={"aws_conn_id": settings.aws_conn_id},
         workgroup=settings.athena_workgroup,
